@@ -1,0 +1,70 @@
+"""What every CLI command shares: settings, the data directory, output and error handling."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+
+from aseptic.config import Settings, load_settings
+from aseptic.errors import AsepticError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+# Diagnostics go to stderr; results go to stdout (plain print or --json).
+stderr = Console(stderr=True)
+
+DataDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir", help="Keys, certificates and databases (default: from config, else ./aseptic-data)."
+    ),
+]
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", help="Settings file (default: ./aseptic.toml if present)."),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
+
+
+def settings_for(config: Path | None) -> Settings:
+    """Load the settings named on the command line (or the defaults)."""
+    return load_settings(config)
+
+
+def data_dir_for(data_dir: Path | None, settings: Settings) -> Path:
+    """The data directory: the option if given, else the configured one."""
+    return data_dir if data_dir is not None else settings.site.data_dir
+
+
+def print_json(value: Any) -> None:
+    """Write ``value`` as indented JSON to stdout."""
+    sys.stdout.write(json.dumps(value, indent=2, sort_keys=False) + "\n")
+
+
+def report_error(error: AsepticError) -> int:
+    """Print ``error`` (and its hint) to stderr and return its exit code."""
+    stderr.print(f"[bold red]error:[/] {error.message}", highlight=False, markup=True)
+    if error.hint:
+        stderr.print(f"[dim]hint: {error.hint}[/]", highlight=False)
+    return error.exit_code
+
+
+def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Turn an ``AsepticError`` into a message on stderr and its exit code (never a traceback)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except AsepticError as error:
+            raise typer.Exit(report_error(error)) from None
+
+    return wrapper

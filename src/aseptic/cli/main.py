@@ -1,0 +1,28 @@
+"""The ``aseptic`` command: one entry point, noun-verb subcommands."""
+
+from __future__ import annotations
+
+import typer
+
+from aseptic import __version__
+from aseptic.cli import _twin
+
+app = typer.Typer(
+    name="aseptic",
+    help="Keep an AI-driven pharmaceutical plant's data, models and controls free of tampering.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(_twin.app, name="twin")
+
+
+@app.command("version")
+def version() -> None:
+    """Print Aseptic's version."""
+    typer.echo(__version__)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,139 @@
+"""Settings from one TOML file, validated at the edge.
+
+A site's settings live in one TOML file (``aseptic.toml`` by default). Every key is validated
+here; an unknown key, a wrong type or an impossible value is a ``ConfigError`` that names the file,
+the key and what was expected. Code past this module receives a frozen ``Settings`` value and never
+reads files or environment variables for configuration.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from aseptic.errors import ConfigError
+
+__all__ = [
+    "DEFAULT_CONFIG_FILE",
+    "DEFAULT_DATA_DIR",
+    "DetectSettings",
+    "OpcUaSettings",
+    "Settings",
+    "SiteSettings",
+    "TelemetrySettings",
+    "TwinSettings",
+    "load_settings",
+    "settings_from_mapping",
+]
+
+DEFAULT_CONFIG_FILE = Path("aseptic.toml")
+DEFAULT_DATA_DIR = Path("aseptic-data")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SiteSettings(_Section):
+    """Who this site is and where it keeps its state."""
+
+    id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$")] = "site-01"
+    name: str = "Aseptic site"
+    data_dir: Path = DEFAULT_DATA_DIR
+
+
+class OpcUaSettings(_Section):
+    """The twin's OPC UA server (``aseptic twin serve``) and Aseptic's client to it."""
+
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] = 4840
+    # Simulated seconds per wall-clock second.
+    speed: Annotated[float, Field(gt=0, le=1_000_000)] = 3600.0
+    # The one client certificate (by its subject common name) allowed to write setpoints.
+    writer_identity: str = "aseptic-gateway"
+    # Monitored-item queue size on the client side; large enough that accelerated time loses nothing.
+    queue_size: Annotated[int, Field(ge=1, le=1_000_000)] = 10_000
+
+
+class TwinSettings(_Section):
+    """The plant digital twin."""
+
+    sample_time_h: Annotated[float, Field(gt=0, le=1.0)] = 0.2
+    seed: Annotated[int, Field(ge=0)] = 0
+    initial_volume_l: Annotated[float, Field(gt=0, le=100_000)] = 58_000.0
+    ph_setpoint: Annotated[float, Field(ge=0, le=14)] = 6.5
+    temperature_setpoint_k: Annotated[float, Field(gt=273.15, lt=373.15)] = 298.0
+    paa_setpoint_mg_per_l: Annotated[float, Field(ge=0)] = 1200.0
+
+
+class TelemetrySettings(_Section):
+    """Edge collection and verification at ingest."""
+
+    readings_per_envelope: Annotated[int, Field(ge=1, le=100_000)] = 250
+    max_envelope_bytes: Annotated[int, Field(ge=1024, le=64 * 1024 * 1024)] = 1024 * 1024
+    max_clock_skew_s: Annotated[float, Field(ge=0)] = 300.0
+
+
+class DetectSettings(_Section):
+    """Process-anomaly detection."""
+
+    false_alarm_rate: Annotated[float, Field(gt=0, lt=0.5)] = 0.01
+    training_batches: Annotated[int, Field(ge=2, le=1000)] = 8
+
+
+class Settings(_Section):
+    """Everything a site can configure. Built only by ``load_settings`` or ``settings_from_mapping``."""
+
+    site: SiteSettings = SiteSettings()
+    opcua: OpcUaSettings = OpcUaSettings()
+    twin: TwinSettings = TwinSettings()
+    telemetry: TelemetrySettings = TelemetrySettings()
+    detect: DetectSettings = DetectSettings()
+
+
+def settings_from_mapping(data: dict[str, Any], *, source: str = "<settings>") -> Settings:
+    """Validate a parsed mapping into ``Settings``.
+
+    Raises:
+        ConfigError: a key is unknown, has the wrong type or an impossible value; the message names
+            ``source``, the key path (``[opcua].port``) and what is expected.
+    """
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = [str(part) for part in first["loc"]]
+        key = f"[{loc[0]}].{'.'.join(loc[1:])}" if len(loc) > 1 else loc[0] if loc else "?"
+        value = first.get("input")
+        shown = "" if isinstance(value, dict) else f" (got {value!r})"
+        more = f"; and {exc.error_count() - 1} more problem(s)" if exc.error_count() > 1 else ""
+        raise ConfigError(
+            f"{source}: {key}: {first['msg']}{shown}{more}",
+            hint="see docs/configuration.md for every key, its type and its range",
+        ) from None
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Load settings from ``path``; with ``None``, from ``aseptic.toml`` if present, else defaults.
+
+    Raises:
+        ConfigError: the named file is missing, is not valid TOML, or fails validation.
+    """
+    if path is None:
+        if not DEFAULT_CONFIG_FILE.is_file():
+            return Settings()
+        path = DEFAULT_CONFIG_FILE
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist", hint="pass --config FILE") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    return settings_from_mapping(data, source=str(path))

@@ -1,0 +1,136 @@
+"""The fermenter's tag catalogue: every value the twin publishes, with unit, range and device.
+
+This is the contract between the twin, the OPC UA server, telemetry, detection and the dashboard:
+tag names are stable identifiers. Ranges are the instrument's calibrated span (a value outside is
+physically impossible for that instrument, which telemetry rejects), not alarm limits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+__all__ = [
+    "DEVICES",
+    "TAGS",
+    "TAGS_BY_NAME",
+    "DeviceSpec",
+    "TagKind",
+    "TagSpec",
+    "tag_spec",
+]
+
+
+class TagKind(Enum):
+    """What a tag is, in ISA-88/95 terms."""
+
+    SENSOR = "sensor"  # online measurement (L0/L1)
+    ACTUATOR = "actuator"  # a manipulated flow or speed, as the controller commands it
+    SETPOINT = "setpoint"  # a controller setpoint; writable by the plant's writer identity only
+    ASSAY = "assay"  # offline laboratory result, every 12 h, delayed
+    SOFT_SENSOR = "soft_sensor"  # an ML model's estimate (the Raman PLS for PAA)
+    STATE = "state"  # batch state: phase index, batch time
+
+
+@dataclass(frozen=True)
+class TagSpec:
+    """One published tag."""
+
+    name: str
+    unit: str
+    low: float
+    high: float
+    kind: TagKind
+    device: str
+    description: str
+    noise_sd: float = 0.0  # standard deviation of the measurement noise, in ``unit``
+
+
+@dataclass(frozen=True)
+class DeviceSpec:
+    """A simulated field device or controller that reports a firmware digest."""
+
+    id: str
+    kind: str
+    description: str
+    firmware_version: str
+
+
+DEVICES: tuple[DeviceSpec, ...] = (
+    DeviceSpec("TIC-101", "pid_controller", "temperature controller (cooling and heating water)", "4.2.1"),
+    DeviceSpec("AIC-102", "pid_controller", "pH controller (acid and base dosing)", "4.2.1"),
+    DeviceSpec("AIC-103", "pid_controller", "PAA controller on the Raman soft sensor", "4.2.1"),
+    DeviceSpec("FIC-104", "flow_controller", "feed skid: sugar, oil, PAA, water, discharge", "2.8.0"),
+    DeviceSpec("SIC-105", "drive", "agitator drive", "1.9.3"),
+    DeviceSpec("AT-201", "analyser", "off-gas mass spectrometer (O2, CO2)", "7.1.0"),
+    DeviceSpec("AT-202", "analyser", "dissolved oxygen and pH probes", "3.0.4"),
+    DeviceSpec("AT-203", "analyser", "Raman spectrometer with PLS soft sensor", "5.5.2"),
+    DeviceSpec("PT-204", "transmitter", "head pressure, load cell, level", "2.2.7"),
+    DeviceSpec("LIMS-01", "lims", "laboratory information system (offline assays)", "11.0.3"),
+    DeviceSpec("BATCH-01", "batch_controller", "ISA-88 batch controller (recipe, phases)", "6.3.0"),
+)
+
+_S, _A, _P = TagKind.SENSOR, TagKind.ACTUATOR, TagKind.SETPOINT
+
+TAGS: tuple[TagSpec, ...] = (
+    TagSpec("temperature_k", "K", 273.15, 373.15, _S, "TIC-101", "broth temperature", 0.01),
+    TagSpec("ph", "pH", 0.0, 14.0, _S, "AT-202", "broth pH", 0.002),
+    TagSpec("dissolved_o2_mg_per_l", "mg/L", 0.0, 50.0, _S, "AT-202", "dissolved oxygen", 0.05),
+    TagSpec("offgas_o2_fraction", "mol/mol", 0.0, 0.3, _S, "AT-201", "off-gas O2", 0.0002),
+    TagSpec("offgas_co2_pct", "%", 0.0, 10.0, _S, "AT-201", "off-gas CO2", 0.005),
+    TagSpec("our_g_per_min", "g/min", -20.0, 20.0, _S, "AT-201", "oxygen uptake rate", 0.0),
+    TagSpec("cer_g_per_min", "g/min", -20.0, 20.0, _S, "AT-201", "CO2 evolution rate", 0.0),
+    TagSpec("volume_l", "L", 0.0, 100_000.0, _S, "PT-204", "broth volume (level)", 50.0),
+    TagSpec("weight_kg", "kg", 0.0, 120_000.0, _S, "PT-204", "vessel weight (load cell)", 50.0),
+    TagSpec("head_pressure_bar", "bar", 0.0, 4.0, _S, "PT-204", "head-space gauge pressure", 0.005),
+    TagSpec("agitator_power_kw", "kW", 0.0, 2000.0, _S, "SIC-105", "agitator power", 2.0),
+    TagSpec("agitator_rpm", "rpm", 0.0, 300.0, _A, "SIC-105", "agitator speed", 0.1),
+    TagSpec("sugar_feed_l_per_h", "L/h", 0.0, 500.0, _A, "FIC-104", "sugar feed Fs", 0.0),
+    TagSpec("oil_feed_l_per_h", "L/h", 0.0, 200.0, _A, "FIC-104", "soybean oil feed Foil", 0.0),
+    TagSpec("paa_feed_l_per_h", "L/h", 0.0, 200.0, _A, "AIC-103", "PAA precursor feed Fpaa", 0.0),
+    TagSpec("water_feed_l_per_h", "L/h", 0.0, 1000.0, _A, "FIC-104", "water feed Fw", 0.0),
+    TagSpec("discharge_kg_per_h", "kg/h", 0.0, 5000.0, _A, "FIC-104", "broth discharge", 0.0),
+    TagSpec("acid_flow_l_per_h", "L/h", 0.0, 300.0, _A, "AIC-102", "acid dosing Fa", 0.0),
+    TagSpec("base_flow_l_per_h", "L/h", 0.0, 300.0, _A, "AIC-102", "base dosing Fb", 0.0),
+    TagSpec("cooling_water_l_per_h", "L/h", 0.0, 2000.0, _A, "TIC-101", "cooling water Fc", 0.0),
+    TagSpec("heating_water_l_per_h", "L/h", 0.0, 2000.0, _A, "TIC-101", "heating water Fh", 0.0),
+    TagSpec("aeration_m3_per_min", "m3/min", 0.0, 150.0, _A, "FIC-104", "aeration Fg", 0.0),
+    TagSpec("temperature_sp_k", "K", 273.15, 373.15, _P, "TIC-101", "temperature setpoint"),
+    TagSpec("ph_sp", "pH", 0.0, 14.0, _P, "AIC-102", "pH setpoint"),
+    TagSpec("paa_sp_mg_per_l", "mg/L", 0.0, 10_000.0, _P, "AIC-103", "PAA setpoint"),
+    TagSpec(
+        "paa_softsensor_mg_per_l",
+        "mg/L",
+        0.0,
+        20_000.0,
+        TagKind.SOFT_SENSOR,
+        "AT-203",
+        "PAA predicted by the PLS model on the Raman spectrum",
+    ),
+    TagSpec("assay_penicillin_g_per_l", "g/L", 0.0, 100.0, TagKind.ASSAY, "LIMS-01", "offline P"),
+    TagSpec("assay_biomass_g_per_l", "g/L", 0.0, 100.0, TagKind.ASSAY, "LIMS-01", "offline X"),
+    TagSpec("assay_paa_mg_per_l", "mg/L", 0.0, 20_000.0, TagKind.ASSAY, "LIMS-01", "offline PAA"),
+    TagSpec("assay_nh3_mg_per_l", "mg/L", 0.0, 10_000.0, TagKind.ASSAY, "LIMS-01", "offline NH3"),
+    TagSpec("assay_viscosity_cp", "cP", 0.0, 500.0, TagKind.ASSAY, "LIMS-01", "offline viscosity"),
+    TagSpec("batch_time_h", "h", 0.0, 1000.0, TagKind.STATE, "BATCH-01", "hours since batch start"),
+    TagSpec("phase_index", "-", 0.0, 5.0, TagKind.STATE, "BATCH-01", "ISA-88 phase: 0 CHARGE .. 5 HARVEST"),
+)
+
+TAGS_BY_NAME: dict[str, TagSpec] = {t.name: t for t in TAGS}
+
+
+def tag_spec(name: str) -> TagSpec:
+    """The spec of tag ``name``.
+
+    Raises:
+        aseptic.errors.InputError: no such tag; the message lists the known ones.
+    """
+    from aseptic.errors import InputError
+
+    try:
+        return TAGS_BY_NAME[name]
+    except KeyError:
+        raise InputError(
+            f"unknown tag {name!r}",
+            hint="known tags: " + ", ".join(sorted(TAGS_BY_NAME)),
+        ) from None
