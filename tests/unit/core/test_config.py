@@ -1,0 +1,63 @@
+"""Settings: every bad key is a ConfigError naming the file, the key and the expectation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from aseptic.config import Settings, load_settings, settings_from_mapping
+from aseptic.errors import ConfigError
+
+
+def test_defaults_are_secure() -> None:
+    settings = Settings()
+    assert settings.opcua.host == "127.0.0.1"
+    assert settings.site.data_dir == Path("aseptic-data")
+
+
+def test_valid_file_loads(tmp_path: Path) -> None:
+    path = tmp_path / "site.toml"
+    path.write_text('[site]\nid = "plant-7"\n[opcua]\nport = 4841\n', encoding="utf-8")
+    settings = load_settings(path)
+    assert settings.site.id == "plant-7"
+    assert settings.opcua.port == 4841
+
+
+def test_missing_file_names_the_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does-not-exist.toml does not exist"):
+        load_settings(tmp_path / "does-not-exist.toml")
+
+
+def test_invalid_toml_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "broken.toml"
+    path.write_text("[site\nid = 1", encoding="utf-8")
+    with pytest.raises(ConfigError, match="broken.toml is not valid TOML"):
+        load_settings(path)
+
+
+@pytest.mark.parametrize(
+    ("data", "fragment"),
+    [
+        ({"opcua": {"port": 70000}}, r"\[opcua\]\.port"),
+        ({"twin": {"ph_setpoint": 15}}, r"\[twin\]\.ph_setpoint"),
+        ({"twin": {"initial_volume_l": -5}}, r"\[twin\]\.initial_volume_l"),
+        ({"telemetry": {"readings_per_envelope": 0}}, r"\[telemetry\]\.readings_per_envelope"),
+        ({"site": {"id": "Bad Id!"}}, r"\[site\]\.id"),
+    ],
+)
+def test_impossible_value_names_the_key(data: dict[str, object], fragment: str) -> None:
+    with pytest.raises(ConfigError, match=fragment) as info:
+        settings_from_mapping(data, source="site.toml")
+    assert str(info.value).startswith("site.toml: ")
+    assert info.value.hint
+
+
+def test_unknown_key_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"\[opcua\]\.prot"):
+        settings_from_mapping({"opcua": {"prot": 1}}, source="site.toml")
+
+
+def test_unknown_section_is_refused() -> None:
+    with pytest.raises(ConfigError, match="nonsense"):
+        settings_from_mapping({"nonsense": {}}, source="site.toml")
