@@ -1,0 +1,94 @@
+"""Incremental (velocity-form) PID loops with split range, vectorised over the batch dimension.
+
+u_k = u_(k-1) + Kp [(e_k - e_(k-1)) + e_k h / Ti - (Td / h)(y_k - 2 y_(k-1) + y_(k-2))], clipped;
+the integral term is dropped if Ti <= 1e-7 and the derivative if Td <= 0.001. ``e`` and ``y`` are
+the measurements of the previous samples (one sample of transport delay, as in the reference).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["PidTuning", "incremental_pid", "ph_split_range", "temperature_split_range"]
+
+
+@dataclass(frozen=True)
+class PidTuning:
+    """Gains and limits of one loop."""
+
+    kp: float
+    ti_h: float
+    td_h: float
+    low: float
+    high: float
+
+
+BASE = PidTuning(0.08, 4e-5, 8.0, 0.0, 225.0)
+ACID = PidTuning(0.08, 12.5, 0.125, 0.0, 225.0)
+COOLING = PidTuning(-300.0, 1.6, 0.005, 0.0, 1500.0)
+HEATING = PidTuning(50.0, 0.05, 1.0, 0.0, 1500.0)
+PAA = PidTuning(0.1, 0.5, 0.0, 0.0, 150.0)
+_FLOOR_WATER_L_PER_H = 1e-4
+
+
+def incremental_pid(
+    tuning: PidTuning,
+    u_prev: np.ndarray,
+    e_now: np.ndarray,
+    e_prev: np.ndarray,
+    y_hist: np.ndarray,
+    h: float,
+) -> np.ndarray:
+    """One velocity-form PID update; ``y_hist`` columns are y_k, y_(k-1), y_(k-2)."""
+    delta = e_now - e_prev
+    if tuning.ti_h > 1e-7:
+        delta = delta + e_now * h / tuning.ti_h
+    if tuning.td_h > 0.001:
+        delta = delta - (tuning.td_h / h) * (y_hist[:, 0] - 2.0 * y_hist[:, 1] + y_hist[:, 2])
+    return np.clip(u_prev + tuning.kp * delta, tuning.low, tuning.high)
+
+
+def ph_split_range(
+    setpoint: np.ndarray,
+    ph_hist: np.ndarray,
+    e_prev: np.ndarray,
+    base_prev: np.ndarray,
+    acid_prev: np.ndarray,
+    h: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Base below the setpoint band, acid above it: returns (base, acid, error) in L/h.
+
+    Departure: the acid branch acts on -e (reverse acting), as a split range must; with the
+    reference's sign the acid valve could only close.
+    """
+    e_now = setpoint - ph_hist[:, 0]
+    use_base = e_now >= -0.05
+    base = incremental_pid(BASE, base_prev, e_now, e_prev, ph_hist, h)
+    acid = incremental_pid(ACID, acid_prev, -e_now, -e_prev, -ph_hist, h)
+    base_out = np.where(use_base, base, 0.5 * base_prev)
+    acid_out = np.where(use_base, 0.0, acid)
+    return base_out, acid_out, e_now
+
+
+def temperature_split_range(
+    setpoint: np.ndarray,
+    temp_hist: np.ndarray,
+    e_prev: np.ndarray,
+    cool_prev: np.ndarray,
+    heat_prev: np.ndarray,
+    h: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cooling water when at or above the setpoint band, heating below: (cool, heat, error)."""
+    e_now = setpoint - temp_hist[:, 0]
+    use_cooling = e_now <= 0.05
+    cool = incremental_pid(COOLING, cool_prev, e_now, e_prev, temp_hist, h)
+    heat = incremental_pid(HEATING, heat_prev, e_now, e_prev, temp_hist, h)
+    cool_out = np.where(use_cooling, cool, 0.3 * cool_prev)
+    heat_out = np.where(use_cooling, 0.1 * heat_prev, heat)
+    return (
+        np.maximum(cool_out, _FLOOR_WATER_L_PER_H),
+        np.maximum(heat_out, _FLOOR_WATER_L_PER_H),
+        e_now,
+    )
