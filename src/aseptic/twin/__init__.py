@@ -1,5 +1,32 @@
-"""The plant digital twin: an industrial fed-batch penicillin fermenter (IndPenSim model)."""
+"""The plant digital twin: an industrial fed-batch penicillin fermenter (IndPenSim model).
 
+Pure simulation, no I/O: ``Plant`` steps one batch sample by sample (the OPC UA server runs it),
+``simulate_batches`` advances many batches together. See docs/twin.md.
+"""
+
+from aseptic.twin._batches import BatchResult, simulate_batches
+from aseptic.twin._engine import PaaControl
+from aseptic.twin._faults import Fault, parse_faults
+from aseptic.twin._firmware import factory_image
+from aseptic.twin._phases import Phase, parse_phase
+from aseptic.twin._plant import Plant
 from aseptic.twin.tags import DEVICES, TAGS, TAGS_BY_NAME, DeviceSpec, TagKind, TagSpec, tag_spec
 
-__all__ = ["DEVICES", "TAGS", "TAGS_BY_NAME", "DeviceSpec", "TagKind", "TagSpec", "tag_spec"]
+__all__ = [
+    "DEVICES",
+    "TAGS",
+    "TAGS_BY_NAME",
+    "BatchResult",
+    "DeviceSpec",
+    "Fault",
+    "PaaControl",
+    "Phase",
+    "Plant",
+    "TagKind",
+    "TagSpec",
+    "factory_image",
+    "parse_faults",
+    "parse_phase",
+    "simulate_batches",
+    "tag_spec",
+]

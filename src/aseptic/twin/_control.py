@@ -47,7 +47,8 @@ def incremental_pid(
         delta = delta + e_now * h / tuning.ti_h
     if tuning.td_h > 0.001:
         delta = delta - (tuning.td_h / h) * (y_hist[:, 0] - 2.0 * y_hist[:, 1] + y_hist[:, 2])
-    return np.clip(u_prev + tuning.kp * delta, tuning.low, tuning.high)
+    result: np.ndarray = np.clip(u_prev + tuning.kp * delta, tuning.low, tuning.high)
+    return result
 
 
 def ph_split_range(

@@ -163,7 +163,7 @@ class BatchEngine:
         t_start = self.time_h
         self.k += 1
         t_end = self.time_h
-        t_bias, ph_bias, t_vec = self._inputs(t_end)
+        t_bias, ph_bias, _t_vec = self._inputs(t_end)
         q = self.q_base.copy()
         q[:, :8] += self.dist[:, self.k - 1, :]
         q[self.damaged, k.MU_X] = self.q_base[self.damaged, k.MU_X]

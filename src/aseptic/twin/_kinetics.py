@@ -288,7 +288,8 @@ def _coil_heat(flow_l_per_h: float, temp_k: float, t_in_k: float, rho_b: float) 
     if f <= 0.0:
         return 0.0
     den = f / 1000.0 + ALPHA_1 * (f / 1000.0) ** BETA_T * rho_b * C_PS / 2.0
-    return (ALPHA_1 / 1000.0) * f ** (BETA_T + 1.0) * (temp_k - t_in_k) / den
+    heat: float = (ALPHA_1 / 1000.0) * f ** (BETA_T + 1.0) * (temp_k - t_in_k) / den
+    return heat
 
 
 @numba.njit(cache=True)
@@ -303,7 +304,8 @@ def _ph_rate(x: np.ndarray, u: np.ndarray, q: np.ndarray, acid_g: float) -> floa
     net = h_ion - KW / h_ion
     dosed = (net * vol_l + q[ABC] * (u[FA] - u[FB]) * DT_PH) / (vol_l + (u[FA] + u[FB]) * DT_PH)
     h_new = 0.5 * (dosed + math.sqrt(dosed * dosed + 4.0 * KW))
-    return GAMMA1 * acid_g + GAMMA2 * f_ph + (h_new - h_ion)
+    rate: float = GAMMA1 * acid_g + GAMMA2 * f_ph + (h_new - h_ion)
+    return rate
 
 
 # states advanced by an exact exponential over a substep (linear relaxation, stiff): their rate
@@ -328,12 +330,12 @@ def _relax_rates(x: np.ndarray, u: np.ndarray, w: np.ndarray, k: np.ndarray) -> 
 @numba.njit(cache=True)
 def _solve_substrate(x: np.ndarray, w: np.ndarray, dt: float) -> float:
     """Backward-Euler S for one substep: S' = S + dt f(S'), S' >= 0 (Newton with bisection)."""
-    s0 = max(x[S], 0.0)
+    s0: float = max(x[S], 0.0)
     g0 = -dt * _substrate_rate(0.0, x, w)[0] - s0
     if g0 >= 0.0:  # even S' = 0 cannot meet the demand: substrate exhausted in this substep
         return 0.0
     lo, hi = 0.0, s0 + dt * max(w[W_FEED_S], 0.0) + 1e-12
-    s = min(max(s0, 1e-9), hi)
+    s: float = min(max(s0, 1e-9), hi)
     for _ in range(60):
         f, df = _substrate_rate(s, x, w)
         g = s - s0 - dt * f

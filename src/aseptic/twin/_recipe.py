@@ -23,7 +23,7 @@ class StepProfile:
 
     def at(self, time_h: np.ndarray) -> np.ndarray:
         """The profile's value at each time in ``time_h`` (vectorised)."""
-        table = np.asarray(self.values + (self.after,), dtype=np.float64)
+        table = np.asarray((*self.values, self.after), dtype=np.float64)
         index = np.searchsorted(np.asarray(self.until_h), time_h, side="left")
         return table[index]
 

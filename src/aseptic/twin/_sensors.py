@@ -64,7 +64,7 @@ def assay_sample_indices(n_samples: int, sample_time_h: float) -> list[int]:
     last = n_samples - ASSAY_DELAY_SAMPLES
     t_h = _ASSAY_FIRST_H
     while True:
-        sample = int(math.floor(t_h / sample_time_h + 0.5))
+        sample = math.floor(t_h / sample_time_h + 0.5)
         if sample > last:
             break
         taken.append(sample)

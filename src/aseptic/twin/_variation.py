@@ -18,7 +18,9 @@ __all__ = ["BatchDraw", "draw_batch"]
 
 NOMINAL_DURATION_H = 230.0
 DURATION_SD_H = 25.0
-_DISTURBANCE_SD = np.array([0.03, 0.25, 1500.0, 300.0, 0.2, 3e5, 100.0, 0.02])
+# Departure (ADR 0001): the titrant concentration channel uses sigma 0.02, not 0.2; 0.2 gives a
+# stationary sd of 30 % of the nominal 0.033 mol/L and drives it to zero in some batches.
+_DISTURBANCE_SD = np.array([0.03, 0.25, 1500.0, 300.0, 0.02, 3e5, 100.0, 0.02])
 _DISTURBANCE_POLE = 0.995
 _N_DISTURBED = 8  # mu_p, mu_X, c_s, c_oil, abc, c_PAA, T_cin, O2_in
 
@@ -74,7 +76,7 @@ def draw_batch(
     x[k.CO2] = 0.038 + 0.001 * z[14]
     x[k.PAA] = 1400.0 + 50.0 * z[15]
     x[k.NH3] = 1700.0 + 50.0 * rng.standard_normal()
-    n_samples = int(round(length_h / sample_time_h)) + 8
+    n_samples = round(length_h / sample_time_h) + 8
     white = rng.standard_normal((n_samples, _N_DISTURBED))
     disturbances = np.empty_like(white)
     level = np.zeros(_N_DISTURBED)
