@@ -101,7 +101,8 @@ def run(
     for entry in summary["batches"]:
         typer.echo(
             f"batch {entry['id']} seed {entry['seed']}: {entry['duration_h']:g} h, "
-            f"P {entry['final_penicillin_g_per_l']:.2f} g/L, harvested {entry['harvested_penicillin_kg']:.0f} kg, "
+            f"P {entry['final_penicillin_g_per_l']:.2f} g/L, "
+            f"harvested {entry['harvested_penicillin_kg']:.0f} kg, "
             f"pH {entry['min_ph']:.2f}-{entry['max_ph']:.2f}"
         )
     typer.echo(f"wrote {len(results)} batch file(s) and summary.json to {out}")

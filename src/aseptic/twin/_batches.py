@@ -62,6 +62,7 @@ class BatchResult:
     discharged_l: float
     discharged_kg: float
     discharged_penicillin_kg: float
+    sugar_feed_kg: float
     growth_damaged: bool
 
     @property
@@ -170,6 +171,7 @@ def simulate_batches(
                 discharged_l=float(engine.acc[b, k.ACC_DIS_L]),
                 discharged_kg=float(engine.acc[b, k.ACC_DIS_KG]),
                 discharged_penicillin_kg=float(engine.acc[b, k.ACC_DIS_P_G]) / 1000.0,
+                sugar_feed_kg=float(engine.acc[b, k.ACC_SUGAR_KG]),
                 growth_damaged=bool(engine.damaged[b]),
             )
         )

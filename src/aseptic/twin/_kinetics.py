@@ -27,9 +27,9 @@ N_INPUTS = 13
 # --- per-batch parameter indices (disturbed ones first, in the published channel order) -------
 MU_P, MU_X, C_S, C_OIL, ABC, C_PAA, T_CIN, O2_IN, ALPHA_KLA, CN_PAA = range(10)
 N_PARAMS = 10
-# --- accumulators: evaporated L, discharged L, penicillin discharged g, unmet maintenance g/L --
-ACC_EVAP_L, ACC_DIS_L, ACC_DIS_P_G, ACC_DIS_KG = range(4)
-N_ACC = 4
+# --- accumulators: evaporated L, discharged L, penicillin discharged g, discharged kg, sugar kg --
+ACC_EVAP_L, ACC_DIS_L, ACC_DIS_P_G, ACC_DIS_KG, ACC_SUGAR_KG = range(5)
+N_ACC = 5
 # --- derived outputs -------------------------------------------------------------------------
 (
     D_DO_SAT,
@@ -394,6 +394,8 @@ def advance(
             acc[b, ACC_DIS_L] += dis_l
             acc[b, ACC_DIS_KG] += -ub[FDIS] * dt
             acc[b, ACC_DIS_P_G] += dis_l * xb[P]
+            rho_feed = (qb[C_S] / 1000.0) * RHO_SUGAR + (1.0 - qb[C_S] / 1000.0) * 1000.0
+            acc[b, ACC_SUGAR_KG] += dt * ub[FS] * rho_feed / 1000.0
             for j in range(N_STATES):
                 if j == S:
                     continue
