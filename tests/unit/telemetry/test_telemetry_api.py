@@ -1,0 +1,32 @@
+"""The public API of aseptic.telemetry is pinned: a change here is a deliberate API change."""
+
+from __future__ import annotations
+
+import aseptic.telemetry
+
+
+def test_public_api_is_pinned() -> None:
+    assert sorted(aseptic.telemetry.__all__) == [
+        "ChainHead",
+        "Collector",
+        "EdgeSigner",
+        "Envelope",
+        "EnvelopeSink",
+        "IngestCounters",
+        "IngestVerifier",
+        "Ingestor",
+        "Quality",
+        "Quarantine",
+        "QuarantineEvent",
+        "QuarantineStore",
+        "Reading",
+        "ReadingProof",
+        "RejectReason",
+        "Rejection",
+        "SignatureBlock",
+        "TagHistoryReplay",
+        "reading_leaf_bytes",
+        "verify_reading",
+    ]
+    for name in aseptic.telemetry.__all__:
+        assert getattr(aseptic.telemetry, name) is not None
