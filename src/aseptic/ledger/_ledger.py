@@ -1,0 +1,262 @@
+"""The Ledger: the site's append-only Merkle log in ``ledger.db``, with signed checkpoints.
+
+One writer per data directory. Each append hashes the entry, inserts the leaf and its rows in one
+SQLite transaction (``BEGIN IMMEDIATE`` ... ``COMMIT`` with ``synchronous=FULL``), and advances the
+in-memory frontier, so the current root is always known. ``batch()`` groups many appends into one
+transaction (one fsync) for ingest throughput; a crash loses the whole open batch or nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from aseptic.clock import Clock
+from aseptic.crypto import PublicKey, SigningKey
+from aseptic.errors import BackendError, ConfigError, InputError, RollbackError
+from aseptic.ledger._checkpoint import Checkpoint
+from aseptic.ledger._entries import (
+    LeafKind,
+    canonical_json,
+    encode_key_payload,
+    hash_entry,
+    reading_rows,
+)
+from aseptic.ledger._historian import StoredReading, query_readings
+from aseptic.ledger._open import restore_frontier, write_trust_anchor
+from aseptic.ledger._proof import consistency_proof, inclusion_proof
+from aseptic.ledger._sqlite import SqliteStore
+from aseptic.ledger._state import FrontierCache
+from aseptic.ledger._tree import Frontier, Hash, root_of
+from aseptic.telemetry import Envelope, QuarantineEvent
+
+__all__ = ["DEFAULT_ORIGIN", "Ledger"]
+
+DEFAULT_ORIGIN = "site-01"
+
+
+class Ledger:
+    """The append-only log of one site. Open with ``Ledger.open``; close (or use ``with``) when done."""
+
+    def __init__(
+        self,
+        store: SqliteStore,
+        state: FrontierCache,
+        frontier: Frontier,
+        *,
+        site_key: SigningKey,
+        clock: Clock,
+        origin: str,
+    ) -> None:
+        self._store = store
+        self._state = state
+        self._frontier = frontier
+        self._site_key = site_key
+        self._clock = clock
+        self.origin = origin
+        self._batch_depth = 0
+
+    @classmethod
+    def open(
+        cls,
+        data_dir: Path,
+        *,
+        site_key: SigningKey,
+        clock: Clock,
+        origin: str = DEFAULT_ORIGIN,
+        create: bool = True,
+    ) -> Ledger:
+        """Open the ledger of ``data_dir`` (created on first use if ``create``); write ``site.pub`` if absent.
+
+        Raises:
+            ConfigError: no ledger and not ``create``, ``site.pub`` holds another key, or the ledger
+                belongs to another origin.
+            SignatureError: the latest checkpoint is not signed by ``site_key``.
+            RollbackError: the log has fewer leaves than its latest checkpoint (truncated).
+            IntegrityError: the stored leaves do not give the latest checkpoint's root, or the file is
+                corrupt (run ``aseptic ledger verify`` for the details).
+            BackendError: the files cannot be created or SQLite fails.
+        """
+        if not create and not (data_dir / "ledger.db").is_file():
+            raise ConfigError(
+                f"no ledger in {data_dir}", hint="check --data-dir, or run `aseptic ledger init`"
+            )
+        try:
+            data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise BackendError(f"cannot create data directory {data_dir}: {exc.strerror}") from None
+        write_trust_anchor(data_dir / "site.pub", site_key.public)
+        store = SqliteStore.open(data_dir / "ledger.db", create=True)
+        state = FrontierCache.open(data_dir / "state.db")
+        try:
+            frontier = restore_frontier(store, state, site_key.public, origin)
+        except BaseException:
+            store.close()
+            state.close()
+            raise
+        return cls(store, state, frontier, site_key=site_key, clock=clock, origin=origin)
+
+    def close(self) -> None:
+        self._store.close()
+        self._state.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the tree ---------------------------------------------------------------------------------
+
+    @property
+    def size(self) -> int:
+        """Number of leaves in the log."""
+        return self._frontier.size
+
+    @property
+    def root(self) -> Hash:
+        """The tree head of all ``size`` leaves."""
+        return self._frontier.root
+
+    def leaf_hash(self, index: int) -> Hash:
+        """The stored hash of leaf ``index``."""
+        if not 0 <= index < self.size:
+            raise InputError(f"leaf {index} is not in a log of {self.size} leaves")
+        return next(self._store.iter_leaf_hashes(index, index + 1))
+
+    def root_at(self, size: int) -> Hash:
+        """The tree head of the first ``size`` leaves (reads them all: O(size))."""
+        if not 0 <= size <= self.size:
+            raise InputError(f"no tree of {size} leaves in a log of {self.size}")
+        return self._subtree_root(0, size)
+
+    def inclusion_proof(self, index: int, size: int | None = None) -> tuple[Hash, ...]:
+        """The audit path of leaf ``index`` in the tree of ``size`` leaves (default: all)."""
+        size = self.size if size is None else size
+        if size > self.size:
+            raise InputError(f"no tree of {size} leaves in a log of {self.size}")
+        return inclusion_proof(index, size, self._subtree_root)
+
+    def consistency_proof(self, size1: int, size2: int | None = None) -> tuple[Hash, ...]:
+        """The proof that the tree of ``size1`` leaves is a prefix of the tree of ``size2`` (default: all)."""
+        size2 = self.size if size2 is None else size2
+        if size2 > self.size:
+            raise InputError(f"no tree of {size2} leaves in a log of {self.size}")
+        return consistency_proof(size1, size2, self._subtree_root)
+
+    def _subtree_root(self, start: int, end: int) -> Hash:
+        # The frontier already holds the perfect subtrees on the right edge of the current tree.
+        for (node_start, node_end), node in zip(self._frontier.ranges(), self._frontier.nodes, strict=True):
+            if (node_start, node_end) == (start, end):
+                return node
+        return root_of(list(self._store.iter_leaf_hashes(start, end)))
+
+    # -- appends ----------------------------------------------------------------------------------
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Group the appends made inside the block into one transaction (committed at the end)."""
+        if self._batch_depth:
+            self._batch_depth += 1
+            try:
+                yield
+            finally:
+                self._batch_depth -= 1
+            return
+        saved = self._frontier.copy()
+        try:
+            with self._store.transaction():
+                self._check_single_writer()
+                self._batch_depth = 1
+                yield
+        except BaseException:
+            self._frontier = saved
+            raise
+        finally:
+            self._batch_depth = 0
+
+    def _check_single_writer(self) -> None:
+        stored = self._store.leaf_count()
+        if stored != self._frontier.size:
+            raise BackendError(
+                f"{self._store.path} has {stored} leaves, this writer expected {self._frontier.size}",
+                hint="only one process may append to a ledger; restart this one",
+            )
+
+    def append_envelope(self, envelope: Envelope, raw: bytes) -> int:
+        """Log a verified envelope (its exact bytes) and its readings; return its leaf index."""
+        with self.batch():
+            index = self._frontier.size
+            leaf_hash = hash_entry(LeafKind.ENVELOPE, raw)
+            row = (envelope.source, envelope.sequence, bytes(envelope.digest), bytes(raw))
+            self._store.insert_envelope(index, leaf_hash, row, reading_rows(index, envelope.readings))
+            self._frontier.append(leaf_hash)
+        return index
+
+    def append_finding(self, payload: Mapping[str, Any] | bytes) -> int:
+        """Log a finding as canonical JSON (sorted keys, no white space, UTF-8); return its leaf index.
+
+        Raises:
+            InputError: the payload is not a JSON object, or bytes that are not canonical JSON.
+        """
+        return self._append_payload(LeafKind.FINDING, canonical_json(payload))
+
+    def append_quarantine(self, event: QuarantineEvent) -> int:
+        """Log a quarantine event by its canonical bytes; return its leaf index."""
+        return self._append_payload(LeafKind.QUARANTINE, event.to_bytes())
+
+    def append_key(self, name: str, public_key: PublicKey) -> int:
+        """Log a collector's public key so that verification can check its envelopes' signatures."""
+        if not name:
+            raise InputError("a logged key needs a name")
+        return self._append_payload(LeafKind.KEY, encode_key_payload(name, public_key))
+
+    def _append_payload(self, kind: LeafKind, payload: bytes) -> int:
+        with self.batch():
+            index = self._frontier.size
+            leaf_hash = hash_entry(kind, payload)
+            self._store.insert_payload(kind, index, leaf_hash, payload)
+            self._frontier.append(leaf_hash)
+        return index
+
+    # -- checkpoints ------------------------------------------------------------------------------
+
+    def checkpoint(self) -> Checkpoint:
+        """Sign and store the current tree head.
+
+        Raises:
+            ConfigError: called inside ``batch()`` (a checkpoint covers committed leaves only).
+            RollbackError: the clock is earlier than the latest checkpoint's time.
+        """
+        if self._batch_depth:
+            raise ConfigError("a checkpoint cannot be made inside an open batch")
+        now = self._clock.now()
+        latest = self._store.latest_checkpoint()
+        if latest is not None and now < latest.time:
+            raise RollbackError(
+                f"clock reads {now.isoformat()}, before the latest checkpoint's {latest.time.isoformat()}"
+            )
+        checkpoint = Checkpoint.sign(
+            origin=self.origin, size=self.size, root=self.root, time=now, key=self._site_key
+        )
+        with self._store.transaction():
+            self._check_single_writer()
+            self._store.insert_checkpoint(checkpoint)
+        self._state.put(self._frontier)
+        return checkpoint
+
+    def checkpoints(self) -> tuple[Checkpoint, ...]:
+        """Every stored checkpoint, oldest first."""
+        return tuple(self._store.checkpoints())
+
+    def latest_checkpoint(self) -> Checkpoint | None:
+        return self._store.latest_checkpoint()
+
+    # -- historian --------------------------------------------------------------------------------
+
+    def query_readings(self, tag: str, start: datetime, end: datetime) -> tuple[StoredReading, ...]:
+        """Readings of ``tag`` with ``start <= time < end`` (see ``aseptic.ledger.query_readings``)."""
+        return query_readings(self._store, tag, start, end)

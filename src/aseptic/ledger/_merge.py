@@ -1,0 +1,347 @@
+"""The merge of ``verify_ledger``: every table walked in leaf order, one ``LeafRows`` per log index.
+
+Rows are matched on their leaf index, so a missing, extra or misfiled row is seen where it sits,
+and each row is checked against what it must be derivable from (docs/ledger.md, "Verification").
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from aseptic.crypto import PublicKey
+from aseptic.errors import InputError
+from aseptic.ledger._entries import LeafKind, ReadingRow, canonical_json, decode_key_payload, hash_entry
+from aseptic.ledger._report import Discrepancy, Report
+from aseptic.ledger._tree import HASH_SIZE, Frontier, Hash
+from aseptic.ledger._verify_rows import (
+    check_envelope_row,
+    check_reading_rows,
+    describe,
+    envelope_signature_problem,
+)
+from aseptic.telemetry import QuarantineEvent
+
+__all__ = ["LeafRows", "Pending", "merge_rows"]
+
+TABLE = {
+    LeafKind.ENVELOPE: "envelopes",
+    LeafKind.FINDING: "findings",
+    LeafKind.QUARANTINE: "quarantine",
+    LeafKind.KEY: "keys",
+}
+_QUERY = {
+    LeafKind.ENVELOPE: "SELECT leaf, source, sequence, digest, raw FROM envelopes ORDER BY leaf",
+    LeafKind.FINDING: "SELECT leaf, payload FROM findings ORDER BY leaf",
+    LeafKind.QUARANTINE: "SELECT leaf, payload FROM quarantine ORDER BY leaf",
+    LeafKind.KEY: "SELECT leaf, payload FROM keys ORDER BY leaf",
+}
+
+
+class Auditor(Protocol):
+    report: Report
+    require_signatures: bool
+
+    def add(self, discrepancy: Discrepancy) -> int | None: ...
+
+
+@dataclass(frozen=True)
+class LeafRows:
+    """One log index: its stored leaf hash and the hash recomputed from its row."""
+
+    index: int
+    table: str
+    column: str
+    stored: Hash | None
+    recomputed: Hash | None
+
+    def _hashes(self) -> dict[str, str]:
+        return {"expected": bytes(self.stored or b"").hex(), "found": bytes(self.recomputed or b"").hex()}
+
+    def mismatch(self) -> Discrepancy:
+        return Discrepancy(
+            self.table, f"leaf {self.index}", self.column, "does not hash to its leaf hash", **self._hashes()
+        )
+
+    def row_altered(self, signer: str) -> Discrepancy:
+        problem = f"was altered: it no longer hashes to its leaf hash, which {signer} signed"
+        return Discrepancy(self.table, f"leaf {self.index}", self.column, problem, **self._hashes())
+
+    def hash_altered(self, signer: str) -> Discrepancy:
+        return Discrepancy(
+            "leaves",
+            f"idx {self.index}",
+            "hash",
+            f"was altered: the {self.table} row hashes to the leaf {signer} signed",
+            expected=bytes(self.recomputed or b"").hex(),
+            found=bytes(self.stored or b"").hex(),
+        )
+
+    def unresolved(self, anchored: bool) -> Discrepancy:
+        why = "and neither gives the next signed root" if anchored else "and no checkpoint covers it yet"
+        return Discrepancy(
+            self.table,
+            f"leaf {self.index}",
+            self.column,
+            f"does not hash to its leaf hash ({why}: either may have been altered)",
+            **self._hashes(),
+        )
+
+
+@dataclass
+class Pending:
+    """A row/leaf-hash mismatch waiting for a signed root: the tree as if the stored hash were right."""
+
+    leaf: LeafRows
+    position: int | None
+    frontier: Frontier
+
+
+class _Cursor:
+    """A cursor over rows ordered by their first column, with one row of look-ahead."""
+
+    def __init__(self, cursor: sqlite3.Cursor) -> None:
+        self._cursor = cursor
+        self.head: tuple[Any, ...] | None = cursor.fetchone()
+
+    def take(self, index: int) -> tuple[Any, ...] | None:
+        if self.head is None or self.head[0] != index:
+            return None
+        row, self.head = self.head, self._cursor.fetchone()
+        return row
+
+
+def _key(leaf: object) -> float:
+    """Where a (possibly tampered) leaf value sorts among indexes: text and blobs after all numbers."""
+    return float(leaf) if isinstance(leaf, int | float) and not isinstance(leaf, bool) else math.inf
+
+
+class _Readings(_Cursor):
+    """The readings rows by (leaf, position); rows that no envelope claims are reported as they pass."""
+
+    def __init__(self, cursor: sqlite3.Cursor, audit: Auditor) -> None:
+        super().__init__(cursor)
+        self._audit = audit
+
+    def _orphan(self) -> None:
+        assert self.head is not None  # noqa: S101 - callers check
+        leaf, position, *rest = self.head
+        self._audit.add(
+            Discrepancy(
+                "readings",
+                f"leaf {describe(leaf)} position {describe(position)}",
+                "leaf",
+                "row belongs to no envelope (inserted?)",
+                found=describe(tuple(rest)),
+            )
+        )
+        self.head = self._cursor.fetchone()
+
+    def take_rows(self, index: int) -> list[ReadingRow]:
+        rows: list[ReadingRow] = []
+        while self.head is not None:
+            leaf = self.head[0]
+            if _key(leaf) < index or (_key(leaf) == index and type(leaf) is not int):
+                self._orphan()
+            elif leaf == index:
+                rows.append(self.head)
+                self.head = self._cursor.fetchone()
+            else:
+                break
+        return rows
+
+    def drain_through(self, index: float) -> None:
+        while self.head is not None and _key(self.head[0]) <= index:
+            self._orphan()
+
+
+def merge_rows(conn: sqlite3.Connection, audit: Auditor) -> Iterator[LeafRows]:
+    """Walk every table in leaf order, checking rows as they pass; yield each log index's hashes."""
+    count = conn.execute("SELECT coalesce(max(idx) + 1, 0) FROM leaves").fetchone()[0]
+    leaves = _Cursor(conn.execute("SELECT idx, kind, hash FROM leaves ORDER BY idx"))
+    tables = {kind: _Cursor(conn.execute(query)) for kind, query in _QUERY.items()}
+    readings = _Readings(
+        conn.execute(
+            "SELECT leaf, position, tag, time_us, value, quality, source FROM readings"
+            " ORDER BY leaf, position"
+        ),
+        audit,
+    )
+    keys: dict[str, dict[str, PublicKey]] = {}
+    expected = 0
+    while True:
+        heads = [c.head[0] for c in (leaves, *tables.values()) if c.head is not None]
+        if not heads:
+            break
+        index = min(heads)
+        if index < expected:  # only a negative index can sort before the next one expected
+            for cursor, table in ((leaves, "leaves"), *((c, TABLE[k]) for k, c in tables.items())):
+                if cursor.take(index) is not None:
+                    audit.add(Discrepancy(table, f"leaf {index}", "leaf", "negative leaf index (inserted?)"))
+            continue
+        if index > expected:
+            gap = f"idx {expected}" if index == expected + 1 else f"idx {expected} to {index - 1}"
+            audit.add(Discrepancy("leaves", gap, "*", "no leaf and no row at this index (deleted?)"))
+        expected = index + 1
+        leaf = leaves.take(index)
+        rows = {kind: row for kind, cursor in tables.items() if (row := cursor.take(index)) is not None}
+        yield _examine(index, leaf, rows, count, audit, readings, keys)
+        readings.drain_through(index)
+    readings.drain_through(math.inf)
+
+
+def _examine(
+    index: int,
+    leaf: tuple[Any, ...] | None,
+    rows: dict[LeafKind, tuple[Any, ...]],
+    count: int,
+    audit: Auditor,
+    readings: _Readings,
+    keys: dict[str, dict[str, PublicKey]],
+) -> LeafRows:
+    where = f"idx {index}"
+    stored: Hash | None = None
+    kind: LeafKind | None = None
+    if leaf is not None:
+        _, kind_text, leaf_hash = leaf
+        if isinstance(leaf_hash, bytes) and len(leaf_hash) == HASH_SIZE:
+            stored = Hash(leaf_hash)
+        else:
+            audit.add(
+                Discrepancy("leaves", where, "hash", "is not a 32-byte hash", found=describe(leaf_hash))
+            )
+        kind = next((k for k in LeafKind if k.value == kind_text), None)
+        if kind is None:
+            audit.add(
+                Discrepancy(
+                    "leaves",
+                    where,
+                    "kind",
+                    "is not a leaf kind",
+                    expected=" | ".join(k.value for k in LeafKind),
+                    found=describe(kind_text),
+                )
+            )
+    use = kind if kind in rows else next(iter(rows), None)
+    if leaf is None and use is not None:
+        if index >= count:
+            audit.add(
+                Discrepancy(TABLE[use], f"leaf {index}", "leaf", "row has no leaf in the log (inserted?)")
+            )
+        else:
+            audit.add(
+                Discrepancy(
+                    "leaves",
+                    where,
+                    "*",
+                    "row is missing (deleted?)",
+                    expected=f"a {use.value} leaf",
+                    found="no row",
+                )
+            )
+    elif kind is not None and use is not kind:
+        if use is not None:
+            audit.add(
+                Discrepancy(
+                    "leaves",
+                    where,
+                    "kind",
+                    f"names the wrong table: the row is in {TABLE[use]}",
+                    expected=use.value,
+                    found=kind.value,
+                )
+            )
+        else:
+            audit.add(
+                Discrepancy(
+                    TABLE[kind],
+                    f"leaf {index}",
+                    "*",
+                    "row is missing (deleted?)",
+                    expected=f"the row of {kind.value} leaf {index}",
+                    found="no row",
+                )
+            )
+    for extra in rows:
+        if extra is not use:
+            audit.add(
+                Discrepancy(
+                    TABLE[extra],
+                    f"leaf {index}",
+                    "leaf",
+                    f"extra row: leaf {index} is a {use.value if use else '?'} (inserted?)",
+                )
+            )
+    recomputed: Hash | None = None
+    table, column = (
+        (TABLE[use], "raw" if use is LeafKind.ENVELOPE else "payload") if use else ("leaves", "hash")
+    )
+    if use is not None:
+        audit.report.leaves[use.value] = audit.report.leaves.get(use.value, 0) + 1
+        row = rows[use]
+        payload = row[-1]
+        if isinstance(payload, bytes):
+            recomputed = hash_entry(use, payload)
+        else:
+            audit.add(
+                Discrepancy(table, f"leaf {index}", column, f"is a {type(payload).__name__}, not a BLOB")
+            )
+        if use is LeafKind.ENVELOPE:
+            _check_envelope(index, row, audit, readings, keys)
+        elif isinstance(payload, bytes):
+            _check_payload(use, index, payload, audit, keys)
+    return LeafRows(index, table, column, stored, recomputed)
+
+
+def _check_envelope(
+    index: int,
+    row: tuple[Any, ...],
+    audit: Auditor,
+    readings: _Readings,
+    keys: dict[str, dict[str, PublicKey]],
+) -> None:
+    envelope, problems = check_envelope_row(row)
+    for problem in problems:
+        audit.add(problem)
+    stored = readings.take_rows(index)
+    if envelope is None:
+        return  # its readings cannot be checked against bytes that do not decode (reported above)
+    source_keys = keys.get(envelope.source)
+    if not source_keys:
+        audit.report.envelopes_without_logged_key += 1
+        if audit.require_signatures:
+            audit.add(
+                Discrepancy(
+                    "envelopes",
+                    f"leaf {index}",
+                    "raw",
+                    f"no collector key of source {envelope.source!r} is logged before it",
+                )
+            )
+    elif (why := envelope_signature_problem(envelope, source_keys)) is not None:
+        audit.add(Discrepancy("envelopes", f"leaf {index}", "raw", f"signature: {why}"))
+    else:
+        audit.report.envelope_signatures += 1
+    audit.report.readings += len(stored)
+    for problem in check_reading_rows(index, envelope, stored):
+        audit.add(problem)
+
+
+def _check_payload(
+    kind: LeafKind, index: int, payload: bytes, audit: Auditor, keys: dict[str, dict[str, PublicKey]]
+) -> None:
+    try:
+        if kind is LeafKind.QUARANTINE:
+            QuarantineEvent.from_bytes(payload)
+        elif kind is LeafKind.KEY:
+            name, public_key = decode_key_payload(payload)
+            keys.setdefault(name, {})[str(public_key.key_id)] = public_key
+        else:
+            canonical_json(payload)
+    except InputError as exc:
+        audit.add(
+            Discrepancy(TABLE[kind], f"leaf {index}", "payload", f"is not a valid {kind.value} entry ({exc})")
+        )

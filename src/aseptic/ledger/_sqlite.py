@@ -1,0 +1,181 @@
+"""The SQLite adapter of the ledger: ``ledger.db`` reads and writes, SQLite errors translated.
+
+A corrupt file (SQLITE_CORRUPT, SQLITE_NOTADB) is tamper evidence and raises ``IntegrityError``
+naming the file; any other SQLite failure is a ``BackendError``. Connections run in autocommit mode
+and the ledger opens its own ``BEGIN IMMEDIATE`` transactions, so a leaf and its rows commit together.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from aseptic.clock import format_rfc3339
+from aseptic.errors import AsepticError, BackendError, ConfigError, IntegrityError
+from aseptic.ledger._checkpoint import Checkpoint
+from aseptic.ledger._entries import LeafKind, ReadingRow
+from aseptic.ledger._schema import check_schema, create_schema, tune
+from aseptic.ledger._tree import Hash
+
+__all__ = ["SqliteStore", "sqlite_errors"]
+
+_SQLITE_CORRUPT, _SQLITE_NOTADB = 11, 26
+_PAYLOAD_TABLES = {LeafKind.FINDING: "findings", LeafKind.QUARANTINE: "quarantine", LeafKind.KEY: "keys"}
+
+
+def translate(exc: sqlite3.Error, where: str) -> AsepticError:
+    """The Aseptic error for a SQLite failure at ``where``."""
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+    if code in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
+        return IntegrityError(
+            f"{where}: the database file is corrupt ({exc})",
+            hint="the file was altered or truncated outside Aseptic; restore it from a trusted copy",
+        )
+    return BackendError(f"{where}: SQLite failed ({exc})")
+
+
+@contextmanager
+def sqlite_errors(where: str) -> Iterator[None]:
+    """Translate SQLite errors raised in the block (see ``translate``)."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise translate(exc, where) from None
+
+
+class SqliteStore:
+    """One ``ledger.db`` connection."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self.conn = conn
+        self.path = path
+
+    @classmethod
+    def open(cls, path: Path, *, create: bool) -> SqliteStore:
+        """Open ``path`` for appending (creating the schema if ``create`` and the file is new).
+
+        Raises:
+            ConfigError: the file does not exist and ``create`` is false.
+            InputError: the file is a database but not a ledger.
+            IntegrityError: the file is corrupt or its tables were altered.
+            BackendError: SQLite failed.
+        """
+        is_new = not path.exists()
+        if is_new and not create:
+            raise ConfigError(f"no ledger at {path}", hint="check --data-dir, or run `aseptic ledger init`")
+        with sqlite_errors(str(path)):
+            conn = sqlite3.connect(path, isolation_level=None)
+            tune(conn)
+            if is_new:
+                create_schema(conn)
+            check_schema(conn, str(path))
+        return cls(conn, path)
+
+    @classmethod
+    def open_read_only(cls, path: Path) -> SqliteStore:
+        """Open an existing ``ledger.db`` read-only (verification, status, historian queries)."""
+        if not path.is_file():
+            raise ConfigError(f"no ledger at {path}", hint="check --data-dir")
+        with sqlite_errors(str(path)):
+            conn = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True, isolation_level=None)
+            conn.execute("PRAGMA query_only=ON")
+            check_schema(conn, str(path))
+        return cls(conn, path)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """``BEGIN IMMEDIATE`` ... ``COMMIT``; rolled back if the block raises."""
+        with sqlite_errors(str(self.path)):
+            self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            with sqlite_errors(str(self.path)):
+                self.conn.execute("COMMIT")
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
+
+    def leaf_count(self) -> int:
+        with sqlite_errors(str(self.path)):
+            return int(self.conn.execute("SELECT coalesce(max(idx) + 1, 0) FROM leaves").fetchone()[0])
+
+    def iter_leaf_hashes(self, start: int, end: int) -> Iterator[Hash]:
+        """Stored leaf hashes of ``[start, end)`` in index order."""
+        with sqlite_errors(str(self.path)):
+            cursor = self.conn.execute(
+                "SELECT hash FROM leaves WHERE idx >= ? AND idx < ? ORDER BY idx", (start, end)
+            )
+            for (leaf_hash,) in cursor:
+                yield Hash(leaf_hash)
+
+    def insert_envelope(
+        self, index: int, leaf_hash: Hash, row: tuple[str, int, bytes, bytes], readings: list[ReadingRow]
+    ) -> None:
+        """One envelope leaf, its row ``(source, sequence, digest, raw)`` and its readings rows."""
+        with sqlite_errors(str(self.path)):
+            execute = self.conn.execute
+            execute("INSERT INTO leaves VALUES (?, ?, ?)", (index, LeafKind.ENVELOPE.value, leaf_hash))
+            execute("INSERT INTO envelopes VALUES (?, ?, ?, ?, ?)", (index, *row))
+            self.conn.executemany("INSERT INTO readings VALUES (?, ?, ?, ?, ?, ?, ?)", readings)
+
+    def insert_payload(self, kind: LeafKind, index: int, leaf_hash: Hash, payload: bytes) -> None:
+        """A finding, quarantine event or key leaf and its row."""
+        table = _PAYLOAD_TABLES[kind]
+        with sqlite_errors(str(self.path)):
+            self.conn.execute("INSERT INTO leaves VALUES (?, ?, ?)", (index, kind.value, leaf_hash))
+            self.conn.execute(f"INSERT INTO {table} VALUES (?, ?)", (index, payload))  # noqa: S608 - fixed names
+
+    def insert_checkpoint(self, checkpoint: Checkpoint) -> None:
+        with sqlite_errors(str(self.path)):
+            self.conn.execute(
+                "INSERT INTO checkpoints (origin, size, root, time, key_id, algorithm, body, signature)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    checkpoint.origin,
+                    checkpoint.size,
+                    checkpoint.root,
+                    format_rfc3339(checkpoint.time),
+                    checkpoint.key_id,
+                    checkpoint.algorithm,
+                    checkpoint.body,
+                    checkpoint.signature,
+                ),
+            )
+
+    def checkpoints(self) -> list[Checkpoint]:
+        """Every stored checkpoint in the order it was made (from its signed body)."""
+        with sqlite_errors(str(self.path)):
+            rows = self.conn.execute("SELECT body, signature FROM checkpoints ORDER BY id").fetchall()
+        return [Checkpoint.from_body(body, signature) for body, signature in rows]
+
+    def latest_checkpoint(self) -> Checkpoint | None:
+        with sqlite_errors(str(self.path)):
+            row = self.conn.execute(
+                "SELECT body, signature FROM checkpoints ORDER BY id DESC LIMIT 1"
+            ).fetchone()
+        return None if row is None else Checkpoint.from_body(row[0], row[1])
+
+    def query_readings(self, tag: str, start_us: int, end_us: int) -> list[ReadingRow]:
+        """Readings of ``tag`` with ``start_us <= time_us < end_us``, by time then log position."""
+        with sqlite_errors(str(self.path)):
+            return self.conn.execute(
+                "SELECT leaf, position, tag, time_us, value, quality, source FROM readings"
+                " WHERE tag = ? AND time_us >= ? AND time_us < ? ORDER BY time_us, leaf, position",
+                (tag, start_us, end_us),
+            ).fetchall()
+
+    def stored_tags(self) -> list[str]:
+        """The distinct tags in the historian, by skipping through the (tag, time) index."""
+        with sqlite_errors(str(self.path)):
+            rows = self.conn.execute(
+                "WITH RECURSIVE t(tag) AS (SELECT min(tag) FROM readings"
+                " UNION ALL SELECT (SELECT min(tag) FROM readings WHERE tag > t.tag) FROM t"
+                " WHERE t.tag IS NOT NULL) SELECT tag FROM t WHERE tag IS NOT NULL"
+            ).fetchall()
+        return [tag for (tag,) in rows]
