@@ -105,6 +105,18 @@ def test_decoding_sealed_readings_gives_the_same_readings() -> None:
     assert decoded.latest_time == max(r.time for r in readings)
 
 
+def test_decoded_readings_equal_constructed_ones() -> None:
+    """Decoding fills Reading slots directly (for speed): the result must be a normal Reading."""
+    sent = catalogue_readings(40)
+    decoded = Envelope.from_bytes(seal(sent).to_bytes()).readings
+    for got, want in zip(decoded, sent, strict=True):
+        rebuilt = Reading(got.tag, got.time, got.value, got.quality, got.source)
+        assert got == rebuilt == want and hash(got) == hash(want)
+        assert type(got.quality) is Quality and got.time.tzinfo is UTC
+        with pytest.raises(AttributeError):
+            got.value = 0.0  # type: ignore[misc]
+
+
 def test_dictionary_names_each_tag_and_source_once() -> None:
     readings = catalogue_readings(250)
     raw = seal(readings).to_bytes()
