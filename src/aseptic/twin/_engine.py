@@ -197,8 +197,8 @@ class BatchEngine:
             "dissolved_o2_mg_per_l": x[:, k.DO2],
             "offgas_o2_fraction": o2,
             "offgas_co2_pct": co2,
-            "our_g_per_min": our_from_offgas(u[:, k.FG], o2, co2),
-            "cer_g_per_min": cer_from_offgas(u[:, k.FG], co2),
+            "our_kg_per_min": our_from_offgas(u[:, k.FG], o2, co2),
+            "cer_kg_per_min": cer_from_offgas(u[:, k.FG], co2),
             "volume_l": x[:, k.V],
             "weight_kg": x[:, k.WT],
             "head_pressure_bar": u[:, k.PHEAD],
@@ -224,7 +224,7 @@ class BatchEngine:
         out["ph_sp"] = self.ph_sp.copy()
         out["paa_sp_mg_per_l"] = self.paa_sp.copy()
         out["paa_softsensor_mg_per_l"] = self._soft_sensor(t_end)
-        out.update(self._assays())
+        out.update(self._assays(noise))
         n = x.shape[0]
         out["batch_time_h"] = np.full(n, t_end)
         out["phase_index"] = phase_at(np.full(n, t_end), self.duration_h, self.h).astype(np.float64)
@@ -254,15 +254,16 @@ class BatchEngine:
         self.paa_estimate = self.x[:, k.PAA].copy()  # "true": the loop sees the true PAA
         return np.full(n, np.nan)
 
-    def _assays(self) -> dict[str, np.ndarray]:
+    def _assays(self, noise: np.ndarray) -> dict[str, np.ndarray]:
+        """Record the assays of samples taken now (with lab error, never below 0); report due ones."""
         rows = np.arange(self.x.shape[0])
         take = self.assay_take[:, self.k] & self.active
         if take.any():
             x = self.x[take]
             values = []
-            for state, scale in ASSAY_TAGS.values():
+            for name, (state, scale) in ASSAY_TAGS.items():
                 col = x[:, k.A0] + x[:, k.A1] + x[:, k.A3] + x[:, k.A4] if state < 0 else x[:, state]
-                values.append(col * scale)
+                values.append(np.maximum(col * scale + noise[take, _col(name)], 0.0))
             self.assays[rows[take], self.k + ASSAY_DELAY_SAMPLES, :] = np.column_stack(values)
         report = self.assays[:, self.k, :]
         return {name: report[:, i].copy() for i, name in enumerate(ASSAY_TAGS)}
