@@ -10,23 +10,40 @@ from aseptic.twin._faults import Fault, parse_faults
 from aseptic.twin._firmware import factory_image
 from aseptic.twin._phases import Phase, parse_phase
 from aseptic.twin._plant import Plant
+from aseptic.twin._raman import RAMAN_BINS, RamanAnalyser
+from aseptic.twin._softsensor import (
+    PaaEstimator,
+    PaaSoftSensor,
+    SoftSensorQuality,
+    assess_soft_sensor,
+    default_soft_sensor,
+    simulate_calibration,
+)
 from aseptic.twin.tags import DEVICES, TAGS, TAGS_BY_NAME, DeviceSpec, TagKind, TagSpec, tag_spec
 
 __all__ = [
     "DEVICES",
+    "RAMAN_BINS",
     "TAGS",
     "TAGS_BY_NAME",
     "BatchResult",
     "DeviceSpec",
     "Fault",
     "PaaControl",
+    "PaaEstimator",
+    "PaaSoftSensor",
     "Phase",
     "Plant",
+    "RamanAnalyser",
+    "SoftSensorQuality",
     "TagKind",
     "TagSpec",
+    "assess_soft_sensor",
+    "default_soft_sensor",
     "factory_image",
     "parse_faults",
     "parse_phase",
     "simulate_batches",
+    "simulate_calibration",
     "tag_spec",
 ]
