@@ -17,20 +17,28 @@ from aseptic.twin import TAGS, Fault, Phase, Plant, parse_faults, parse_phase, s
 def test_public_api_is_pinned() -> None:
     assert twin.__all__ == [
         "DEVICES",
+        "RAMAN_BINS",
         "TAGS",
         "TAGS_BY_NAME",
         "BatchResult",
         "DeviceSpec",
         "Fault",
         "PaaControl",
+        "PaaEstimator",
+        "PaaSoftSensor",
         "Phase",
         "Plant",
+        "RamanAnalyser",
+        "SoftSensorQuality",
         "TagKind",
         "TagSpec",
+        "assess_soft_sensor",
+        "default_soft_sensor",
         "factory_image",
         "parse_faults",
         "parse_phase",
         "simulate_batches",
+        "simulate_calibration",
         "tag_spec",
     ]
 
