@@ -8,44 +8,24 @@ from __future__ import annotations
 
 import math
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from aseptic.crypto import PublicKey
-from aseptic.errors import InputError
-from aseptic.ledger._entries import LeafKind, ReadingRow, canonical_json, decode_key_payload, hash_entry
-from aseptic.ledger._report import Discrepancy, Report
+from aseptic.ledger._entries import LeafKind, ReadingRow, hash_entry
+from aseptic.ledger._report import Auditor, Discrepancy
 from aseptic.ledger._tree import HASH_SIZE, Frontier, Hash
-from aseptic.ledger._verify_rows import (
-    check_envelope_row,
-    check_reading_rows,
-    describe,
-    envelope_signature_problem,
-)
-from aseptic.telemetry import QuarantineEvent
+from aseptic.ledger._verify_rows import TABLE, check_envelope, check_payload, describe
 
 __all__ = ["LeafRows", "Pending", "merge_rows"]
 
-TABLE = {
-    LeafKind.ENVELOPE: "envelopes",
-    LeafKind.FINDING: "findings",
-    LeafKind.QUARANTINE: "quarantine",
-    LeafKind.KEY: "keys",
-}
 _QUERY = {
     LeafKind.ENVELOPE: "SELECT leaf, source, sequence, digest, raw FROM envelopes ORDER BY leaf",
     LeafKind.FINDING: "SELECT leaf, payload FROM findings ORDER BY leaf",
     LeafKind.QUARANTINE: "SELECT leaf, payload FROM quarantine ORDER BY leaf",
     LeafKind.KEY: "SELECT leaf, payload FROM keys ORDER BY leaf",
 }
-
-
-class Auditor(Protocol):
-    report: Report
-    require_signatures: bool
-
-    def add(self, discrepancy: Discrepancy) -> int | None: ...
 
 
 @dataclass(frozen=True)
@@ -182,13 +162,26 @@ def merge_rows(conn: sqlite3.Connection, audit: Auditor) -> Iterator[LeafRows]:
                 if cursor.take(index) is not None:
                     audit.add(Discrepancy(table, f"leaf {index}", "leaf", "negative leaf index (inserted?)"))
             continue
+        if index >= count:  # beyond the last leaf: rows that no leaf covers
+            for kind, cursor in tables.items():
+                if cursor.take(index) is not None:
+                    audit.add(
+                        Discrepancy(
+                            TABLE[kind], f"leaf {index}", "leaf", "row has no leaf in the log (inserted?)"
+                        )
+                    )
+            readings.drain_through(index)
+            continue
         if index > expected:
             gap = f"idx {expected}" if index == expected + 1 else f"idx {expected} to {index - 1}"
             audit.add(Discrepancy("leaves", gap, "*", "no leaf and no row at this index (deleted?)"))
         expected = index + 1
         leaf = leaves.take(index)
         rows = {kind: row for kind, cursor in tables.items() if (row := cursor.take(index)) is not None}
-        yield _examine(index, leaf, rows, count, audit, readings, keys)
+        leaf_rows, check_rows = _examine(index, leaf, rows, audit, readings, keys)
+        yield leaf_rows  # the caller compares the hashes first: that is the most precise finding
+        if check_rows is not None:
+            check_rows()
         readings.drain_through(index)
     readings.drain_through(math.inf)
 
@@ -197,11 +190,11 @@ def _examine(
     index: int,
     leaf: tuple[Any, ...] | None,
     rows: dict[LeafKind, tuple[Any, ...]],
-    count: int,
     audit: Auditor,
     readings: _Readings,
     keys: dict[str, dict[str, PublicKey]],
-) -> LeafRows:
+) -> tuple[LeafRows, Callable[[], None] | None]:
+    """The hashes of log index ``index``, and the checks of its row to run once they are compared."""
     where = f"idx {index}"
     stored: Hash | None = None
     kind: LeafKind | None = None
@@ -227,21 +220,16 @@ def _examine(
             )
     use = kind if kind in rows else next(iter(rows), None)
     if leaf is None and use is not None:
-        if index >= count:
-            audit.add(
-                Discrepancy(TABLE[use], f"leaf {index}", "leaf", "row has no leaf in the log (inserted?)")
+        audit.add(
+            Discrepancy(
+                "leaves",
+                where,
+                "*",
+                "row is missing (deleted?)",
+                expected=f"a {use.value} leaf",
+                found="no row",
             )
-        else:
-            audit.add(
-                Discrepancy(
-                    "leaves",
-                    where,
-                    "*",
-                    "row is missing (deleted?)",
-                    expected=f"a {use.value} leaf",
-                    found="no row",
-                )
-            )
+        )
     elif kind is not None and use is not kind:
         if use is not None:
             audit.add(
@@ -279,6 +267,7 @@ def _examine(
     table, column = (
         (TABLE[use], "raw" if use is LeafKind.ENVELOPE else "payload") if use else ("leaves", "hash")
     )
+    check_rows: Callable[[], None] | None = None
     if use is not None:
         audit.report.leaves[use.value] = audit.report.leaves.get(use.value, 0) + 1
         row = rows[use]
@@ -290,58 +279,9 @@ def _examine(
                 Discrepancy(table, f"leaf {index}", column, f"is a {type(payload).__name__}, not a BLOB")
             )
         if use is LeafKind.ENVELOPE:
-            _check_envelope(index, row, audit, readings, keys)
+            rows_of_envelope = readings.take_rows(index)
+            check_rows = lambda: check_envelope(index, row, rows_of_envelope, keys, audit)  # noqa: E731
         elif isinstance(payload, bytes):
-            _check_payload(use, index, payload, audit, keys)
-    return LeafRows(index, table, column, stored, recomputed)
-
-
-def _check_envelope(
-    index: int,
-    row: tuple[Any, ...],
-    audit: Auditor,
-    readings: _Readings,
-    keys: dict[str, dict[str, PublicKey]],
-) -> None:
-    envelope, problems = check_envelope_row(row)
-    for problem in problems:
-        audit.add(problem)
-    stored = readings.take_rows(index)
-    if envelope is None:
-        return  # its readings cannot be checked against bytes that do not decode (reported above)
-    source_keys = keys.get(envelope.source)
-    if not source_keys:
-        audit.report.envelopes_without_logged_key += 1
-        if audit.require_signatures:
-            audit.add(
-                Discrepancy(
-                    "envelopes",
-                    f"leaf {index}",
-                    "raw",
-                    f"no collector key of source {envelope.source!r} is logged before it",
-                )
-            )
-    elif (why := envelope_signature_problem(envelope, source_keys)) is not None:
-        audit.add(Discrepancy("envelopes", f"leaf {index}", "raw", f"signature: {why}"))
-    else:
-        audit.report.envelope_signatures += 1
-    audit.report.readings += len(stored)
-    for problem in check_reading_rows(index, envelope, stored):
-        audit.add(problem)
-
-
-def _check_payload(
-    kind: LeafKind, index: int, payload: bytes, audit: Auditor, keys: dict[str, dict[str, PublicKey]]
-) -> None:
-    try:
-        if kind is LeafKind.QUARANTINE:
-            QuarantineEvent.from_bytes(payload)
-        elif kind is LeafKind.KEY:
-            name, public_key = decode_key_payload(payload)
-            keys.setdefault(name, {})[str(public_key.key_id)] = public_key
-        else:
-            canonical_json(payload)
-    except InputError as exc:
-        audit.add(
-            Discrepancy(TABLE[kind], f"leaf {index}", "payload", f"is not a valid {kind.value} entry ({exc})")
-        )
+            kind_used = use
+            check_rows = lambda: check_payload(kind_used, index, payload, keys, audit)  # noqa: E731
+    return LeafRows(index, table, column, stored, recomputed), check_rows

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from aseptic.errors import IntegrityError
 
-__all__ = ["Discrepancy", "LedgerTampered", "Report"]
+__all__ = ["Auditor", "Discrepancy", "LedgerTampered", "Report"]
 
 
 @dataclass(frozen=True)
@@ -71,3 +71,14 @@ class LedgerTampered(IntegrityError):
             hint="the ledger was altered after it was written; `--json` lists every discrepancy",
         )
         self.report = report
+
+
+class Auditor(Protocol):
+    """What row checks need from a verification pass: the report and a place to record findings."""
+
+    report: Report
+    require_signatures: bool
+
+    def add(self, discrepancy: Discrepancy) -> int | None:
+        """Record ``discrepancy``; its position in ``report.discrepancies`` (None past the limit)."""
+        ...

@@ -11,12 +11,33 @@ from typing import Any
 
 from aseptic.clock import format_rfc3339
 from aseptic.crypto import PublicKey
-from aseptic.errors import AsepticError
-from aseptic.ledger._entries import ReadingRow, reading_rows, time_of
-from aseptic.ledger._report import Discrepancy
-from aseptic.telemetry import Envelope
+from aseptic.errors import AsepticError, InputError
+from aseptic.ledger._entries import (
+    LeafKind,
+    ReadingRow,
+    canonical_json,
+    decode_key_payload,
+    reading_rows,
+    time_of,
+)
+from aseptic.ledger._report import Auditor, Discrepancy
+from aseptic.telemetry import Envelope, QuarantineEvent
 
-__all__ = ["check_envelope_row", "check_reading_rows", "describe", "envelope_signature_problem"]
+__all__ = [
+    "check_envelope",
+    "check_envelope_row",
+    "check_payload",
+    "check_reading_rows",
+    "describe",
+    "envelope_signature_problem",
+]
+
+TABLE = {
+    LeafKind.ENVELOPE: "envelopes",
+    LeafKind.FINDING: "findings",
+    LeafKind.QUARANTINE: "quarantine",
+    LeafKind.KEY: "keys",
+}
 
 _READING_COLUMNS = ("leaf", "position", "tag", "time_us", "value", "quality", "source")
 
@@ -135,3 +156,55 @@ def check_reading_rows(leaf: int, envelope: Envelope, stored: Sequence[ReadingRo
             )
         )
     return found
+
+
+def check_envelope(
+    index: int,
+    row: Sequence[Any],
+    stored: Sequence[ReadingRow],
+    keys: dict[str, dict[str, PublicKey]],
+    audit: Auditor,
+) -> None:
+    """Check an envelope row, its signature with the keys logged so far, and its readings rows."""
+    envelope, problems = check_envelope_row(row)
+    for problem in problems:
+        audit.add(problem)
+    if envelope is None:
+        return  # its readings cannot be checked against bytes that do not decode (reported above)
+    source_keys = keys.get(envelope.source)
+    if not source_keys:
+        audit.report.envelopes_without_logged_key += 1
+        if audit.require_signatures:
+            audit.add(
+                Discrepancy(
+                    "envelopes",
+                    f"leaf {index}",
+                    "raw",
+                    f"no collector key of source {envelope.source!r} is logged before it",
+                )
+            )
+    elif (why := envelope_signature_problem(envelope, source_keys)) is not None:
+        audit.add(Discrepancy("envelopes", f"leaf {index}", "raw", f"signature: {why}"))
+    else:
+        audit.report.envelope_signatures += 1
+    audit.report.readings += len(stored)
+    for problem in check_reading_rows(index, envelope, stored):
+        audit.add(problem)
+
+
+def check_payload(
+    kind: LeafKind, index: int, payload: bytes, keys: dict[str, dict[str, PublicKey]], audit: Auditor
+) -> None:
+    """Check that a finding, quarantine event or key entry is well formed; register logged keys."""
+    try:
+        if kind is LeafKind.QUARANTINE:
+            QuarantineEvent.from_bytes(payload)
+        elif kind is LeafKind.KEY:
+            name, public_key = decode_key_payload(payload)
+            keys.setdefault(name, {})[str(public_key.key_id)] = public_key
+        else:
+            canonical_json(payload)
+    except InputError as exc:
+        audit.add(
+            Discrepancy(TABLE[kind], f"leaf {index}", "payload", f"is not a valid {kind.value} entry ({exc})")
+        )

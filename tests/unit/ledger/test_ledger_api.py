@@ -1,0 +1,42 @@
+"""The public API of aseptic.ledger is pinned: changing it is a decision, not an accident."""
+
+from __future__ import annotations
+
+import aseptic.ledger
+from aseptic.ledger import Ledger
+from aseptic.telemetry import EnvelopeSink
+
+
+def test_public_api_is_pinned() -> None:
+    assert sorted(aseptic.ledger.__all__) == sorted(
+        [
+            "DEFAULT_ORIGIN",
+            "EMPTY_ROOT",
+            "Checkpoint",
+            "Discrepancy",
+            "Hash",
+            "Historian",
+            "LeafKind",
+            "Ledger",
+            "LedgerStatus",
+            "LedgerTampered",
+            "Report",
+            "StoredReading",
+            "canonical_json",
+            "hash_children",
+            "hash_entry",
+            "hash_leaf",
+            "read_status",
+            "root_of",
+            "verify_consistency",
+            "verify_inclusion",
+            "verify_ledger",
+        ]
+    )
+
+
+def test_ledger_is_the_ingest_sink() -> None:
+    # Structural check that mypy also makes: the ingest pipeline can write straight into a Ledger.
+    sink: type[EnvelopeSink] = Ledger
+    assert sink.append_envelope is Ledger.append_envelope
+    assert sink.append_quarantine is Ledger.append_quarantine
