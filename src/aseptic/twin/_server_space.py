@@ -1,0 +1,196 @@
+"""The twin's OPC UA address space: ISA-95 hierarchy, analog items with units and ranges.
+
+Every tag of the catalogue (``aseptic.twin.tags``) is an ``AnalogItemType`` variable (Double) with
+the standard properties ``EngineeringUnits`` (UNECE code where one exists, else UnitId -1) and
+``EURange`` (the instrument's calibrated span), plus ``Device`` (the reporting device's id). Only
+setpoint tags are writable, and only by the writer identity (``_server_access.SetpointGuard``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from asyncua import ua as _ua
+
+from aseptic.twin.tags import DEVICES, TAGS, TagKind, TagSpec
+
+# asyncua re-exports its protocol types implicitly; they stay Any inside this adapter.
+ua: Any = _ua
+
+NAMESPACE_URI = "urn:aseptic:twin"
+_UNECE_NAMESPACE = "http://www.opcfoundation.org/UA/units/un/cefact"
+# UN/CEFACT Recommendation 20 common codes for the catalogue's units; others get UnitId -1.
+_UNECE_CODES = {
+    "K": "KEL",
+    "%": "P1",
+    "L": "LTR",
+    "kg": "KGM",
+    "bar": "BAR",
+    "kW": "KWT",
+    "L/h": "E32",
+    "kg/h": "E93",
+    "h": "HUR",
+    "g/L": "GL",
+    "mg/L": "M1",
+    "cP": "C7",
+}
+_READ = ua.AccessLevel.CurrentRead.mask
+_READ_WRITE = ua.AccessLevel.CurrentRead.mask | ua.AccessLevel.CurrentWrite.mask
+
+
+class _Stateful(Protocol):
+    @property
+    def sample_time_h(self) -> float: ...
+
+
+def engineering_units(unit: str) -> ua.EUInformation:
+    """The OPC UA ``EUInformation`` for a catalogue unit string."""
+    code = _UNECE_CODES.get(unit)
+    unit_id = -1
+    if code is not None:
+        unit_id = 0
+        for char in code:
+            unit_id = (unit_id << 8) | ord(char)
+    return ua.EUInformation(
+        NamespaceUri=_UNECE_NAMESPACE,
+        UnitId=unit_id,
+        DisplayName=ua.LocalizedText(unit),
+        Description=ua.LocalizedText(unit),
+    )
+
+
+class AddressSpace:
+    """Node ids of the tags and batch/device state, and the writes that publish them."""
+
+    def __init__(self, server: Any, idx: int, prefix: str) -> None:
+        self._server = server
+        self._idx = idx
+        self._prefix = prefix
+        self.tags: dict[str, ua.NodeId] = {spec.name: self.node_id(spec.name) for spec in TAGS}
+        self.setpoints: dict[ua.NodeId, str] = {
+            self.tags[spec.name]: spec.name for spec in TAGS if spec.kind is TagKind.SETPOINT
+        }
+        self._phase: str | None = None
+        self._firmware: dict[str, str] = {}
+
+    def node_id(self, path: str) -> ua.NodeId:
+        return ua.NodeId(f"{self._prefix}.{path}", self._idx)
+
+    async def _write(self, node: ua.NodeId, value: ua.DataValue) -> None:
+        await self._server.iserver.aspace.write_attribute_value(node, ua.AttributeIds.Value, value)
+
+    async def write_value(self, tag: str, value: float, source_time: datetime, server_time: datetime) -> None:
+        if math.isnan(value):
+            status = ua.StatusCode(ua.StatusCodes.BadSensorFailure)
+            dv = ua.DataValue(StatusCode=status, SourceTimestamp=source_time, ServerTimestamp=server_time)
+        else:
+            dv = ua.DataValue(
+                Value=ua.Variant(float(value), ua.VariantType.Double),
+                SourceTimestamp=source_time,
+                ServerTimestamp=server_time,
+            )
+        await self._write(self.tags[tag], dv)
+
+    async def _write_text(self, path: str, text: str) -> None:
+        await self._write(self.node_id(path), ua.DataValue(Value=ua.Variant(text, ua.VariantType.String)))
+
+    async def write_batch_state(self, batch_id: str, plant: _Stateful, start: datetime) -> None:
+        await self._write_text("BatchState.BatchId", batch_id)
+        await self._write(self.node_id("BatchState.BatchStart"), ua.DataValue(Value=ua.Variant(start)))
+        sample = ua.Variant(float(plant.sample_time_h), ua.VariantType.Double)
+        await self._write(self.node_id("BatchState.SampleTimeH"), ua.DataValue(Value=sample))
+
+    async def write_phase(self, phase: str) -> None:
+        if phase != self._phase:
+            self._phase = phase
+            await self._write_text("BatchState.Phase", phase)
+
+    async def write_firmware(self, digests: Mapping[str, str]) -> None:
+        for device, digest in digests.items():
+            if self._firmware.get(device) != digest and device in _DEVICE_IDS:
+                self._firmware[device] = digest
+                await self._write_text(f"Devices.{device}.FirmwareDigest", digest)
+
+
+_DEVICE_IDS = frozenset(d.id for d in DEVICES)
+
+
+async def build_address_space(server: Any, site: str, area: str, unit: str) -> AddressSpace:
+    """Create Objects/<site>/<area>/<unit> with every tag, BatchState and Devices."""
+    idx = await server.register_namespace(NAMESPACE_URI)
+    space = AddressSpace(server, idx, f"{site}.{area}.{unit}")
+    site_node = await server.nodes.objects.add_object(ua.NodeId(site, idx), ua.QualifiedName(site, idx))
+    area_node = await site_node.add_object(ua.NodeId(f"{site}.{area}", idx), ua.QualifiedName(area, idx))
+    unit_node = await area_node.add_object(
+        ua.NodeId(f"{site}.{area}.{unit}", idx), ua.QualifiedName(unit, idx)
+    )
+    for spec in TAGS:
+        await _add_analog_item(server, unit_node, space, spec, idx)
+    state = await unit_node.add_object(space.node_id("BatchState"), ua.QualifiedName("BatchState", idx))
+    initial: tuple[tuple[str, Any], ...] = (
+        ("BatchId", ""),
+        ("Phase", ""),
+        ("BatchStart", ua.Variant(datetime(1601, 1, 1, tzinfo=UTC), ua.VariantType.DateTime)),
+        ("SampleTimeH", 0.0),
+    )
+    for name, value in initial:
+        await state.add_variable(space.node_id(f"BatchState.{name}"), ua.QualifiedName(name, idx), value)
+    devices = await unit_node.add_object(space.node_id("Devices"), ua.QualifiedName("Devices", idx))
+    for device in DEVICES:
+        node = await devices.add_object(
+            space.node_id(f"Devices.{device.id}"), ua.QualifiedName(device.id, idx)
+        )
+        for name, text in (("FirmwareVersion", device.firmware_version), ("FirmwareDigest", "")):
+            await node.add_variable(
+                space.node_id(f"Devices.{device.id}.{name}"), ua.QualifiedName(name, idx), text
+            )
+    return space
+
+
+async def _add_analog_item(server: Any, parent: Any, space: AddressSpace, spec: TagSpec, idx: int) -> None:
+    node_id = space.tags[spec.name]
+    access = _READ_WRITE if spec.kind is TagKind.SETPOINT else _READ
+    attrs = ua.VariableAttributes(
+        DisplayName=ua.LocalizedText(spec.name),
+        Description=ua.LocalizedText(spec.description),
+        Value=ua.Variant(0.0, ua.VariantType.Double),
+        DataType=ua.NodeId(ua.ObjectIds.Double),
+        ValueRank=ua.ValueRank.Scalar,
+        AccessLevel=access,
+        UserAccessLevel=access,
+        Historizing=False,
+    )
+    item = ua.AddNodesItem(
+        ParentNodeId=parent.nodeid,
+        ReferenceTypeId=ua.NodeId(ua.ObjectIds.HasComponent),
+        RequestedNewNodeId=node_id,
+        BrowseName=ua.QualifiedName(spec.name, idx),
+        NodeClass=ua.NodeClass.Variable,
+        NodeAttributes=attrs,
+        TypeDefinition=ua.NodeId(ua.ObjectIds.AnalogItemType),
+    )
+    results = await server.iserver.isession.add_nodes([item])
+    results[0].StatusCode.check()
+    node = server.get_node(node_id)
+    eu_range = ua.Range(Low=float(spec.low), High=float(spec.high))
+    await node.add_property(
+        space.node_id(f"{spec.name}.EURange"),
+        ua.QualifiedName("EURange", 0),
+        eu_range,
+        datatype=ua.ObjectIds.Range,
+    )
+    units = engineering_units(spec.unit)
+    await node.add_property(
+        space.node_id(f"{spec.name}.EngineeringUnits"),
+        ua.QualifiedName("EngineeringUnits", 0),
+        units,
+        datatype=ua.ObjectIds.EUInformation,
+    )
+    await node.add_property(
+        space.node_id(f"{spec.name}.Device"), ua.QualifiedName("Device", idx), spec.device
+    )
+    waiting = ua.DataValue(StatusCode=ua.StatusCode(ua.StatusCodes.BadWaitingForInitialData))
+    await server.iserver.aspace.write_attribute_value(node_id, ua.AttributeIds.Value, waiting)
