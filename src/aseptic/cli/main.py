@@ -5,7 +5,12 @@ from __future__ import annotations
 import typer
 
 from aseptic import __version__
-from aseptic.cli import _twin
+from aseptic.cli import (
+    _historian,
+    _ledger,
+    _twin,
+    _twin_serve,  # noqa: F401  (registers `twin serve` and `twin trust`)
+)
 
 app = typer.Typer(
     name="aseptic",
@@ -15,6 +20,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(_twin.app, name="twin")
+app.add_typer(_ledger.app, name="ledger")
+app.add_typer(_historian.app, name="historian")
 
 
 @app.command("version")

@@ -159,14 +159,20 @@ class Ledger:
     @contextmanager
     def batch(self) -> Iterator[None]:
         """Group the appends made inside the block into one transaction (committed at the end)."""
+        saved = self._frontier.copy()
         if self._batch_depth:
+            # Nested (an append inside a caller's batch): undo just this part if it fails, so a
+            # caller that catches the error and goes on never commits half an entry.
             self._batch_depth += 1
             try:
-                yield
+                with self._store.savepoint():
+                    yield
+            except BaseException:
+                self._frontier = saved
+                raise
             finally:
                 self._batch_depth -= 1
             return
-        saved = self._frontier.copy()
         try:
             with self._store.transaction():
                 self._check_single_writer()

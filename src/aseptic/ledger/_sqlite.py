@@ -101,6 +101,21 @@ class SqliteStore:
                 self.conn.execute("ROLLBACK")
             raise
 
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A nested unit inside the open transaction: undone alone if the block raises."""
+        with sqlite_errors(str(self.path)):
+            self.conn.execute("SAVEPOINT entry")
+        try:
+            yield
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK TO entry")
+                self.conn.execute("RELEASE entry")
+            raise
+        with sqlite_errors(str(self.path)):
+            self.conn.execute("RELEASE entry")
+
     def leaf_count(self) -> int:
         with sqlite_errors(str(self.path)):
             return int(self.conn.execute("SELECT coalesce(max(idx) + 1, 0) FROM leaves").fetchone()[0])

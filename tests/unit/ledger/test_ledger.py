@@ -199,3 +199,20 @@ def test_historian_unknown_tag_lists_the_known_ones(built: Site) -> None:
 def test_historian_refuses_a_reversed_range(built: Site) -> None:
     with built.open() as ledger, pytest.raises(InputError, match="before it starts"):
         ledger.query_readings("ph", START + timedelta(days=1), START)
+
+
+def test_failed_append_inside_a_batch_leaves_no_half_entry(site: Site) -> None:
+    (good,) = make_envelopes(site.collector_key, 1)
+    with site.open() as ledger:
+        with ledger.batch():
+            with pytest.raises(BackendError):
+                # The envelope row of leaf 0 is inserted, then its readings fail (a row with a NULL tag).
+                broken = Envelope.from_bytes(good.to_bytes())
+                no_tag = Reading(None, START, 1.0, Quality.GOOD, "x")  # type: ignore[arg-type]
+                object.__setattr__(broken, "_readings", (no_tag,))
+                ledger.append_envelope(broken, good.to_bytes())
+            assert ledger.append_envelope(good, good.to_bytes()) == 0
+        assert ledger.size == 1
+    with sqlite3.connect(site.data_dir / "ledger.db") as conn:
+        assert conn.execute("SELECT count(*) FROM envelopes").fetchone()[0] == 1
+        assert conn.execute("SELECT count(*) FROM readings").fetchone()[0] == 5

@@ -1,0 +1,203 @@
+"""``aseptic ledger ...``: create the site's log, sign checkpoints, show its status, verify it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from aseptic.cli._common import (
+    ConfigOption,
+    DataDirOption,
+    JsonOption,
+    data_dir_for,
+    handles_errors,
+    print_json,
+    settings_for,
+    stderr,
+)
+from aseptic.clock import WallClock, format_rfc3339
+from aseptic.crypto import KeyStore, read_public_key
+from aseptic.errors import ConfigError, InputError
+from aseptic.ledger import (
+    Checkpoint,
+    Ledger,
+    LedgerStatus,
+    LedgerTampered,
+    Report,
+    read_status,
+    verify_ledger,
+)
+
+app = typer.Typer(
+    help="The site's append-only Merkle log: status, checkpoints, verification.", no_args_is_help=True
+)
+
+SITE_KEY = "site"
+
+
+def _open_ledger(data_dir: Path, origin: str, *, create: bool) -> Ledger:
+    keys = KeyStore.open(data_dir) if create else KeyStore(data_dir / "keys")
+    site_key = keys.load_or_create(SITE_KEY) if create else keys.load(SITE_KEY)
+    return Ledger.open(data_dir, site_key=site_key, clock=WallClock(), origin=origin, create=create)
+
+
+def _kinds(leaves: dict[str, int]) -> str:
+    return ", ".join(f"{kind} {count}" for kind, count in leaves.items()) or "empty"
+
+
+def _print_status(status: LedgerStatus) -> None:
+    typer.echo(f"ledger      {status.ledger}")
+    typer.echo(f"size        {status.size} leaves ({_kinds(status.leaves)})")
+    typer.echo(f"root        {status.root.hex()}")
+    typer.echo(f"readings    {status.readings}")
+    latest = status.latest_checkpoint
+    if latest is None:
+        typer.echo("checkpoint  none yet (run `aseptic ledger checkpoint`)")
+    else:
+        typer.echo(
+            f"checkpoint  size {latest.size} at {format_rfc3339(latest.time)}"
+            f" ({status.size - latest.size} leaves since), {status.checkpoints} in all"
+        )
+
+
+@app.command("init")
+@handles_errors
+def init(data_dir: DataDirOption = None, config: ConfigOption = None, json: JsonOption = False) -> None:
+    """Create the site key, D/site.pub (the auditor's trust anchor) and an empty D/ledger.db."""
+    settings = settings_for(config)
+    directory = data_dir_for(data_dir, settings)
+    with _open_ledger(directory, settings.site.id, create=True):
+        pass
+    status = read_status(directory)
+    if json:
+        print_json(status.to_json())
+    else:
+        _print_status(status)
+        stderr.print(
+            f"trust anchor: {directory / 'site.pub'} (give a copy to your auditors)", highlight=False
+        )
+
+
+@app.command("status")
+@handles_errors
+def status(data_dir: DataDirOption = None, config: ConfigOption = None, json: JsonOption = False) -> None:
+    """Size, root and contents of the log and its latest checkpoint (no verification)."""
+    result = read_status(data_dir_for(data_dir, settings_for(config)))
+    if json:
+        print_json(result.to_json())
+    else:
+        _print_status(result)
+
+
+@app.command("checkpoint")
+@handles_errors
+def checkpoint(
+    data_dir: DataDirOption = None,
+    config: ConfigOption = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Also write the signed checkpoint note to this file.")
+    ] = None,
+    json: JsonOption = False,
+) -> None:
+    """Sign the current tree head with the site key, store it, and print its note."""
+    settings = settings_for(config)
+    with _open_ledger(data_dir_for(data_dir, settings), settings.site.id, create=False) as ledger:
+        signed = ledger.checkpoint()
+    note = signed.to_note()
+    if out is not None:
+        try:
+            out.write_text(note, encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot write {out}: {exc.strerror}") from None
+    if json:
+        print_json(
+            {
+                "size": signed.size,
+                "root": signed.root.hex(),
+                "time": format_rfc3339(signed.time),
+                "origin": signed.origin,
+                "key_id": signed.key_id,
+                "note": note,
+            }
+        )
+    else:
+        typer.echo(note, nl=False)
+
+
+def _read_checkpoint(path: Path) -> Checkpoint:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read checkpoint file {path}: {exc}") from None
+    try:
+        return Checkpoint.from_note(text)
+    except InputError as exc:
+        raise InputError(
+            f"{path}: {exc}", hint="pass a file written by `aseptic ledger checkpoint --out`"
+        ) from None
+
+
+def _print_report(report: Report) -> None:
+    typer.echo(f"ledger       {report.ledger}")
+    typer.echo(f"size         {report.size} leaves ({_kinds(report.leaves)})")
+    typer.echo(f"root         {report.root}")
+    typer.echo(f"readings     {report.readings} rows checked against their envelopes")
+    typer.echo(
+        f"checkpoints  {report.checkpoints} signed roots matched, {report.consistency_proofs} consistent"
+    )
+    typer.echo(
+        f"signatures   {report.envelope_signatures} envelope signatures verified with logged collector keys"
+    )
+
+
+@app.command("verify")
+@handles_errors
+def verify(
+    data_dir: DataDirOption = None,
+    config: ConfigOption = None,
+    site_key: Annotated[
+        Path | None,
+        typer.Option(
+            "--site-key", help="The site's public key (default: D/site.pub; auditors: their own copy)."
+        ),
+    ] = None,
+    trusted: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--checkpoint", help="A checkpoint note you kept; the log must still match it. Repeatable."
+        ),
+    ] = None,
+    require_signatures: Annotated[
+        bool,
+        typer.Option("--require-signatures", help="Fail on envelopes whose collector key is not in the log."),
+    ] = False,
+    json: JsonOption = False,
+) -> None:
+    """Recompute the whole log from its rows and check every hash, signature, checkpoint and reading.
+
+    Exit 0 clean, 1 tampered (the first discrepancy is printed), 2 bad usage, 3 backend failure.
+    """
+    directory = data_dir_for(data_dir, settings_for(config))
+    if not directory.is_dir():
+        raise ConfigError(f"data directory {directory} does not exist", hint="check --data-dir")
+    public_key = read_public_key(site_key if site_key is not None else directory / "site.pub")
+    anchors = [_read_checkpoint(path) for path in trusted or ()]
+    try:
+        report = verify_ledger(directory, public_key, trusted=anchors, require_signatures=require_signatures)
+    except LedgerTampered as tampered:
+        if json:
+            print_json(tampered.report.to_json())
+        raise
+    if json:
+        print_json(report.to_json())
+        return
+    _print_report(report)
+    if report.envelopes_without_logged_key:
+        stderr.print(
+            f"warning: {report.envelopes_without_logged_key} envelopes have no collector key in the log;"
+            " their signatures were not checked (--require-signatures makes this an error)",
+            highlight=False,
+        )
+    typer.echo("ok: the ledger matches its hashes and signatures")
