@@ -117,6 +117,8 @@ class IngestVerifier:
         self._catalogue = catalogue
         self._heads: dict[str, ChainHead] = dict(heads or {})
         self._screened = 0
+        # The last envelope per source that ``screen`` found authentic and next in its chain.
+        self._vetted: dict[str, bytes] = {}
 
     # -- state ------------------------------------------------------------------------------------
 
@@ -131,13 +133,20 @@ class IngestVerifier:
     def advance(self, envelope: Envelope) -> None:
         """Move ``envelope.source``'s chain head to ``envelope``, which must be next in the chain.
 
+        Only an envelope that ``screen`` accepted, or refused for its content alone (``in_chain``),
+        can move a chain: an unauthenticated one never does.
+
         Raises:
-            RollbackError, IntegrityError: ``envelope`` is not the next one (screen it first).
+            ValueError: ``envelope`` was not vetted by ``screen`` (a programming error).
+            RollbackError, IntegrityError: ``envelope`` is no longer the next one.
         """
+        if self._vetted.get(envelope.source) != envelope.digest:
+            raise ValueError(f"advance: envelope {envelope!r} was not screened by this verifier")
         rejection = self._check_chain(envelope, f"advance {envelope.source!r}")
         if rejection is not None:
             raise rejection.error
         self._heads[envelope.source] = ChainHead(envelope.sequence, envelope.digest)
+        del self._vetted[envelope.source]
 
     # -- verification -----------------------------------------------------------------------------
 
@@ -159,7 +168,7 @@ class IngestVerifier:
         return result
 
     def screen(self, raw: bytes) -> Envelope | Rejection:
-        """Every check of ``verify``, without changing any state and without raising for bad input."""
+        """Every check of ``verify``, without moving any chain and without raising for bad input."""
         self._screened += 1
         limit = self._settings.max_envelope_bytes
         if len(raw) > limit:
@@ -179,6 +188,7 @@ class IngestVerifier:
         what = f"envelope {self._screened} from {envelope.source!r}"
         rejection = self._authenticate(envelope, what) or self._check_chain(envelope, what)
         if rejection is None:
+            self._vetted[envelope.source] = envelope.digest
             rejection = self._check_content(envelope, f"{what} (sequence {envelope.sequence})")
         return envelope if rejection is None else rejection
 

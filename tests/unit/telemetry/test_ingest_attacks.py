@@ -422,3 +422,15 @@ def test_restarted_verifier_resumes_from_ledger_heads(plant: Plant) -> None:
     with pytest.raises(RollbackError):
         resumed.verify(first.to_bytes())
     resumed.verify(second.to_bytes())
+
+
+def test_unscreened_envelope_cannot_move_a_chain(plant: Plant) -> None:
+    """A caller mistake must not let an unauthenticated envelope become a chain head."""
+    forged = EdgeSigner(SOURCE, SigningKey.generate()).seal(catalogue_readings(3))
+    with pytest.raises(ValueError, match="was not screened"):
+        plant.verifier.advance(forged)
+    plant.verifier.screen(forged.to_bytes())  # refused: still not vetted
+    with pytest.raises(ValueError, match="was not screened"):
+        plant.verifier.advance(forged)
+    assert plant.verifier.head(SOURCE) is None
+    plant.accepted(plant.next_envelope())
