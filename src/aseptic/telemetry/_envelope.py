@@ -44,6 +44,11 @@ class SignatureBlock:
     signature: bytes
 
     def to_bytes(self) -> bytes:
+        """``str8 algorithm || str8 key id || u16 length || signature``.
+
+        Raises:
+            InputError: an empty or over-long string or signature.
+        """
         if not 1 <= len(self.signature) <= MAX_SIGNATURE_BYTES:
             raise InputError(f"a signature is 1 to {MAX_SIGNATURE_BYTES} bytes, got {len(self.signature)}")
         return (
@@ -159,7 +164,7 @@ class Envelope:
     def _signed(self, signature: SignatureBlock) -> Envelope:
         copy = Envelope.__new__(Envelope)
         for name in Envelope.__slots__:
-            object.__setattr__(copy, name, getattr(self, name))
+            setattr(copy, name, getattr(self, name))
         copy._signature = signature
         copy._raw = self._body + signature.to_bytes()
         return copy
