@@ -144,9 +144,8 @@ def _print_report(report: Report) -> None:
     typer.echo(f"size         {report.size} leaves ({_kinds(report.leaves)})")
     typer.echo(f"root         {report.root}")
     typer.echo(f"readings     {report.readings} rows checked against their envelopes")
-    typer.echo(
-        f"checkpoints  {report.checkpoints} signed roots matched, {report.consistency_proofs} consistent"
-    )
+    proofs = report.consistency_proofs
+    typer.echo(f"checkpoints  {report.checkpoints} signed roots matched, {proofs} consistency proofs checked")
     typer.echo(
         f"signatures   {report.envelope_signatures} envelope signatures verified with logged collector keys"
     )
