@@ -9,9 +9,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from asyncua import ua
 from opcua_support import ASSAY_EVERY, SAMPLE_TIME_H, FakePlant, make_server
 
-from aseptic.telemetry import Reading
+from aseptic.errors import BackendError
+from aseptic.telemetry import Quality, Reading
 from aseptic.telemetry._opcua_source import OpcUaSource
 from aseptic.twin import TAGS, Plant, TagKind
 from aseptic.twin._server import SIM_EPOCH
@@ -53,8 +55,7 @@ async def test_subscription_receives_every_sample_of_every_tag_in_accelerated_ti
             run = asyncio.create_task(server.run(3600 * 200, asyncio.Event(), max_samples=samples))
             readings = await collect(source, expected)
             await run
-            await asyncio.sleep(0.3)  # anything extra would arrive now
-            assert source._queue.empty()
+            await asyncio.sleep(0.3)  # anything extra would arrive now, and show in stats.readings
             stats = source.stats
     assert len(readings) == expected
     got = series(readings)
@@ -101,6 +102,40 @@ async def test_skipped_sample_is_counted_as_a_gap(tmp_path: Path) -> None:
             await collect(source, expected)
             await run
     assert source.stats.sample_gaps == len(EVERY_SAMPLE)  # one missing sample on every tag
+
+
+async def test_server_going_away_ends_the_stream_with_a_backend_error(tmp_path: Path) -> None:
+    server = make_server(tmp_path)
+    await server.start()
+    try:
+        source = OpcUaSource(server.endpoint_url, data_dir=tmp_path, publishing_interval_ms=50)
+        await source.connect()
+        await source.subscribe()
+        await server.publish_sample()
+        await collect(source, len(EVERY_SAMPLE))
+    finally:
+        await server.stop()
+    with pytest.raises(BackendError, match="subscription ended"):
+        await collect(source, 1)
+    await source.close()
+
+
+async def test_value_the_server_flags_with_the_overflow_bit_is_counted(tmp_path: Path) -> None:
+    """Servers that honour DiscardOldest set the Overflow info bit; asyncua's does not, so fake it."""
+    async with make_server(tmp_path) as server:
+        async with OpcUaSource(server.endpoint_url, data_dir=tmp_path, publishing_interval_ms=50) as source:
+            await server.publish_sample()
+            await collect(source, len(EVERY_SAMPLE))
+            ph = next(t for t in source.tags if t.name == "ph")
+            flagged = ua.DataValue(
+                Value=ua.Variant(7.1, ua.VariantType.Double),
+                StatusCode=ua.StatusCode(0x0000_0480),  # Good, InfoType DataValue, Overflow
+                SourceTimestamp=server.sim_time + timedelta(hours=SAMPLE_TIME_H),
+            )
+            await server._server.write_attribute_value(ph.node_id, flagged)
+            (reading,) = await collect(source, 1)
+    assert (reading.tag, reading.value, reading.quality) == ("ph", 7.1, Quality.GOOD)
+    assert source.stats.overflows == 1
 
 
 async def test_values_dropped_by_a_full_server_queue_are_counted(tmp_path: Path) -> None:

@@ -72,12 +72,14 @@ async def _serve(server: TwinServer, speed: float, max_samples: int | None) -> N
 @app.command("serve")
 @handles_errors
 def serve(
-    host: Annotated[str | None, typer.Option("--host", help="Listen address [config: 127.0.0.1].")] = None,
+    host: Annotated[
+        str | None, typer.Option("--host", help="Listen address (config default 127.0.0.1).")
+    ] = None,
     port: Annotated[
-        int | None, typer.Option("--port", min=1, max=65535, help="TCP port [config: 4840].")
+        int | None, typer.Option("--port", min=1, max=65535, help="TCP port (config default 4840).")
     ] = None,
     speed: Annotated[
-        float | None, typer.Option("--speed", help="Simulated seconds per wall second [config: 3600].")
+        float | None, typer.Option("--speed", help="Simulated seconds per wall second (config default 3600).")
     ] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Seed of batch 0 (batch i: seed + i).")] = None,
     fault: Annotated[
@@ -92,9 +94,9 @@ def serve(
 ) -> None:
     """Serve the twin over OPC UA: SignAndEncrypt, X.509 client identities, a trust list.
 
-    First run creates DATA_DIR/pki: the server's certificate and the collector's client
-    certificate (own/client-aseptic-gateway), already trusted. Trust your own client with
-    `aseptic twin trust CERT.der`.
+    The first run creates DATA_DIR/pki with the server's and the collector's certificates.
+
+    Trust your own client with `aseptic twin trust CERT.der`. See docs/opcua.md.
     """
     settings = settings_for(config)
     opc = settings.opcua

@@ -165,8 +165,13 @@ class OpcUaSource:
                 await client.disconnect()
             except (TimeoutError, OSError, ua.UaError) as exc:
                 log.info("disconnect from %s: %s", self.url, exc)
-        if not self._queue.full():
-            self._queue.put_nowait(None)
+        dropped = 0
+        while self._queue.full():  # nobody is reading any more: make room for the end marker
+            item = self._queue.get_nowait()
+            dropped += len(item) if isinstance(item, list) else 0
+        if dropped:
+            log.warning("closed %s with %d readings not consumed", self.url, dropped)
+        self._queue.put_nowait(None)
 
     async def __aenter__(self) -> OpcUaSource:
         await self.connect()
@@ -178,14 +183,10 @@ class OpcUaSource:
 
     async def read_all(self) -> list[Reading]:
         """One Read of every tag's current value (tags still waiting for data are left out)."""
-        nodes = [self._node(tag) for tag in self.tags]
-        values = await self._client.uaclient.read_attributes([n.nodeid for n in nodes], ua.AttributeIds.Value)
-        return [
-            r for tag, dv in zip(self.tags, values, strict=True) if (r := self._reading(tag, dv)) is not None
-        ]
-
-    def _node(self, tag: OpcUaTag) -> Any:
-        return self._client.get_node(tag.node_id)
+        ids = [tag.node_id for tag in self.tags]
+        values = await self._client.uaclient.read_attributes(ids, ua.AttributeIds.Value)
+        readings = (self._reading(tag, dv) for tag, dv in zip(self.tags, values, strict=True))
+        return [r for r in readings if r is not None]
 
     async def write_setpoint(self, tag: str, value: float) -> None:
         """Write a setpoint tag.

@@ -100,6 +100,7 @@ class ServerOptions:
 @dataclass
 class ServerStats(AccessStats):
     samples: int = 0
+    values: int = 0  # tag values published (a NaN assay is not one)
     batches: int = 0
 
 
@@ -270,6 +271,7 @@ class TwinServer:
             if math.isnan(value) and spec.kind is TagKind.ASSAY:
                 continue
             await space.write_value(spec.name, value, when, now)
+            self.stats.values += 1
         await space.write_phase(self._plant.phase.name)
         await space.write_firmware(self._plant.firmware())
         self.stats.samples += 1

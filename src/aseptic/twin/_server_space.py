@@ -37,8 +37,23 @@ _UNECE_CODES = {
     "mg/L": "M1",
     "cP": "C7",
 }
+_VALUE = ua.AttributeIds.Value
+_DOUBLE = ua.VariantType.Double
 _READ = ua.AccessLevel.CurrentRead.mask
 _READ_WRITE = ua.AccessLevel.CurrentRead.mask | ua.AccessLevel.CurrentWrite.mask
+
+
+class _Published(_ua.DataValue):
+    """A value as this server publishes it: never mutated afterwards, so never worth copying.
+
+    asyncua deep-copies each value once per monitored item before comparing it with the last one;
+    profiled, that copy was 55% of the server's CPU at a few thousand values per second.
+    """
+
+    __slots__ = ()
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _Published:
+        return self
 
 
 class _Stateful(Protocol):
@@ -75,24 +90,22 @@ class AddressSpace:
         }
         self._phase: str | None = None
         self._firmware: dict[str, str] = {}
+        self._write_attribute = server.iserver.aspace.write_attribute_value  # the hot path: bind once
 
     def node_id(self, path: str) -> ua.NodeId:
         return ua.NodeId(f"{self._prefix}.{path}", self._idx)
 
     async def _write(self, node: ua.NodeId, value: ua.DataValue) -> None:
-        await self._server.iserver.aspace.write_attribute_value(node, ua.AttributeIds.Value, value)
+        await self._write_attribute(node, _VALUE, value)
 
-    async def write_value(self, tag: str, value: float, source_time: datetime, server_time: datetime) -> None:
+    async def write_value(self, tag: str, value: float, source_time: Any, server_time: Any) -> None:
         if math.isnan(value):
             status = ua.StatusCode(ua.StatusCodes.BadSensorFailure)
-            dv = ua.DataValue(StatusCode=status, SourceTimestamp=source_time, ServerTimestamp=server_time)
+            dv = _Published(StatusCode=status, SourceTimestamp=source_time, ServerTimestamp=server_time)
         else:
-            dv = ua.DataValue(
-                Value=ua.Variant(float(value), ua.VariantType.Double),
-                SourceTimestamp=source_time,
-                ServerTimestamp=server_time,
-            )
-        await self._write(self.tags[tag], dv)
+            variant = ua.Variant(float(value), _DOUBLE)
+            dv = _Published(Value=variant, SourceTimestamp=source_time, ServerTimestamp=server_time)
+        await self._write_attribute(self.tags[tag], _VALUE, dv)
 
     async def _write_text(self, path: str, text: str) -> None:
         await self._write(self.node_id(path), ua.DataValue(Value=ua.Variant(text, ua.VariantType.String)))
