@@ -5,7 +5,7 @@ Pure simulation, no I/O: ``Plant`` steps one batch sample by sample (the OPC UA 
 """
 
 from aseptic.twin._batches import BatchResult, simulate_batches
-from aseptic.twin._engine import PaaControl
+from aseptic.twin._engine import MeasurementTamper, PaaControl
 from aseptic.twin._faults import Fault, parse_faults
 from aseptic.twin._firmware import factory_image
 from aseptic.twin._phases import Phase, parse_phase
@@ -29,6 +29,7 @@ __all__ = [
     "BatchResult",
     "DeviceSpec",
     "Fault",
+    "MeasurementTamper",
     "PaaControl",
     "PaaEstimator",
     "PaaSoftSensor",

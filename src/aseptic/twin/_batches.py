@@ -12,7 +12,7 @@ import numpy as np
 from aseptic.config import TwinSettings
 from aseptic.errors import ConfigError
 from aseptic.twin import _kinetics as k
-from aseptic.twin._engine import BatchEngine, PaaControl
+from aseptic.twin._engine import BatchEngine, MeasurementTamper, PaaControl
 from aseptic.twin._faults import Fault, parse_faults
 from aseptic.twin._variation import draw_batch
 from aseptic.twin.tags import TAGS
@@ -103,13 +103,15 @@ def simulate_batches(
     paa_control: PaaControl = "softsensor",
     n_substeps: int = 20,
     progress: Callable[[int, int], None] | None = None,
+    tampers: Sequence[MeasurementTamper | None] | None = None,
 ) -> list[BatchResult]:
     """Simulate ``n`` batches together; batch ``i`` uses seed ``seed + i`` (same as ``Plant``).
 
     ``paa_control``: "softsensor" closes the PAA loop on the Raman/PLS estimate (published);
     "true" closes it on the true PAA without spectra (fast mode, soft-sensor tag NaN);
     "recipe" runs the reference's open-loop PAA feed profile. ``progress(done, total)`` is called
-    after every sample.
+    after every sample. ``tampers[i]``: a sensor attack on batch ``i`` at the instrument, which
+    its controllers see (``None``: clean).
 
     Raises:
         InputError: an unknown fault.
@@ -136,6 +138,7 @@ def simulate_batches(
         setpoints=(settings.ph_setpoint, settings.temperature_setpoint_k, settings.paa_setpoint_mg_per_l),
         paa_control=paa_control,
         n_substeps=n_substeps,
+        tampers=tampers,
     )
     total = int(engine.n_samples.max())
     history: dict[str, list[np.ndarray]] = {t.name: [] for t in TAGS}

@@ -6,7 +6,7 @@ of the model over the sample -> instruments, assays, soft sensor and phases.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -38,6 +38,10 @@ _DAMAGE_MIN_FALLS = 63
 _DAMAGE_FIRST_SAMPLE = 65
 
 
+MeasurementTamper = Callable[[float, Mapping[str, float]], Mapping[str, float]]
+"""``tamper(batch_time_h, measured) -> measured'``: e.g. an ``aseptic.campaign`` primitive's apply."""
+
+
 def _col(name: str) -> int:
     return TAG_INDEX[name]
 
@@ -54,8 +58,13 @@ class BatchEngine:
         setpoints: tuple[float, float, float],
         paa_control: PaaControl = "softsensor",
         n_substeps: int = 20,
+        tampers: Sequence[MeasurementTamper | None] | None = None,
     ) -> None:
         n = len(draws)
+        # Per batch: what an attacker at the sensor (L0/L1) does to the measurements, if anything.
+        self.tampers = tuple(tampers) if tampers is not None else (None,) * n
+        if len(self.tampers) != n:
+            raise ValueError(f"{len(self.tampers)} tampers for {n} batches")
         self.draws = tuple(draws)
         self.faults = tuple(faults)
         self.h = sample_time_h
@@ -218,6 +227,7 @@ class BatchEngine:
         for name in list(out):
             if name not in ("offgas_o2_fraction", "offgas_co2_pct"):
                 out[name] = out[name] + noise[:, _col(name)]
+        self._tamper(out, t_end)
         self.ph_hist = np.column_stack([out["ph"], self.ph_hist[:, :2]])
         self.temp_hist = np.column_stack([out["temperature_k"], self.temp_hist[:, :2]])
         out["temperature_sp_k"] = self.temp_sp.copy()
@@ -229,6 +239,21 @@ class BatchEngine:
         out["batch_time_h"] = np.full(n, t_end)
         out["phase_index"] = phase_at(np.full(n, t_end), self.duration_h, self.h).astype(np.float64)
         return {t.name: out[t.name] for t in TAGS}
+
+    def _tamper(self, out: dict[str, np.ndarray], t_end: float) -> None:
+        """Let each batch's tamper rewrite its measurements before the controllers read them.
+
+        This is a sensor spoofed at the instrument: the PID loops act on the false value, so the
+        true process moves, and the false value is also what gets published.
+        """
+        for b, tamper in enumerate(self.tampers):
+            if tamper is None or not self.active[b]:
+                continue
+            seen = {name: float(values[b]) for name, values in out.items()}
+            for name, value in tamper(t_end, seen).items():
+                if name not in out:
+                    raise ValueError(f"a measurement tamper returned unknown tag {name!r}")
+                out[name][b] = value
 
     def _soft_sensor(self, t_end: float) -> np.ndarray:
         n = self.x.shape[0]

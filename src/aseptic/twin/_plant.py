@@ -11,7 +11,7 @@ from aseptic.config import TwinSettings
 from aseptic.errors import InputError
 from aseptic.twin import _kinetics as k
 from aseptic.twin._batches import check_settings
-from aseptic.twin._engine import BatchEngine, PaaControl
+from aseptic.twin._engine import BatchEngine, MeasurementTamper, PaaControl
 from aseptic.twin._faults import Fault, parse_faults
 from aseptic.twin._firmware import FirmwareBank
 from aseptic.twin._phases import Phase
@@ -37,8 +37,12 @@ class Plant:
         settings: TwinSettings | None = None,
         duration_h: float | None = None,
         paa_control: PaaControl = "softsensor",
+        measurement_tamper: MeasurementTamper | None = None,
     ) -> None:
-        """Raises: InputError for an unknown fault, ConfigError for impossible settings."""
+        """``measurement_tamper``: a sensor attack at the instrument (the controllers see it).
+
+        Raises: InputError for an unknown fault, ConfigError for impossible settings.
+        """
         self._settings = settings or TwinSettings()
         check_settings(self._settings, duration_h, paa_control)
         self.seed = seed
@@ -56,6 +60,7 @@ class Plant:
             sample_time_h=s.sample_time_h,
             setpoints=(s.ph_setpoint, s.temperature_setpoint_k, s.paa_setpoint_mg_per_l),
             paa_control=paa_control,
+            tampers=[measurement_tamper],
         )
         self._phase = Phase.CHARGE
         self._firmware = FirmwareBank()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Mapping
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ import aseptic.twin as twin
 from aseptic.config import TwinSettings
 from aseptic.errors import ConfigError, InputError
 from aseptic.twin import TAGS, Fault, Phase, Plant, parse_faults, parse_phase, simulate_batches
+from aseptic.twin import _kinetics as k
 
 
 def test_public_api_is_pinned() -> None:
@@ -23,6 +25,7 @@ def test_public_api_is_pinned() -> None:
         "BatchResult",
         "DeviceSpec",
         "Fault",
+        "MeasurementTamper",
         "PaaControl",
         "PaaEstimator",
         "PaaSoftSensor",
@@ -145,3 +148,22 @@ def test_variable_batch_length_is_drawn_and_fixed_length_honoured() -> None:
     lengths = {Plant(s, paa_control="true").duration_h for s in range(8)}
     assert len(lengths) > 3 and all(float(x).is_integer() for x in lengths)
     assert Plant(1, duration_h=100.0, paa_control="true").duration_h == 100.0
+
+
+def test_spoofed_temperature_sensor_moves_the_true_process() -> None:
+    """A +0.5 K bias at the instrument: the loop holds the lie on setpoint and cools the broth."""
+
+    def spoof(time_h: float, measured: Mapping[str, float]) -> dict[str, float]:
+        out = dict(measured)
+        if time_h > 40.0:
+            out["temperature_k"] = measured["temperature_k"] + 0.5
+        return out
+
+    clean = simulate_batches(1, 11, duration_h=60.0, paa_control="true")[0]
+    attacked = simulate_batches(1, 11, duration_h=60.0, paa_control="true", tampers=[spoof])[0]
+    late = clean.time_h > 50.0
+    assert abs(np.mean(attacked.tags["temperature_k"][late]) - 298.0) < 0.05  # the lie looks fine
+    true_drop = np.mean(clean.states[late, k.T]) - np.mean(attacked.states[late, k.T])
+    assert 0.4 < true_drop < 0.6  # the broth is really colder
+    early = clean.time_h < 40.0
+    assert np.array_equal(clean.tags["temperature_k"][early], attacked.tags["temperature_k"][early])
