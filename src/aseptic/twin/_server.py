@@ -223,8 +223,7 @@ class TwinServer:
         await self._space.write_batch_state(self._batch_id(), self._plant, self._batch_start)
         try:
             await server.start()
-        except OSError as exc:
-            await server.iserver.stop()
+        except OSError as exc:  # asyncua has already stopped its internal server
             raise ConfigError(
                 f"cannot listen on {opts.host}:{opts.port}: {exc.strerror or exc}",
                 hint="choose another --port (1-65535) or stop the process using it",
