@@ -28,9 +28,8 @@ from typing import Any
 
 from aseptic.clock import WallClock
 from aseptic.config import OpcUaSettings
-from aseptic.telemetry._opcua_source import OpcUaSource
-from aseptic.twin import TAGS, Plant, TagKind
-from aseptic.twin._server import ServerOptions, TwinServer
+from aseptic.telemetry import OpcUaSource
+from aseptic.twin import TAGS, Plant, ServerOptions, TagKind, TwinServer
 
 GOAL_PER_S = 10_000
 

@@ -16,8 +16,7 @@ from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
 from aseptic.clock import WallClock
 from aseptic.crypto import ApplicationIdentity, ApplicationRole, PkiDirectory, add_to_trust_list
 from aseptic.errors import InputError
-from aseptic.twin import TAGS, TagKind, tag_spec
-from aseptic.twin._server import ServerOptions, TwinServer
+from aseptic.twin import TAGS, ServerOptions, TagKind, TwinServer, tag_spec
 
 SAMPLE_TIME_H = 0.2
 ASSAY_EVERY = 5  # the fake lab reports every 5th sample

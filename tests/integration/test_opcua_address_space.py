@@ -9,10 +9,8 @@ import pytest
 from asyncua import ua
 from opcua_support import SAMPLE_TIME_H, FakePlant, gateway, make_server, raw_client, tag_node
 
-from aseptic.telemetry import Quality
-from aseptic.telemetry._opcua_source import OpcUaSource
-from aseptic.twin import DEVICES, TAGS, TagKind
-from aseptic.twin._server import SIM_EPOCH
+from aseptic.telemetry import OpcUaSource, Quality
+from aseptic.twin import DEVICES, SIM_EPOCH, TAGS, TagKind
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,7 @@ from asyncua import ua
 from opcua_support import new_client_identity, raw_client, tag_node
 
 from aseptic.crypto import PkiDirectory
-from aseptic.telemetry._opcua_source import OpcUaSource
+from aseptic.telemetry import OpcUaSource
 from aseptic.twin import TAGS
 
 pytestmark = pytest.mark.integration

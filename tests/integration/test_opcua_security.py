@@ -14,7 +14,7 @@ from opcua_support import gateway, make_server, new_client_identity, raw_client,
 
 from aseptic.crypto import PkiDirectory, add_to_trust_list, thumbprint
 from aseptic.errors import AccessDenied, ConfigError, SignatureError
-from aseptic.telemetry._opcua_source import OpcUaSource
+from aseptic.telemetry import OpcUaSource
 
 pytestmark = pytest.mark.integration
 

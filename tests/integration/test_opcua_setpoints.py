@@ -9,7 +9,7 @@ from asyncua import ua
 from opcua_support import FakePlant, make_server, new_client_identity, raw_client, tag_node
 
 from aseptic.errors import AccessDenied, InputError
-from aseptic.telemetry._opcua_source import OpcUaSource
+from aseptic.telemetry import OpcUaSource
 
 pytestmark = pytest.mark.integration
 

@@ -13,10 +13,8 @@ from asyncua import ua
 from opcua_support import ASSAY_EVERY, SAMPLE_TIME_H, FakePlant, make_server
 
 from aseptic.errors import BackendError
-from aseptic.telemetry import Quality, Reading
-from aseptic.telemetry._opcua_source import OpcUaSource
-from aseptic.twin import TAGS, Plant, TagKind
-from aseptic.twin._server import SIM_EPOCH
+from aseptic.telemetry import OpcUaSource, Quality, Reading
+from aseptic.twin import SIM_EPOCH, TAGS, Plant, TagKind
 
 pytestmark = pytest.mark.integration
 

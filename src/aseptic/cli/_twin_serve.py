@@ -33,8 +33,7 @@ from aseptic.crypto import (
     verify_application_certificate,
 )
 from aseptic.errors import ConfigError, InputError, SignatureError
-from aseptic.twin import Plant, parse_faults
-from aseptic.twin._server import ServerOptions, TwinServer
+from aseptic.twin import Plant, ServerOptions, TwinServer, parse_faults
 
 
 def _configure_logging(verbose: bool) -> None:

@@ -8,6 +8,8 @@ docs/telemetry.md.
 
 from aseptic.telemetry._envelope import Envelope, SignatureBlock
 from aseptic.telemetry._ingest import EnvelopeSink, IngestCounters, Ingestor
+from aseptic.telemetry._opcua_browse import OpcUaTag
+from aseptic.telemetry._opcua_source import OpcUaSource, OpcUaSourceStats
 from aseptic.telemetry._proof import ReadingProof, reading_leaf_bytes, verify_reading
 from aseptic.telemetry._quarantine import Quarantine, QuarantineEvent, QuarantineStore
 from aseptic.telemetry._reading import Quality, Reading
@@ -24,6 +26,9 @@ __all__ = [
     "IngestCounters",
     "IngestVerifier",
     "Ingestor",
+    "OpcUaSource",
+    "OpcUaSourceStats",
+    "OpcUaTag",
     "Quality",
     "Quarantine",
     "QuarantineEvent",

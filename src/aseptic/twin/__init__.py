@@ -11,6 +11,14 @@ from aseptic.twin._firmware import factory_image
 from aseptic.twin._phases import Phase, parse_phase
 from aseptic.twin._plant import Plant
 from aseptic.twin._raman import RAMAN_BINS, RamanAnalyser
+from aseptic.twin._server import (
+    SIM_EPOCH,
+    PlantLike,
+    ServerOptions,
+    ServerStats,
+    TwinServer,
+    bootstrap_pki,
+)
 from aseptic.twin._softsensor import (
     PaaEstimator,
     PaaSoftSensor,
@@ -24,6 +32,7 @@ from aseptic.twin.tags import DEVICES, TAGS, TAGS_BY_NAME, DeviceSpec, TagKind, 
 __all__ = [
     "DEVICES",
     "RAMAN_BINS",
+    "SIM_EPOCH",
     "TAGS",
     "TAGS_BY_NAME",
     "BatchResult",
@@ -35,11 +44,16 @@ __all__ = [
     "PaaSoftSensor",
     "Phase",
     "Plant",
+    "PlantLike",
     "RamanAnalyser",
+    "ServerOptions",
+    "ServerStats",
     "SoftSensorQuality",
     "TagKind",
     "TagSpec",
+    "TwinServer",
     "assess_soft_sensor",
+    "bootstrap_pki",
     "default_soft_sensor",
     "factory_image",
     "parse_faults",
