@@ -21,6 +21,7 @@ from aseptic.ledger._checkpoint import Checkpoint
 from aseptic.ledger._entries import (
     LeafKind,
     canonical_json,
+    decode_key_payload,
     encode_key_payload,
     hash_entry,
     reading_rows,
@@ -219,6 +220,19 @@ class Ledger:
         if not name:
             raise InputError("a logged key needs a name")
         return self._append_payload(LeafKind.KEY, encode_key_payload(name, public_key))
+
+    def chain_heads(self) -> dict[str, tuple[int, bytes]]:
+        """Per source, the sequence and digest of its last logged envelope (where a restarted
+        collector and verifier resume; a rejected envelope is never a head)."""
+        return {source: (sequence, bytes(digest)) for source, sequence, digest in self._store.chain_heads()}
+
+    def logged_keys(self) -> dict[str, tuple[PublicKey, ...]]:
+        """Per name, the public keys logged with ``append_key``, oldest first."""
+        keys: dict[str, list[PublicKey]] = {}
+        for payload in self._store.key_payloads():
+            name, key = decode_key_payload(payload)
+            keys.setdefault(name, []).append(key)
+        return {name: tuple(listed) for name, listed in keys.items()}
 
     def _append_payload(self, kind: LeafKind, payload: bytes) -> int:
         with self.batch():

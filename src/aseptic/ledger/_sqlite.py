@@ -185,6 +185,20 @@ class SqliteStore:
                 (tag, start_us, end_us),
             ).fetchall()
 
+    def chain_heads(self) -> list[tuple[str, int, bytes]]:
+        """``(source, sequence, digest)`` of the last logged envelope of every source."""
+        with sqlite_errors(str(self.path)):
+            return self.conn.execute(
+                "SELECT source, sequence, digest FROM envelopes AS e"
+                " WHERE sequence = (SELECT max(sequence) FROM envelopes WHERE source = e.source)"
+                " ORDER BY source"
+            ).fetchall()
+
+    def key_payloads(self) -> list[bytes]:
+        """Every logged key payload, in log order."""
+        with sqlite_errors(str(self.path)):
+            return [row[0] for row in self.conn.execute("SELECT payload FROM keys ORDER BY leaf")]
+
     def stored_tags(self) -> list[str]:
         """The distinct tags in the historian, by skipping through the (tag, time) index."""
         with sqlite_errors(str(self.path)):

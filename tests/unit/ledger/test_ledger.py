@@ -216,3 +216,18 @@ def test_failed_append_inside_a_batch_leaves_no_half_entry(site: Site) -> None:
     with sqlite3.connect(site.data_dir / "ledger.db") as conn:
         assert conn.execute("SELECT count(*) FROM envelopes").fetchone()[0] == 1
         assert conn.execute("SELECT count(*) FROM readings").fetchone()[0] == 5
+
+
+def test_restart_resumes_each_source_at_its_last_logged_envelope(built: Site) -> None:
+    envelopes = make_envelopes(built.collector_key, 4)
+    with built.open() as ledger:
+        heads = ledger.chain_heads()
+        keys = ledger.logged_keys()
+    assert heads == {SOURCE: (4, bytes(envelopes[3].digest))}
+    assert keys == {SOURCE: (built.collector_key.public,)}
+
+
+def test_empty_ledger_has_no_heads_and_no_keys(site: Site) -> None:
+    with site.open() as ledger:
+        assert ledger.chain_heads() == {}
+        assert ledger.logged_keys() == {}
