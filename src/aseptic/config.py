@@ -82,6 +82,14 @@ class DetectSettings(_Section):
 
     false_alarm_rate: Annotated[float, Field(gt=0, lt=0.5)] = 0.01
     training_batches: Annotated[int, Field(ge=2, le=1000)] = 8
+    # Cumulative explained variance the MSPC model keeps (number of principal components).
+    explained_variance: Annotated[float, Field(gt=0, lt=1)] = 0.9
+    # Consecutive samples over a limit before an alarm episode opens (one Finding per episode).
+    persistence_samples: Annotated[int, Field(ge=1, le=100)] = 3
+    # CUSUM reference value k, in innovation standard deviations (half the shift detected fastest).
+    cusum_k: Annotated[float, Field(gt=0, le=5)] = 0.5
+    # CUSUM in-control average run length, in clean batch-hours between false alarms (all tags).
+    cusum_arl0_h: Annotated[float, Field(gt=0)] = 1000.0
 
 
 class Settings(_Section):

@@ -1,0 +1,52 @@
+"""Process-anomaly detection: batch MSPC (T2, SPE), residual CUSUM, a streaming engine, Findings.
+
+Train on clean batches, stream samples or readings through an ``Engine``, receive ``Finding``s::
+
+    model = fit_model(clean_batches, settings.detect, seed=0)
+    detectors = [MspcDetector(model), ResidualCusum(model), RecipeDetector(model)]
+    engine = Engine(detectors, sink=ledger_append, clock=clock,
+                    persistence=settings.detect.persistence_samples)
+    engine.start_batch("B-0042")
+    for sample in plant_samples:
+        engine.push_sample(sample)
+
+See docs/detect.md for the method and docs/adr/0050-batch-mspc.md for why.
+"""
+
+from aseptic.detect._baseline import ThreeSigmaDetector
+from aseptic.detect._cusum import ResidualCusum
+from aseptic.detect._detector import ONLINE_KINDS, Batch, Detector, Score, online_tags
+from aseptic.detect._engine import Engine, FindingSink, Verdict
+from aseptic.detect._episodes import AlarmState, alarm_episodes, confirm_alarms, count_episodes
+from aseptic.detect._finding import TECHNIQUES, Finding, suggest_technique
+from aseptic.detect._model import BatchModel, fit_model
+from aseptic.detect._mspc import MspcDetector
+from aseptic.detect._recipe import RecipeDetector
+from aseptic.detect._store import load_model, model_digest, save_model
+
+__all__ = [
+    "ONLINE_KINDS",
+    "TECHNIQUES",
+    "AlarmState",
+    "Batch",
+    "BatchModel",
+    "Detector",
+    "Engine",
+    "Finding",
+    "FindingSink",
+    "MspcDetector",
+    "RecipeDetector",
+    "ResidualCusum",
+    "Score",
+    "ThreeSigmaDetector",
+    "Verdict",
+    "alarm_episodes",
+    "confirm_alarms",
+    "count_episodes",
+    "fit_model",
+    "load_model",
+    "model_digest",
+    "online_tags",
+    "save_model",
+    "suggest_technique",
+]

@@ -1,0 +1,100 @@
+"""CUSUM on per-tag prediction residuals: slow drifts that T2 and SPE see too late.
+
+A stealthy ramp on one sensor (Cardenas et al. size attacks to stay under per-sample limits)
+moves its aligned deviation z a little further each sample. Normal z wanders slowly (a batch runs
+a little high for hours), and a CUSUM on autocorrelated input needs a uselessly high threshold, so
+each tag's z is first turned into a one-step-ahead prediction residual by an EWMA predictor fitted
+on held-out batches (``_innovation``), divided by the innovation's robust sd and fed to a
+two-sided tabular CUSUM with input clipped to +-CUSUM_CLIP:
+
+    S+ = min(cap, max(0, S+ + w - k)),  S- = min(cap, max(0, S- - w - k))
+
+k (``cusum_k``, in innovation sds) is half the shift detected fastest; each tag's h is calibrated
+on held-out clean batches so that all tags together keep an in-control run length of
+``cusum_arl0_h`` batch-hours between false-alarm episodes (``calibrate_cusum_h``). The sums are
+capped at ``CUSUM_CAP * h`` so an alarm clears soon after a drift stops. The score is the largest
+S/h over tags (limit 1); the contributions are each tag's share of S/h, so a Finding names the
+drifting tag. A steady offset is absorbed by the predictor: bias steps are T2's, SPE's and the
+per-tag limit's business.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from aseptic.config import DetectSettings
+from aseptic.detect._align import cap_z
+from aseptic.detect._detector import Batch, FloatArray, Sample, Score, sample_batch_time, sample_vector
+from aseptic.detect._innovation import innovation_step
+from aseptic.detect._limits import CUSUM_CAP, cusum_step
+from aseptic.detect._model import BatchModel, fit_model
+from aseptic.detect._mspc import contribution_shares
+
+__all__ = ["ResidualCusum"]
+
+
+class ResidualCusum:
+    """Per-tag two-sided CUSUM on standardised residuals; one statistic, ``<name>.drift``."""
+
+    def __init__(
+        self,
+        model: BatchModel | None = None,
+        *,
+        settings: DetectSettings | None = None,
+        seed: int = 0,
+        name: str = "cusum",
+    ) -> None:
+        self._model = model
+        self._settings = settings
+        self._seed = seed
+        self._name = name
+        self._upper: FloatArray = np.zeros(0)
+        self._lower: FloatArray = np.zeros(0)
+        self._prediction: FloatArray = np.zeros(0)
+        if model is not None:
+            self.reset()
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def model(self) -> BatchModel:
+        """The fitted model (RuntimeError before ``fit``)."""
+        if self._model is None:
+            raise RuntimeError(f"detector {self._name!r} is not fitted: call fit(batches) first")
+        return self._model
+
+    def fit(self, batches: Sequence[Batch]) -> None:
+        """Fit the batch model and calibrate h (see ``fit_model``; InputError on unusable data)."""
+        self._model = fit_model(batches, self._settings, aligned=True, seed=self._seed)
+        self.reset()
+
+    def reset(self) -> None:
+        """Zero the sums: a new batch starts in control."""
+        p = len(self.model.tags)
+        self._upper = np.zeros(p)
+        self._lower = np.zeros(p)
+        self._prediction = np.zeros(p)
+
+    def score_one(self, sample: Sample) -> tuple[Score]:
+        """Update every tag's CUSUM with this sample's residual; score the largest sum.
+
+        Missing tags (or an unscorable sample) add nothing: their sums decay by k.
+
+        Raises:
+            InputError: the sample has no usable ``batch_time_h``.
+        """
+        model = self.model
+        t = sample_batch_time(sample)
+        z = cap_z(model.alignment.standardise(t, sample_vector(sample, model.tags)))
+        innovation, self._prediction = innovation_step(self._prediction, z, model.drift_lambda)
+        w = innovation / model.drift_scale
+        cap = CUSUM_CAP * model.cusum_h
+        self._upper, self._lower = cusum_step(self._upper, self._lower, w, model.cusum_k, cap)
+        per_tag = np.maximum(self._upper, self._lower) / model.cusum_h
+        return (
+            Score(f"{self._name}.drift", float(per_tag.max()), 1.0, contribution_shares(model.tags, per_tag)),
+        )

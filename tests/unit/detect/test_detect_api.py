@@ -1,0 +1,38 @@
+"""The public API of aseptic.detect is pinned."""
+
+from __future__ import annotations
+
+import aseptic.detect
+
+
+def test_public_api_is_pinned() -> None:
+    assert sorted(aseptic.detect.__all__) == sorted(
+        [
+            "ONLINE_KINDS",
+            "TECHNIQUES",
+            "AlarmState",
+            "Batch",
+            "BatchModel",
+            "Detector",
+            "Engine",
+            "Finding",
+            "FindingSink",
+            "MspcDetector",
+            "RecipeDetector",
+            "ResidualCusum",
+            "Score",
+            "ThreeSigmaDetector",
+            "Verdict",
+            "alarm_episodes",
+            "confirm_alarms",
+            "count_episodes",
+            "fit_model",
+            "load_model",
+            "model_digest",
+            "online_tags",
+            "save_model",
+            "suggest_technique",
+        ]
+    )
+    for name in aseptic.detect.__all__:
+        assert hasattr(aseptic.detect, name)
