@@ -6,6 +6,7 @@ import typer
 
 from aseptic import __version__
 from aseptic.cli import (
+    _demo,
     _historian,
     _ledger,
     _twin,
@@ -22,6 +23,7 @@ app = typer.Typer(
 app.add_typer(_twin.app, name="twin")
 app.add_typer(_ledger.app, name="ledger")
 app.add_typer(_historian.app, name="historian")
+app.command("demo")(_demo.demo)
 
 
 @app.command("version")

@@ -1,0 +1,109 @@
+"""The chain of custody, composed: edge collector -> verification at ingest -> ledger, and
+detection findings -> ledger. One object per data directory (the embedded default: one process,
+SQLite, in-process hand-over).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aseptic.clock import Clock
+from aseptic.config import Settings
+from aseptic.crypto import KeyStore, SigningKey
+from aseptic.detect import Finding
+from aseptic.errors import ConfigError
+from aseptic.ledger import Ledger
+from aseptic.telemetry import (
+    ChainHead,
+    Collector,
+    EdgeSigner,
+    Envelope,
+    IngestCounters,
+    Ingestor,
+    IngestVerifier,
+    Quarantine,
+    QuarantineEvent,
+    Reading,
+)
+
+__all__ = ["CustodyPipeline"]
+
+SITE_KEY = "site"
+
+
+class CustodyPipeline:
+    """Seal readings at the edge, verify them at ingest, log what passes, quarantine what fails.
+
+    The edge signer and the verifier share this process here; in a plant they sit on either side
+    of a conduit, and only raw envelope bytes cross it (``ingest_raw``), which is why the
+    verifier trusts nothing but the collector's logged public key.
+    """
+
+    def __init__(self, data_dir: Path, settings: Settings, clock: Clock, *, collector_id: str) -> None:
+        """Open (creating on first use) the keys, ledger and quarantine of ``data_dir``.
+
+        Raises:
+            ConfigError: a key or the ledger belongs to someone else, or a bad collector id.
+            IntegrityError: the ledger fails its open-time checks.
+            BackendError: the files cannot be opened.
+        """
+        keys = KeyStore.open(data_dir)
+        self.site_key: SigningKey = keys.load_or_create(SITE_KEY)
+        collector_key = keys.load_or_create(collector_id)
+        self.ledger = Ledger.open(data_dir, site_key=self.site_key, clock=clock, origin=settings.site.id)
+        logged = self.ledger.logged_keys().get(collector_id, ())
+        if logged and collector_key.public not in logged:
+            raise ConfigError(
+                f"collector {collector_id!r} has another key in the ledger than in {keys.directory}",
+                hint="key rotation is a logged event; do not replace key files by hand",
+            )
+        if not logged:
+            self.ledger.append_key(collector_id, collector_key.public)
+        head = self.ledger.chain_heads().get(collector_id)
+        sequence, digest = head if head is not None else (0, bytes(32))
+        heads = {collector_id: ChainHead(sequence, digest)} if head is not None else {}
+        self.quarantine = Quarantine.open(
+            data_dir, clock=clock, max_stored_bytes=settings.telemetry.max_envelope_bytes
+        )
+        verifier = IngestVerifier(
+            {collector_id: collector_key.public}, clock=clock, settings=settings.telemetry, heads=heads
+        )
+        self.ingestor = Ingestor(verifier, self.ledger, self.quarantine)
+        signer = EdgeSigner(collector_id, collector_key, sequence=sequence, previous_digest=digest)
+        self.collector = Collector(signer, readings_per_envelope=settings.telemetry.readings_per_envelope)
+        self.findings = 0
+        self.last_accepted_raw: bytes | None = None
+
+    @property
+    def counters(self) -> IngestCounters:
+        return self.ingestor.counters
+
+    def add_reading(self, reading: Reading) -> None:
+        """Queue one reading at the edge; a full envelope is sealed and ingested."""
+        envelope = self.collector.add(reading)
+        if envelope is not None:
+            self.ingest_raw(envelope.to_bytes())
+
+    def flush(self) -> None:
+        """Seal and ingest what the edge still holds (end of a batch or of the run)."""
+        for envelope in self.collector.flush():
+            self.ingest_raw(envelope.to_bytes())
+
+    def ingest_raw(self, raw: bytes) -> Envelope | QuarantineEvent:
+        """Verify raw bytes from across the conduit; log or quarantine them (never raises for bad input)."""
+        with self.ledger.batch():
+            result = self.ingestor.ingest(raw)
+        if isinstance(result, Envelope):
+            self.last_accepted_raw = raw
+        return result
+
+    def record_finding(self, finding: Finding) -> None:
+        """A finding is evidence: log it."""
+        self.ledger.append_finding(finding.to_payload())
+        self.findings += 1
+
+    def close(self) -> None:
+        """Flush the edge, sign a checkpoint and close the ledger."""
+        self.flush()
+        self.ledger.checkpoint()
+        self.ledger.close()
