@@ -3,18 +3,21 @@
     .venv/bin/python -m benchmarks.detect_twin                 # test seeds (report these)
     .venv/bin/python -m benchmarks.detect_twin --validation    # validation seeds (tune on these)
 
-Training batches (seeds 10000+), validation (20000+) and test (30000+) never overlap. Every batch
-is simulated clean; attacks are applied to the *published* values (between the plant and the OPC UA
-server: T0856 / T0832), so the process itself is the clean one and the same batch serves as clean
-reference and attacked copy. Every system runs through the same ``Engine`` with the same
+Training batches (seeds 10000+), validation (20000+) and test (30000+) never overlap. Reporting-path
+attacks are applied to the *published* values of clean batches (between the plant and the OPC UA
+server: T0856 / T0832), so the process is the clean one and the same batch serves as clean
+reference and attacked copy. In-loop attacks ("in loop:") re-simulate the same seeds with the
+primitive at the instrument (``simulate_batches(tampers=...)``): the controllers act on the false
+value and the true process moves. Every system runs through the same ``Engine`` with the same
 persistence rule; a Finding opens an alarm episode. An attack counts as detected when an episode
-opens inside its window; the share of clean copies with an episode opening in the same window
-("chance") is reported beside it, since such a detection may be a false alarm.
+opens inside its window *and names the attacked tag first*; the same count on the clean copy of
+each batch ("chance", in brackets) is reported beside it, and so are Findings of any kind.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import statistics
 import time
@@ -52,17 +55,27 @@ ATTACK_TAGS: dict[str, tuple[float, float]] = {  # tag -> (bias, ramp slope per 
 }
 
 
+# Controlled variables: an attack at their instrument also moves the true process.
+IN_LOOP_TAGS = ("temperature_k", "ph")
+
+
 @dataclass
 class Outcome:
     runs: int = 0
-    detected: int = 0
-    attributed: int = 0  # the first Finding's top tag is the attacked tag
-    chance: int = 0
-    delays_h: list[float] = field(default_factory=list)
+    named: int = 0  # a Finding in the window names the attacked tag first
+    any: int = 0  # any Finding opens in the window
+    chance_named: int = 0  # ... on the clean copy of the same batch
+    chance_any: int = 0
+    delays_h: list[float] = field(default_factory=list)  # to the first naming Finding
 
     def cell(self) -> str:
-        ttd = f"{statistics.median(self.delays_h):.1f} h" if self.delays_h else "-"
-        return f"{self.detected}/{self.runs}, {ttd}, tag {self.attributed}, chance {self.chance}"
+        if self.delays_h:
+            ttd = f"{statistics.median(self.delays_h):.1f} h"
+            if len(self.delays_h) >= 2:
+                ttd += f" (max {max(self.delays_h):.1f})"
+        else:
+            ttd = "-"
+        return f"**{self.named}**/{self.runs} {ttd} [{self.chance_named}]; any {self.any} [{self.chance_any}]"
 
 
 def to_samples(batch: BatchResult) -> list[Sample]:
@@ -95,45 +108,78 @@ def run_batch(
     return findings, flags
 
 
-def first_in_window(findings: list[Finding], start_h: float, end_h: float) -> Finding | None:
-    inside = [f for f in findings if start_h <= f.batch_time_h <= end_h]
+def first_in_window(
+    findings: list[Finding], start_h: float, end_h: float, tag: str | None = None
+) -> Finding | None:
+    """The first Finding opening in [start_h, end_h] (naming ``tag`` first, if given)."""
+    inside = [
+        f for f in findings if start_h <= f.batch_time_h <= end_h and (tag is None or f.tags[:1] == (tag,))
+    ]
     return min(inside, key=lambda f: f.batch_time_h) if inside else None
 
 
-def scenarios(sizes: Sequence[float]) -> list[tuple[str, str, float]]:
-    out = [(tag, kind, size) for tag in ATTACK_TAGS for kind in ("bias", "ramp") for size in sizes]
-    return out + [(tag, "replay", 1.0) for tag in ATTACK_TAGS]
+def scenarios(
+    sizes: Sequence[float], tags: Sequence[str] = tuple(ATTACK_TAGS)
+) -> list[tuple[str, str, float]]:
+    out = [(tag, kind, size) for tag in tags for kind in ("bias", "ramp") for size in sizes]
+    return out + [(tag, "replay", 1.0) for tag in tags]
 
 
-def evaluate(
-    build: Callable[[], list[Detector]],
-    test: list[list[Sample]],
-    args: argparse.Namespace,
-    cfg: DetectSettings,
-) -> dict[str, object]:
-    start, end = args.start_h, args.start_h + args.duration_h
-    hours = episodes = 0.0
+def clean_pass(
+    build: Callable[[], list[Detector]], test: list[list[Sample]], cfg: DetectSettings
+) -> tuple[dict[str, float], list[list[Finding]]]:
+    """False-alarm episodes per 100 clean batch-hours and the clean Findings of every test batch."""
+    t0 = time.perf_counter()
+    hours = episodes = scored = 0.0
     clean: list[list[Finding]] = []
     for samples in test:
         findings, flags = run_batch(build(), samples, [], cfg.persistence_samples)
         hours += len(samples) * TwinSettings().sample_time_h
+        scored += len(samples)
         episodes += count_episodes(flags)
         clean.append(findings)
-    outcomes: dict[str, Outcome] = {}
-    for tag, kind, size in scenarios(args.sizes):
-        out = Outcome()
-        for i, samples in enumerate(test[: args.attack_batches]):
-            attacks = make_attacks(tag, kind, start, args.duration_h, size)
-            findings, _ = run_batch(build(), samples, attacks, cfg.persistence_samples)
-            hit = first_in_window(findings, start, end)
-            out.runs += 1
-            out.chance += first_in_window(clean[i], start, end) is not None
-            if hit is not None:
-                out.detected += 1
-                out.attributed += bool(hit.tags) and hit.tags[0] == tag
-                out.delays_h.append(round(hit.batch_time_h - start, 3))
-        outcomes[label(tag, kind, size)] = out
-    return {"fa_per_100h": 100.0 * episodes / hours, "clean_hours": hours, "attacks": outcomes}
+    stats = {
+        "fa_per_100h": 100.0 * episodes / hours,
+        "clean_hours": hours,
+        "samples_per_s": scored / (time.perf_counter() - t0),
+    }
+    return stats, clean
+
+
+def score_scenario(
+    build: Callable[[], list[Detector]],
+    batches: list[list[Sample]],
+    attacks_for: Callable[[], list[Attack]],
+    tag: str,
+    clean: list[list[Finding]],
+    args: argparse.Namespace,
+    cfg: DetectSettings,
+) -> Outcome:
+    """Detections of one scenario; ``attacks_for()`` is applied on the reporting path (may be [])."""
+    start, end = args.start_h, args.start_h + args.duration_h
+    out = Outcome()
+    for i, samples in enumerate(batches):
+        findings, _ = run_batch(build(), samples, attacks_for(), cfg.persistence_samples)
+        out.runs += 1
+        out.any += first_in_window(findings, start, end) is not None
+        out.chance_any += first_in_window(clean[i], start, end) is not None
+        out.chance_named += first_in_window(clean[i], start, end, tag) is not None
+        hit = first_in_window(findings, start, end, tag)
+        if hit is not None:
+            out.named += 1
+            out.delays_h.append(round(hit.batch_time_h - start, 3))
+    return out
+
+
+def in_loop_batches(
+    tag: str, kind: str, size: float, seed: int, args: argparse.Namespace
+) -> list[list[Sample]]:
+    """The first attacked test batches re-simulated with the attack at the instrument (controllers see it)."""
+    tampers = []
+    for _ in range(args.attack_batches):
+        attacks = make_attacks(tag, kind, args.start_h, args.duration_h, size)
+        tampers.append(lambda t, m, a=attacks: apply_attacks(a, t, m))
+    return [to_samples(b) for b in simulate_batches(args.attack_batches, seed, tampers=tampers)]
 
 
 def label(tag: str, kind: str, size: float) -> str:
@@ -176,7 +222,29 @@ def main(argv: Sequence[str] | None = None) -> None:
         "baseline: static 3-sigma": lambda: [three_sigma],
     }
     t0 = time.perf_counter()
-    results = {name: evaluate(build, test, args, cfg) for name, build in systems.items()}
+    results: dict[str, dict[str, object]] = {}
+    clean: dict[str, list[list[Finding]]] = {}
+    for name, build in systems.items():
+        stats, clean[name] = clean_pass(build, test, cfg)
+        results[name] = {**stats, "attacks": {}}
+    attacked = test[: args.attack_batches]
+    for tag, kind, size in scenarios(args.sizes):
+        for name, build in systems.items():
+            outcome = score_scenario(
+                build,
+                attacked,
+                functools.partial(make_attacks, tag, kind, args.start_h, args.duration_h, size),
+                tag,
+                clean[name],
+                args,
+                cfg,
+            )
+            results[name]["attacks"][label(tag, kind, size)] = outcome  # type: ignore[index]
+    for tag, kind, size in scenarios(args.sizes, IN_LOOP_TAGS):
+        batches = in_loop_batches(tag, kind, size, test_seed, args)
+        for name, build in systems.items():
+            outcome = score_scenario(build, batches, list, tag, clean[name], args, cfg)
+            results[name]["attacks"]["in loop: " + label(tag, kind, size)] = outcome  # type: ignore[index]
     t_run = time.perf_counter() - t0
     report(results, args, model, (t_sim, t_fit, t_run))
     if args.json:
@@ -204,6 +272,11 @@ def report(
     print(
         "| false-alarm episodes / 100 clean batch-h | "
         + " | ".join(f"{results[n]['fa_per_100h']:.2f}" for n in names)
+        + " |"
+    )
+    print(
+        "| samples scored / s (engine, all detectors) | "
+        + " | ".join(f"{results[n]['samples_per_s']:.0f}" for n in names)
         + " |"
     )
     first = results[names[0]]["attacks"]

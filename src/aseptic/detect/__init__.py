@@ -1,4 +1,4 @@
-"""Process-anomaly detection: batch MSPC (T2, SPE), residual CUSUM, a streaming engine, Findings.
+"""Process-anomaly detection: batch MSPC, residual CUSUM, recipe check, streaming engine, Findings.
 
 Train on clean batches, stream samples or readings through an ``Engine``, receive ``Finding``s::
 

@@ -5,7 +5,9 @@ has run. Each tag is compared with the training batches *at the same batch time*
 axis is cut into slices of one sample period, each slice has the mean of the training batches, and
 a spread pooled over a window of neighbouring slices (a handful of batches per slice would give a
 noisy spread). ``z = (x - mean(slice)) / spread(slice)`` is then roughly zero-mean, unit-variance
-at every point of the batch, which is what PCA and CUSUM assume.
+at every point of the batch, which is what PCA and CUSUM assume. Past the batch time that fewer
+than MIN_COVERAGE training batches reached, z is NaN: the model abstains rather than compare a
+batch with one or two others.
 
 With ``aligned=False`` there is a single slice: the non-batch-aware baseline (global mean and
 standard deviation of each tag).
@@ -60,8 +62,13 @@ class Alignment:
     coverage: FloatArray
 
     def is_covered(self, batch_time_h: float) -> bool:
-        """Whether at least MIN_COVERAGE training batches ran this long (else the model abstains)."""
-        return bool(self.coverage[self.slice_of(batch_time_h)] >= MIN_COVERAGE)
+        """Whether enough training batches ran this long (else the model abstains)."""
+        return bool(self.coverage[self.slice_of(batch_time_h)] >= self.min_coverage)
+
+    @property
+    def min_coverage(self) -> float:
+        """MIN_COVERAGE batches, or all of them when fewer were trained on (a fold of 2)."""
+        return min(float(MIN_COVERAGE), float(self.coverage.max()) if self.coverage.size else 0.0)
 
     @property
     def slices(self) -> int:
@@ -79,7 +86,7 @@ class Alignment:
         """
         k = self.slice_of(batch_time_h)
         out: FloatArray = (values - self.mean[k]) / self.spread[k]
-        uncovered = self.coverage[k] < MIN_COVERAGE
+        uncovered = self.coverage[k] < self.min_coverage
         if np.ndim(uncovered) == 0:
             return np.full_like(out, np.nan) if uncovered else out
         out[uncovered] = np.nan

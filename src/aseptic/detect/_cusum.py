@@ -36,7 +36,7 @@ __all__ = ["ResidualCusum"]
 
 
 class ResidualCusum:
-    """Per-tag two-sided CUSUM on standardised residuals; one statistic, ``<name>.drift``."""
+    """Per-tag two-sided CUSUM on one-step prediction residuals; one statistic, ``<name>.drift``."""
 
     def __init__(
         self,
@@ -80,7 +80,7 @@ class ResidualCusum:
         self._prediction = np.zeros(p)
 
     def score_one(self, sample: Sample) -> tuple[Score]:
-        """Update every tag's CUSUM with this sample's residual; score the largest sum.
+        """Update every tag's CUSUM with this sample's prediction residual; score the largest S/h.
 
         Missing tags (or an unscorable sample) add nothing: their sums decay by k.
 

@@ -5,7 +5,10 @@ online, one sample at a time): each sample is aligned on batch time, standardise
 training batches at that batch time, and projected on the principal components of normal
 variation. T2 measures how far the sample is *along* normal variation (a process moving in a way
 it normally moves, but too far); SPE measures how far it is *off* it (the tags no longer agree with
-each other: one sensor against the physics of the others). Both are scored every sample.
+each other: one sensor against the physics of the others). A third statistic compares each tag's
+unclipped |z| with its own limit (one tag far off its trajectory), because T2 and SPE limits are
+set by the heaviest-tailed tags. All three are scored every sample; their limits share the
+detector's false-alarm rate (see ``fit_model``).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ __all__ = ["MspcDetector", "contribution_shares"]
 
 
 class MspcDetector:
-    """Hotelling T2 and SPE on a batch model; statistics ``<name>.t2`` and ``<name>.spe``.
+    """Hotelling T2, SPE and per-tag limits; statistics ``<name>.t2``, ``<name>.spe``, ``<name>.tag``.
 
     ``aligned=False`` gives the static (non-batch-aware) PCA baseline, named ``pca`` by default.
     """

@@ -98,3 +98,16 @@ def test_unknown_tag_is_refused_with_the_known_tags() -> None:
 def test_invalid_parameters_are_refused(build: object) -> None:
     with pytest.raises(InputError):
         build()  # type: ignore[operator]
+
+
+def test_bias_in_the_loop_moves_the_true_temperature_not_the_reported_one() -> None:
+    """Given to the twin as a measurement tamper, the controller hides the bias in the process."""
+    from aseptic.twin import Plant
+
+    clean = Plant(30000, duration_h=12.0)
+    attacked = Plant(30000, duration_h=12.0, measurement_tamper=Bias("temperature_k", 2.0, 20.0, 0.5).apply)
+    while not clean.finished:
+        reported_clean, reported_attacked = clean.step(), attacked.step()
+    true_gap = attacked.true_state()["temperature_k"] - clean.true_state()["temperature_k"]
+    assert true_gap == pytest.approx(-0.5, abs=0.1)  # the broth is 0.5 K colder
+    assert abs(reported_attacked["temperature_k"] - reported_clean["temperature_k"]) < 0.1

@@ -100,3 +100,13 @@ def test_training_on_too_few_batches_is_refused(
         return
     with pytest.raises(InputError, match="at least 3"):
         detector.fit(training_batches[:2])
+
+
+def test_three_training_batches_are_enough(
+    detector_factory: Callable[[], Detector], training_batches: list[list[Sample]], batch_maker: MakeBatch
+) -> None:
+    """Each held-out fold then fits on two batches; the model must still produce finite limits."""
+    detector = detector_factory()
+    detector.fit(training_batches[:3])
+    for scores in _scores(detector, batch_maker(1004)):
+        assert all(math.isfinite(s.value) and math.isfinite(s.limit) for s in scores)
