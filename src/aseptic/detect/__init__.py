@@ -16,8 +16,15 @@ See docs/detect.md for the method and docs/adr/0050-batch-mspc.md for why.
 from aseptic.detect._baseline import ThreeSigmaDetector
 from aseptic.detect._cusum import ResidualCusum
 from aseptic.detect._detector import ONLINE_KINDS, Batch, Detector, Score, online_tags
-from aseptic.detect._engine import Engine, FindingSink, Verdict
-from aseptic.detect._episodes import AlarmState, alarm_episodes, confirm_alarms, count_episodes
+from aseptic.detect._engine import (
+    AlarmState,
+    Engine,
+    FindingSink,
+    Verdict,
+    alarm_episodes,
+    confirm_alarms,
+    count_episodes,
+)
 from aseptic.detect._finding import TECHNIQUES, Finding, suggest_technique
 from aseptic.detect._model import BatchModel, fit_model
 from aseptic.detect._mspc import MspcDetector

@@ -4,7 +4,7 @@ A stealthy ramp on one sensor (Cardenas et al. size attacks to stay under per-sa
 moves its aligned deviation z a little further each sample. Normal z wanders slowly (a batch runs
 a little high for hours), and a CUSUM on autocorrelated input needs a uselessly high threshold, so
 each tag's z is first turned into a one-step-ahead prediction residual by an EWMA predictor fitted
-on held-out batches (``_innovation``), divided by the innovation's robust sd and fed to a
+on held-out batches (``_limits``), divided by the innovation's robust sd and fed to a
 two-sided tabular CUSUM with input clipped to +-CUSUM_CLIP:
 
     S+ = min(cap, max(0, S+ + w - k)),  S- = min(cap, max(0, S- - w - k))
@@ -27,8 +27,7 @@ import numpy as np
 from aseptic.config import DetectSettings
 from aseptic.detect._align import cap_z
 from aseptic.detect._detector import Batch, FloatArray, Sample, Score, sample_batch_time, sample_vector
-from aseptic.detect._innovation import innovation_step
-from aseptic.detect._limits import CUSUM_CAP, cusum_step
+from aseptic.detect._limits import CUSUM_CAP, cusum_step, innovation_step
 from aseptic.detect._model import BatchModel, fit_model
 from aseptic.detect._mspc import contribution_shares
 

@@ -23,8 +23,7 @@ import numpy.typing as npt
 from aseptic.config import DetectSettings
 from aseptic.detect._align import Alignment, cap_z, fit_alignment, recipe_tags, recipe_tolerance, sample_step
 from aseptic.detect._detector import Batch, FloatArray, batch_matrix, online_tags
-from aseptic.detect._innovation import ewma_innovations, fit_ewma_lambda
-from aseptic.detect._limits import calibrate_cusum_h, empirical_limit
+from aseptic.detect._limits import calibrate_cusum_h, empirical_limit, ewma_innovations, fit_ewma_lambda
 from aseptic.detect._pca import Pca, fit_pca, hotelling_limit, jackson_mudholkar_limit, project_rows
 from aseptic.errors import InputError
 
