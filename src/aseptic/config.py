@@ -81,7 +81,7 @@ class DetectSettings(_Section):
     """Process-anomaly detection."""
 
     false_alarm_rate: Annotated[float, Field(gt=0, lt=0.5)] = 0.01
-    training_batches: Annotated[int, Field(ge=2, le=1000)] = 8
+    training_batches: Annotated[int, Field(ge=3, le=1000)] = 20
     # Cumulative explained variance the MSPC model keeps (number of principal components).
     explained_variance: Annotated[float, Field(gt=0, lt=1)] = 0.9
     # Consecutive samples over a limit before an alarm episode opens (one Finding per episode).

@@ -10,5 +10,6 @@ Scenario files, the runner and scoring come next (docs/detect.md).
 """
 
 from aseptic.campaign._primitives import REPORTING_TECHNIQUES, Attack, Bias, Ramp, Replay, apply_attacks
+from aseptic.campaign._view import TamperedView
 
-__all__ = ["REPORTING_TECHNIQUES", "Attack", "Bias", "Ramp", "Replay", "apply_attacks"]
+__all__ = ["REPORTING_TECHNIQUES", "Attack", "Bias", "Ramp", "Replay", "TamperedView", "apply_attacks"]

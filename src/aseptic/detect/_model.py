@@ -137,13 +137,18 @@ def fit_model(
         step_h=step_h,
         persistence=cfg.persistence_samples,
     )
+    # The recipe check shares the batch-time grid (and coverage) of the kept batches: upset batches
+    # left out above may have run longer, and the model abstains past what it was trained on.
     recipe = full.select(fixed)
-    tolerance = np.tile(np.array([recipe_tolerance(t) for t in fixed], dtype=np.float64), (recipe.slices, 1))
+    recipe_mean = recipe.mean[: alignment.slices]
+    tolerance = np.tile(
+        np.array([recipe_tolerance(t) for t in fixed], dtype=np.float64), (alignment.slices, 1)
+    )
     n = int(z_all.shape[0])
     return BatchModel(
         tags=tags,
         alignment=alignment,
-        recipe=Alignment(recipe.tags, recipe.step_h, recipe.mean, tolerance, recipe.coverage),
+        recipe=Alignment(recipe.tags, recipe.step_h, recipe_mean, tolerance, alignment.coverage),
         pca=pca,
         z_limit=np.asarray(z_limit, dtype=np.float64),
         t2_limit=empirical_limit(np.concatenate(held_t2), alpha),

@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from aseptic.campaign import Ramp
+from aseptic.campaign import Ramp, TamperedView
 from aseptic.clock import WallClock
 from aseptic.config import Settings
 from aseptic.detect import BatchModel, Engine, Finding, MspcDetector, RecipeDetector, ResidualCusum, Verdict
@@ -26,12 +26,12 @@ from aseptic.service._custody import CustodyPipeline
 from aseptic.service._report import BatchSeries, render_report_html
 from aseptic.service._training import train_detector
 from aseptic.telemetry import OpcUaSource
-from aseptic.twin import SIM_EPOCH, Plant, ServerOptions, TwinServer
+from aseptic.twin import SIM_EPOCH, Plant, PlantLike, ServerOptions, TwinServer
 
 __all__ = ["DemoPlan", "run_demo"]
 
 Progress = Callable[[str, float], None]
-PLOTTED_TAGS = ("temperature_k", "cooling_water_l_per_h", "dissolved_o2_mg_per_l", "offgas_co2_pct")
+PLOTTED_TAGS = ("ph", "base_flow_l_per_h", "temperature_k", "dissolved_o2_mg_per_l", "offgas_co2_pct")
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class DemoPlan:
     attacked_seed: int = 8
     training_seed: int = 1000
     attack: Ramp = field(
-        default_factory=lambda: Ramp("temperature_k", start_h=100.0, duration_h=40.0, slope_per_h=0.02)
+        default_factory=lambda: Ramp("ph", start_h=100.0, duration_h=40.0, slope_per_h=0.005)
     )
     speed: float = 1_000_000.0  # simulated seconds per wall second: as fast as the host publishes
     publishing_interval_ms: float = 100.0
@@ -123,10 +123,10 @@ async def _stream(
     progress: Progress,
 ) -> list[_BatchRun]:
     clean = Plant(plan.clean_seed, settings=settings.twin)
-    attacked = Plant(plan.attacked_seed, settings=settings.twin, measurement_tamper=plan.attack.apply)
-    plants = [clean, attacked]
+    attacked = Plant(plan.attacked_seed, settings=settings.twin)
+    plants: list[PlantLike] = [clean, TamperedView(attacked, [plan.attack])]
     boundary = SIM_EPOCH.timestamp() + clean.duration_h * 3600.0
-    total_samples = sum(round(p.duration_h / p.sample_time_h) for p in plants)
+    total_samples = sum(round(p.duration_h / p.sample_time_h) for p in (clean, attacked))
     options = ServerOptions(
         host="127.0.0.1", port=0, site=settings.site.id, writer_identity=settings.opcua.writer_identity
     )

@@ -13,6 +13,7 @@ from aseptic.twin._plant import Plant
 from aseptic.twin._raman import RAMAN_BINS, RamanAnalyser
 from aseptic.twin._server import (
     SIM_EPOCH,
+    PhaseLike,
     PlantLike,
     ServerOptions,
     ServerStats,
@@ -44,6 +45,7 @@ __all__ = [
     "PaaSoftSensor",
     "Phase",
     "Plant",
+    "PhaseLike",
     "PlantLike",
     "RamanAnalyser",
     "ServerOptions",

@@ -24,7 +24,7 @@ def _times(until_h: float) -> list[float]:
 
 def test_public_api_is_pinned() -> None:
     assert sorted(aseptic.campaign.__all__) == sorted(
-        ["REPORTING_TECHNIQUES", "Attack", "Bias", "Ramp", "Replay", "apply_attacks"]
+        ["REPORTING_TECHNIQUES", "Attack", "Bias", "Ramp", "Replay", "TamperedView", "apply_attacks"]
     )
 
 
@@ -111,3 +111,17 @@ def test_bias_in_the_loop_moves_the_true_temperature_not_the_reported_one() -> N
     true_gap = attacked.true_state()["temperature_k"] - clean.true_state()["temperature_k"]
     assert true_gap == pytest.approx(-0.5, abs=0.1)  # the broth is 0.5 K colder
     assert abs(reported_attacked["temperature_k"] - reported_clean["temperature_k"]) < 0.1
+
+
+def test_tampered_view_falsifies_what_is_published_not_what_the_controller_sees() -> None:
+    from aseptic.campaign import TamperedView
+    from aseptic.twin import Plant
+
+    true_plant = Plant(3, duration_h=20.0, paa_control="true")
+    view = TamperedView(Plant(3, duration_h=20.0, paa_control="true"), [Bias("ph", 10.0, 5.0, 0.3)])
+    while not view.finished:
+        true_row, shown = true_plant.step(), view.step()
+        inside = 10.0 <= view.time_h < 15.0
+        assert shown["ph"] == (true_row["ph"] + 0.3 if inside else true_row["ph"])
+        assert shown["base_flow_l_per_h"] == true_row["base_flow_l_per_h"]  # the loop saw the truth
+    assert view.firmware() == true_plant.firmware()
