@@ -111,3 +111,21 @@ def test_garbled_model_fields_are_refused(
 def test_missing_model_file_is_bad_input(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="does not exist"):
         load_model(tmp_path / "nope.json", expected_digest="0" * 64)
+
+
+def test_model_with_a_longer_upset_batch_left_out_round_trips(
+    training_batches: list[list[Sample]], batch_maker: MakeBatch, tmp_path: Path
+) -> None:
+    """An upset batch that ran longer than the rest is left out; the saved model still loads.
+
+    Regression: the recipe check kept the grid of all batches (including the longer upset one)
+    while the model kept the grid of the reference batches, and the file could not be read back.
+    """
+    upset = batch_maker(999, duration_h=60.0)
+    for sample in upset[20:200]:
+        sample["dissolved_o2_mg_per_l"] += 25.0  # a long, large excursion: a process upset
+    model = fit_model([*training_batches, upset], seed=3)
+    assert model.excluded_batches == 1
+    path = tmp_path / "model.json"
+    loaded = load_model(path, expected_digest=save_model(model, path))
+    assert loaded.recipe.slices == loaded.alignment.slices
