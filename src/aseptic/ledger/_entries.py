@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -23,7 +23,7 @@ from typing import Any
 from aseptic.crypto import PublicKey
 from aseptic.errors import InputError
 from aseptic.ledger._tree import Hash
-from aseptic.telemetry import Reading
+from aseptic.telemetry import Envelope
 
 __all__ = [
     "EPOCH",
@@ -75,20 +75,14 @@ def time_of(micros: int) -> datetime:
     return EPOCH + timedelta(microseconds=micros)
 
 
-def reading_rows(leaf: int, readings: Iterable[Reading]) -> list[ReadingRow]:
+def reading_rows(leaf: int, envelope: Envelope) -> list[ReadingRow]:
     """The historian rows of an envelope's readings. NaN is stored as NULL (SQLite has no NaN)."""
-    epoch, one_us = EPOCH, _ONE_US
+    c = envelope.reading_columns()
     return [
-        (
-            leaf,
-            position,
-            r.tag,
-            (r.time - epoch) // one_us,
-            None if r.value != r.value else r.value,
-            int(r.quality),
-            r.source,
+        (leaf, position, tag, time_us, None if value != value else value, quality, source)
+        for position, (tag, time_us, value, quality, source) in enumerate(
+            zip(c.tags, c.times_us, c.values, c.qualities, c.sources, strict=True)
         )
-        for position, r in enumerate(readings)
     ]
 
 

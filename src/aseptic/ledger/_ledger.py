@@ -199,7 +199,7 @@ class Ledger:
             index = self._frontier.size
             leaf_hash = hash_entry(LeafKind.ENVELOPE, raw)
             row = (envelope.source, envelope.sequence, bytes(envelope.digest), bytes(raw))
-            self._store.insert_envelope(index, leaf_hash, row, reading_rows(index, envelope.readings))
+            self._store.insert_envelope(index, leaf_hash, row, reading_rows(index, envelope))
             self._frontier.append(leaf_hash)
         return index
 

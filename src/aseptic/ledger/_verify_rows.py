@@ -110,7 +110,7 @@ def check_reading_rows(leaf: int, envelope: Envelope, stored: Sequence[ReadingRo
     Every decoded reading must have exactly one row at its position with equal columns, and no row may
     sit at a position the envelope does not have (rows are keyed by ``(leaf, position)``).
     """
-    expected = reading_rows(leaf, envelope.readings)
+    expected = reading_rows(leaf, envelope)
     found: list[Discrepancy] = []
     by_position = {row[1]: row for row in stored}
     for want in expected:

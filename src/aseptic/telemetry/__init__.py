@@ -6,7 +6,7 @@ hands accepted envelopes to the ledger and rejected input to the ``Quarantine``.
 docs/telemetry.md.
 """
 
-from aseptic.telemetry._envelope import Envelope, SignatureBlock
+from aseptic.telemetry._envelope import Envelope, ReadingColumns, SignatureBlock
 from aseptic.telemetry._ingest import EnvelopeSink, IngestCounters, Ingestor
 from aseptic.telemetry._opcua_browse import OpcUaTag
 from aseptic.telemetry._opcua_source import OpcUaSource, OpcUaSourceStats
@@ -34,6 +34,7 @@ __all__ = [
     "QuarantineEvent",
     "QuarantineStore",
     "Reading",
+    "ReadingColumns",
     "ReadingProof",
     "RejectReason",
     "Rejection",

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from aseptic.crypto import SigningKey
 from aseptic.errors import InputError
@@ -57,6 +58,16 @@ class SignatureBlock:
             + U16.pack(len(self.signature))
             + self.signature
         )
+
+
+class ReadingColumns(NamedTuple):
+    """An envelope's readings, column by column (see ``Envelope.reading_columns``)."""
+
+    tags: tuple[str, ...]
+    sources: tuple[str, ...]
+    times_us: tuple[int, ...]
+    values: tuple[float, ...]
+    qualities: tuple[int, ...]
 
 
 class Envelope:
@@ -217,6 +228,20 @@ class Envelope:
         if self._readings is None:
             self._readings = materialize(self._table)
         return self._readings
+
+    def reading_columns(self) -> ReadingColumns:
+        """The readings as columns (tag, source, time in microseconds since the Unix epoch UTC,
+        value, quality code), position by position, without building ``Reading`` objects: for
+        stores that write rows, where building and taking apart 250 objects per envelope would be
+        most of the cost."""
+        table, strings = self._table, self._table.strings
+        return ReadingColumns(
+            tuple(strings[i] for i in table.tags),
+            tuple(strings[i] for i in table.sources),
+            table.times_us,
+            table.values,
+            table.qualities,
+        )
 
     @property
     def reading_count(self) -> int:

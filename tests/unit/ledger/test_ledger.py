@@ -208,8 +208,9 @@ def test_failed_append_inside_a_batch_leaves_no_half_entry(site: Site) -> None:
             with pytest.raises(BackendError):
                 # The envelope row of leaf 0 is inserted, then its readings fail (a row with a NULL tag).
                 broken = Envelope.from_bytes(good.to_bytes())
-                no_tag = Reading(None, START, 1.0, Quality.GOOD, "x")  # type: ignore[arg-type]
-                object.__setattr__(broken, "_readings", (no_tag,))
+                table = broken._table  # the decoded columns the ledger writes its rows from
+                no_text = table._replace(strings=tuple(None for _ in table.strings))
+                object.__setattr__(broken, "_table", no_text)
                 ledger.append_envelope(broken, good.to_bytes())
             assert ledger.append_envelope(good, good.to_bytes()) == 0
         assert ledger.size == 1
