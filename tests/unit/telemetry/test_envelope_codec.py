@@ -368,3 +368,17 @@ def test_mutated_envelopes_fail_only_with_input_error(data: st.DataObject) -> No
 def test_random_bytes_fail_only_with_input_error(raw: bytes) -> None:
     with pytest.raises(InputError):
         Envelope.from_bytes(b"ASEV\x00\x01" + raw)
+
+
+@settings(max_examples=100, deadline=None)
+@given(readings=readings_strategy)
+def test_reading_columns_are_the_decoded_readings_column_by_column(readings: list[Reading]) -> None:
+    decoded = Envelope.from_bytes(seal(readings).to_bytes())
+    columns = decoded.reading_columns()
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    assert columns.tags == tuple(r.tag for r in decoded.readings)
+    assert columns.sources == tuple(r.source for r in decoded.readings)
+    assert columns.times_us == tuple((r.time - epoch) // timedelta(microseconds=1) for r in decoded.readings)
+    assert columns.qualities == tuple(int(r.quality) for r in decoded.readings)
+    packed = [struct.pack(">d", v) for v in columns.values]
+    assert packed == [struct.pack(">d", r.value) for r in decoded.readings]
