@@ -9,6 +9,7 @@ from aseptic.cli import (
     _demo,
     _historian,
     _ledger,
+    _telemetry,
     _twin,
     _twin_serve,  # noqa: F401  (registers `twin serve` and `twin trust`)
 )
@@ -23,6 +24,7 @@ app = typer.Typer(
 app.add_typer(_twin.app, name="twin")
 app.add_typer(_ledger.app, name="ledger")
 app.add_typer(_historian.app, name="historian")
+app.add_typer(_telemetry.app, name="telemetry")
 app.command("demo")(_demo.demo)
 
 
