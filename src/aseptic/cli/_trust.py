@@ -1,0 +1,197 @@
+"""What the identity and policy commands share: the site's trust context, secrets read safely, and
+``aseptic init`` (site keys, ledger, identity store, one-time administrator enrolment token).
+
+Secrets (passwords, TOTP codes, tokens) are read from files, a hidden prompt or standard input,
+never from argv, and never printed except the TOTP secret shown once at enrolment.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from aseptic.cli._common import (
+    ConfigOption,
+    DataDirOption,
+    data_dir_for,
+    handles_errors,
+    settings_for,
+    stderr,
+)
+from aseptic.clock import WallClock
+from aseptic.crypto import KeyStore, SigningKey
+from aseptic.errors import ConfigError, InputError
+from aseptic.ledger import Ledger
+from aseptic.trust import (
+    AccessRequest,
+    DecisionLog,
+    EnforcementPoint,
+    EntityRef,
+    IdentityStore,
+    PolicyBundle,
+    PolicyDecisionPoint,
+    Principal,
+    RequestContext,
+    plant_entities,
+)
+
+SITE_KEY = "site"
+SESSION_KEY = "session"
+
+SessionFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--session-file",
+        envvar="ASEPTIC_SESSION_FILE",
+        help="File holding your session token (from `aseptic user login`).",
+    ),
+]
+
+
+@dataclass
+class TrustContext:
+    """The open trust state of one data directory for one CLI command."""
+
+    data_dir: Path
+    site_id: str
+    session_key: SigningKey
+    log: DecisionLog
+    identities: IdentityStore
+    clock: WallClock
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    def enforcement_point(self, bundle: PolicyBundle | None = None) -> EnforcementPoint:
+        pdp = PolicyDecisionPoint(bundle or PolicyBundle.default(), plant_entities())
+        return EnforcementPoint(pdp, self.log)
+
+    def authenticate(self, session_file: Path | None) -> Principal:
+        """The principal of the session token in ``session_file``.
+
+        Raises:
+            ConfigError: no session file given.
+            AccessDenied, InputError, SignatureError: the token is refused.
+        """
+        if session_file is None:
+            raise ConfigError(
+                "this command needs a session",
+                hint="`aseptic user login NAME --out F`, then --session-file F",
+            )
+        token = read_secret_file(session_file, "session token")
+        return self.identities.verify_session(token, public_key=self.session_key.public, now=self.now())
+
+    def require_admin_action(self, actor: Principal, action: str) -> None:
+        """Ask the enforcement point whether ``actor`` may do ``action`` on the site; log the decision.
+
+        Raises:
+            AccessDenied: the policies deny it (the deny is logged).
+        """
+        request = AccessRequest(
+            principal=EntityRef(actor.kind, actor.name),
+            action=action,
+            resource=EntityRef("Site", "site-01"),
+            context=RequestContext(
+                batch_state="none",
+                firmware_attested=True,
+                source_zone="operations",
+                conduit="cli",
+                time=self.now(),
+            ),
+        )
+        self.enforcement_point().require(request, extra=[actor.to_entity()])
+
+
+@contextmanager
+def open_trust(data_dir: Path | None, config: Path | None, *, create: bool = False) -> Iterator[TrustContext]:
+    """Open keys, the decision log (ledger) and the identity store of the data directory.
+
+    Raises:
+        ConfigError: not initialised and not ``create``.
+    """
+    settings = settings_for(config)
+    directory = data_dir_for(data_dir, settings)
+    if not create and not (directory / "ledger.db").is_file():
+        raise ConfigError(
+            f"{directory} is not initialised", hint=f"run `aseptic init --data-dir {directory}`"
+        )
+    keys = KeyStore.open(directory)
+    site_key = keys.load_or_create(SITE_KEY)
+    session_key = keys.load_or_create(SESSION_KEY)
+    clock = WallClock()
+
+    def open_ledger() -> Ledger:
+        return Ledger.open(directory, site_key=site_key, clock=clock, origin=settings.site.id, create=create)
+
+    log = DecisionLog(open_ledger)
+    try:
+        identities = IdentityStore.open(directory, audit=log)
+        try:
+            yield TrustContext(directory, settings.site.id, session_key, log, identities, clock)
+        finally:
+            identities.close()
+    finally:
+        log.close()
+
+
+def read_secret_file(path: Path, what: str) -> str:
+    """The first line of ``path`` (a secret kept in a file).
+
+    Raises:
+        InputError: the file cannot be read or is empty.
+    """
+    try:
+        text = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read {what} from {path}: {exc}") from None
+    if not text or not text[0].strip():
+        raise InputError(f"{path} holds no {what}")
+    return text[0].strip()
+
+
+def read_secret(path: Path | None, what: str, *, confirm: bool = False) -> str:
+    """A secret from ``path``, else a hidden prompt (a terminal), else one line of standard input.
+
+    Raises:
+        InputError: nothing was given.
+    """
+    if path is not None:
+        return read_secret_file(path, what)
+    if sys.stdin.isatty():
+        return str(typer.prompt(what, hide_input=True, confirmation_prompt=confirm))
+    line = sys.stdin.readline().rstrip("\r\n")
+    if not line:
+        raise InputError(
+            f"no {what} on standard input", hint=f"pipe it in, or use a file option for the {what}"
+        )
+    return line
+
+
+@handles_errors
+def init(data_dir: DataDirOption = None, config: ConfigOption = None) -> None:
+    """Create the site keys, the ledger and the identity store, and a one-time enrolment token for
+    the first administrator (D/enrolment-token, readable by its owner only)."""
+    with open_trust(data_dir, config, create=True) as trust:
+        administrators = [
+            p for p in trust.identities.list_principals() if p.kind == "User" and "administrator" in p.roles
+        ]
+        if administrators:
+            stderr.print(f"{trust.data_dir} is initialised; administrators exist: no enrolment token made")
+            return
+        token_path = trust.data_dir / "enrolment-token"
+        if token_path.exists():
+            stderr.print(f"an enrolment token is waiting in {token_path} (mode 0600)", highlight=False)
+            return
+        path = trust.identities.create_enrolment_token(trust.data_dir, trust.now())
+    typer.echo(f"site key        {trust.data_dir / 'site.pub'} (give a copy to your auditors)")
+    typer.echo(f"enrolment token {path} (mode 0600, single use)")
+    stderr.print(
+        f"next: aseptic user enrol NAME --token-file {path} --data-dir {trust.data_dir}", highlight=False
+    )

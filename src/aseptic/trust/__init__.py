@@ -1,0 +1,77 @@
+"""Zero trust: identities, the Cedar policy decision point, the enforcement point, the decision log.
+
+Users (roles, argon2id passwords, TOTP) devices and services live in ``IdentityStore``
+(``D/identity.db``); sessions are short-lived Ed25519-signed tokens. ``PolicyDecisionPoint`` decides
+``AccessRequest``s against a schema-validated ``PolicyBundle`` (deny by default, forbid overrides
+permit); ``EnforcementPoint`` logs every ``Decision`` through the group-committed ``DecisionLog``.
+See docs/trust.md.
+"""
+
+from aseptic.trust._cases import CaseResult, run_policy_cases
+from aseptic.trust._decision_log import DecisionLog
+from aseptic.trust._enforce import EnforcementPoint
+from aseptic.trust._entities import (
+    DEVICE_ROLES,
+    SERVICE_ROLES,
+    USER_ROLES,
+    ZONES,
+    area_entity,
+    batch_entity,
+    model_entity,
+    plant_entities,
+    principal_entity,
+    record_entity,
+    role_entities,
+    site_entity,
+    tag_entity,
+    unit_entity,
+)
+from aseptic.trust._password import MIN_PASSWORD_LENGTH, hash_password, verify_password
+from aseptic.trust._policy import PolicyBundle, PolicyDecisionPoint
+from aseptic.trust._request import ACTIONS, BATCH_STATES, AccessRequest, Decision, EntityRef, RequestContext
+from aseptic.trust._store import ENROLMENT_TOKEN_FILE, IDENTITY_DB, AuditSink, IdentityStore, Principal
+from aseptic.trust._token import SessionToken, issue_token, verify_token
+from aseptic.trust._totp import TotpEnrolment, new_totp_secret, verify_totp
+
+__all__ = [
+    "ACTIONS",
+    "BATCH_STATES",
+    "DEVICE_ROLES",
+    "ENROLMENT_TOKEN_FILE",
+    "IDENTITY_DB",
+    "MIN_PASSWORD_LENGTH",
+    "SERVICE_ROLES",
+    "USER_ROLES",
+    "ZONES",
+    "AccessRequest",
+    "AuditSink",
+    "CaseResult",
+    "Decision",
+    "DecisionLog",
+    "EnforcementPoint",
+    "EntityRef",
+    "IdentityStore",
+    "PolicyBundle",
+    "PolicyDecisionPoint",
+    "Principal",
+    "RequestContext",
+    "SessionToken",
+    "TotpEnrolment",
+    "area_entity",
+    "batch_entity",
+    "hash_password",
+    "issue_token",
+    "model_entity",
+    "new_totp_secret",
+    "plant_entities",
+    "principal_entity",
+    "record_entity",
+    "role_entities",
+    "run_policy_cases",
+    "site_entity",
+    "tag_entity",
+    "unit_entity",
+    "verify_password",
+    "verify_token",
+    "verify_totp",
+]

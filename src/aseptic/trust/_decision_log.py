@@ -1,0 +1,188 @@
+"""The decision log: every access decision and identity change becomes a ledger leaf, group-committed.
+
+Callers ``record`` a canonical JSON entry and go on; one writer thread owns the ledger (SQLite
+connections stay in the thread that opened them) and commits whatever has queued up - at most
+``max_batch`` entries, waiting at most ``max_delay_s`` for more - in one transaction, so one fsync
+covers many requests. ``flush`` waits until everything recorded so far is durable; ``close``
+flushes, then closes the ledger.
+
+Durability trade-off (docs/trust.md): a request is answered before its decision is on disk. A crash
+(kill -9, power loss) can lose the entries of the last open group: at most ``max_batch`` entries or
+``max_delay_s`` of decisions. Callers that must not answer before the entry is durable (identity
+changes, the CLI) call ``flush``. If the ledger fails, the log records nothing more: ``record``
+raises ``BackendError`` from then on, and an enforcement point built on it denies (fail closed).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from aseptic.errors import AsepticError, BackendError
+from aseptic.ledger import Ledger, canonical_json
+
+__all__ = ["DecisionLog"]
+
+_STOP = object()
+
+
+class DecisionLog:
+    """Group-committed ledger entries for decisions and audit events. Thread-safe."""
+
+    def __init__(
+        self, open_ledger: Callable[[], Ledger], *, max_batch: int = 256, max_delay_s: float = 0.002
+    ) -> None:
+        if max_batch < 1 or max_delay_s < 0:
+            raise ValueError(f"max_batch {max_batch} must be >= 1 and max_delay_s {max_delay_s} >= 0")
+        self._queue: queue.Queue[object] = queue.Queue()
+        self._max_batch = max_batch
+        self._max_delay_s = max_delay_s
+        self._done = threading.Condition()
+        self._recorded = 0  # entries accepted by record()
+        self._committed = 0  # entries durable in the ledger
+        self._commits = 0  # transactions (fsyncs) made
+        self._failure: AsepticError | None = None
+        self._closed = False
+        ready = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, args=(open_ledger, ready), name="decision-log", daemon=True
+        )
+        self._thread.start()
+        ready.wait()
+        if self._failure is not None:
+            raise self._failure
+
+    # -- producer side ----------------------------------------------------------------------------
+
+    def record(self, entry: Mapping[str, Any]) -> int:
+        """Queue ``entry`` (encoded as canonical JSON now) and return its sequence number.
+
+        Raises:
+            InputError: the entry cannot be canonical JSON.
+            BackendError: the log is closed or its ledger failed (nothing is queued).
+        """
+        payload = canonical_json(entry)
+        with self._done:
+            self._check_usable()
+            self._recorded += 1
+            sequence = self._recorded
+            self._queue.put(payload)
+        return sequence
+
+    def __call__(self, entry: Mapping[str, Any]) -> object:
+        """An ``AuditSink``: record ``entry`` and wait until it is durable."""
+        sequence = self.record(entry)
+        self.wait_for(sequence)
+        return sequence
+
+    def wait_for(self, sequence: int) -> None:
+        """Block until entry ``sequence`` is committed.
+
+        Raises:
+            BackendError: the ledger failed before committing it.
+        """
+        with self._done:
+            self._done.wait_for(lambda: self._committed >= sequence or self._failure is not None)
+            if self._committed < sequence:
+                raise self._failed_error()
+
+    def flush(self) -> None:
+        """Block until every entry recorded so far is committed.
+
+        Raises:
+            BackendError: the ledger failed.
+        """
+        with self._done:
+            target = self._recorded
+        self.wait_for(target)
+
+    def close(self) -> None:
+        """Flush, stop the writer and close the ledger (idempotent).
+
+        Raises:
+            BackendError: the ledger failed before everything was committed.
+        """
+        with self._done:
+            if self._closed:
+                return
+            self._closed = True
+        self._queue.put(_STOP)
+        self._thread.join()
+        if self._failure is not None and self._committed < self._recorded:
+            raise self._failed_error()
+
+    def __enter__(self) -> DecisionLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """Entries recorded and committed, and transactions (fsyncs) used."""
+        with self._done:
+            return {"recorded": self._recorded, "committed": self._committed, "commits": self._commits}
+
+    def _check_usable(self) -> None:
+        if self._failure is not None:
+            raise self._failed_error()
+        if self._closed:
+            raise BackendError("the decision log is closed")
+
+    def _failed_error(self) -> BackendError:
+        return BackendError(
+            f"decision log: the ledger failed ({self._failure}); "
+            f"{self._recorded - self._committed} entries are not logged",
+            hint="requests are denied until the service is restarted with a working ledger",
+        )
+
+    # -- the writer thread ------------------------------------------------------------------------
+
+    def _run(self, open_ledger: Callable[[], Ledger], ready: threading.Event) -> None:
+        try:
+            ledger = open_ledger()
+        except AsepticError as exc:
+            self._failure = exc
+            ready.set()
+            return
+        ready.set()
+        try:
+            self._drain(ledger)
+        finally:
+            ledger.close()
+
+    def _drain(self, ledger: Ledger) -> None:
+        stopping = False
+        while not stopping:
+            first = self._queue.get()
+            if first is _STOP:
+                return
+            group = [first]
+            # A monotonic deadline, not the wall clock: this only bounds how long a group stays open.
+            deadline = time.monotonic() + self._max_delay_s
+            while len(group) < self._max_batch:
+                try:
+                    item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    stopping = True
+                    break
+                group.append(item)
+            try:
+                with ledger.batch():
+                    for payload in group:
+                        if isinstance(payload, bytes):  # only record() queues entries
+                            ledger.append_finding(payload)
+            except AsepticError as exc:
+                with self._done:
+                    self._failure = exc
+                    self._done.notify_all()
+                return
+            with self._done:
+                self._committed += len(group)
+                self._commits += 1
+                self._done.notify_all()

@@ -1,0 +1,228 @@
+"""The policy decision point: Cedar policies validated against the schema, deny by default.
+
+A ``PolicyBundle`` is a parsed, schema-validated policy set: every policy carries a unique ``@id``
+(what a decision names), the set is not empty, and it type-checks against the schema. Loading a new
+bundle into the ``PolicyDecisionPoint`` is all or nothing: an invalid one is refused and the
+running set stays. Cedar itself gives deny by default and forbid overrides permit; a request Cedar
+cannot evaluate (unknown entity, malformed context) is a deny with the error as its reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import cedarpy
+
+from aseptic.errors import ConfigError, InputError
+from aseptic.trust._request import AccessRequest, Decision
+
+__all__ = ["PolicyBundle", "PolicyDecisionPoint"]
+
+SCHEMA_FILE = "schema.cedarschema"
+CASES_FILE = "cases.json"
+
+
+@dataclass(frozen=True)
+class PolicyBundle:
+    """A validated policy set, its schema and its test cases."""
+
+    sources: tuple[tuple[str, str], ...]  # (file name, Cedar text), sorted by name
+    schema_text: str
+    policy_ids: tuple[str, ...]
+    digest: str  # sha256 over the schema and the sources: names the set in every decision
+    policies: cedarpy.PolicySet
+    schema: cedarpy.Schema
+    cases_text: str | None = None
+
+    @classmethod
+    def load(
+        cls, sources: Iterable[tuple[str, str]], schema_text: str, *, cases_text: str | None = None
+    ) -> PolicyBundle:
+        """Parse and validate ``sources`` against ``schema_text``.
+
+        Raises:
+            ConfigError: no policy at all (fail closed), a parse or schema validation error, a policy
+                without an ``@id`` or a duplicated ``@id``.
+        """
+        ordered = tuple(sorted(sources))
+        text = "\n".join(body for _, body in ordered)
+        names = ", ".join(name for name, _ in ordered) or "(none)"
+        try:
+            schema = cedarpy.Schema.from_str(schema_text)
+        except ValueError as exc:
+            raise ConfigError(f"policy schema does not parse: {exc}") from None
+        try:
+            policies = cedarpy.PolicySet.from_str(text)
+        except ValueError as exc:
+            raise ConfigError(f"policies {names} do not parse: {exc}") from None
+        if len(policies) == 0:
+            raise ConfigError(
+                f"policy set {names} holds no policy",
+                hint="an empty policy set would deny everything silently; ship at least one permit",
+            )
+        result = cedarpy.validate_policies(text, schema)
+        if not result.validation_passed:
+            problems = "; ".join(str(error) for error in result.errors[:5])
+            raise ConfigError(f"policies {names} fail schema validation: {problems}")
+        policy_ids = _policy_ids(text, names)
+        digest = hashlib.sha256()
+        for part in (schema_text, *(f"{name}\x00{body}" for name, body in ordered)):
+            digest.update(part.encode("utf-8") + b"\x00")
+        return cls(ordered, schema_text, policy_ids, digest.hexdigest(), policies, schema, cases_text)
+
+    @classmethod
+    def from_directory(cls, directory: Path) -> PolicyBundle:
+        """Load ``*.cedar``, ``schema.cedarschema`` and (if present) ``cases.json`` from ``directory``.
+
+        Raises:
+            ConfigError: the directory or the schema is missing, or the set is invalid.
+        """
+        schema_path = directory / SCHEMA_FILE
+        if not schema_path.is_file():
+            raise ConfigError(f"no {SCHEMA_FILE} in policy directory {directory}")
+        sources = [(path.name, path.read_text(encoding="utf-8")) for path in directory.glob("*.cedar")]
+        cases = directory / CASES_FILE
+        return cls.load(
+            sources,
+            schema_path.read_text(encoding="utf-8"),
+            cases_text=cases.read_text(encoding="utf-8") if cases.is_file() else None,
+        )
+
+    @classmethod
+    def default(cls) -> PolicyBundle:
+        """The policy set shipped with Aseptic (``aseptic/trust/policies``)."""
+        folder = resources.files("aseptic.trust").joinpath("policies")
+        sources = [
+            (entry.name, entry.read_text(encoding="utf-8"))
+            for entry in folder.iterdir()
+            if entry.name.endswith(".cedar")
+        ]
+        return cls.load(
+            sources,
+            folder.joinpath(SCHEMA_FILE).read_text(encoding="utf-8"),
+            cases_text=folder.joinpath(CASES_FILE).read_text(encoding="utf-8"),
+        )
+
+    def parse_entities(self, entities: Sequence[dict[str, Any]]) -> cedarpy.Entities:
+        """Cedar entities, checked against this bundle's schema.
+
+        Raises:
+            InputError: an entity is malformed or does not fit the schema.
+        """
+        try:
+            return cedarpy.Entities.from_json_str(json.dumps(list(entities)), self.schema)
+        except ValueError as exc:
+            raise InputError(f"entities do not fit the policy schema: {exc}") from None
+
+
+def _policy_ids(text: str, names: str) -> tuple[str, ...]:
+    est = json.loads(cedarpy.policies_to_json_str(text))
+    found: list[str] = []
+    for policy_id, policy in est.get("staticPolicies", {}).items():
+        annotation = policy.get("annotations", {}).get("id")
+        if not annotation:
+            raise ConfigError(f"policies {names}: policy {policy_id} has no @id annotation")
+        found.append(annotation)
+    if est.get("templates"):
+        raise ConfigError(f"policies {names}: templates are not supported in the policy set")
+    duplicates = sorted({name for name in found if found.count(name) > 1})
+    if duplicates:
+        raise ConfigError(f"policies {names}: duplicated @id {duplicates}")
+    return tuple(found)
+
+
+class PolicyDecisionPoint:
+    """Decides requests against the active bundle and entity graph. Thread-safe to read."""
+
+    def __init__(self, bundle: PolicyBundle, entities: Sequence[dict[str, Any]]) -> None:
+        self._lock = threading.Lock()
+        self._bundle = bundle
+        self._entities = bundle.parse_entities(entities)
+        self._known = _uids(entities)
+
+    @property
+    def bundle(self) -> PolicyBundle:
+        return self._bundle
+
+    def load(self, bundle: PolicyBundle) -> None:
+        """Make ``bundle`` (already validated) the active set; the entity graph must fit its schema.
+
+        Raises:
+            InputError: the current entities do not fit the new schema (the running set stays).
+        """
+        entities = bundle.parse_entities(json.loads(str(self._entities)))
+        with self._lock:
+            self._bundle, self._entities = bundle, entities
+
+    def load_sources(self, sources: Iterable[tuple[str, str]], schema_text: str) -> PolicyBundle:
+        """Validate and activate new policy text; on any error the running set stays.
+
+        Raises:
+            ConfigError: the new set is empty or invalid.
+        """
+        bundle = PolicyBundle.load(sources, schema_text)
+        self.load(bundle)
+        return bundle
+
+    def decide(self, request: AccessRequest, extra: Sequence[dict[str, Any]] = ()) -> Decision:
+        """The decision for ``request``; ``extra`` entities (e.g. the principal) are added for it only.
+
+        Raises:
+            InputError: ``extra`` does not fit the schema or clashes with the base graph.
+        """
+        bundle, entities = self._bundle, self._entities
+        unknown = [
+            f"unknown {role} {ref}"
+            for role, ref in (("principal", request.principal), ("resource", request.resource))
+            if (ref.type, ref.id) not in self._known
+            and not any(_uid_of(e) == (ref.type, ref.id) for e in extra)
+        ]
+        if unknown:
+            # Cedar would still match a bare `resource is Tag` scope for an entity it has never seen.
+            return Decision(False, request, (), tuple(unknown), (), bundle.digest)
+        if extra:
+            try:
+                entities = entities.with_added_json_str(json.dumps(list(extra)), bundle.schema)
+            except ValueError as exc:
+                raise InputError(f"request entities do not fit the policy schema: {exc}") from None
+        # The schema is passed so that Cedar checks the request's types too (a malformed context
+        # must not make a forbid error out and be skipped).
+        result = cedarpy.is_authorized(request.to_cedar(), bundle.policies, entities, bundle.schema)
+        return decision_of(request, result, bundle.digest)
+
+
+def _uid_of(entity: dict[str, Any]) -> tuple[str, str]:
+    uid = entity.get("uid", {})
+    return (str(uid.get("type")), str(uid.get("id")))
+
+
+def _uids(entities: Sequence[dict[str, Any]]) -> frozenset[tuple[str, str]]:
+    return frozenset(_uid_of(entity) for entity in entities)
+
+
+def decision_of(request: AccessRequest, result: cedarpy.AuthzResult, digest: str) -> Decision:
+    """Translate a Cedar result: only an explicit Allow without evaluation errors allows.
+
+    Cedar skips a policy whose evaluation errors; a skipped forbid must not turn into an allow, so
+    any error makes the decision a deny (fail closed).
+    """
+    diagnostics = result.diagnostics
+    names = diagnostics.id_annotations_by_reason
+    policy_ids = tuple(sorted(names.get(reason, reason) for reason in diagnostics.reasons))
+    allowed = result.decision == cedarpy.Decision.Allow and not diagnostics.errors
+    if allowed:
+        reasons = tuple(f"permitted by {name}" for name in policy_ids)
+    elif diagnostics.errors:
+        reasons = ("a policy could not be evaluated: deny (fail closed)",)
+    elif policy_ids:
+        reasons = tuple(f"forbidden by {name}" for name in policy_ids)
+    else:
+        reasons = ("no policy permits this request (deny by default)",)
+    return Decision(allowed, request, policy_ids, reasons, tuple(diagnostics.errors), digest)

@@ -1,0 +1,425 @@
+"""The identity store: users, devices and services in ``D/identity.db`` (non-evidence state, 0600).
+
+Each change (enrolment, user added, disabled, roles changed, token revoked) is sent to the audit
+sink as a canonical JSON entry *inside* the store's transaction: if the entry cannot be logged the
+change is rolled back, so the ledger never misses a change to who may do what. Passwords are kept
+only as argon2id hashes; TOTP secrets are kept so codes can be checked (encryption at rest under a
+key-encryption key is planned with the crypto work). Every check reads the store, so a disable or
+revocation takes effect on the next request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import re
+import secrets
+import sqlite3
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from aseptic.clock import format_rfc3339
+from aseptic.crypto import PublicKey, SigningKey
+from aseptic.errors import AccessDenied, BackendError, ConfigError, InputError
+from aseptic.trust._entities import DEVICE_ROLES, SERVICE_ROLES, USER_ROLES, principal_entity
+from aseptic.trust._password import hash_password, verify_password
+from aseptic.trust._token import DEFAULT_TOKEN_LIFETIME_S, issue_token, verify_token
+from aseptic.trust._totp import TotpEnrolment, new_totp_secret, verify_totp
+
+__all__ = ["ENROLMENT_TOKEN_FILE", "IDENTITY_DB", "AuditSink", "IdentityStore", "Principal"]
+
+IDENTITY_DB = "identity.db"
+ENROLMENT_TOKEN_FILE = "enrolment-token"  # noqa: S105 - a file name, not a secret
+_NAME = re.compile(r"^[a-z][a-z0-9_.-]{0,62}$")
+_ROLES = {"User": USER_ROLES, "Device": DEVICE_ROLES, "Service": SERVICE_ROLES}
+
+# Something that logs an audit entry durably enough (a DecisionLog, or Ledger.append_finding).
+AuditSink = Callable[[Mapping[str, Any]], object]
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS principals (
+    name TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    roles TEXT NOT NULL,
+    areas TEXT NOT NULL,
+    password_hash TEXT,
+    totp_secret TEXT,
+    totp_last_step INTEGER,
+    active INTEGER NOT NULL,
+    created TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS revoked_tokens (jti TEXT PRIMARY KEY, revoked TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS enrolment (token_hash TEXT PRIMARY KEY, created TEXT NOT NULL, used TEXT);
+"""
+
+
+@dataclass(frozen=True)
+class Principal:
+    """A user, device or service as the store knows it now."""
+
+    name: str
+    kind: str
+    roles: tuple[str, ...]
+    areas: tuple[str, ...]
+    active: bool
+
+    def to_entity(self) -> dict[str, Any]:
+        """This principal as a Cedar entity (for ``PolicyDecisionPoint.decide(..., extra=)``)."""
+        return principal_entity(self.kind, self.name, self.roles, active=self.active, areas=self.areas)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "roles": list(self.roles),
+            "areas": list(self.areas),
+            "active": self.active,
+        }
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.strip().encode("utf-8")).hexdigest()
+
+
+class IdentityStore:
+    """Who exists, with which roles, and how they prove it. Open with ``IdentityStore.open``."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path, audit: AuditSink) -> None:
+        self._conn = conn
+        self.path = path
+        self._audit = audit
+
+    @classmethod
+    def open(cls, data_dir: Path, *, audit: AuditSink) -> IdentityStore:
+        """Open (creating, owner-only) ``data_dir/identity.db``.
+
+        Raises:
+            BackendError: the file cannot be created or SQLite fails.
+        """
+        path = data_dir / IDENTITY_DB
+        try:
+            data_dir.mkdir(parents=True, exist_ok=True)
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+            conn = sqlite3.connect(path, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.executescript(_DDL)
+        except (OSError, sqlite3.Error) as exc:
+            raise BackendError(f"cannot open identity store {path}: {exc}") from None
+        return cls(conn, path, audit)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> IdentityStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _change(self, entry: Mapping[str, Any]) -> Iterator[sqlite3.Connection]:
+        """One transaction whose audit entry is logged before it commits."""
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise BackendError(f"{self.path}: {exc}") from None
+        try:
+            yield self._conn
+            self._audit({"entry": "identity_change", **entry})
+            self._conn.execute("COMMIT")
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+
+    # -- enrolment --------------------------------------------------------------------------------
+
+    def create_enrolment_token(self, data_dir: Path, now: datetime) -> Path:
+        """Write a one-time administrator enrolment token to ``data_dir/enrolment-token`` (0600).
+
+        Raises:
+            ConfigError: an administrator exists already, or a token file is still there.
+        """
+        if any(p.kind == "User" and "administrator" in p.roles for p in self.list_principals()):
+            raise ConfigError("an administrator is already enrolled", hint="use `aseptic user add`")
+        path = data_dir / ENROLMENT_TOKEN_FILE
+        token = secrets.token_urlsafe(32)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            raise ConfigError(f"{path} exists already", hint="enrol with it, or delete it first") from None
+        with self._change({"change": "enrolment_token_created", "time": format_rfc3339(now)}) as conn:
+            conn.execute(
+                "INSERT INTO enrolment VALUES (?, ?, NULL)", (_token_hash(token), format_rfc3339(now))
+            )
+            with os.fdopen(fd, "w", encoding="ascii") as handle:
+                handle.write(token + "\n")
+        return path
+
+    def enrol_administrator(self, token: str, name: str, password: str, now: datetime) -> TotpEnrolment:
+        """Create the first administrator with a one-time enrolment token; the token is used up.
+
+        Raises:
+            AccessDenied: the token is unknown or was used already.
+            ConfigError: a bad name or password.
+        """
+        digest = _token_hash(token)
+        row = self._conn.execute("SELECT token_hash, used FROM enrolment").fetchall()
+        match = next((r for r in row if hmac.compare_digest(r[0], digest)), None)
+        if match is None or match[1] is not None:
+            raise AccessDenied(
+                "enrolment token refused",
+                reasons=("unknown or already used enrolment token",),
+                hint="run `aseptic init` on an empty data directory for a new one",
+            )
+        enrolment = self._insert_user(
+            name, ("administrator",), (), password, now, actor="enrolment-token", extra_use=digest
+        )
+        return enrolment
+
+    # -- users, devices, services -----------------------------------------------------------------
+
+    def add_user(
+        self,
+        name: str,
+        roles: tuple[str, ...],
+        areas: tuple[str, ...],
+        password: str,
+        *,
+        actor: str,
+        now: datetime,
+    ) -> TotpEnrolment:
+        """Add a user with a password and a new TOTP secret (shown once: returned, not logged).
+
+        Raises:
+            ConfigError: bad name, unknown role, weak password, or the name exists.
+        """
+        return self._insert_user(name, roles, areas, password, now, actor=actor)
+
+    def _insert_user(
+        self,
+        name: str,
+        roles: tuple[str, ...],
+        areas: tuple[str, ...],
+        password: str,
+        now: datetime,
+        *,
+        actor: str,
+        extra_use: str | None = None,
+    ) -> TotpEnrolment:
+        self._check_new("User", name, roles)
+        password_hash = hash_password(password)
+        enrolment = new_totp_secret(name)
+        entry = {
+            "change": "user_added",
+            "subject": name,
+            "roles": sorted(roles),
+            "areas": sorted(areas),
+            "actor": actor,
+            "time": format_rfc3339(now),
+        }
+        with self._change(entry) as conn:
+            if extra_use is not None:
+                used = conn.execute(
+                    "UPDATE enrolment SET used = ? WHERE token_hash = ? AND used IS NULL",
+                    (format_rfc3339(now), extra_use),
+                ).rowcount
+                if used != 1:
+                    raise AccessDenied("enrolment token refused", reasons=("token already used",))
+            conn.execute(
+                "INSERT INTO principals VALUES (?, 'User', ?, ?, ?, ?, NULL, 1, ?)",
+                (
+                    name,
+                    json.dumps(sorted(roles)),
+                    json.dumps(sorted(areas)),
+                    password_hash,
+                    enrolment.secret,
+                    format_rfc3339(now),
+                ),
+            )
+        return enrolment
+
+    def add_machine(self, kind: str, name: str, roles: tuple[str, ...], *, actor: str, now: datetime) -> None:
+        """Register a ``Device`` or ``Service`` (it authenticates with its certificate, not a password).
+
+        Raises:
+            ConfigError: bad kind, name or role, or the name exists.
+        """
+        if kind not in ("Device", "Service"):
+            raise ConfigError(f"kind {kind!r} is not Device or Service")
+        self._check_new(kind, name, roles)
+        entry = {"change": f"{kind.lower()}_added", "subject": name, "roles": sorted(roles), "actor": actor}
+        with self._change({**entry, "time": format_rfc3339(now)}) as conn:
+            conn.execute(
+                "INSERT INTO principals VALUES (?, ?, ?, '[]', NULL, NULL, NULL, 1, ?)",
+                (name, kind, json.dumps(sorted(roles)), format_rfc3339(now)),
+            )
+
+    def _check_new(self, kind: str, name: str, roles: tuple[str, ...]) -> None:
+        if not _NAME.match(name):
+            raise ConfigError(
+                f"name {name!r} is not allowed", hint="lower-case letters, digits, . _ - (max 63)"
+            )
+        if not roles:
+            raise ConfigError(f"{kind} {name!r} needs at least one role")
+        unknown = sorted(set(roles) - set(_ROLES[kind]))
+        if unknown:
+            raise ConfigError(f"unknown {kind} roles {unknown}", hint=f"known: {', '.join(_ROLES[kind])}")
+        if self._row(name) is not None:
+            raise ConfigError(f"{name!r} exists already")
+
+    def disable(self, name: str, *, actor: str, now: datetime) -> None:
+        """Disable a principal: every token and login of it is refused from the next check on.
+
+        Raises:
+            ConfigError: no such principal.
+        """
+        principal = self.get(name)
+        entry = {"change": "disabled", "subject": name, "kind": principal.kind, "actor": actor}
+        with self._change({**entry, "time": format_rfc3339(now)}) as conn:
+            conn.execute("UPDATE principals SET active = 0 WHERE name = ?", (name,))
+
+    def set_roles(self, name: str, roles: tuple[str, ...], *, actor: str, now: datetime) -> None:
+        """Replace a principal's roles (tokens naming a removed role are refused from then on).
+
+        Raises:
+            ConfigError: no such principal or an unknown role.
+        """
+        principal = self.get(name)
+        unknown = sorted(set(roles) - set(_ROLES[principal.kind]))
+        if unknown or not roles:
+            raise ConfigError(f"bad roles {sorted(roles)} for {principal.kind} {name!r}")
+        entry = {
+            "change": "roles_changed",
+            "subject": name,
+            "old_roles": list(principal.roles),
+            "new_roles": sorted(roles),
+            "actor": actor,
+            "time": format_rfc3339(now),
+        }
+        with self._change(entry) as conn:
+            conn.execute("UPDATE principals SET roles = ? WHERE name = ?", (json.dumps(sorted(roles)), name))
+
+    def _row(self, name: str) -> tuple[Any, ...] | None:
+        row: tuple[Any, ...] | None = self._conn.execute(
+            "SELECT name, kind, roles, areas, active, password_hash, totp_secret, totp_last_step"
+            " FROM principals WHERE name = ?",
+            (name,),
+        ).fetchone()
+        return row
+
+    @staticmethod
+    def _principal(row: tuple[Any, ...]) -> Principal:
+        return Principal(row[0], row[1], tuple(json.loads(row[2])), tuple(json.loads(row[3])), bool(row[4]))
+
+    def get(self, name: str) -> Principal:
+        """The principal called ``name``.
+
+        Raises:
+            ConfigError: no such principal.
+        """
+        row = self._row(name)
+        if row is None:
+            raise ConfigError(f"no user, device or service called {name!r}")
+        return self._principal(row)
+
+    def list_principals(self) -> tuple[Principal, ...]:
+        rows = self._conn.execute(
+            "SELECT name, kind, roles, areas, active FROM principals ORDER BY kind, name"
+        ).fetchall()
+        return tuple(self._principal(row) for row in rows)
+
+    # -- authentication and sessions --------------------------------------------------------------
+
+    def authenticate(self, name: str, password: str, totp_code: str, now: datetime) -> Principal:
+        """Check a user's password and TOTP code (a used code's step is stored: no replay).
+
+        Raises:
+            AccessDenied: unknown user, wrong password or code, replayed code, disabled user.
+        """
+        row = self._row(name)
+        verify_password(row[5] if row is not None and row[1] == "User" else None, password, who=name)
+        if row is None:  # unreachable: verify_password refuses an unknown user
+            raise AccessDenied(f"authentication failed for {name!r}")
+        step = verify_totp(row[6], totp_code, now, last_step=row[7], who=name)
+        if not row[4]:
+            raise AccessDenied(f"authentication failed for {name!r}: user is disabled", reasons=("disabled",))
+        updated = self._conn.execute(
+            "UPDATE principals SET totp_last_step = ? WHERE name = ? AND (totp_last_step IS NULL"
+            " OR totp_last_step < ?)",
+            (step, name, step),
+        ).rowcount
+        if updated != 1:  # another login used the same code between our read and this write
+            raise AccessDenied(
+                f"authentication failed for {name!r}: TOTP code already used", reasons=("replay",)
+            )
+        return self._principal(row)
+
+    def login(
+        self,
+        name: str,
+        password: str,
+        totp_code: str,
+        *,
+        key: SigningKey,
+        now: datetime,
+        lifetime_s: int = DEFAULT_TOKEN_LIFETIME_S,
+    ) -> str:
+        """Authenticate a user and issue a session token (its wire form).
+
+        Raises:
+            AccessDenied: authentication failed (see ``authenticate``).
+        """
+        principal = self.authenticate(name, password, totp_code, now)
+        text, _ = issue_token(
+            key,
+            subject=principal.name,
+            kind=principal.kind,
+            roles=principal.roles,
+            now=now,
+            lifetime_s=lifetime_s,
+        )
+        return text
+
+    def verify_session(self, token: str, *, public_key: PublicKey, now: datetime) -> Principal:
+        """The principal a token stands for, as the store knows it *now*.
+
+        Raises:
+            InputError: malformed token.
+            SignatureError: forged token.
+            AccessDenied: expired or revoked token; unknown or disabled subject; a role in the token
+                that the subject no longer holds.
+        """
+        session = verify_token(token, public_key, now)
+        if self._conn.execute("SELECT 1 FROM revoked_tokens WHERE jti = ?", (session.token_id,)).fetchone():
+            raise AccessDenied(f"session token {session.token_id} was revoked", reasons=("revoked token",))
+        row = self._row(session.subject)
+        if row is None or row[1] != session.kind:
+            raise AccessDenied(f"session token names unknown {session.kind} {session.subject!r}")
+        principal = self._principal(row)
+        if not principal.active:
+            raise AccessDenied(f"{principal.kind} {principal.name!r} is disabled", reasons=("disabled",))
+        removed = sorted(set(session.roles) - set(principal.roles))
+        if removed:
+            raise AccessDenied(
+                f"session token of {principal.name!r} carries roles {removed} no longer held",
+                reasons=("roles changed",),
+                hint="log in again",
+            )
+        return principal
+
+    def revoke_token(self, token_id: str, *, actor: str, now: datetime) -> None:
+        """Refuse the token ``token_id`` from the next check on."""
+        if not re.fullmatch(r"[0-9a-f]{32}", token_id):
+            raise InputError(f"token id {token_id!r} is not 32 hex digits")
+        entry = {"change": "token_revoked", "token_id": token_id, "actor": actor, "time": format_rfc3339(now)}
+        with self._change(entry) as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO revoked_tokens VALUES (?, ?)", (token_id, format_rfc3339(now))
+            )

@@ -1,0 +1,121 @@
+"""The decision log: decisions and identity changes become ledger leaves, group-committed, and the
+ledger still verifies; a failed ledger makes the log refuse (and the enforcement point deny)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from aseptic.clock import SimClock
+from aseptic.crypto import SigningKey
+from aseptic.errors import AccessDenied, BackendError, ConfigError
+from aseptic.ledger import Ledger, verify_ledger
+from aseptic.trust import (
+    AccessRequest,
+    DecisionLog,
+    EnforcementPoint,
+    EntityRef,
+    IdentityStore,
+    PolicyBundle,
+    PolicyDecisionPoint,
+    RequestContext,
+    plant_entities,
+    principal_entity,
+)
+
+WHEN = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
+ALICE = principal_entity("User", "alice", ["operator"], active=True, areas=["fermentation"])
+
+
+def _request(conduit: str) -> AccessRequest:
+    context = RequestContext("running", True, "control", conduit, WHEN)
+    return AccessRequest(EntityRef("User", "alice"), "write_setpoint", EntityRef("Tag", "ph_sp"), context)
+
+
+def _payloads(data_dir: Path) -> list[dict[str, object]]:
+    with sqlite3.connect(data_dir / "ledger.db") as conn:
+        return [json.loads(row[0]) for row in conn.execute("SELECT payload FROM findings ORDER BY leaf")]
+
+
+def test_allow_and_deny_decisions_land_in_the_ledger_and_it_verifies(
+    tmp_path: Path, decision_log: DecisionLog, site_key: SigningKey
+) -> None:
+    pep = EnforcementPoint(PolicyDecisionPoint(PolicyBundle.default(), plant_entities()), decision_log)
+    assert pep.authorize(_request("write-gateway"), extra=[ALICE]).allowed
+    with pytest.raises(AccessDenied):
+        pep.require(_request("direct"), extra=[ALICE])
+    decision_log.close()
+    entries = _payloads(tmp_path / "data")
+    assert [(e["entry"], e["decision"], e["policy_ids"]) for e in entries] == [
+        ("access_decision", "allow", ["operator-write-setpoint"]),
+        ("access_decision", "deny", ["forbid-plant-write-outside-gateway"]),
+    ]
+    assert entries[0]["principal"] == 'User::"alice"' and entries[0]["resource"] == 'Tag::"ph_sp"'
+    assert entries[0]["time"] == "2026-03-01T10:00:00.000000Z"
+    assert verify_ledger(tmp_path / "data", site_key.public).size == 2
+
+
+def test_many_decisions_share_few_commits(tmp_path: Path, decision_log: DecisionLog) -> None:
+    for number in range(200):
+        decision_log.record({"entry": "access_decision", "n": number})
+    decision_log.flush()
+    stats = decision_log.stats
+    assert stats["committed"] == 200
+    assert stats["commits"] < 200  # grouped: max_batch is 8 in the fixture, so at least 25
+    assert stats["commits"] >= 25
+
+
+def test_close_flushes_everything_recorded(tmp_path: Path, decision_log: DecisionLog) -> None:
+    for number in range(50):
+        decision_log.record({"entry": "access_decision", "n": number})
+    decision_log.close()
+    assert [e["n"] for e in _payloads(tmp_path / "data")] == list(range(50))
+    with pytest.raises(BackendError, match="closed"):
+        decision_log.record({"entry": "late"})
+
+
+def test_identity_changes_are_durable_before_the_change_returns(
+    tmp_path: Path, decision_log: DecisionLog, clock: SimClock
+) -> None:
+    with IdentityStore.open(tmp_path / "data", audit=decision_log) as store:
+        store.add_user(
+            "alice", ("operator",), ("fermentation",), "correct horse battery", actor="root", now=clock.now()
+        )
+        assert decision_log.stats["committed"] == 1  # no flush needed: the sink waited
+    entry = _payloads(tmp_path / "data")[0]
+    assert entry["change"] == "user_added" and entry["subject"] == "alice"
+
+
+def test_ledger_that_cannot_open_fails_the_log_at_start(tmp_path: Path, site_key: SigningKey) -> None:
+    with pytest.raises(ConfigError, match="no ledger"):
+        DecisionLog(
+            lambda: Ledger.open(tmp_path / "none", site_key=site_key, clock=SimClock(WHEN), create=False)
+        )
+
+
+def test_failed_ledger_makes_record_refuse(tmp_path: Path, site_key: SigningKey, clock: SimClock) -> None:
+    data_dir = tmp_path / "data"
+    log = DecisionLog(lambda: Ledger.open(data_dir, site_key=site_key, clock=clock), max_batch=1)
+    log.record({"entry": "first"})
+    log.flush()
+    # Another writer appends behind the log's back: the next group fails the single-writer check.
+    with Ledger.open(data_dir, site_key=site_key, clock=clock) as other:
+        other.append_finding({"entry": "intruder"})
+    sequence = log.record({"entry": "second"})
+    with pytest.raises(BackendError, match="ledger failed"):
+        log.wait_for(sequence)
+    with pytest.raises(BackendError, match="ledger failed"):
+        log.record({"entry": "third"})
+    with pytest.raises(BackendError):
+        log.close()
+
+
+def test_entry_that_is_not_json_is_refused_at_record(decision_log: DecisionLog) -> None:
+    from aseptic.errors import InputError
+
+    with pytest.raises(InputError):
+        decision_log.record({"value": float("nan")})
