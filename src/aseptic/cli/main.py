@@ -9,9 +9,12 @@ from aseptic.cli import (
     _demo,
     _historian,
     _ledger,
+    _policy,
     _telemetry,
+    _trust,
     _twin,
     _twin_serve,  # noqa: F401  (registers `twin serve` and `twin trust`)
+    _user,
 )
 
 app = typer.Typer(
@@ -26,6 +29,9 @@ app.add_typer(_ledger.app, name="ledger")
 app.add_typer(_historian.app, name="historian")
 app.add_typer(_telemetry.app, name="telemetry")
 app.command("demo")(_demo.demo)
+app.command("init")(_trust.init)
+app.add_typer(_user.app, name="user")
+app.add_typer(_policy.app, name="policy")
 
 
 @app.command("version")
