@@ -20,21 +20,20 @@ per-tag limit's business.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 
 from aseptic.config import DetectSettings
 from aseptic.detect._align import cap_z
-from aseptic.detect._detector import Batch, FloatArray, Sample, Score, sample_batch_time, sample_vector
+from aseptic.detect._detector import FloatArray, Sample, Score, sample_batch_time, sample_vector
+from aseptic.detect._fitted import ModelDetector
 from aseptic.detect._limits import CUSUM_CAP, cusum_step, innovation_step
-from aseptic.detect._model import BatchModel, fit_model
+from aseptic.detect._model import BatchModel
 from aseptic.detect._mspc import contribution_shares
 
 __all__ = ["ResidualCusum"]
 
 
-class ResidualCusum:
+class ResidualCusum(ModelDetector):
     """Per-tag two-sided CUSUM on one-step prediction residuals; one statistic, ``<name>.drift``."""
 
     def __init__(
@@ -45,31 +44,12 @@ class ResidualCusum:
         seed: int = 0,
         name: str = "cusum",
     ) -> None:
-        self._model = model
-        self._settings = settings
-        self._seed = seed
-        self._name = name
+        super().__init__(model, settings=settings, seed=seed, name=name)
         self._upper: FloatArray = np.zeros(0)
         self._lower: FloatArray = np.zeros(0)
         self._prediction: FloatArray = np.zeros(0)
         if model is not None:
             self.reset()
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def model(self) -> BatchModel:
-        """The fitted model (RuntimeError before ``fit``)."""
-        if self._model is None:
-            raise RuntimeError(f"detector {self._name!r} is not fitted: call fit(batches) first")
-        return self._model
-
-    def fit(self, batches: Sequence[Batch]) -> None:
-        """Fit the batch model and calibrate h (see ``fit_model``; InputError on unusable data)."""
-        self._model = fit_model(batches, self._settings, aligned=True, seed=self._seed)
-        self.reset()
 
     def reset(self) -> None:
         """Zero the sums: a new batch starts in control."""

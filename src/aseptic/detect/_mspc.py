@@ -19,17 +19,19 @@ import numpy as np
 
 from aseptic.config import DetectSettings
 from aseptic.detect._align import cap_z
-from aseptic.detect._detector import Batch, FloatArray, Sample, Score, sample_batch_time, sample_vector
-from aseptic.detect._model import BatchModel, fit_model
+from aseptic.detect._detector import FloatArray, Sample, Score, sample_batch_time, sample_vector
+from aseptic.detect._fitted import ModelDetector
+from aseptic.detect._model import BatchModel
 from aseptic.detect._pca import project_one
 
 __all__ = ["MspcDetector", "contribution_shares"]
 
 
-class MspcDetector:
+class MspcDetector(ModelDetector):
     """Hotelling T2, SPE and per-tag limits; statistics ``<name>.t2``, ``<name>.spe``, ``<name>.tag``.
 
     ``aligned=False`` gives the static (non-batch-aware) PCA baseline, named ``pca`` by default.
+    T2 and SPE look at one sample at a time: there is nothing to reset between batches.
     """
 
     def __init__(
@@ -41,29 +43,9 @@ class MspcDetector:
         seed: int = 0,
         name: str | None = None,
     ) -> None:
-        self._model = model
-        self._settings = settings
-        self._aligned = model.aligned if model is not None else aligned
-        self._seed = seed
-        self._name = name or ("mspc" if self._aligned else "pca")
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def model(self) -> BatchModel:
-        """The fitted model (RuntimeError before ``fit``)."""
-        if self._model is None:
-            raise RuntimeError(f"detector {self._name!r} is not fitted: call fit(batches) first")
-        return self._model
-
-    def fit(self, batches: Sequence[Batch]) -> None:
-        """Fit the model on clean batches (see ``fit_model``; raises InputError on unusable data)."""
-        self._model = fit_model(batches, self._settings, aligned=self._aligned, seed=self._seed)
-
-    def reset(self) -> None:
-        """Nothing to forget: T2 and SPE look at one sample at a time."""
+        is_aligned = model.aligned if model is not None else aligned
+        default = "mspc" if is_aligned else "pca"
+        super().__init__(model, settings=settings, seed=seed, name=name or default, aligned=is_aligned)
 
     def score_one(self, sample: Sample) -> tuple[Score, Score, Score]:
         """T2, SPE and the per-tag limit statistic of one sample, with per-tag contribution shares.

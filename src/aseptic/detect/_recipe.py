@@ -11,13 +11,12 @@ Control or an operator change. The statistic is the largest departure in toleran
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 
 from aseptic.config import DetectSettings
-from aseptic.detect._detector import Batch, Sample, Score, sample_batch_time, sample_vector
-from aseptic.detect._model import BatchModel, fit_model
+from aseptic.detect._detector import Sample, Score, sample_batch_time, sample_vector
+from aseptic.detect._fitted import ModelDetector
+from aseptic.detect._model import BatchModel
 from aseptic.detect._mspc import contribution_shares
 
 __all__ = ["RecipeDetector"]
@@ -26,7 +25,7 @@ __all__ = ["RecipeDetector"]
 RECIPE_SLACK = 2
 
 
-class RecipeDetector:
+class RecipeDetector(ModelDetector):
     """Departure of recipe-driven flows from the recipe; one statistic ``<name>.departure``."""
 
     def __init__(
@@ -38,29 +37,8 @@ class RecipeDetector:
         slack: int = RECIPE_SLACK,
         name: str = "recipe",
     ) -> None:
-        self._model = model
-        self._settings = settings
-        self._seed = seed
+        super().__init__(model, settings=settings, seed=seed, name=name)
         self._slack = slack
-        self._name = name
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def model(self) -> BatchModel:
-        """The fitted model (RuntimeError before ``fit``)."""
-        if self._model is None:
-            raise RuntimeError(f"detector {self._name!r} is not fitted: call fit(batches) first")
-        return self._model
-
-    def fit(self, batches: Sequence[Batch]) -> None:
-        """Fit the batch model, which finds the recipe-driven tags (InputError on unusable data)."""
-        self._model = fit_model(batches, self._settings, aligned=True, seed=self._seed)
-
-    def reset(self) -> None:
-        """Nothing to forget."""
 
     def score_one(self, sample: Sample) -> tuple[Score]:
         """The largest departure from the recipe, in tolerances (0 with no recipe tag or value).
