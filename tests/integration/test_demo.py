@@ -41,6 +41,8 @@ def test_attacked_batch_is_detected_and_clean_batch_has_no_findings(demo_out: Pa
     telemetry = report["telemetry"]
     assert telemetry["rejected"] == 2 and telemetry["quarantined"] == 2  # the injected replay and forgery
     assert telemetry["readings"] > 50_000
+    # Nothing lost between the server, the subscription and the ledger.
+    assert telemetry["published"] == telemetry["received"] == telemetry["readings"]
     html = (demo_out / "report.html").read_text(encoding="utf-8")
     assert "<svg" in html and attacked["id"] in html
 

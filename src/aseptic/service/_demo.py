@@ -31,6 +31,7 @@ from aseptic.twin import SIM_EPOCH, Plant, PlantLike, ServerOptions, TwinServer
 __all__ = ["DemoPlan", "run_demo"]
 
 Progress = Callable[[str, float], None]
+DRAIN_TIMEOUT_S = 10.0
 PLOTTED_TAGS = ("ph", "base_flow_l_per_h", "temperature_k", "dissolved_o2_mg_per_l", "offgas_co2_pct")
 
 
@@ -74,7 +75,8 @@ def run_demo(
     model = train_detector(data_dir, settings, seed=plan.training_seed)
     pipeline = CustodyPipeline(data_dir, settings, clock, collector_id="collector-01")
     try:
-        runs = asyncio.run(_stream(data_dir, settings, plan, pipeline, model, progress))
+        delivery: dict[str, int] = {}
+        runs = asyncio.run(_stream(data_dir, settings, plan, pipeline, model, progress, delivery))
         _inject_bad_input(pipeline)
     finally:
         pipeline.close()
@@ -93,6 +95,8 @@ def run_demo(
             "readings": counters.readings,
             "rejected": counters.rejected,
             "quarantined": counters.quarantined,
+            "published": delivery.get("published", 0),
+            "received": delivery.get("received", 0),
         },
     }
     series = [
@@ -121,6 +125,7 @@ async def _stream(
     pipeline: CustodyPipeline,
     model: BatchModel,
     progress: Progress,
+    delivery: dict[str, int],
 ) -> list[_BatchRun]:
     clean = Plant(plan.clean_seed, settings=settings.twin)
     attacked = Plant(plan.attacked_seed, settings=settings.twin)
@@ -163,14 +168,21 @@ async def _stream(
         ) as source:
             stop = asyncio.Event()
             publisher = asyncio.create_task(server.run(plan.speed, stop, max_samples=total_samples))
-            async for batch in source.batches():
+            batches = source.batches().__aiter__()
+            while not (publisher.done() and source.stats.readings >= server.stats.values):
+                try:
+                    # Once publishing is over, a silent subscription means values were lost: stop
+                    # waiting and let the report show published vs received.
+                    timeout = DRAIN_TIMEOUT_S if publisher.done() else None
+                    batch = await asyncio.wait_for(batches.__anext__(), timeout)
+                except (StopAsyncIteration, TimeoutError):
+                    break
                 for reading in batch:
                     pipeline.add_reading(reading)
                 for when, sample in assembler.add(batch):
                     score(when, sample)
-                if publisher.done() and source.stats.readings >= server.stats.values:
-                    break
             await publisher
+            delivery.update(published=server.stats.values, received=source.stats.readings)
     for when, sample in assembler.flush():
         score(when, sample)
     pipeline.flush()
