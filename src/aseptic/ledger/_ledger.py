@@ -8,7 +8,7 @@ transaction (one fsync) for ingest throughput; a crash loses the whole open batc
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -210,6 +210,24 @@ class Ledger:
             InputError: the payload is not a JSON object, or bytes that are not canonical JSON.
         """
         return self._append_payload(LeafKind.FINDING, canonical_json(payload))
+
+    def append_findings(self, payloads: Iterable[Mapping[str, Any] | bytes]) -> range:
+        """Log many canonical JSON entries as consecutive ``finding`` leaves in one transaction.
+
+        For group commit (the access decision log): one transaction and no savepoint per entry.
+        Every payload is checked before anything is written; if any write fails, none is kept.
+
+        Raises:
+            InputError: a payload is not a JSON object, or bytes that are not canonical JSON.
+        """
+        encoded = [canonical_json(payload) for payload in payloads]
+        with self.batch():
+            first = self._frontier.size
+            for payload in encoded:
+                leaf_hash = hash_entry(LeafKind.FINDING, payload)
+                self._store.insert_payload(LeafKind.FINDING, self._frontier.size, leaf_hash, payload)
+                self._frontier.append(leaf_hash)
+        return range(first, first + len(encoded))
 
     def append_quarantine(self, event: QuarantineEvent) -> int:
         """Log a quarantine event by its canonical bytes; return its leaf index."""

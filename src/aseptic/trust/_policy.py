@@ -192,9 +192,10 @@ class PolicyDecisionPoint:
                 entities = entities.with_added_json_str(json.dumps(list(extra)), bundle.schema)
             except ValueError as exc:
                 raise InputError(f"request entities do not fit the policy schema: {exc}") from None
-        # The schema is passed so that Cedar checks the request's types too (a malformed context
-        # must not make a forbid error out and be skipped).
-        result = cedarpy.is_authorized(request.to_cedar(), bundle.policies, entities, bundle.schema)
+        # No per-request schema check in Cedar: ``AccessRequest`` already guarantees a known action
+        # and a complete, typed context, the entities were checked against the schema when parsed,
+        # and any evaluation error (e.g. a principal of the wrong type) denies in ``decision_of``.
+        result = cedarpy.is_authorized(request.to_cedar(), bundle.policies, entities)
         return decision_of(request, result, bundle.digest)
 
 

@@ -226,7 +226,7 @@ class Decision:
             "principal": str(self.request.principal),
             "action": self.request.action,
             "resource": str(self.request.resource),
-            "context": self.request.context.to_json(),
+            "context": self.request.context.to_cedar(),
             "time": format_rfc3339(self.request.context.time),
             "policy_ids": list(self.policy_ids),
             "reasons": list(self.reasons),

@@ -1,0 +1,209 @@
+"""Policy enforcement point vs raw cedarpy: decisions per second and latency percentiles.
+
+    .venv/bin/python -m benchmarks.policy [--requests 5000] [--entities 10000] [--repeat 3] [--json]
+
+Both sides decide the same requests against the same 50 policies (the shipped 29 plus 21
+per-area permits) and the same pre-parsed entity graph (``--entities`` tags across 20 areas and
+100 units, plus users and roles). "raw": ``cedarpy.is_authorized(request_dict, PolicySet,
+Entities)`` with request dicts built beforehand - the floor. "pep": ``EnforcementPoint.authorize``
+on ``AccessRequest`` values: unknown-entity check, request building, Cedar with the schema (the
+request is type-checked), decision translation, canonical JSON of the decision and a queued append
+to a ``DecisionLog`` on a real ledger (group commit, ``synchronous=FULL``); the log is flushed
+inside the timed run, so every decision is durable when the clock stops. Runs alternate; best of
+``--repeat`` is reported (the machine is shared). Latency is per call, ``perf_counter_ns``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import cedarpy
+
+from aseptic.clock import SimClock
+from aseptic.crypto import SigningKey
+from aseptic.ledger import Ledger
+from aseptic.trust import (
+    AccessRequest,
+    DecisionLog,
+    EnforcementPoint,
+    EntityRef,
+    PolicyBundle,
+    PolicyDecisionPoint,
+    RequestContext,
+    area_entity,
+    principal_entity,
+    role_entities,
+    site_entity,
+    tag_entity,
+    unit_entity,
+)
+
+WHEN = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
+AREAS, UNITS = 20, 100
+ROLES = ("operator", "process_engineer", "qa_reviewer", "data_scientist", "auditor")
+ACTIONS = ("read_tag", "read_tag", "read_tag", "write_setpoint")
+
+
+def build_entities(count: int) -> list[dict[str, Any]]:
+    entities = [site_entity()]
+    entities += [area_entity(f"area-{a}") for a in range(AREAS)]
+    entities += [unit_entity(f"unit-{u}", f"area-{u % AREAS}") for u in range(UNITS)]
+    users = [
+        principal_entity(
+            "User", f"user-{i}", [ROLES[i % len(ROLES)]], active=True, areas=[f"area-{i % AREAS}"]
+        )
+        for i in range(200)
+    ]
+    tags = count - len(entities) - len(users) - len(role_entities())
+    entities += [
+        tag_entity(
+            f"tag-{t}",
+            f"unit-{t % UNITS}",
+            f"area-{t % UNITS % AREAS}",
+            kind="setpoint" if t % 5 == 0 else "sensor",
+        )
+        for t in range(tags)
+    ]
+    return entities + users + role_entities()
+
+
+def build_bundle() -> PolicyBundle:
+    default = PolicyBundle.default()
+    extra = "\n".join(
+        f'@id("area-{a}-analyst-read")\n'
+        f'permit (principal in Role::"security_analyst", action == Action::"read_tag",'
+        f' resource in Area::"area-{a}")'
+        f" when {{ context.hour_utc >= 6 && context.hour_utc < 22 }};"
+        for a in range(50 - len(default.policy_ids))
+    )
+    bundle = PolicyBundle.load([*default.sources, ("areas.cedar", extra)], default.schema_text)
+    assert len(bundle.policy_ids) == 50
+    return bundle
+
+
+def build_requests(count: int, tags: int, seed: int = 7) -> list[AccessRequest]:
+    rng = random.Random(seed)
+    out = []
+    for _ in range(count):
+        context = RequestContext(
+            rng.choice(("running", "running", "complete")),
+            rng.random() > 0.05,
+            rng.choice(("control", "control", "enterprise")),
+            rng.choice(("write-gateway", "direct")),
+            WHEN,
+        )
+        out.append(
+            AccessRequest(
+                EntityRef("User", f"user-{rng.randrange(200)}"),
+                rng.choice(ACTIONS),
+                EntityRef("Tag", f"tag-{rng.randrange(tags)}"),
+                context,
+            )
+        )
+    return out
+
+
+def _summary(latencies_ns: list[int], wall_s: float) -> dict[str, float]:
+    ordered = sorted(latencies_ns)
+    return {
+        "decisions_per_s": len(ordered) / wall_s,
+        "p50_us": ordered[len(ordered) // 2] / 1000,
+        "p99_us": ordered[int(len(ordered) * 0.99)] / 1000,
+        "mean_us": statistics.fmean(ordered) / 1000,
+    }
+
+
+def run_raw(
+    bundle: PolicyBundle, entities: cedarpy.Entities, requests: list[AccessRequest]
+) -> dict[str, float]:
+    dicts = [r.to_cedar() for r in requests]
+    latencies = []
+    start = time.perf_counter()
+    for request in dicts:
+        t0 = time.perf_counter_ns()
+        cedarpy.is_authorized(request, bundle.policies, entities)
+        latencies.append(time.perf_counter_ns() - t0)
+    return _summary(latencies, time.perf_counter() - start)
+
+
+def run_pep(
+    pdp: PolicyDecisionPoint, requests: list[AccessRequest], data_dir: Path, key: SigningKey
+) -> dict[str, float]:
+    log = DecisionLog(lambda: Ledger.open(data_dir, site_key=key, clock=SimClock(WHEN)))
+    pep = EnforcementPoint(pdp, log)
+    latencies = []
+    allowed = 0
+    start = time.perf_counter()
+    for request in requests:
+        t0 = time.perf_counter_ns()
+        allowed += pep.authorize(request).allowed
+        latencies.append(time.perf_counter_ns() - t0)
+    log.flush()
+    wall = time.perf_counter() - start
+    stats = log.stats
+    log.close()
+    result = _summary(latencies, wall)
+    result.update(allowed_share=allowed / len(requests), commits=stats["commits"], logged=stats["committed"])
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=5000)
+    parser.add_argument("--entities", type=int, default=10_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    bundle = build_bundle()
+    raw_entities = build_entities(args.entities)
+    pdp = PolicyDecisionPoint(bundle, raw_entities)
+    entities = cedarpy.Entities.from_json_str(json.dumps(raw_entities))
+    tags = sum(1 for e in raw_entities if e["uid"]["type"] == "Tag")
+    requests = build_requests(args.requests, tags)
+    key = SigningKey.generate()
+    raws, peps = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for round_ in range(args.repeat):
+            raws.append(run_raw(bundle, entities, requests))
+            peps.append(run_pep(pdp, requests, Path(tmp) / f"d{round_}", key))
+    raw = max(raws, key=lambda r: r["decisions_per_s"])
+    pep = max(peps, key=lambda r: r["decisions_per_s"])
+    # Ratios per round (raw and pep ran back to back, under the same load), then their median.
+    throughput = [p["decisions_per_s"] / r["decisions_per_s"] for r, p in zip(raws, peps, strict=True)]
+    p99 = [p["p99_us"] / r["p99_us"] for r, p in zip(raws, peps, strict=True)]
+    report = {
+        "policies": len(bundle.policy_ids),
+        "entities": len(raw_entities),
+        "requests": args.requests,
+        "raw": raw,
+        "pep": pep,
+        "throughput_ratio": statistics.median(throughput),
+        "p99_ratio": statistics.median(p99),
+        "rounds": [{"throughput_ratio": t, "p99_ratio": q} for t, q in zip(throughput, p99, strict=True)],
+    }
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return
+    head = f"{report['policies']} policies, {report['entities']} entities, {args.requests} requests"
+    print(f"{head}, best of {args.repeat}")
+    for name in ("raw", "pep"):
+        r = report[name]
+        rate = f"{r['decisions_per_s']:>9.0f} decisions/s"
+        print(f"{name:<4} {rate}  p50 {r['p50_us']:7.1f} us  p99 {r['p99_us']:7.1f} us")
+    ratios = f"throughput {report['throughput_ratio']:.2f}  p99 {report['p99_ratio']:.2f}x"
+    print(f"pep/raw (median of rounds) {ratios}")
+    logged = f"{pep['logged']:.0f} decisions logged in {pep['commits']:.0f} commits"
+    print(f"pep: {logged}, {pep['allowed_share']:.0%} allowed")
+
+
+if __name__ == "__main__":
+    main()
