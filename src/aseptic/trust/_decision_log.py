@@ -19,10 +19,11 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeGuard
 
 from aseptic.errors import AsepticError, BackendError
 from aseptic.ledger import Ledger, canonical_json
+from aseptic.trust._request import Decision
 
 __all__ = ["DecisionLog"]
 
@@ -59,7 +60,7 @@ class DecisionLog:
     # -- producer side ----------------------------------------------------------------------------
 
     def record(self, entry: Mapping[str, Any]) -> int:
-        """Queue ``entry`` (encoded as canonical JSON now) and return its sequence number.
+        """Queue ``entry`` (encoded as canonical JSON now: a bad one fails here) and return its sequence.
 
         Raises:
             InputError: the entry cannot be canonical JSON.
@@ -71,6 +72,23 @@ class DecisionLog:
             self._recorded += 1
             sequence = self._recorded
             self._queue.put(payload)
+        return sequence
+
+    def record_decision(self, decision: Decision) -> int:
+        """Queue an access decision's entry and return its sequence number.
+
+        A decision's entry is JSON by construction (strings, booleans, integers and lists of
+        strings), so it is encoded once, in the writer, instead of checked here and again there.
+
+        Raises:
+            BackendError: the log is closed or its ledger failed (nothing is queued).
+        """
+        entry = decision.to_json()
+        with self._done:
+            self._check_usable()
+            self._recorded += 1
+            sequence = self._recorded
+            self._queue.put(entry)
         return sequence
 
     def __call__(self, entry: Mapping[str, Any]) -> object:
@@ -176,9 +194,7 @@ class DecisionLog:
             try:
                 with ledger.batch():
                     for start in range(0, len(group), _CHUNK):
-                        ledger.append_findings(
-                            p for p in group[start : start + _CHUNK] if isinstance(p, bytes)
-                        )
+                        ledger.append_findings(p for p in group[start : start + _CHUNK] if _is_entry(p))
                         # Let request threads run between chunks: a long group would otherwise hold
                         # the GIL for a whole switch interval and show up in their p99 latency.
                         time.sleep(0)
@@ -191,3 +207,7 @@ class DecisionLog:
                 self._committed += len(group)
                 self._commits += 1
                 self._done.notify_all()
+
+
+def _is_entry(item: object) -> TypeGuard[bytes | dict[str, Any]]:
+    return isinstance(item, bytes | dict)

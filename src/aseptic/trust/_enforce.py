@@ -32,7 +32,7 @@ class EnforcementPoint:
             BackendError: the decision log has failed (treat as deny).
         """
         decision = self.pdp.decide(request, extra)
-        self.log.record(decision.to_json())
+        self.log.record_decision(decision)
         return decision
 
     def require(self, request: AccessRequest, extra: Sequence[dict[str, Any]] = ()) -> Decision:
