@@ -1,40 +1,68 @@
 """The key store: named signing keys in ``DATA_DIR/keys``, created on first use, owner-only files.
 
-Private keys are stored as PKCS#8 PEM with mode 0600 in a 0700 directory. Encryption at rest under
-a key-encryption key is the transparent-pipeline work (see docs/adr/0003-keys.md).
+``NAME.key`` holds the private key (mode 0600, directory 0700): sealed under a passphrase-derived
+key-encryption key when the store has a passphrase (``_sealed.py``), else PKCS#8 PEM as before.
+Both kinds load, so stores written before encryption keep working. ``NAME.pub`` holds
+``<algorithm> <hex>``. ``rotate`` moves the old key to ``retired/NAME.<algorithm>.<hex16>.key``
+(and ``.pub``), where it stays loadable. See docs/crypto.md and ADR 0090.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
-from aseptic.crypto._keys import ED25519, PublicKey, SigningKey
-from aseptic.errors import BackendError, ConfigError
+from aseptic.crypto._hybrid import ALGORITHMS, ED25519
+from aseptic.crypto._keys import KeyId, PublicKey, SigningKey
+from aseptic.crypto._passphrase import Passphrase, passphrase_from_environment
+from aseptic.crypto._sealed import is_sealed, seal, unseal
+from aseptic.errors import BackendError, ConfigError, InputError
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
+RETIRED = "retired"
 
 
 class KeyStore:
-    """Named keys under one directory."""
+    """Named keys under one directory, encrypted at rest when a passphrase is given."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, passphrase: Passphrase | None = None) -> None:
         self.directory = directory
+        self._passphrase = passphrase
 
     @classmethod
-    def open(cls, data_dir: Path) -> KeyStore:
+    def open(
+        cls,
+        data_dir: Path,
+        *,
+        passphrase: Passphrase | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> KeyStore:
         """Open (creating if needed) the key store of ``data_dir``.
+
+        Without ``passphrase``, one is taken from ``environ`` (default ``os.environ``):
+        ``ASEPTIC_KEY_PASSPHRASE_FILE`` or ``ASEPTIC_KEY_PASSPHRASE``. With none at all, new keys
+        are written unencrypted (ADR 0090 says why that is still allowed, and what remains).
 
         Raises:
             BackendError: the directory cannot be created.
+            ConfigError: the passphrase variables are set but unusable.
         """
+        if passphrase is None:
+            passphrase = passphrase_from_environment(environ)
         directory = data_dir / "keys"
         try:
             directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as exc:
             raise BackendError(f"cannot create key directory {directory}: {exc.strerror}") from None
-        return cls(directory)
+        return cls(directory, passphrase)
+
+    @property
+    def encrypts_keys(self) -> bool:
+        """Whether keys this store writes are encrypted at rest."""
+        return self._passphrase is not None
 
     def _path(self, name: str) -> Path:
         if not _NAME.match(name):
@@ -44,36 +72,144 @@ class KeyStore:
     def has(self, name: str) -> bool:
         return self._path(name).is_file()
 
-    def load_or_create(self, name: str) -> SigningKey:
-        """The key called ``name``, generated and saved on first use."""
+    def load_or_create(self, name: str, algorithm: str = ED25519) -> SigningKey:
+        """The key called ``name``, generated as ``algorithm`` and saved on first use.
+
+        An existing key is returned whatever its algorithm: changing algorithm is ``rotate``.
+
+        Raises:
+            ConfigError: unknown algorithm, no ML-DSA for a hybrid key, or a passphrase problem.
+        """
         if self.has(name):
             return self.load(name)
-        key = SigningKey.generate()
+        key = SigningKey.generate(algorithm)
         path = self._path(name)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as handle:
-            handle.write(key.to_pem())
-        pub = self.directory / f"{name}.pub"
-        pub.write_text(f"{key.algorithm} {key.public.raw.hex()}\n", encoding="ascii")
+            handle.write(self._key_file_bytes(key))
+        _write_public(self.directory / f"{name}.pub", key.public)
         return key
+
+    def _key_file_bytes(self, key: SigningKey) -> bytes:
+        if self._passphrase is None:
+            return key.to_pem()
+        return seal(key.to_pem(), algorithm=key.algorithm, passphrase=self._passphrase)
 
     def load(self, name: str) -> SigningKey:
         """Load the existing key ``name``.
 
         Raises:
-            ConfigError: there is no such key.
+            ConfigError: there is no such key, or it is encrypted and the passphrase is missing or wrong.
             InputError: the key file is corrupt.
         """
         path = self._path(name)
         try:
-            pem = path.read_bytes()
+            data = path.read_bytes()
         except FileNotFoundError:
             raise ConfigError(f"no key {name!r} in {self.directory}", hint="run `aseptic init`") from None
-        return SigningKey.from_pem(pem, source=str(path))
+        return self._parse(data, path)
+
+    def _parse(self, data: bytes, path: Path) -> SigningKey:
+        if not is_sealed(data):
+            return SigningKey.from_pem(data, source=str(path))
+        algorithm, pem = unseal(data, passphrase=self._passphrase, source=str(path))
+        key = SigningKey.from_pem(pem, source=str(path))
+        if key.algorithm != algorithm:
+            raise InputError(f"{path}: the header says {algorithm}, the sealed key is {key.algorithm}")
+        return key
+
+    def is_encrypted(self, name: str) -> bool:
+        """Whether the key file of ``name`` is encrypted at rest."""
+        try:
+            return is_sealed(self._path(name).read_bytes())
+        except FileNotFoundError:
+            raise ConfigError(f"no key {name!r} in {self.directory}") from None
 
     def public(self, name: str) -> PublicKey:
         """The public half of key ``name`` (from its ``.pub`` file)."""
         return read_public_key(self.directory / f"{name}.pub")
+
+    def rotate(self, name: str, algorithm: str | None = None) -> SigningKey:
+        """Retire key ``name`` and replace it with a new one (``algorithm``, default the old one's).
+
+        The old key file moves to ``retired/NAME.<algorithm>.<hex16>.key`` with its ``.pub`` and
+        stays loadable with ``load_retired``. The caller must log the retirement (old and new key
+        ids) in the ledger; this store only keeps the files. Re-running after a crash is safe.
+
+        Raises:
+            ConfigError: no key ``name``, bad algorithm, or a passphrase problem.
+            BackendError: a file could not be written.
+        """
+        old = self.load(name)
+        new = SigningKey.generate(algorithm if algorithm is not None else old.algorithm)
+        path, retired_dir = self._path(name), self.directory / RETIRED
+        retired = retired_dir / f"{_retired_stem(name, old.key_id)}.key"
+        try:
+            retired_dir.mkdir(mode=0o700, exist_ok=True)
+            if not retired.exists():
+                os.link(path, retired)  # the same bytes (still sealed if they were), atomically
+            _write_public(retired.with_suffix(".pub"), old.public)
+            _replace_file(path, self._key_file_bytes(new), mode=0o600)
+            _write_public(self.directory / f"{name}.pub", new.public)
+        except OSError as exc:
+            raise BackendError(f"cannot rotate key {name!r} in {self.directory}: {exc.strerror}") from None
+        return new
+
+    def retired(self, name: str) -> tuple[PublicKey, ...]:
+        """The public keys of every retired ``name`` key, in key-id order."""
+        self._path(name)
+        pattern = re.compile(rf"{re.escape(name)}\.[a-z0-9+-]+\.[0-9a-f]{{16}}\.pub")
+        found = sorted(p for p in (self.directory / RETIRED).glob("*.pub") if pattern.fullmatch(p.name))
+        return tuple(read_public_key(path) for path in found)
+
+    def load_retired(self, name: str, key_id: KeyId | str) -> SigningKey:
+        """Load the retired key ``key_id`` of ``name`` (to check or countersign old evidence).
+
+        Raises:
+            ConfigError: no such retired key, or a passphrase problem.
+            InputError: the file is corrupt or holds another key.
+        """
+        self._path(name)
+        if ":" not in key_id or key_id.split(":", 1)[0] not in ALGORITHMS:
+            raise ConfigError(f"{key_id!r} is not a key id (<algorithm>:<16 hex>)")
+        path = self.directory / RETIRED / f"{_retired_stem(name, KeyId(key_id))}.key"
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise ConfigError(f"no retired key {key_id} of {name!r} in {self.directory / RETIRED}") from None
+        key = self._parse(data, path)
+        if key.key_id != key_id:
+            raise InputError(f"{path}: holds key {key.key_id}, not {key_id}")
+        return key
+
+
+def _retired_stem(name: str, key_id: KeyId) -> str:
+    algorithm, digest = key_id.split(":", 1)
+    if not re.fullmatch(r"[0-9a-f]{16}", digest):
+        raise ConfigError(f"{key_id!r} is not a key id (<algorithm>:<16 hex>)")
+    return f"{name}.{algorithm}.{digest}"
+
+
+def _replace_file(path: Path, data: bytes, *, mode: int) -> None:
+    """Write ``data`` to ``path`` atomically: a temporary file, fsync, rename, fsync the directory."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    with contextlib.suppress(FileNotFoundError):
+        temporary.unlink()
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+def _write_public(path: Path, public: PublicKey) -> None:
+    _replace_file(path, f"{public.algorithm} {public.raw.hex()}\n".encode("ascii"), mode=0o644)
 
 
 def read_public_key(path: Path) -> PublicKey:
@@ -90,5 +226,6 @@ def read_public_key(path: Path) -> PublicKey:
         raise ConfigError(f"public key file {path} does not exist") from None
     except (ValueError, UnicodeDecodeError):
         raise ConfigError(
-            f"public key file {path} is malformed", hint=f"expected one line '{ED25519} <64 hex digits>'"
+            f"public key file {path} is malformed",
+            hint=f"expected one line '<algorithm> <hex>', algorithm one of {ALGORITHMS}",
         ) from None

@@ -1,0 +1,66 @@
+"""The start-up check that the post-quantum half of hybrid signatures can actually run.
+
+ML-DSA comes from pyca ``cryptography`` and the OpenSSL it is built with (OpenSSL 3.5 or later).
+A wheel or a distribution OpenSSL without it would make every hybrid signature fail at the first
+checkpoint; ``require_pqc_backend`` says so at start-up instead, then runs a known-answer self-test
+(key generation from a fixed seed, sign, verify) so a broken backend is caught too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import cryptography
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.backends.openssl.backend import backend
+from cryptography.hazmat.primitives.asymmetric import mldsa
+
+from aseptic.errors import ConfigError
+
+__all__ = ["is_pqc_backend_available", "require_pqc_backend"]
+
+# FIPS 204 ML-DSA.KeyGen is deterministic in its 32-byte seed: SHA-256 of the ML-DSA-65 public key
+# derived from the seed 00 01 02 .. 1f. Computed once with cryptography 50.0.2 / OpenSSL 4.0.3 and
+# pinned here; tests/unit/crypto/test_hybrid.py checks it against the stored vector file.
+_SELF_TEST_SEED = bytes(range(32))
+_SELF_TEST_PUBLIC_SHA256 = "d666806e11cee19a7c989f7445f90dd419cf4d2d51db8c0fdb4c0f0a542238c9"
+
+
+def is_pqc_backend_available() -> bool:
+    """Whether the installed cryptography/OpenSSL offers ML-DSA (no self-test)."""
+    try:
+        return bool(backend.mldsa_supported())
+    except AttributeError:  # a cryptography release that predates ML-DSA
+        return False
+
+
+def _versions() -> str:
+    return f"cryptography {cryptography.__version__} with {backend.openssl_version_text()}"
+
+
+def require_pqc_backend() -> None:
+    """Fail at start-up, with a clear message, if ML-DSA-65 is unavailable or broken.
+
+    Raises:
+        ConfigError: the installed cryptography/OpenSSL has no ML-DSA, or its self-test failed.
+    """
+    hint = (
+        "install the pinned cryptography wheel (constraints.txt), which bundles an OpenSSL with "
+        "ML-DSA (3.5 or later); hybrid ed25519+ml-dsa-65 signatures cannot be made or checked without it"
+    )
+    if not is_pqc_backend_available():
+        raise ConfigError(f"ML-DSA-65 is not available in {_versions()}", hint=hint)
+    try:
+        private = mldsa.MLDSA65PrivateKey.from_seed_bytes(_SELF_TEST_SEED)
+        public = private.public_key()
+        message = b"aseptic ML-DSA-65 start-up self-test"
+        public.verify(private.sign(message), message)
+        digest = hashlib.sha256(public.public_bytes_raw()).hexdigest()
+    except (UnsupportedAlgorithm, InvalidSignature, ValueError) as exc:
+        raise ConfigError(f"ML-DSA-65 self-test failed in {_versions()}: {exc}", hint=hint) from None
+    if digest != _SELF_TEST_PUBLIC_SHA256:
+        raise ConfigError(
+            f"ML-DSA-65 self-test failed in {_versions()}: the public key from the fixed seed has "
+            f"SHA-256 {digest}, expected {_SELF_TEST_PUBLIC_SHA256} (FIPS 204 key generation)",
+            hint=hint,
+        )
