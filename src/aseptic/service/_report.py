@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import html
 import io
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,8 +51,8 @@ def _svg_of(series: BatchSeries) -> str:
         axis.tick_params(labelsize=7)
         if series.attack_window_h is not None:
             axis.axvspan(*series.attack_window_h, color="#f5b041", alpha=0.25, lw=0)
-        for alert in series.alert_times_h[:1]:
-            axis.axvline(alert, color="#c0392b", lw=1.2)
+        for alert in series.alert_times_h:
+            axis.axvline(alert, color="#c0392b", lw=0.9)
     ax.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
     buffer = io.StringIO()
@@ -119,7 +118,10 @@ def render_report_html(report: Mapping[str, Any], series: Sequence[BatchSeries])
         "</style></head><body><h1>Aseptic demo: chain of custody from sensor to evidence</h1>"
         f"<p>Ledger: {ledger['size']} leaves, root <code>{html.escape(ledger['root'])}</code>, "
         f"<b>{status}</b>.</p>"
-        f"<p>Telemetry: {html.escape(json.dumps(telemetry))}</p>"
+        f"<p>Telemetry: {telemetry['readings']} readings in {telemetry['envelopes']} signed envelopes "
+        f"logged ({telemetry.get('published', '?')} published, {telemetry.get('received', '?')} "
+        f"received); {telemetry['rejected']} rejected, {telemetry['quarantined']} quarantined.</p>"
         + "".join(sections)
-        + "<p>Shaded: the attack window. Red line: the first alert.</p></body></html>"
+        + "<p>Shaded: the attack window. Red lines: alerts (a Finding opening an alarm episode).</p>"
+        + "</body></html>"
     )
