@@ -247,3 +247,24 @@ def test_policy_explain_refuses_a_malformed_request(tmp_path: Path) -> None:
     path.write_text('{"principal": {"type": "User", "id": "olga"}, "action": "write_setpoint"}')
     code, _, err = aseptic("policy", "explain", str(path), "--data-dir", str(tmp_path / "empty"))
     assert code == 2 and "missing" in err
+
+
+def test_device_enrol_verify_and_revoke(site: dict[str, Path | str], tmp_path: Path) -> None:
+    data_dir, session = str(site["dir"]), str(site["session"])
+    out_dir = tmp_path / "at-201"
+    code, out, err = aseptic(
+        "device", "enrol", "at-201", "--role", "field_device", "--out-dir", str(out_dir),
+        "--session-file", session, "--data-dir", data_dir,
+    )  # fmt: skip
+    assert code == 0, err
+    assert stat.S_IMODE((out_dir / "at-201.key.pem").stat().st_mode) == 0o600
+    certificate = str(out_dir / "at-201.crt.pem")
+    code, out, err = aseptic("device", "verify", certificate, "--data-dir", data_dir, "--json")
+    assert code == 0, err
+    assert json.loads(out)["roles"] == ["field_device"]
+    code, _, err = aseptic("device", "revoke", "at-201", "--session-file", session, "--data-dir", data_dir)
+    assert code == 0, err
+    code, _, err = aseptic("device", "verify", certificate, "--data-dir", data_dir)
+    assert code == 1 and "revoked" in err
+    changes = [e.get("change") for e in _ledger_entries(Path(data_dir)) if e["entry"] == "identity_change"]
+    assert changes[-2:] == ["device_added", "revoked"]

@@ -39,11 +39,14 @@ from aseptic.trust import (
     PolicyDecisionPoint,
     Principal,
     RequestContext,
+    SiteCA,
     plant_entities,
 )
 
 SITE_KEY = "site"
 SESSION_KEY = "session"
+CA_KEY = "ca"
+CA_FILE = "site-ca.pem"
 
 SessionFileOption = Annotated[
     Path | None,
@@ -72,6 +75,16 @@ class TrustContext:
     def enforcement_point(self, bundle: PolicyBundle | None = None) -> EnforcementPoint:
         pdp = PolicyDecisionPoint(bundle or PolicyBundle.default(), plant_entities())
         return EnforcementPoint(pdp, self.log)
+
+    def site_ca(self) -> SiteCA:
+        """The site CA (created with its certificate ``D/site-ca.pem`` on first use)."""
+        key = KeyStore.open(self.data_dir).load_or_create(CA_KEY)
+        path = self.data_dir / CA_FILE
+        if path.is_file():
+            return SiteCA.load(key, path.read_bytes())
+        ca = SiteCA.create(key, self.site_id, self.now())
+        path.write_bytes(ca.to_pem())
+        return ca
 
     def authenticate(self, session_file: Path | None) -> Principal:
         """The principal of the session token in ``session_file``.
@@ -176,9 +189,10 @@ def read_secret(path: Path | None, what: str, *, confirm: bool = False) -> str:
 
 @handles_errors
 def init(data_dir: DataDirOption = None, config: ConfigOption = None) -> None:
-    """Create the site keys, the ledger and the identity store, and a one-time enrolment token for
+    """Create the site keys and CA, the ledger and the identity store, and a one-time enrolment token for
     the first administrator (D/enrolment-token, readable by its owner only)."""
     with open_trust(data_dir, config, create=True) as trust:
+        trust.site_ca()
         administrators = [
             p for p in trust.identities.list_principals() if p.kind == "User" and "administrator" in p.roles
         ]
@@ -191,6 +205,7 @@ def init(data_dir: DataDirOption = None, config: ConfigOption = None) -> None:
             return
         path = trust.identities.create_enrolment_token(trust.data_dir, trust.now())
     typer.echo(f"site key        {trust.data_dir / 'site.pub'} (give a copy to your auditors)")
+    typer.echo(f"site CA         {trust.data_dir / CA_FILE} (devices and services present its certificates)")
     typer.echo(f"enrolment token {path} (mode 0600, single use)")
     stderr.print(
         f"next: aseptic user enrol NAME --token-file {path} --data-dir {trust.data_dir}", highlight=False

@@ -7,6 +7,7 @@ import typer
 from aseptic import __version__
 from aseptic.cli import (
     _demo,
+    _device,
     _historian,
     _ledger,
     _policy,
@@ -32,6 +33,7 @@ app.command("demo")(_demo.demo)
 app.command("init")(_trust.init)
 app.add_typer(_user.app, name="user")
 app.add_typer(_policy.app, name="policy")
+app.add_typer(_device.app, name="device")
 
 
 @app.command("version")

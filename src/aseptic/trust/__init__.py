@@ -1,13 +1,15 @@
 """Zero trust: identities, the Cedar policy decision point, the enforcement point, the decision log.
 
-Users (roles, argon2id passwords, TOTP) devices and services live in ``IdentityStore``
-(``D/identity.db``); sessions are short-lived Ed25519-signed tokens. ``PolicyDecisionPoint`` decides
+Users (roles, argon2id passwords, TOTP), devices and services (X.509 client certificates from the
+``SiteCA``) live in ``IdentityStore`` (``D/identity.db``); sessions are short-lived Ed25519-signed
+tokens. ``PolicyDecisionPoint`` decides
 ``AccessRequest``s against a schema-validated ``PolicyBundle`` (deny by default, forbid overrides
 permit); ``EnforcementPoint`` logs every ``Decision`` through the group-committed ``DecisionLog``.
 See docs/trust.md.
 """
 
 from aseptic.trust._cases import CaseResult, run_policy_cases
+from aseptic.trust._certificates import ClientIdentity, SiteCA, verify_client_certificate
 from aseptic.trust._decision_log import DecisionLog
 from aseptic.trust._enforce import EnforcementPoint
 from aseptic.trust._entities import (
@@ -46,6 +48,7 @@ __all__ = [
     "AccessRequest",
     "AuditSink",
     "CaseResult",
+    "ClientIdentity",
     "Decision",
     "DecisionLog",
     "EnforcementPoint",
@@ -56,6 +59,7 @@ __all__ = [
     "Principal",
     "RequestContext",
     "SessionToken",
+    "SiteCA",
     "TotpEnrolment",
     "area_entity",
     "batch_entity",
@@ -71,6 +75,7 @@ __all__ = [
     "site_entity",
     "tag_entity",
     "unit_entity",
+    "verify_client_certificate",
     "verify_password",
     "verify_token",
     "verify_totp",

@@ -56,6 +56,7 @@ CREATE TABLE IF NOT EXISTS principals (
 );
 CREATE TABLE IF NOT EXISTS revoked_tokens (jti TEXT PRIMARY KEY, revoked TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS enrolment (token_hash TEXT PRIMARY KEY, created TEXT NOT NULL, used TEXT);
+CREATE TABLE IF NOT EXISTS certificates (fingerprint TEXT PRIMARY KEY, name TEXT NOT NULL, revoked TEXT);
 """
 
 
@@ -245,8 +246,17 @@ class IdentityStore:
             )
         return enrolment
 
-    def add_machine(self, kind: str, name: str, roles: tuple[str, ...], *, actor: str, now: datetime) -> None:
-        """Register a ``Device`` or ``Service`` (it authenticates with its certificate, not a password).
+    def add_machine(
+        self,
+        kind: str,
+        name: str,
+        roles: tuple[str, ...],
+        *,
+        actor: str,
+        now: datetime,
+        fingerprint: str | None = None,
+    ) -> None:
+        """Register a ``Device`` or ``Service``, with the SHA-256 fingerprint of its client certificate.
 
         Raises:
             ConfigError: bad kind, name or role, or the name exists.
@@ -254,12 +264,61 @@ class IdentityStore:
         if kind not in ("Device", "Service"):
             raise ConfigError(f"kind {kind!r} is not Device or Service")
         self._check_new(kind, name, roles)
-        entry = {"change": f"{kind.lower()}_added", "subject": name, "roles": sorted(roles), "actor": actor}
-        with self._change({**entry, "time": format_rfc3339(now)}) as conn:
+        entry = {
+            "change": f"{kind.lower()}_added",
+            "subject": name,
+            "roles": sorted(roles),
+            "certificate_sha256": fingerprint,
+            "actor": actor,
+            "time": format_rfc3339(now),
+        }
+        with self._change(entry) as conn:
             conn.execute(
                 "INSERT INTO principals VALUES (?, ?, ?, '[]', NULL, NULL, NULL, 1, ?)",
                 (name, kind, json.dumps(sorted(roles)), format_rfc3339(now)),
             )
+            if fingerprint is not None:
+                conn.execute("INSERT INTO certificates VALUES (?, ?, NULL)", (fingerprint, name))
+
+    def revoke_machine(self, name: str, *, actor: str, now: datetime) -> None:
+        """Disable a device or service and revoke every certificate it was enrolled with.
+
+        Raises:
+            ConfigError: no such device or service.
+        """
+        principal = self.get(name)
+        if principal.kind not in ("Device", "Service"):
+            raise ConfigError(
+                f"{name!r} is a {principal.kind}, not a device or service", hint="use `user disable`"
+            )
+        entry = {"change": "revoked", "subject": name, "kind": principal.kind, "actor": actor}
+        with self._change({**entry, "time": format_rfc3339(now)}) as conn:
+            conn.execute("UPDATE principals SET active = 0 WHERE name = ?", (name,))
+            conn.execute(
+                "UPDATE certificates SET revoked = ? WHERE name = ? AND revoked IS NULL",
+                (format_rfc3339(now), name),
+            )
+
+    def verify_client(self, kind: str, name: str, fingerprint: str) -> Principal:
+        """The device or service a CA-verified client certificate stands for, as the store knows it now.
+
+        Raises:
+            AccessDenied: the certificate was never enrolled for ``name`` or is revoked, or the
+                principal is unknown, of another kind, or disabled.
+        """
+        row = self._conn.execute(
+            "SELECT name, revoked FROM certificates WHERE fingerprint = ?", (fingerprint,)
+        ).fetchone()
+        if row is None or row[0] != name:
+            raise AccessDenied(f"certificate {fingerprint[:16]}... is not enrolled for {kind} {name!r}")
+        if row[1] is not None:
+            raise AccessDenied(
+                f"certificate of {kind} {name!r} was revoked at {row[1]}", reasons=("revoked",)
+            )
+        principal = self.get(name)
+        if principal.kind != kind or not principal.active:
+            raise AccessDenied(f"{kind} {name!r} is disabled or not a {kind}", reasons=("disabled",))
+        return principal
 
     def _check_new(self, kind: str, name: str, roles: tuple[str, ...]) -> None:
         if not _NAME.match(name):

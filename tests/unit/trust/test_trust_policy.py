@@ -53,7 +53,17 @@ def test_public_api_is_pinned() -> None:
     assert set(aseptic.trust.__all__) == {
         *("ACTIONS", "BATCH_STATES", "DEVICE_ROLES", "ENROLMENT_TOKEN_FILE", "IDENTITY_DB"),
         *("MIN_PASSWORD_LENGTH", "SERVICE_ROLES", "USER_ROLES", "ZONES", "AccessRequest", "AuditSink"),
-        *("CaseResult", "Decision", "DecisionLog", "EnforcementPoint", "EntityRef", "IdentityStore"),
+        *(
+            "CaseResult",
+            "ClientIdentity",
+            "SiteCA",
+            "verify_client_certificate",
+            "Decision",
+            "DecisionLog",
+            "EnforcementPoint",
+            "EntityRef",
+            "IdentityStore",
+        ),
         *("PolicyBundle", "PolicyDecisionPoint", "Principal", "RequestContext", "SessionToken"),
         *("TotpEnrolment", "area_entity", "batch_entity", "hash_password", "issue_token", "model_entity"),
         *("new_totp_secret", "plant_entities", "principal_entity", "record_entity", "role_entities"),
