@@ -13,6 +13,7 @@ import contextlib
 import os
 import re
 from collections.abc import Mapping
+from enum import Enum
 from pathlib import Path
 
 from aseptic.crypto._hybrid import ALGORITHMS, ED25519
@@ -25,11 +26,33 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 RETIRED = "retired"
 
 
+class _FromEnvironment(Enum):
+    """Default of ``passphrase``: read it from the environment, so every caller honours it."""
+
+    FROM_ENVIRONMENT = "environment"
+
+
+_FROM_ENVIRONMENT = _FromEnvironment.FROM_ENVIRONMENT
+
+
 class KeyStore:
     """Named keys under one directory, encrypted at rest when a passphrase is given."""
 
-    def __init__(self, directory: Path, passphrase: Passphrase | None = None) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        passphrase: Passphrase | _FromEnvironment | None = _FROM_ENVIRONMENT,
+        *,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        """A store over ``directory``; see ``open`` for ``passphrase`` and ``environ``.
+
+        Raises:
+            ConfigError: the passphrase variables are set but unusable.
+        """
         self.directory = directory
+        if isinstance(passphrase, _FromEnvironment):
+            passphrase = passphrase_from_environment(environ)
         self._passphrase = passphrase
 
     @classmethod
@@ -37,27 +60,27 @@ class KeyStore:
         cls,
         data_dir: Path,
         *,
-        passphrase: Passphrase | None = None,
+        passphrase: Passphrase | _FromEnvironment | None = _FROM_ENVIRONMENT,
         environ: Mapping[str, str] | None = None,
     ) -> KeyStore:
         """Open (creating if needed) the key store of ``data_dir``.
 
-        Without ``passphrase``, one is taken from ``environ`` (default ``os.environ``):
-        ``ASEPTIC_KEY_PASSPHRASE_FILE`` or ``ASEPTIC_KEY_PASSPHRASE``. With none at all, new keys
-        are written unencrypted (ADR 0090 says why that is still allowed, and what remains).
+        By default the passphrase comes from ``environ`` (default ``os.environ``):
+        ``ASEPTIC_KEY_PASSPHRASE_FILE`` or ``ASEPTIC_KEY_PASSPHRASE``; ``passphrase=None`` means
+        none. Without one, new keys are written unencrypted (ADR 0090 says why that is still
+        allowed, and what remains); existing sealed keys then cannot be loaded.
 
         Raises:
             BackendError: the directory cannot be created.
             ConfigError: the passphrase variables are set but unusable.
         """
-        if passphrase is None:
-            passphrase = passphrase_from_environment(environ)
-        directory = data_dir / "keys"
+        store = cls(data_dir / "keys", passphrase, environ=environ)
+        directory = store.directory
         try:
             directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as exc:
             raise BackendError(f"cannot create key directory {directory}: {exc.strerror}") from None
-        return cls(directory, passphrase)
+        return store
 
     @property
     def encrypts_keys(self) -> bool:

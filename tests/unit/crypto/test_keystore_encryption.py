@@ -253,3 +253,15 @@ def test_every_key_store_error_is_an_aseptic_error_never_a_traceback(tmp_path: P
         path.write_bytes(damage)
         with pytest.raises(AsepticError):
             store(tmp_path).load("site")
+
+
+def test_every_caller_honours_the_passphrase_environment(tmp_path: Path, monkeypatch: Any) -> None:
+    # cli/_ledger.py builds ``KeyStore(data_dir / "keys")`` directly; it must read the same variables.
+    monkeypatch.setenv(PASSPHRASE_ENV, SECRET)
+    monkeypatch.delenv(PASSPHRASE_FILE_ENV, raising=False)
+    key = KeyStore.open(tmp_path).load_or_create("site")
+    assert KeyStore.open(tmp_path).is_encrypted("site")
+    assert KeyStore(tmp_path / "keys").load("site").key_id == key.key_id
+    monkeypatch.delenv(PASSPHRASE_ENV)
+    with pytest.raises(ConfigError, match="no key passphrase is configured"):
+        KeyStore(tmp_path / "keys").load("site")
