@@ -8,6 +8,7 @@ checkpoint; ``require_pqc_backend`` says so at start-up instead, then runs a kno
 
 from __future__ import annotations
 
+import functools
 import hashlib
 
 import cryptography
@@ -50,6 +51,14 @@ def require_pqc_backend() -> None:
     )
     if not is_pqc_backend_available():
         raise ConfigError(f"ML-DSA-65 is not available in {_versions()}", hint=hint)
+    problem = _self_test_problem(_SELF_TEST_PUBLIC_SHA256)
+    if problem is not None:
+        raise ConfigError(f"ML-DSA-65 self-test failed in {_versions()}: {problem}", hint=hint)
+
+
+@functools.cache
+def _self_test_problem(expected_sha256: str) -> str | None:
+    """What is wrong with ML-DSA-65 here, or None; run once per process (keyed on the expectation)."""
     try:
         private = mldsa.MLDSA65PrivateKey.from_seed_bytes(_SELF_TEST_SEED)
         public = private.public_key()
@@ -57,10 +66,10 @@ def require_pqc_backend() -> None:
         public.verify(private.sign(message), message)
         digest = hashlib.sha256(public.public_bytes_raw()).hexdigest()
     except (UnsupportedAlgorithm, InvalidSignature, ValueError) as exc:
-        raise ConfigError(f"ML-DSA-65 self-test failed in {_versions()}: {exc}", hint=hint) from None
-    if digest != _SELF_TEST_PUBLIC_SHA256:
-        raise ConfigError(
-            f"ML-DSA-65 self-test failed in {_versions()}: the public key from the fixed seed has "
-            f"SHA-256 {digest}, expected {_SELF_TEST_PUBLIC_SHA256} (FIPS 204 key generation)",
-            hint=hint,
+        return f"{type(exc).__name__}: {exc}"
+    if digest != expected_sha256:
+        return (
+            f"the public key from the fixed seed has SHA-256 {digest}, expected {expected_sha256} "
+            "(FIPS 204 key generation)"
         )
+    return None
