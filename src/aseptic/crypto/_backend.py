@@ -21,8 +21,9 @@ from aseptic.errors import ConfigError
 __all__ = ["is_pqc_backend_available", "require_pqc_backend"]
 
 # FIPS 204 ML-DSA.KeyGen is deterministic in its 32-byte seed: SHA-256 of the ML-DSA-65 public key
-# derived from the seed 00 01 02 .. 1f. Computed once with cryptography 50.0.2 / OpenSSL 4.0.3 and
-# pinned here; tests/unit/crypto/test_hybrid.py checks it against the stored vector file.
+# derived from the seed 00 01 02 .. 1f. Computed with cryptography 50.0.2 / OpenSSL 4.0.3 and
+# cross-checked once against an independent pure-Python FIPS 204 implementation (dilithium-py 1.5.1,
+# ML_DSA_65.key_derive), which gave the same digest (docs/crypto.md, "Known answers").
 _SELF_TEST_SEED = bytes(range(32))
 _SELF_TEST_PUBLIC_SHA256 = "d666806e11cee19a7c989f7445f90dd419cf4d2d51db8c0fdb4c0f0a542238c9"
 

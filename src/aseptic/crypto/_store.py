@@ -148,6 +148,37 @@ class KeyStore:
         except FileNotFoundError:
             raise ConfigError(f"no key {name!r} in {self.directory}") from None
 
+    def seal_plaintext_keys(self) -> tuple[str, ...]:
+        """Encrypt, in place, every key file (live and retired) still stored as plain PEM.
+
+        Returns the file names sealed (none on a second run). Sealing cannot erase earlier
+        plaintext copies (file-system blocks, backups, snapshots): rotate the keys afterwards
+        where that matters.
+
+        Raises:
+            ConfigError: the store has no passphrase.
+            InputError: a key file is corrupt (nothing after it is sealed).
+            BackendError: a file could not be rewritten.
+        """
+        if self._passphrase is None:
+            raise ConfigError(
+                "cannot seal keys: no key passphrase is configured",
+                hint="set ASEPTIC_KEY_PASSPHRASE_FILE (preferred) or ASEPTIC_KEY_PASSPHRASE",
+            )
+        sealed = []
+        paths = sorted(self.directory.glob("*.key")) + sorted((self.directory / RETIRED).glob("*.key"))
+        for path in paths:
+            data = path.read_bytes()
+            if is_sealed(data):
+                continue
+            key = SigningKey.from_pem(data, source=str(path))
+            try:
+                _replace_file(path, self._key_file_bytes(key), mode=0o600)
+            except OSError as exc:
+                raise BackendError(f"cannot seal {path}: {exc.strerror}") from None
+            sealed.append(str(path.relative_to(self.directory)))
+        return tuple(sealed)
+
     def public(self, name: str) -> PublicKey:
         """The public half of key ``name`` (from its ``.pub`` file)."""
         return read_public_key(self.directory / f"{name}.pub")

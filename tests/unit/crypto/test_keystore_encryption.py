@@ -265,3 +265,33 @@ def test_every_caller_honours_the_passphrase_environment(tmp_path: Path, monkeyp
     monkeypatch.delenv(PASSPHRASE_ENV)
     with pytest.raises(ConfigError, match="no key passphrase is configured"):
         KeyStore(tmp_path / "keys").load("site")
+
+
+def test_plaintext_store_is_sealed_in_place_including_retired_keys(tmp_path: Path) -> None:
+    plain = store(tmp_path, None)
+    site = plain.load_or_create("site", ED25519_ML_DSA_65)
+    collector = plain.load_or_create("collector-01")
+    rotated = plain.rotate("collector-01")
+    keys = store(tmp_path)
+    sealed = keys.seal_plaintext_keys()
+    assert sealed == (
+        "collector-01.key",
+        "site.key",
+        f"retired/collector-01.ed25519.{collector.key_id.split(':')[1]}.key",
+    )
+    for path in (tmp_path / "keys").rglob("*.key"):
+        data = path.read_bytes()
+        assert _sealed.is_sealed(data) and b"PRIVATE KEY" not in data
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert keys.load("site").key_id == site.key_id
+    assert keys.load("collector-01").key_id == rotated.key_id
+    assert keys.load_retired("collector-01", collector.key_id).key_id == collector.key_id
+    assert keys.seal_plaintext_keys() == ()
+    with pytest.raises(ConfigError, match="is encrypted and no key passphrase"):
+        store(tmp_path, None).load("site")
+
+
+def test_sealing_without_a_passphrase_is_refused(tmp_path: Path) -> None:
+    store(tmp_path, None).load_or_create("site")
+    with pytest.raises(ConfigError, match="cannot seal keys: no key passphrase"):
+        store(tmp_path, None).seal_plaintext_keys()
