@@ -2,15 +2,16 @@
 
     .venv/bin/python -m benchmarks.policy [--requests 5000] [--entities 10000] [--repeat 3] [--json]
 
-Both sides decide the same requests against the same 50 policies (the shipped 29 plus 21
-per-area permits) and the same pre-parsed entity graph (``--entities`` tags across 20 areas and
-100 units, plus users and roles). "raw": ``cedarpy.is_authorized(request_dict, PolicySet,
-Entities)`` with request dicts built beforehand - the floor. "pep": ``EnforcementPoint.authorize``
-on ``AccessRequest`` values: unknown-entity check, request building, Cedar with the schema (the
-request is type-checked), decision translation, canonical JSON of the decision and a queued append
-to a ``DecisionLog`` on a real ledger (group commit, ``synchronous=FULL``); the log is flushed
-inside the timed run, so every decision is durable when the clock stops. Runs alternate; best of
-``--repeat`` is reported (the machine is shared). Latency is per call, ``perf_counter_ns``.
+All sides decide the same requests against the same 50 policies (the shipped 29 plus 21
+per-area permits) and the same pre-parsed entity graph (``--entities`` entities: tags across 20
+areas and 100 units, 200 users, roles). "raw": ``cedarpy.is_authorized(request_dict, PolicySet,
+Entities)`` with request dicts built beforehand - the floor. "pdp": ``PolicyDecisionPoint.decide``
+alone (unknown-entity check, request building, Cedar, decision translation). "pep":
+``EnforcementPoint.authorize``: the same plus the decision's ledger entry queued to a
+``DecisionLog`` on a real ledger (group commit, ``synchronous=FULL``); the log is flushed inside
+the timed run, so every decision is durable when the clock stops. Raw, pdp and pep run back to
+back in each round; the best round of each and the median of the per-round pep/raw ratios are
+reported (the machine is shared). Latency is per call, ``perf_counter_ns``.
 """
 
 from __future__ import annotations
@@ -134,6 +135,17 @@ def run_raw(
     return _summary(latencies, time.perf_counter() - start)
 
 
+def run_pdp(pdp: PolicyDecisionPoint, requests: list[AccessRequest]) -> dict[str, float]:
+    """The decision point alone (no decision log): what the enforcement point adds to raw Cedar."""
+    latencies = []
+    start = time.perf_counter()
+    for request in requests:
+        t0 = time.perf_counter_ns()
+        pdp.decide(request)
+        latencies.append(time.perf_counter_ns() - t0)
+    return _summary(latencies, time.perf_counter() - start)
+
+
 def run_pep(
     pdp: PolicyDecisionPoint, requests: list[AccessRequest], data_dir: Path, key: SigningKey
 ) -> dict[str, float]:
@@ -170,13 +182,15 @@ def main() -> None:
     tags = sum(1 for e in raw_entities if e["uid"]["type"] == "Tag")
     requests = build_requests(args.requests, tags)
     key = SigningKey.generate()
-    raws, peps = [], []
+    raws, pdps, peps = [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         for round_ in range(args.repeat):
             raws.append(run_raw(bundle, entities, requests))
+            pdps.append(run_pdp(pdp, requests))
             peps.append(run_pep(pdp, requests, Path(tmp) / f"d{round_}", key))
     raw = max(raws, key=lambda r: r["decisions_per_s"])
     pep = max(peps, key=lambda r: r["decisions_per_s"])
+    pdp_best = max(pdps, key=lambda r: r["decisions_per_s"])
     # Ratios per round (raw and pep ran back to back, under the same load), then their median.
     throughput = [p["decisions_per_s"] / r["decisions_per_s"] for r, p in zip(raws, peps, strict=True)]
     p99 = [p["p99_us"] / r["p99_us"] for r, p in zip(raws, peps, strict=True)]
@@ -185,6 +199,7 @@ def main() -> None:
         "entities": len(raw_entities),
         "requests": args.requests,
         "raw": raw,
+        "pdp": pdp_best,
         "pep": pep,
         "throughput_ratio": statistics.median(throughput),
         "p99_ratio": statistics.median(p99),
@@ -195,7 +210,7 @@ def main() -> None:
         return
     head = f"{report['policies']} policies, {report['entities']} entities, {args.requests} requests"
     print(f"{head}, best of {args.repeat}")
-    for name in ("raw", "pep"):
+    for name in ("raw", "pdp", "pep"):
         r = report[name]
         rate = f"{r['decisions_per_s']:>9.0f} decisions/s"
         print(f"{name:<4} {rate}  p50 {r['p50_us']:7.1f} us  p99 {r['p99_us']:7.1f} us")
