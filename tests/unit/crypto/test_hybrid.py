@@ -280,3 +280,31 @@ def test_broken_ml_dsa_backend_fails_the_self_test(monkeypatch: Any) -> None:
     monkeypatch.setattr(aseptic.crypto._backend, "_SELF_TEST_PUBLIC_SHA256", "00" * 32)
     with pytest.raises(ConfigError, match="self-test failed"):
         require_pqc_backend()
+
+
+VECTOR_PUBLIC = PublicKey.from_raw(ED25519_ML_DSA_65, bytes.fromhex(VECTOR["public_key"]))
+VECTOR_SIGNATURE = bytes.fromhex(VECTOR["signature"])
+VECTOR_MESSAGE = bytes.fromhex(VECTOR["message"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(index=st.integers(0, len(VECTOR_SIGNATURE) - 1), mask=st.integers(1, 255))
+def test_any_changed_byte_anywhere_in_a_hybrid_signature_is_refused(index: int, mask: int) -> None:
+    tampered = bytearray(VECTOR_SIGNATURE)
+    tampered[index] ^= mask
+    with pytest.raises(SignatureError):
+        VECTOR_PUBLIC.verify(bytes(tampered), VECTOR_MESSAGE, what="vector")
+
+
+@settings(max_examples=200, deadline=None)
+@given(length=st.integers(0, len(VECTOR_SIGNATURE) - 1))
+def test_truncated_hybrid_signature_is_refused_at_every_length(length: int) -> None:
+    with pytest.raises(SignatureError):
+        VECTOR_PUBLIC.verify(VECTOR_SIGNATURE[:length], VECTOR_MESSAGE, what="vector")
+
+
+@settings(max_examples=200, deadline=None)
+@given(garbage=st.binary(max_size=4096))
+def test_garbage_signature_is_a_signature_error_never_a_crash(garbage: bytes) -> None:
+    with pytest.raises(SignatureError):
+        VECTOR_PUBLIC.verify(garbage, VECTOR_MESSAGE, what="vector")

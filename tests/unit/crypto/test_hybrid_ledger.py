@@ -4,7 +4,7 @@ ledger's verifier checks both: no ledger code knows the algorithm, it dispatches
 from __future__ import annotations
 
 import sqlite3
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -13,6 +13,8 @@ from aseptic.clock import SimClock
 from aseptic.crypto import ED25519, ED25519_ML_DSA_65, KeyStore, SigningKey, read_public_key
 from aseptic.errors import ConfigError, SignatureError
 from aseptic.ledger import Checkpoint, Ledger, LedgerTampered, verify_ledger
+from aseptic.telemetry import EdgeSigner, Envelope, Ingestor, IngestVerifier, Quality, Quarantine, Reading
+from aseptic.twin.tags import TAGS
 
 START = datetime(2026, 1, 1, 6, 0, tzinfo=UTC)
 
@@ -73,3 +75,35 @@ def test_rotated_site_key_cannot_silently_continue_an_existing_ledger(tmp_path: 
     with pytest.raises(ConfigError, match="site.pub holds key ed25519:"):
         Ledger.open(tmp_path, site_key=rotated, clock=SimClock(START.replace(hour=7)))
     assert keys.retired("site")[0].algorithm == ED25519
+
+
+def test_hybrid_collector_envelopes_are_ingested_and_a_tampered_one_is_quarantined(tmp_path: Path) -> None:
+    collector, site_key = SigningKey.generate(ED25519_ML_DSA_65), SigningKey.generate(ED25519_ML_DSA_65)
+    clock = SimClock(START + timedelta(days=1))
+    signer = EdgeSigner("collector-01", collector)
+    envelopes = [
+        signer.seal(
+            [
+                Reading(spec.name, START + timedelta(minutes=i), spec.low, Quality.GOOD, "fermenter-01/x")
+                for spec in TAGS
+            ]
+        )
+        for i in range(2)
+    ]
+    tampered = bytearray(envelopes[1].to_bytes())
+    tampered[-50] ^= 1  # inside the ML-DSA-65 half of the trailing signature block
+    with Ledger.open(tmp_path, site_key=site_key, clock=clock) as ledger:
+        ledger.append_key("collector-01", collector.public)
+        quarantine = Quarantine.open(tmp_path, clock=clock, max_stored_bytes=1 << 20)
+        ingestor = Ingestor(
+            IngestVerifier({"collector-01": collector.public}, clock=clock), ledger, quarantine
+        )
+        first = ingestor.ingest(envelopes[0].to_bytes())
+        rejected = ingestor.ingest(bytes(tampered))
+        second = ingestor.ingest(envelopes[1].to_bytes())
+        ledger.checkpoint()
+    assert isinstance(first, Envelope) and isinstance(second, Envelope)
+    assert not isinstance(rejected, Envelope)
+    assert "the ML-DSA-65 half does not verify" in str(rejected)
+    report = verify_ledger(tmp_path, site_key.public, require_signatures=True)
+    assert (report.envelope_signatures, report.discrepancies) == (2, [])
