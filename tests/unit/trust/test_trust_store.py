@@ -158,3 +158,12 @@ def test_change_is_rolled_back_when_it_cannot_be_audited(
     with pytest.raises(BackendError, match="audit sink down"):
         store.add_user("alice", ("operator",), (), PASSWORD, actor="root", now=clock.now())
     assert store.list_principals() == ()
+
+
+def test_identity_store_left_readable_by_others_is_made_owner_only(tmp_path: Path, audit: AuditList) -> None:
+    data_dir = tmp_path / "loose"
+    data_dir.mkdir()
+    (data_dir / "identity.db").touch(mode=0o644)
+    (data_dir / "identity.db").chmod(0o644)
+    with IdentityStore.open(data_dir, audit=audit):
+        assert stat.S_IMODE((data_dir / "identity.db").stat().st_mode) == 0o600
