@@ -6,6 +6,7 @@ import json
 import shutil
 import sqlite3
 import stat
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pyotp
@@ -268,3 +269,38 @@ def test_device_enrol_verify_and_revoke(site: dict[str, Path | str], tmp_path: P
     assert code == 1 and "revoked" in err
     changes = [e.get("change") for e in _ledger_entries(Path(data_dir)) if e["entry"] == "identity_change"]
     assert changes[-2:] == ["device_added", "revoked"]
+
+
+def test_policy_apply_needs_an_elevation_grant_and_the_deny_is_logged(
+    site: dict[str, Path | str], tmp_path: Path
+) -> None:
+    data_dir, session = Path(site["dir"]), str(site["session"])
+    folder = _copy_default(tmp_path / "new-policies")
+    code, _, err = aseptic(
+        "policy", "apply", str(folder), "--session-file", session, "--data-dir", str(data_dir)
+    )
+    assert code == 1 and "may not change_policy" in err
+    assert not (data_dir / "policies").exists()
+    denials = [e for e in _ledger_entries(data_dir) if e.get("action") == "change_policy"]
+    assert [e["decision"] for e in denials] == ["deny"]
+
+
+def test_policy_test_uses_the_sites_installed_set(site: dict[str, Path | str]) -> None:
+    from aseptic.crypto import KeyStore
+    from aseptic.trust import install_policy_set
+
+    data_dir = Path(site["dir"])
+    default = PolicyBundle.default()
+    freeze = '@id("freeze-recipes")\nforbid (principal, action == Action::"change_recipe", resource);\n'
+    bundle = PolicyBundle.load(
+        [*default.sources, ("site.cedar", freeze)], default.schema_text, cases_text=default.cases_text
+    )
+    key = KeyStore.open(data_dir).load("site")
+    install_policy_set(
+        data_dir, bundle, key=key, actor="root", now=datetime.now(UTC), audit=lambda entry: None
+    )
+    code, out, _ = aseptic("policy", "test", "--data-dir", str(data_dir), "--json")
+    assert code == 0 and json.loads(out)["policy_set"] == bundle.digest
+    (data_dir / "policies" / "0001" / "site.cedar").write_text("// emptied\n")
+    code, _, err = aseptic("policy", "test", "--data-dir", str(data_dir))
+    assert code == 1 and "sha256" in err

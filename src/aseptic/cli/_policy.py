@@ -18,13 +18,18 @@ from aseptic.cli._common import (
     settings_for,
     stderr,
 )
+from aseptic.cli._trust import SessionFileOption, open_trust
+from aseptic.crypto import read_public_key
 from aseptic.errors import InputError
 from aseptic.trust import (
     IDENTITY_DB,
+    POLICY_DIR,
     AccessRequest,
     IdentityStore,
     PolicyBundle,
     PolicyDecisionPoint,
+    install_policy_set,
+    load_active_policy_set,
     plant_entities,
     run_policy_cases,
 )
@@ -39,15 +44,26 @@ PolicyDirOption = Annotated[
 ]
 
 
-def _bundle(policy_dir: Path | None) -> PolicyBundle:
-    return PolicyBundle.default() if policy_dir is None else PolicyBundle.from_directory(policy_dir)
+def _bundle(policy_dir: Path | None, data_dir: Path) -> PolicyBundle:
+    """``--policy-dir`` if given, else the data directory's active set (its own, else the default)."""
+    if policy_dir is not None:
+        return PolicyBundle.from_directory(policy_dir)
+    if not (data_dir / POLICY_DIR).is_dir():
+        return PolicyBundle.default()
+    bundle, _ = load_active_policy_set(data_dir, read_public_key(data_dir / "site.pub"))
+    return bundle
 
 
 @app.command("test")
 @handles_errors
-def test(policy_dir: PolicyDirOption = None, json: JsonOption = False) -> None:
+def test(
+    policy_dir: PolicyDirOption = None,
+    data_dir: DataDirOption = None,
+    config: ConfigOption = None,
+    json: JsonOption = False,
+) -> None:
     """Run the test cases kept beside the active policies; exit 1 if any fails."""
-    bundle = _bundle(policy_dir)
+    bundle = _bundle(policy_dir, data_dir_for(data_dir, settings_for(config)))
     results = run_policy_cases(bundle)
     failed = [r for r in results if not r.passed]
     if json:
@@ -110,7 +126,7 @@ def explain(
     if (directory / IDENTITY_DB).is_file():
         with IdentityStore.open(directory, audit=_no_changes) as store:
             extra += [p.to_entity() for p in store.list_principals() if (p.kind, p.name) not in known]
-    decision = PolicyDecisionPoint(_bundle(policy_dir), plant_entities()).decide(request, extra)
+    decision = PolicyDecisionPoint(_bundle(policy_dir, directory), plant_entities()).decide(request, extra)
     if json:
         print_json(decision.to_json())
     else:
@@ -127,3 +143,27 @@ def explain(
 
 def _no_changes(entry: object) -> object:
     raise InputError("policy explain does not change identities")  # never called: read-only use
+
+
+@app.command("apply")
+@handles_errors
+def apply(
+    policy_dir: Annotated[
+        Path, typer.Argument(help="A policy directory: *.cedar, schema.cedarschema, cases.json.")
+    ],
+    session_file: SessionFileOption = None,
+    data_dir: DataDirOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Install a policy set as the site's next signed version (needs change_policy: an administrator
+    with an elevation grant). It must validate and pass its own cases; the change is logged."""
+    bundle = PolicyBundle.from_directory(policy_dir)
+    with open_trust(data_dir, config) as trust:
+        actor = trust.authenticate(session_file)
+        trust.require_admin_action(actor, "change_policy")
+        version = install_policy_set(
+            trust.data_dir, bundle, key=trust.site_key, actor=actor.name, now=trust.now(), audit=trust.log
+        )
+    typer.echo(
+        f"installed policy version {version} ({bundle.digest[:16]}, {len(bundle.policy_ids)} policies)"
+    )

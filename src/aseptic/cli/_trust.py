@@ -35,11 +35,11 @@ from aseptic.trust import (
     EnforcementPoint,
     EntityRef,
     IdentityStore,
-    PolicyBundle,
     PolicyDecisionPoint,
     Principal,
     RequestContext,
     SiteCA,
+    load_active_policy_set,
     plant_entities,
 )
 
@@ -64,6 +64,7 @@ class TrustContext:
 
     data_dir: Path
     site_id: str
+    site_key: SigningKey
     session_key: SigningKey
     log: DecisionLog
     identities: IdentityStore
@@ -72,9 +73,10 @@ class TrustContext:
     def now(self) -> datetime:
         return self.clock.now()
 
-    def enforcement_point(self, bundle: PolicyBundle | None = None) -> EnforcementPoint:
-        pdp = PolicyDecisionPoint(bundle or PolicyBundle.default(), plant_entities())
-        return EnforcementPoint(pdp, self.log)
+    def enforcement_point(self) -> EnforcementPoint:
+        """The enforcement point over the active policy set (the site's, else the shipped one)."""
+        bundle, _ = load_active_policy_set(self.data_dir, self.site_key.public)
+        return EnforcementPoint(PolicyDecisionPoint(bundle, plant_entities()), self.log)
 
     def site_ca(self) -> SiteCA:
         """The site CA (created with its certificate ``D/site-ca.pem`` on first use)."""
@@ -101,7 +103,7 @@ class TrustContext:
         token = read_secret_file(session_file, "session token")
         return self.identities.verify_session(token, public_key=self.session_key.public, now=self.now())
 
-    def require_admin_action(self, actor: Principal, action: str) -> None:
+    def require_admin_action(self, actor: Principal, action: str, *, elevated: bool = False) -> None:
         """Ask the enforcement point whether ``actor`` may do ``action`` on the site; log the decision.
 
         Raises:
@@ -117,6 +119,7 @@ class TrustContext:
                 source_zone="operations",
                 conduit="cli",
                 time=self.now(),
+                elevated=elevated,
             ),
         )
         self.enforcement_point().require(request, extra=[actor.to_entity()])
@@ -147,7 +150,7 @@ def open_trust(data_dir: Path | None, config: Path | None, *, create: bool = Fal
     try:
         identities = IdentityStore.open(directory, audit=log)
         try:
-            yield TrustContext(directory, settings.site.id, session_key, log, identities, clock)
+            yield TrustContext(directory, settings.site.id, site_key, session_key, log, identities, clock)
         finally:
             identities.close()
     finally:

@@ -30,6 +30,7 @@ from aseptic.trust._entities import (
 )
 from aseptic.trust._password import MIN_PASSWORD_LENGTH, hash_password, verify_password
 from aseptic.trust._policy import PolicyBundle, PolicyDecisionPoint
+from aseptic.trust._policy_store import POLICY_DIR, install_policy_set, load_active_policy_set
 from aseptic.trust._request import ACTIONS, BATCH_STATES, AccessRequest, Decision, EntityRef, RequestContext
 from aseptic.trust._store import ENROLMENT_TOKEN_FILE, IDENTITY_DB, AuditSink, IdentityStore, Principal
 from aseptic.trust._token import SessionToken, issue_token, verify_token
@@ -42,6 +43,7 @@ __all__ = [
     "ENROLMENT_TOKEN_FILE",
     "IDENTITY_DB",
     "MIN_PASSWORD_LENGTH",
+    "POLICY_DIR",
     "SERVICE_ROLES",
     "USER_ROLES",
     "ZONES",
@@ -64,7 +66,9 @@ __all__ = [
     "area_entity",
     "batch_entity",
     "hash_password",
+    "install_policy_set",
     "issue_token",
+    "load_active_policy_set",
     "model_entity",
     "new_totp_secret",
     "plant_entities",

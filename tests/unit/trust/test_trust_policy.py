@@ -68,7 +68,7 @@ def test_public_api_is_pinned() -> None:
         *("TotpEnrolment", "area_entity", "batch_entity", "hash_password", "issue_token", "model_entity"),
         *("new_totp_secret", "plant_entities", "principal_entity", "record_entity", "role_entities"),
         *("run_policy_cases", "site_entity", "tag_entity", "unit_entity", "verify_password"),
-        *("verify_token", "verify_totp"),
+        *("verify_token", "verify_totp", "POLICY_DIR", "install_policy_set", "load_active_policy_set"),
     }
 
 
