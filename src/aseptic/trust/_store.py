@@ -433,11 +433,20 @@ class IdentityStore:
     ) -> str:
         """Authenticate a user and issue a session token (its wire form).
 
+        Every attempt is an audit entry (``{"entry": "authentication", "subject", "result",
+        "reason" | "token_id", "time"}``, never a secret), so that failed logins are evidence and
+        repeated failures can be found later.
+
         Raises:
             AccessDenied: authentication failed (see ``authenticate``).
         """
-        principal = self.authenticate(name, password, totp_code, now)
-        text, _ = issue_token(
+        attempt = {"entry": "authentication", "subject": name[:64], "time": format_rfc3339(now)}
+        try:
+            principal = self.authenticate(name, password, totp_code, now)
+        except AccessDenied as exc:
+            self._audit({**attempt, "result": "refused", "reason": "; ".join(exc.reasons) or exc.message})
+            raise
+        text, token = issue_token(
             key,
             subject=principal.name,
             kind=principal.kind,
@@ -445,6 +454,7 @@ class IdentityStore:
             now=now,
             lifetime_s=lifetime_s,
         )
+        self._audit({**attempt, "result": "session_issued", "token_id": token.token_id})
         return text
 
     def verify_session(self, token: str, *, public_key: PublicKey, now: datetime) -> Principal:

@@ -167,3 +167,20 @@ def test_identity_store_left_readable_by_others_is_made_owner_only(tmp_path: Pat
     (data_dir / "identity.db").chmod(0o644)
     with IdentityStore.open(data_dir, audit=audit):
         assert stat.S_IMODE((data_dir / "identity.db").stat().st_mode) == 0o600
+
+
+def test_every_login_attempt_is_audited_without_secrets(
+    store: IdentityStore, tmp_path: Path, clock: SimClock, audit: AuditList
+) -> None:
+    enrolment = _enrol_admin(store, tmp_path / "data", clock)
+    code = _code(enrolment, clock)
+    with pytest.raises(AccessDenied):
+        store.login("root", "wrong password!", code, key=KEY, now=clock.now())
+    store.login("root", PASSWORD, code, key=KEY, now=clock.now())
+    with pytest.raises(AccessDenied):
+        store.login("root", PASSWORD, code, key=KEY, now=clock.now())
+    attempts = [e for e in audit.entries if e["entry"] == "authentication"]
+    assert [e["result"] for e in attempts] == ["refused", "session_issued", "refused"]
+    assert "replay" in attempts[2]["reason"] and len(attempts[1]["token_id"]) == 32
+    text = repr(attempts)
+    assert PASSWORD not in text and "wrong password!" not in text
