@@ -143,13 +143,13 @@ class PolicyDecisionPoint:
 
     def __init__(self, bundle: PolicyBundle, entities: Sequence[dict[str, Any]]) -> None:
         self._lock = threading.Lock()
-        self._bundle = bundle
-        self._entities = bundle.parse_entities(entities)
+        # One tuple, swapped whole: a request never sees a new policy set with an old graph.
+        self._active = (bundle, bundle.parse_entities(entities))
         self._known = _uids(entities)
 
     @property
     def bundle(self) -> PolicyBundle:
-        return self._bundle
+        return self._active[0]
 
     def load(self, bundle: PolicyBundle) -> None:
         """Make ``bundle`` (already validated) the active set; the entity graph must fit its schema.
@@ -157,9 +157,9 @@ class PolicyDecisionPoint:
         Raises:
             InputError: the current entities do not fit the new schema (the running set stays).
         """
-        entities = bundle.parse_entities(json.loads(str(self._entities)))
         with self._lock:
-            self._bundle, self._entities = bundle, entities
+            entities = bundle.parse_entities(json.loads(str(self._active[1])))
+            self._active = (bundle, entities)
 
     def load_sources(self, sources: Iterable[tuple[str, str]], schema_text: str) -> PolicyBundle:
         """Validate and activate new policy text; on any error the running set stays.
@@ -177,7 +177,7 @@ class PolicyDecisionPoint:
         Raises:
             InputError: ``extra`` does not fit the schema or clashes with the base graph.
         """
-        bundle, entities = self._bundle, self._entities
+        bundle, entities = self._active
         unknown = [
             f"unknown {role} {ref}"
             for role, ref in (("principal", request.principal), ("resource", request.resource))
