@@ -15,11 +15,10 @@ raises ``BackendError`` from then on, and an enforcement point built on it denie
 
 from __future__ import annotations
 
-import queue
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, TypeGuard
+from typing import Any
 
 from aseptic.errors import AsepticError, BackendError
 from aseptic.ledger import Ledger, canonical_json
@@ -27,7 +26,6 @@ from aseptic.trust._request import Decision
 
 __all__ = ["DecisionLog"]
 
-_STOP = object()
 _CHUNK = 32
 
 
@@ -39,10 +37,12 @@ class DecisionLog:
     ) -> None:
         if max_batch < 1 or max_delay_s < 0:
             raise ValueError(f"max_batch {max_batch} must be >= 1 and max_delay_s {max_delay_s} >= 0")
-        self._queue: queue.Queue[object] = queue.Queue()
         self._max_batch = max_batch
         self._max_delay_s = max_delay_s
-        self._done = threading.Condition()
+        lock = threading.Lock()
+        self._done = threading.Condition(lock)  # committers wait here (wait_for, flush)
+        self._work = threading.Condition(lock)  # the writer waits here for entries
+        self._pending: list[bytes | dict[str, Any]] = []  # handed to the writer a whole group at a time
         self._recorded = 0  # entries accepted by record()
         self._committed = 0  # entries durable in the ledger
         self._commits = 0  # transactions (fsyncs) made
@@ -71,7 +71,7 @@ class DecisionLog:
             self._check_usable()
             self._recorded += 1
             sequence = self._recorded
-            self._queue.put(payload)
+            self._hand_over(payload)
         return sequence
 
     def record_decision(self, decision: Decision) -> int:
@@ -88,8 +88,14 @@ class DecisionLog:
             self._check_usable()
             self._recorded += 1
             sequence = self._recorded
-            self._queue.put(entry)
+            self._hand_over(entry)
         return sequence
+
+    def _hand_over(self, entry: bytes | dict[str, Any]) -> None:
+        # Called with the lock held. Wake the writer only when a group starts or fills up.
+        self._pending.append(entry)
+        if len(self._pending) == 1 or len(self._pending) >= self._max_batch:
+            self._work.notify()
 
     def __call__(self, entry: Mapping[str, Any]) -> object:
         """An ``AuditSink``: record ``entry`` and wait until it is durable."""
@@ -128,7 +134,7 @@ class DecisionLog:
             if self._closed:
                 return
             self._closed = True
-        self._queue.put(_STOP)
+            self._work.notify()
         self._thread.join()
         if self._failure is not None and self._committed < self._recorded:
             raise self._failed_error()
@@ -174,27 +180,25 @@ class DecisionLog:
             ledger.close()
 
     def _drain(self, ledger: Ledger) -> None:
-        stopping = False
-        while not stopping:
-            first = self._queue.get()
-            if first is _STOP:
-                return
-            group = [first]
-            # A monotonic deadline, not the wall clock: this only bounds how long a group stays open.
-            deadline = time.monotonic() + self._max_delay_s
-            while len(group) < self._max_batch:
-                try:
-                    item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
-                except queue.Empty:
-                    break
-                if item is _STOP:
-                    stopping = True
-                    break
-                group.append(item)
+        while True:
+            with self._work:
+                while not self._pending and not self._closed:
+                    self._work.wait()
+                if not self._pending:
+                    return  # closed and everything committed
+                # A monotonic deadline, not the wall clock: it only bounds how long a group stays open.
+                deadline = time.monotonic() + self._max_delay_s
+                while len(self._pending) < self._max_batch and not self._closed:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    self._work.wait(remaining)
+                group = self._pending[: self._max_batch]
+                del self._pending[: self._max_batch]
             try:
                 with ledger.batch():
                     for start in range(0, len(group), _CHUNK):
-                        ledger.append_findings(p for p in group[start : start + _CHUNK] if _is_entry(p))
+                        ledger.append_findings(group[start : start + _CHUNK])
                         # Let request threads run between chunks: a long group would otherwise hold
                         # the GIL for a whole switch interval and show up in their p99 latency.
                         time.sleep(0)
@@ -207,7 +211,3 @@ class DecisionLog:
                 self._committed += len(group)
                 self._commits += 1
                 self._done.notify_all()
-
-
-def _is_entry(item: object) -> TypeGuard[bytes | dict[str, Any]]:
-    return isinstance(item, bytes | dict)
