@@ -304,3 +304,25 @@ def test_policy_test_uses_the_sites_installed_set(site: dict[str, Path | str]) -
     (data_dir / "policies" / "0001" / "site.cedar").write_text("// emptied\n")
     code, _, err = aseptic("policy", "test", "--data-dir", str(data_dir))
     assert code == 1 and "sha256" in err
+
+
+def test_a_command_on_an_empty_data_directory_initialises_it(tmp_path: Path) -> None:
+    data_dir = tmp_path / "fresh"
+    code, _, err = aseptic(
+        "user", "list", "--session-file", str(tmp_path / "none"), "--data-dir", str(data_dir)
+    )
+    assert code == 2 and "was empty: initialised it" in err
+    token = data_dir / "enrolment-token"
+    assert stat.S_IMODE(token.stat().st_mode) == 0o600
+    assert (data_dir / "site.pub").is_file() and (data_dir / "site-ca.pem").is_file()
+    code, _, err = aseptic(
+        "user", "list", "--session-file", str(tmp_path / "none"), "--data-dir", str(data_dir)
+    )
+    assert code == 2 and "was empty" not in err  # initialised once only
+
+
+def test_a_non_empty_foreign_directory_is_not_initialised(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("not a data directory\n")
+    code, _, err = aseptic("user", "list", "--data-dir", str(tmp_path))
+    assert code == 2 and "not initialised (and not empty)" in err
+    assert not (tmp_path / "ledger.db").exists()

@@ -135,8 +135,17 @@ def open_trust(data_dir: Path | None, config: Path | None, *, create: bool = Fal
     settings = settings_for(config)
     directory = data_dir_for(data_dir, settings)
     if not create and not (directory / "ledger.db").is_file():
+        if directory.exists() and any(directory.iterdir()):
+            raise ConfigError(
+                f"{directory} is not initialised (and not empty)",
+                hint=f"check --data-dir, or `aseptic init --data-dir {directory}`",
+            )
+        # An empty data directory is initialised on first use: keys, CA, ledger, enrolment token.
+        token = initialise(directory, config)
         raise ConfigError(
-            f"{directory} is not initialised", hint=f"run `aseptic init --data-dir {directory}`"
+            f"{directory} was empty: initialised it; the one-time enrolment token is in {token}",
+            hint=f"enrol the first administrator: aseptic user enrol NAME --token-file {token}"
+            f" --data-dir {directory}",
         )
     keys = KeyStore.open(directory)
     site_key = keys.load_or_create(SITE_KEY)
@@ -190,26 +199,34 @@ def read_secret(path: Path | None, what: str, *, confirm: bool = False) -> str:
     return line
 
 
+def initialise(directory: Path, config: Path | None) -> Path | None:
+    """Create keys, CA, ledger and identity store in ``directory``; return the new enrolment token's
+    path (``None`` if an administrator exists or a token is already waiting)."""
+    with open_trust(directory, config, create=True) as trust:
+        trust.site_ca()
+        principals = trust.identities.list_principals()
+        if any(p.kind == "User" and "administrator" in p.roles for p in principals):
+            return None
+        if (directory / "enrolment-token").exists():
+            return None
+        return trust.identities.create_enrolment_token(directory, trust.now())
+
+
 @handles_errors
 def init(data_dir: DataDirOption = None, config: ConfigOption = None) -> None:
     """Create the site keys and CA, the ledger and the identity store, and a one-time enrolment token for
-    the first administrator (D/enrolment-token, readable by its owner only)."""
-    with open_trust(data_dir, config, create=True) as trust:
-        trust.site_ca()
-        administrators = [
-            p for p in trust.identities.list_principals() if p.kind == "User" and "administrator" in p.roles
-        ]
-        if administrators:
-            stderr.print(f"{trust.data_dir} is initialised; administrators exist: no enrolment token made")
-            return
-        token_path = trust.data_dir / "enrolment-token"
-        if token_path.exists():
-            stderr.print(f"an enrolment token is waiting in {token_path} (mode 0600)", highlight=False)
-            return
-        path = trust.identities.create_enrolment_token(trust.data_dir, trust.now())
-    typer.echo(f"site key        {trust.data_dir / 'site.pub'} (give a copy to your auditors)")
-    typer.echo(f"site CA         {trust.data_dir / CA_FILE} (devices and services present its certificates)")
+    the first administrator (D/enrolment-token, readable by its owner only). Commands that find an
+    empty data directory do this themselves."""
+    directory = data_dir_for(data_dir, settings_for(config))
+    path = initialise(directory, config)
+    if path is None:
+        token = directory / "enrolment-token"
+        if token.exists():
+            stderr.print(f"an enrolment token is waiting in {token} (mode 0600)", highlight=False)
+        else:
+            stderr.print(f"{directory} is initialised; administrators exist: no enrolment token made")
+        return
+    typer.echo(f"site key        {directory / 'site.pub'} (give a copy to your auditors)")
+    typer.echo(f"site CA         {directory / CA_FILE} (devices and services present its certificates)")
     typer.echo(f"enrolment token {path} (mode 0600, single use)")
-    stderr.print(
-        f"next: aseptic user enrol NAME --token-file {path} --data-dir {trust.data_dir}", highlight=False
-    )
+    stderr.print(f"next: aseptic user enrol NAME --token-file {path} --data-dir {directory}", highlight=False)
