@@ -1,0 +1,53 @@
+"""Provenance: signed manifests for models and firmware (in-toto/SLSA, CycloneDX, DSSE), verify-before-load.
+
+``sign_artifact`` hashes every file of a model or firmware artifact and signs an in-toto Statement v1
+(SLSA Provenance v1 predicate, CycloneDX 1.6 BOM byproduct) in a DSSE envelope with the site key;
+``record_manifest`` logs its digest in the ledger; ``verify_artifact`` refuses anything that does not
+match a manifest signed by a trusted, unretired key. Format and rules: docs/provenance.md.
+"""
+
+from aseptic.provenance._artifact import FileDigest, digest_artifact, manifest_path_for
+from aseptic.provenance._dsse import IN_TOTO_PAYLOAD_TYPE, DsseEnvelope, DsseSignature, pae
+from aseptic.provenance._manifest import (
+    FindingLog,
+    SignedManifest,
+    VerifiedManifest,
+    parse_manifest,
+    read_manifest,
+    record_manifest,
+    sign_artifact,
+    sign_files,
+    verify_manifest,
+    write_manifest,
+)
+from aseptic.provenance._spec import ArtifactKind, LedgerReference, ManifestSpec
+from aseptic.provenance._statement import PREDICATE_TYPE, STATEMENT_TYPE, Statement
+from aseptic.provenance._verify import verify_artifact, verify_artifact_manifest
+
+__all__ = [
+    "IN_TOTO_PAYLOAD_TYPE",
+    "PREDICATE_TYPE",
+    "STATEMENT_TYPE",
+    "ArtifactKind",
+    "DsseEnvelope",
+    "DsseSignature",
+    "FileDigest",
+    "FindingLog",
+    "LedgerReference",
+    "ManifestSpec",
+    "SignedManifest",
+    "Statement",
+    "VerifiedManifest",
+    "digest_artifact",
+    "manifest_path_for",
+    "pae",
+    "parse_manifest",
+    "read_manifest",
+    "record_manifest",
+    "sign_artifact",
+    "sign_files",
+    "verify_artifact",
+    "verify_artifact_manifest",
+    "verify_manifest",
+    "write_manifest",
+]
