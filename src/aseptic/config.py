@@ -19,6 +19,7 @@ from aseptic.errors import ConfigError
 __all__ = [
     "DEFAULT_CONFIG_FILE",
     "DEFAULT_DATA_DIR",
+    "ApiSettings",
     "DetectSettings",
     "OpcUaSettings",
     "Settings",
@@ -92,6 +93,19 @@ class DetectSettings(_Section):
     cusum_arl0_h: Annotated[float, Field(gt=0)] = 1000.0
 
 
+class ApiSettings(_Section):
+    """The HTTP API (``aseptic serve``)."""
+
+    # Largest request body accepted; anything longer is refused with 413 before it is parsed.
+    max_body_bytes: Annotated[int, Field(ge=1024, le=16 * 1024 * 1024)] = 64 * 1024
+    # Lifetime of a session token issued by POST /api/login (at most 8 h, as for the CLI).
+    token_lifetime_s: Annotated[int, Field(ge=60, le=8 * 3600)] = 900
+    # IEC 62443 zone the API's clients connect from (the policies read it as context.source_zone).
+    source_zone: Annotated[str, Field(pattern=r"^(enterprise|dmz|operations|control|safety)$")] = "operations"
+    # Most readings one historian query returns (a longer answer is cut and says so).
+    max_readings: Annotated[int, Field(ge=1, le=1_000_000)] = 10_000
+
+
 class Settings(_Section):
     """Everything a site can configure. Built only by ``load_settings`` or ``settings_from_mapping``."""
 
@@ -100,6 +114,7 @@ class Settings(_Section):
     twin: TwinSettings = TwinSettings()
     telemetry: TelemetrySettings = TelemetrySettings()
     detect: DetectSettings = DetectSettings()
+    api: ApiSettings = ApiSettings()
 
 
 def settings_from_mapping(data: dict[str, Any], *, source: str = "<settings>") -> Settings:

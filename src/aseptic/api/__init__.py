@@ -1,0 +1,11 @@
+"""The HTTP API (issue 4, part 3a): FastAPI over the data directory, the enforcement point on every route.
+
+``create_app(data_dir, settings, clock)`` builds the app; ``aseptic serve`` runs it with uvicorn.
+Routes, authentication and the error table: docs/api.md.
+"""
+
+from aseptic.api._app import create_app
+from aseptic.api._errors import ERROR_TABLE
+from aseptic.api._service import ApiService
+
+__all__ = ["ERROR_TABLE", "ApiService", "create_app"]

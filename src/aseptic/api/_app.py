@@ -1,0 +1,155 @@
+"""The FastAPI application: routes that parse, call one ``ApiService`` method, and render.
+
+Unauthenticated: ``GET /health``, ``POST /api/login`` and ``GET /openapi.json``. Every other route
+needs ``Authorization: Bearer <token>`` and is decided by the enforcement point (the decision is
+logged either way). Errors are rendered by the one table in ``_errors``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field
+
+from aseptic import __version__
+from aseptic.api._errors import install_error_handlers
+from aseptic.api._limits import BodySizeLimit
+from aseptic.api._service import ApiService
+from aseptic.clock import Clock, format_rfc3339, parse_rfc3339
+from aseptic.config import Settings
+from aseptic.errors import InputError
+from aseptic.trust import Principal
+
+__all__ = ["create_app"]
+
+_bearer = HTTPBearer(auto_error=False, description="A session token from POST /api/login")
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "no, malformed, forged, expired or revoked bearer token"},
+    403: {"description": "denied by policy (the deciding policy ids are in the body)"},
+    413: {"description": "request body too large"},
+    422: {"description": "malformed request"},
+    503: {"description": "a store or the decision log failed"},
+}
+
+
+class LoginRequest(BaseModel):
+    """A user's credentials: name, password and the current TOTP code."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    username: Annotated[str, Field(min_length=1, max_length=64)]
+    password: Annotated[str, Field(min_length=1, max_length=1024)]
+    totp_code: Annotated[str, Field(pattern=r"^[0-9]{6}$")]
+
+
+class LoginResponse(BaseModel):
+    token: str
+    token_type: str = "bearer"  # noqa: S105 - the OAuth 2 token type name, not a secret
+    expires: str
+
+
+def _service(request: Request) -> ApiService:
+    service: ApiService = request.app.state.service
+    return service
+
+
+def _principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    token = credentials.credentials if credentials is not None else None
+    return _service(request).authenticate(token, request.url.path)
+
+
+Authenticated = Annotated[Principal, Depends(_principal)]
+
+
+def _time(text: str | None, default: datetime, name: str) -> datetime:
+    if text is None:
+        return default
+    try:
+        return parse_rfc3339(text)
+    except ValueError as exc:
+        raise InputError(
+            f"query parameter {name!r}: {exc}", hint="RFC 3339, e.g. 2026-03-01T10:00:00Z"
+        ) from None
+
+
+def create_app(data_dir: Path, settings: Settings, clock: Clock) -> FastAPI:
+    """The HTTP API over the initialised data directory ``data_dir``.
+
+    The app owns one ``ApiService`` (one ledger writer); it is closed, and the decision log
+    flushed, when the app shuts down.
+
+    Raises:
+        ConfigError: ``data_dir`` is not initialised.
+        SignatureError, IntegrityError: the ledger or the site's policy set fails verification.
+        BackendError: a store cannot be opened.
+    """
+    service = ApiService.open(data_dir, settings, clock)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            service.close()
+
+    app = FastAPI(
+        title="Aseptic",
+        version=__version__,
+        description="Zero-trust API: every route but health and login needs a bearer token and is "
+        "decided by the policy enforcement point; every decision is a ledger entry.",
+        docs_url=None,  # the interactive pages load scripts from a CDN: not on a plant network
+        redoc_url=None,
+        lifespan=lifespan,
+        responses=_ERRORS,
+    )
+    app.state.service = service
+    app.add_middleware(BodySizeLimit, max_body_bytes=settings.api.max_body_bytes)
+    install_error_handlers(app)
+
+    @app.get("/health", tags=["service"])
+    def health() -> dict[str, str]:
+        """Liveness (unauthenticated; says nothing about the site)."""
+        return {"status": "ok"}
+
+    @app.post("/api/login", tags=["auth"])
+    def login(body: LoginRequest, request: Request) -> LoginResponse:
+        """Exchange a password and TOTP code for a short-lived session token."""
+        result = _service(request).login(body.username, body.password, body.totp_code)
+        return LoginResponse(token=result.token, expires=format_rfc3339(result.expires))
+
+    @app.get("/api/whoami", tags=["auth"])
+    def whoami(principal: Authenticated) -> dict[str, Any]:
+        """The caller's own identity as the store knows it now."""
+        return principal.to_json()
+
+    @app.get("/api/ledger/status", tags=["ledger"])
+    def ledger_status(principal: Authenticated, request: Request) -> dict[str, Any]:
+        """Size, root and latest checkpoint of the ledger (action ``read_record``)."""
+        return _service(request).ledger_status(principal)
+
+    @app.get("/api/tags/{tag}/readings", tags=["historian"])
+    def tag_readings(
+        tag: str,
+        principal: Authenticated,
+        request: Request,
+        start: Annotated[
+            str | None, Query(alias="from", description="RFC 3339; default: 1 h before to")
+        ] = None,
+        end: Annotated[str | None, Query(alias="to", description="RFC 3339, exclusive; default: now")] = None,
+    ) -> dict[str, Any]:
+        """Historian readings of one tag (action ``read_tag`` on ``Tag::"<tag>"``)."""
+        service = _service(request)
+        to = _time(end, service.clock.now(), "to")
+        return service.read_tag(principal, tag, _time(start, to - timedelta(hours=1), "from"), to)
+
+    return app

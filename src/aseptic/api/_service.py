@@ -1,0 +1,262 @@
+"""What the API does, without HTTP: authenticate, decide, log, read. Handlers call one method each.
+
+``ApiService.open`` opens the data directory once per process: the site and session keys, the one
+``Ledger`` writer (owned by the ``DecisionLog``'s writer thread; every decision and audit entry goes
+through it), the identity store and the active policy set. Reads (ledger status, historian) use
+read-only connections opened per request, never a second writer.
+
+The identity store is a SQLite connection, which stays in the thread that opened it: every identity
+call runs on one dedicated thread. That also serialises logins, so password guessing costs one
+argon2 verification at a time.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+from aseptic.api._errors import Denied, Unauthenticated, UnknownResource
+from aseptic.clock import Clock, format_rfc3339
+from aseptic.config import Settings
+from aseptic.crypto import KeyStore, SigningKey
+from aseptic.errors import AccessDenied, AsepticError, ConfigError, InputError
+from aseptic.ledger import Historian, Ledger, read_status
+from aseptic.trust import (
+    AccessRequest,
+    Decision,
+    DecisionLog,
+    EnforcementPoint,
+    EntityRef,
+    IdentityStore,
+    PolicyDecisionPoint,
+    Principal,
+    RequestContext,
+    batch_entity,
+    load_active_policy_set,
+    plant_entities,
+    record_entity,
+)
+from aseptic.twin import TAGS_BY_NAME
+
+__all__ = ["CONDUIT", "LEDGER_RECORD", "ApiService", "LoginResult"]
+
+T = TypeVar("T")
+
+CONDUIT = "http-api"
+# The schema has no Ledger resource yet: the ledger's status is read as a record of its own,
+# Record::"ledger" in Batch::"ledger" in the fermentation area (docs/adr/0100-http-api.md).
+LEDGER_RECORD = EntityRef("Record", "ledger")
+_LEDGER_ENTITIES = (
+    batch_entity("ledger", "fermenter-01", "fermentation"),
+    record_entity("ledger", "ledger", "fermentation"),
+)
+_GENERIC_LOGIN_FAILURE = "authentication failed"
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    token: str
+    expires: datetime
+
+
+class ApiService:
+    """The open state of one data directory for the HTTP API. Close it when the server stops."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        settings: Settings,
+        clock: Clock,
+        session_key: SigningKey,
+        log: DecisionLog,
+        pep: EnforcementPoint,
+        identity_thread: ThreadPoolExecutor,
+        identities: IdentityStore,
+    ) -> None:
+        self.data_dir = data_dir
+        self.settings = settings
+        self.clock = clock
+        self._session_key = session_key
+        self.log = log
+        self.pep = pep
+        self._identity_thread = identity_thread
+        self._identities = identities
+        self._lock = threading.Lock()
+        self.failed_logins = 0
+        self.refused_tokens = 0
+
+    @classmethod
+    def open(cls, data_dir: Path, settings: Settings, clock: Clock) -> ApiService:
+        """Open an initialised data directory (see ``aseptic init``).
+
+        Raises:
+            ConfigError: no ledger in ``data_dir``.
+            SignatureError, IntegrityError: the ledger or the site's policy set fails verification.
+            BackendError: a store cannot be opened.
+        """
+        if not (data_dir / "ledger.db").is_file():
+            raise ConfigError(
+                f"{data_dir} holds no ledger: not initialised", hint=f"aseptic init --data-dir {data_dir}"
+            )
+        keys = KeyStore.open(data_dir)
+        site_key = keys.load_or_create("site")
+        session_key = keys.load_or_create("session")
+        bundle, _ = load_active_policy_set(data_dir, site_key.public)
+        origin = settings.site.id
+
+        def open_ledger() -> Ledger:
+            return Ledger.open(data_dir, site_key=site_key, clock=clock, origin=origin, create=False)
+
+        log = DecisionLog(open_ledger)
+        thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="identity-store")
+        try:
+            identities = thread.submit(IdentityStore.open, data_dir, audit=log).result()
+        except BaseException:
+            thread.shutdown()
+            log.close()
+            raise
+        pep = EnforcementPoint(PolicyDecisionPoint(bundle, plant_entities()), log)
+        return cls(data_dir, settings, clock, session_key, log, pep, thread, identities)
+
+    def close(self) -> None:
+        """Close the identity store, then flush and close the decision log (and its ledger)."""
+        try:
+            self._identity_thread.submit(self._identities.close).result()
+            self._identity_thread.shutdown()
+        finally:
+            self.log.close()
+
+    def _on_identity_thread(self, call: Callable[[], T]) -> T:
+        return self._identity_thread.submit(call).result()
+
+    # -- authentication ---------------------------------------------------------------------------
+
+    def login(self, username: str, password: str, totp_code: str) -> LoginResult:
+        """Check a password and TOTP code and issue a session token (the attempt is logged).
+
+        Raises:
+            Unauthenticated: any failure, with one generic message (the reason is in the ledger).
+        """
+        now = self.clock.now()
+        lifetime_s = self.settings.api.token_lifetime_s
+
+        def attempt() -> str:
+            return self._identities.login(
+                username, password, totp_code, key=self._session_key, now=now, lifetime_s=lifetime_s
+            )
+
+        try:
+            token = self._on_identity_thread(attempt)
+        except AccessDenied:
+            with self._lock:
+                self.failed_logins += 1
+            raise Unauthenticated(
+                _GENERIC_LOGIN_FAILURE, hint="check the user name, password and code"
+            ) from None
+        return LoginResult(token, now + timedelta(seconds=lifetime_s))
+
+    def authenticate(self, token: str | None, route: str) -> Principal:
+        """The principal a bearer token stands for, now (revocation and disable apply at once).
+
+        A refused token is logged as an ``authentication`` entry (queued, not waited for).
+
+        Raises:
+            Unauthenticated: no token, or a malformed, forged, expired or revoked one, or a disabled
+                subject.
+        """
+        now = self.clock.now()
+        if not token:
+            raise Unauthenticated("this route needs a bearer token", hint="POST /api/login for one")
+        try:
+            return self._on_identity_thread(
+                lambda: self._identities.verify_session(token, public_key=self._session_key.public, now=now)
+            )
+        except AsepticError as exc:  # InputError, SignatureError, AccessDenied
+            with self._lock:
+                self.refused_tokens += 1
+            self.log.record(
+                {
+                    "entry": "authentication",
+                    "subject": None,
+                    "result": "token_refused",
+                    "reason": f"{type(exc).__name__}: {exc.message}",
+                    "route": route,
+                    "time": format_rfc3339(now),
+                }
+            )
+            raise Unauthenticated(f"bearer token refused: {exc.message}") from None
+
+    # -- authorised reads -------------------------------------------------------------------------
+
+    def _context(self) -> RequestContext:
+        # The API has no posture signal and no batch context yet: not attested, no batch.
+        return RequestContext(
+            batch_state="none",
+            firmware_attested=False,
+            source_zone=self.settings.api.source_zone,
+            conduit=CONDUIT,
+            time=self.clock.now(),
+        )
+
+    def _require(
+        self, principal: Principal, action: str, resource: EntityRef, extra: tuple[dict[str, Any], ...] = ()
+    ) -> Decision:
+        request = AccessRequest(EntityRef(principal.kind, principal.name), action, resource, self._context())
+        decision = self.pep.authorize(request, extra=[principal.to_entity(), *extra])
+        if not decision.allowed:
+            if resource.type == "Tag" and resource.id not in TAGS_BY_NAME:
+                raise UnknownResource(
+                    f"unknown tag {resource.id!r}", hint="GET /openapi.json; see docs/api.md"
+                )
+            raise Denied(decision)
+        return decision
+
+    def ledger_status(self, principal: Principal) -> dict[str, Any]:
+        """The ledger's size, root, leaf kinds and latest checkpoint (``read_record``, logged).
+
+        Raises:
+            Denied: the policies deny it.
+        """
+        self._require(principal, "read_record", LEDGER_RECORD, _LEDGER_ENTITIES)
+        return read_status(self.data_dir).to_json()
+
+    def read_tag(self, principal: Principal, tag: str, start: datetime, end: datetime) -> dict[str, Any]:
+        """Readings of ``tag`` with ``start <= time < end`` (``read_tag`` on ``Tag::tag``, logged).
+
+        Raises:
+            InputError: a malformed tag name or a range that ends before it starts.
+            UnknownResource: no such tag (the deny is logged).
+            Denied: the policies deny it.
+        """
+        if end < start:
+            raise InputError(
+                f"time range ends ({format_rfc3339(end)}) before it starts ({format_rfc3339(start)})"
+            )
+        self._require(principal, "read_tag", EntityRef("Tag", tag))
+        limit = self.settings.api.max_readings
+        with Historian.open(self.data_dir) as historian:
+            rows = historian.query(tag, start, end)
+        return {
+            "tag": tag,
+            "unit": TAGS_BY_NAME[tag].unit,
+            "from": format_rfc3339(start),
+            "to": format_rfc3339(end),
+            "truncated": len(rows) > limit,
+            "readings": [
+                {
+                    "time": format_rfc3339(row.reading.time),
+                    "value": row.reading.value if math.isfinite(row.reading.value) else None,
+                    "quality": row.reading.quality.name.lower(),
+                    "source": row.reading.source,
+                    "leaf": row.leaf,
+                    "position": row.position,
+                }
+                for row in rows[:limit]
+            ],
+        }

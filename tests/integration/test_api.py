@@ -1,0 +1,415 @@
+"""The HTTP API (issue 4, part 3a): authentication, the enforcement point on every route, bad input.
+
+The app runs in-process (FastAPI's TestClient) over a real data directory: keys, a ledger with
+signed telemetry, an identity store with real argon2 passwords and TOTP. One test starts
+`aseptic serve` as a subprocess on a free loopback port.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pyotp
+import pytest
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+
+from aseptic.api import create_app
+from aseptic.clock import SimClock, format_rfc3339
+from aseptic.config import Settings, settings_from_mapping
+from aseptic.crypto import KeyStore, SigningKey
+from aseptic.ledger import Ledger
+from aseptic.telemetry import Envelope, Quality, Reading
+from aseptic.trust import DecisionLog, IdentityStore, issue_token
+
+pytestmark = pytest.mark.integration
+
+PASSWORD = "correct horse battery staple"
+# A real "now", so the ledger's checkpoint times and the tokens' times agree with `ledger verify`.
+START = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
+TAG = "temperature_k"
+PUBLIC = {("GET", "/health"), ("POST", "/api/login"), ("GET", "/openapi.json")}
+
+
+@dataclass
+class Site:
+    data_dir: Path
+    clock: SimClock
+    session_key: SigningKey
+    totp: dict[str, str]  # user -> TOTP secret
+
+
+def _seal_readings(data_dir: Path, site_key: SigningKey, clock: SimClock) -> None:
+    collector = KeyStore.open(data_dir).load_or_create("collector-fermenter-01")
+    with Ledger.open(data_dir, site_key=site_key, clock=clock) as ledger:
+        ledger.append_key("fermenter-01", collector.public)
+        previous = bytes(32)
+        for sequence in range(1, 4):
+            readings = [
+                Reading(
+                    TAG, START - timedelta(minutes=30 - 5 * sequence - i), 298.0 + i, Quality.GOOD, "TT-101"
+                )
+                for i in range(4)
+            ]
+            envelope = Envelope.seal(
+                source="fermenter-01",
+                sequence=sequence,
+                previous_digest=previous,
+                readings=readings,
+                key=collector,
+            )
+            previous = envelope.digest
+            ledger.append_envelope(envelope, envelope.to_bytes())
+        ledger.checkpoint()
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Site:
+    data_dir = tmp_path / "data"
+    clock = SimClock(START)
+    keys = KeyStore.open(data_dir)
+    site_key = keys.load_or_create("site")
+    _seal_readings(data_dir, site_key, clock)
+    totp: dict[str, str] = {}
+    with DecisionLog(lambda: Ledger.open(data_dir, site_key=site_key, clock=clock)) as log:
+        with IdentityStore.open(data_dir, audit=log) as store:
+            token = store.create_enrolment_token(data_dir, clock.now()).read_text().strip()
+            totp["root"] = store.enrol_administrator(token, "root", PASSWORD, clock.now()).secret
+            for name, areas in (("olga", ("fermentation",)), ("otto", ("purification",))):
+                enrolment = store.add_user(
+                    name, ("operator",), areas, PASSWORD, actor="root", now=clock.now()
+                )
+                totp[name] = enrolment.secret
+    return Site(data_dir, clock, keys.load_or_create("session"), totp)
+
+
+def _settings(**api: Any) -> Settings:
+    return settings_from_mapping({"api": api})
+
+
+@pytest.fixture
+def client(site: Site) -> Iterator[TestClient]:
+    with TestClient(create_app(site.data_dir, _settings(max_body_bytes=4096), site.clock)) as test_client:
+        yield test_client
+
+
+def _login(client: TestClient, site: Site, name: str) -> dict[str, str]:
+    site.clock.advance(31)  # a TOTP code is accepted once: each login needs a later time step
+    code = pyotp.TOTP(site.totp[name]).at(site.clock.now())
+    response = client.post("/api/login", json={"username": name, "password": PASSWORD, "totp_code": code})
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['token']}"}
+
+
+def _ledger_entries(data_dir: Path, entry: str) -> list[dict[str, Any]]:
+    with sqlite3.connect(data_dir / "ledger.db") as conn:
+        rows = conn.execute("SELECT payload FROM findings ORDER BY leaf").fetchall()
+    return [e for e in (json.loads(row[0]) for row in rows) if e.get("entry") == entry]
+
+
+def _readings_url(tag: str = TAG) -> str:
+    start, end = format_rfc3339(START - timedelta(hours=1)), format_rfc3339(START)
+    return f"/api/tags/{tag}/readings?from={start}&to={end}"
+
+
+def _protected_routes(client: TestClient) -> list[tuple[str, str]]:
+    routes = []
+    for route in client.app.routes:  # type: ignore[attr-defined]
+        if isinstance(route, APIRoute):
+            for method in route.methods:
+                if (method, route.path) not in PUBLIC:
+                    routes.append((method, route.path.replace("{tag}", TAG)))
+    return routes
+
+
+def _forged(token: str) -> str:
+    body, signature = token.rsplit(".", 1)
+    flipped = ("A" if signature[0] != "A" else "B") + signature[1:]
+    return f"{body}.{flipped}"
+
+
+# -- authentication ----------------------------------------------------------------------------
+
+
+def test_health_and_openapi_answer_without_a_token(client: TestClient) -> None:
+    assert client.get("/health").json() == {"status": "ok"}
+    spec = client.get("/openapi.json").json()
+    assert {"/health", "/api/login", "/api/whoami", "/api/ledger/status", "/api/tags/{tag}/readings"} <= set(
+        spec["paths"]
+    )
+    assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+
+
+def test_every_protected_route_refuses_missing_forged_expired_and_malformed_tokens(
+    client: TestClient, site: Site
+) -> None:
+    routes = _protected_routes(client)
+    assert {path for _, path in routes} == {"/api/whoami", "/api/ledger/status", f"/api/tags/{TAG}/readings"}
+    good = _login(client, site, "olga")["Authorization"].removeprefix("Bearer ")
+    other_key = KeyStore.open(site.data_dir / "elsewhere").load_or_create("session")
+    foreign, _ = issue_token(
+        other_key, subject="olga", kind="User", roles=("operator",), now=site.clock.now()
+    )
+    ghost, _ = issue_token(
+        site.session_key, subject="ghost", kind="User", roles=("operator",), now=site.clock.now()
+    )
+    expired, _ = issue_token(
+        site.session_key, subject="olga", kind="User", roles=("operator",), now=START - timedelta(hours=2)
+    )
+    bad_headers: dict[str, dict[str, str]] = {
+        "missing": {},
+        "wrong scheme": {"Authorization": f"Basic {good}"},
+        "malformed": {"Authorization": "Bearer not-a-token"},
+        "forged signature": {"Authorization": f"Bearer {_forged(good)}"},
+        "signed by another key": {"Authorization": f"Bearer {foreign}"},
+        "unknown subject": {"Authorization": f"Bearer {ghost}"},
+        "expired": {"Authorization": f"Bearer {expired}"},
+    }
+    for method, path in routes:
+        for what, headers in bad_headers.items():
+            response = client.request(method, path, headers=headers)
+            assert response.status_code == 401, (method, path, what, response.text)
+            assert response.headers["www-authenticate"] == "Bearer"
+            assert response.json()["error"]["type"] == "Unauthenticated"
+        assert client.request(method, path, headers={"Authorization": f"Bearer {good}"}).status_code == 200
+
+
+def test_token_expires_after_its_lifetime(site: Site) -> None:
+    app = create_app(site.data_dir, _settings(token_lifetime_s=60), site.clock)
+    with TestClient(app) as client:
+        headers = _login(client, site, "olga")
+        assert client.get("/api/whoami", headers=headers).status_code == 200
+        site.clock.advance(61)
+        assert client.get("/api/whoami", headers=headers).status_code == 401
+
+
+def test_disabled_user_is_refused_on_the_next_request(client: TestClient, site: Site) -> None:
+    headers = _login(client, site, "olga")
+    assert client.get("/api/whoami", headers=headers).json()["name"] == "olga"
+    service = client.app.state.service  # type: ignore[attr-defined]
+    with IdentityStore.open(site.data_dir, audit=service.log) as admin_store:
+        admin_store.disable("olga", actor="root", now=site.clock.now())
+    response = client.get("/api/whoami", headers=headers)
+    assert response.status_code == 401
+    assert "disabled" in response.json()["error"]["message"]
+
+
+def test_failed_logins_get_one_generic_401_and_are_counted(client: TestClient, site: Site) -> None:
+    code = pyotp.TOTP(site.totp["olga"]).at(site.clock.now())
+    attempts = [
+        {"username": "olga", "password": "wrong password!", "totp_code": code},
+        {"username": "olga", "password": PASSWORD, "totp_code": "000000" if code != "000000" else "111111"},
+        {"username": "nobody", "password": PASSWORD, "totp_code": code},
+    ]
+    messages = set()
+    for body in attempts:
+        response = client.post("/api/login", json=body)
+        assert response.status_code == 401
+        messages.add(response.json()["error"]["message"])
+    assert messages == {"authentication failed"}
+    assert client.app.state.service.failed_logins == 3  # type: ignore[attr-defined]
+
+
+def test_replayed_totp_code_is_refused(client: TestClient, site: Site) -> None:
+    _login(client, site, "olga")
+    code = pyotp.TOTP(site.totp["olga"]).at(site.clock.now())
+    body = {"username": "olga", "password": PASSWORD, "totp_code": code}
+    assert client.post("/api/login", json=body).status_code == 401
+
+
+# -- authorisation -----------------------------------------------------------------------------
+
+
+def test_operator_reads_a_tag_of_their_own_area(client: TestClient, site: Site) -> None:
+    response = client.get(_readings_url(), headers=_login(client, site, "olga"))
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["tag"] == TAG and body["unit"] == "K" and not body["truncated"]
+    assert len(body["readings"]) == 12
+    assert {r["quality"] for r in body["readings"]} == {"good"}
+
+
+def test_operator_of_another_area_is_denied_and_the_deny_is_logged(client: TestClient, site: Site) -> None:
+    response = client.get(_readings_url(), headers=_login(client, site, "otto"))
+    assert response.status_code == 403
+    error = response.json()["error"]
+    assert error["policy_ids"] == []
+    assert error["reasons"] == ["no policy permits this request (deny by default)"]
+    client.app.state.service.log.flush()  # type: ignore[attr-defined]
+    denies = [
+        e
+        for e in _ledger_entries(site.data_dir, "access_decision")
+        if e["principal"] == 'User::"otto"' and e["decision"] == "deny"
+    ]
+    assert [(e["action"], e["resource"]) for e in denies] == [("read_tag", f'Tag::"{TAG}"')]
+
+
+def test_control_zone_read_from_enterprise_zone_is_forbidden_by_named_policy(site: Site) -> None:
+    app = create_app(site.data_dir, _settings(source_zone="enterprise"), site.clock)
+    with TestClient(app) as client:
+        response = client.get(_readings_url(), headers=_login(client, site, "olga"))
+    assert response.status_code == 403
+    assert response.json()["error"]["policy_ids"] == ["forbid-control-read-from-enterprise-zone"]
+
+
+def test_administrator_cannot_read_ledger_status_or_process_data(client: TestClient, site: Site) -> None:
+    headers = _login(client, site, "root")
+    assert client.get("/api/ledger/status", headers=headers).status_code == 403
+    assert client.get(_readings_url(), headers=headers).status_code == 403
+    status = client.get("/api/ledger/status", headers=_login(client, site, "olga"))
+    assert status.status_code == 200
+    assert status.json()["readings"] == 12
+
+
+# -- bad input ---------------------------------------------------------------------------------
+
+
+def test_unknown_tag_is_404_and_its_deny_is_logged(client: TestClient, site: Site) -> None:
+    response = client.get(_readings_url("no_such_tag"), headers=_login(client, site, "olga"))
+    assert response.status_code == 404
+    assert response.json()["error"]["type"] == "UnknownResource"
+    client.app.state.service.log.flush()  # type: ignore[attr-defined]
+    assert any(
+        e["resource"] == 'Tag::"no_such_tag"' and e["decision"] == "deny"
+        for e in _ledger_entries(site.data_dir, "access_decision")
+    )
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["from=yesterday", "to=2026-13-01T00:00:00Z", "from=2026-03-02T00:00:00Z&to=2026-03-01T00:00:00Z"],
+)
+def test_malformed_time_range_is_422(client: TestClient, site: Site, query: str) -> None:
+    response = client.get(f"/api/tags/{TAG}/readings?{query}", headers=_login(client, site, "olga"))
+    assert response.status_code == 422
+    assert response.json()["error"]["type"] == "InputError"
+
+
+def test_tag_name_outside_the_entity_alphabet_is_422(client: TestClient, site: Site) -> None:
+    response = client.get("/api/tags/%20drop%20table/readings", headers=_login(client, site, "olga"))
+    assert response.status_code == 422
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"{not json",
+        b"[]",
+        b'{"username": "olga", "password": "x"}',
+        b'{"username": "olga", "password": "x", "totp_code": "12ab56"}',
+        b'{"username": "olga", "password": "x", "totp_code": "123456", "admin": true}',
+    ],
+)
+def test_malformed_login_body_is_422(client: TestClient, body: bytes) -> None:
+    response = client.post("/api/login", content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 422
+    assert response.json()["error"]["type"] == "InputError"
+
+
+def test_oversized_body_is_413_before_it_is_parsed(client: TestClient) -> None:
+    big = b'{"username": "' + b"a" * 8000 + b'", "password": "x", "totp_code": "123456"}'
+    response = client.post("/api/login", content=big, headers={"Content-Type": "application/json"})
+    assert response.status_code == 413
+    assert "4096 bytes" in response.json()["error"]["message"]
+
+
+def test_oversized_chunked_body_without_length_is_413(client: TestClient) -> None:
+    def chunks() -> Iterator[bytes]:
+        for _ in range(10):
+            yield b" " * 1000
+
+    response = client.post("/api/login", content=chunks(), headers={"Content-Type": "application/json"})
+    assert response.status_code == 413
+
+
+# -- evidence ----------------------------------------------------------------------------------
+
+
+def test_decisions_and_logins_are_ledger_entries_and_ledger_verify_passes(site: Site) -> None:
+    with TestClient(create_app(site.data_dir, _settings(), site.clock)) as client:
+        olga = _login(client, site, "olga")
+        client.get(_readings_url(), headers=olga)
+        client.get("/api/ledger/status", headers=olga)
+        client.get("/api/whoami", headers={"Authorization": "Bearer forged"})
+        client.post(
+            "/api/login", json={"username": "olga", "password": "nope nope nope", "totp_code": "123456"}
+        )
+    decisions = _ledger_entries(site.data_dir, "access_decision")
+    assert [(d["action"], d["decision"]) for d in decisions] == [
+        ("read_tag", "allow"),
+        ("read_record", "allow"),
+    ]
+    assert all(d["context"]["conduit"] == "http-api" for d in decisions)
+    results = [e["result"] for e in _ledger_entries(site.data_dir, "authentication")]
+    assert results == ["session_issued", "token_refused", "refused"]
+    verify = subprocess.run(
+        [sys.executable, "-m", "aseptic.cli", "ledger", "verify", "--data-dir", str(site.data_dir)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+# -- aseptic serve -----------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_serve_initialises_an_empty_data_dir_and_refuses_unauthenticated_requests(tmp_path: Path) -> None:
+    data_dir = tmp_path / "empty"
+    port = _free_port()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "aseptic.cli", "serve", "--port", str(port), "--data-dir", str(data_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                health = httpx2.get(f"{base}/health", timeout=2)
+                break
+            except httpx2.TransportError:
+                assert server.poll() is None, server.communicate()[1]
+                assert time.monotonic() < deadline, "aseptic serve did not come up"
+                time.sleep(0.2)
+        assert health.json() == {"status": "ok"}
+        assert httpx2.get(f"{base}/api/whoami", timeout=5).status_code == 401
+        assert httpx2.get(f"{base}/api/ledger/status", timeout=5).status_code == 401
+        assert "/api/login" in httpx2.get(f"{base}/openapi.json", timeout=5).json()["paths"]
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            _, stderr = server.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            _, stderr = server.communicate()
+    assert server.returncode == 0, stderr
+    token = data_dir / "enrolment-token"
+    assert f"enrolment token: {token} (mode 0600)" in " ".join(stderr.split())
+    assert token.stat().st_mode & 0o777 == 0o600
+    assert (data_dir / "ledger.db").is_file()
