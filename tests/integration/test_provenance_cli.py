@@ -179,3 +179,25 @@ def test_verify_on_an_empty_data_directory_exits_2(model: Path, data_dir: Path) 
     code, _, err = aseptic("model", "verify", str(model), "--data-dir", str(data_dir))
     assert code == 2
     assert "site.pub" in err
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (("--param", "no-equals-sign"), "expected NAME=VALUE"),
+        (("--metric", "rmse=high"), "not a number"),
+        (("--metric", "rmse=nan"), "finite"),
+        (("--training-leaves", "a-b"), "expected FIRST-LAST"),
+    ],
+)
+def test_bad_sign_options_exit_2(model: Path, data_dir: Path, option: tuple[str, str], message: str) -> None:
+    code, _, err = aseptic("model", "sign", str(model), "--data-dir", str(data_dir), *option)
+    assert code == 2
+    assert message in err
+    assert not model.with_name(model.name + ".manifest.json").exists()
+
+
+def test_sign_of_a_missing_artifact_exits_2(tmp_path: Path, data_dir: Path) -> None:
+    code, _, err = aseptic("firmware", "sign", str(tmp_path / "absent.bin"), "--data-dir", str(data_dir))
+    assert code == 2
+    assert "no such file or directory" in err

@@ -44,6 +44,26 @@ def encode_json(document: Mapping[str, Any]) -> bytes:
     ).encode()
 
 
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [key for key, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"duplicate key {sorted(k for k in keys if keys.count(k) > 1)[0]!r}")
+    return dict(pairs)
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def decode_json(data: bytes) -> Any:
+    """Strict JSON: UTF-8, no duplicate keys (no parser differentials), no NaN or infinity.
+
+    Raises:
+        ValueError: anything else (``json.JSONDecodeError`` and ``UnicodeDecodeError`` included).
+    """
+    return json.loads(data.decode("utf-8"), object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
+
+
 def build_statement(spec: ManifestSpec, files: Sequence[FileDigest], *, is_directory: bool) -> dict[str, Any]:
     """The in-toto statement (SLSA provenance, CycloneDX BOM byproduct) for ``files``."""
     bom = encode_json(build_bom(spec, files, is_directory=is_directory))
@@ -126,8 +146,8 @@ def parse_statement(payload: bytes, *, where: str) -> Statement:
             type, duplicate subjects, or a BOM that does not match its digest or the subjects.
     """
     try:
-        document = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        document = decode_json(payload)
+    except ValueError as exc:
         raise IntegrityError(f"{where}: the signed payload is not JSON ({exc})") from None
     if _require(document, "_type", str, where) != STATEMENT_TYPE:
         raise IntegrityError(f"{where}: statement type {document['_type']!r}, expected {STATEMENT_TYPE}")
@@ -185,6 +205,6 @@ def _bom_of(run: Mapping[str, Any], where: str) -> Any:
     if computed != expected:
         raise IntegrityError(f"{where}: BOM byproduct digest expected {expected}, computed {computed}")
     try:
-        return json.loads(content)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return decode_json(content)
+    except ValueError as exc:
         raise IntegrityError(f"{where}: the BOM byproduct is not JSON ({exc})") from None

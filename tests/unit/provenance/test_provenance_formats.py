@@ -176,3 +176,12 @@ def sqlite_payload(data_dir: Path, leaf: int) -> bytes:
     with sqlite3.connect(data_dir / "ledger.db") as connection:
         (payload,) = connection.execute("SELECT payload FROM findings WHERE leaf = ?", (leaf,)).fetchone()
     return bytes(payload)
+
+
+def test_signed_statement_with_a_duplicate_key_is_refused(site_key: SigningKey) -> None:
+    # Two parsers could read two different subjects out of one signed payload: refuse it outright.
+    payload = encode_json(statement_of(ArtifactKind.MODEL))
+    payload = payload.replace(b'"_type":', b'"_type":"https://example.com/other","_type":', 1)
+    data = dump_envelope(sign_envelope(IN_TOTO_PAYLOAD_TYPE, payload, site_key))
+    with pytest.raises(IntegrityError, match="duplicate key '_type'"):
+        verify_manifest(data, [site_key.public], source="m")

@@ -9,6 +9,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from provenance_support import make_spec
 
 from aseptic.crypto import ED25519_ML_DSA_65, SigningKey
@@ -211,3 +213,27 @@ def test_firmware_image_signed_with_a_hybrid_key_verifies_and_a_flipped_byte_is_
     path.write_bytes(bytes(image))
     with pytest.raises(IntegrityError, match="'fermenter-01-2.4.1.bin': SHA-256 expected"):
         verify_artifact(path, None, [key.public], kind=ArtifactKind.FIRMWARE)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_any_flipped_byte_in_any_file_of_a_directory_is_refused_naming_that_file(
+    model_dir: Path, site_key: SigningKey, data: st.DataObject
+) -> None:
+    manifest = model_dir.with_name(model_dir.name + ".manifest.json")
+    if not manifest.exists():
+        sign_beside(model_dir, site_key)
+    name = data.draw(st.sampled_from(["config.json", "weights/layer0.bin"]))
+    target = model_dir / name
+    original = target.read_bytes()
+    position = data.draw(st.integers(min_value=0, max_value=len(original) - 1))
+    bit = data.draw(st.integers(min_value=0, max_value=7))
+    flipped = bytearray(original)
+    flipped[position] ^= 1 << bit
+    target.write_bytes(bytes(flipped))
+    try:
+        with pytest.raises(IntegrityError, match=f"file '{name}': SHA-256 expected"):
+            verify_artifact(model_dir, None, [site_key.public])
+    finally:
+        target.write_bytes(original)
+    verify_artifact(model_dir, None, [site_key.public])
