@@ -122,7 +122,9 @@ def check_bom(bom: object, kind: ArtifactKind, files: Mapping[str, str], *, wher
             raise IntegrityError(f"{where}: a BOM file component is not an object")
         hashes = entry.get("hashes")
         sha256 = [
-            h.get("content") for h in hashes or [] if isinstance(h, Mapping) and h.get("alg") == "SHA-256"
+            h.get("content")
+            for h in (hashes if isinstance(hashes, list) else [])
+            if isinstance(h, Mapping) and h.get("alg") == "SHA-256"
         ]
         if len(sha256) != 1:
             raise IntegrityError(f"{where}: BOM component {entry.get('name')!r} has no single SHA-256 hash")

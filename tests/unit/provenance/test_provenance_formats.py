@@ -11,11 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from provenance_support import BUILT_AT, make_spec
 
 from aseptic.clock import SimClock
 from aseptic.crypto import KeyStore, SigningKey
-from aseptic.errors import IntegrityError
+from aseptic.errors import AsepticError, IntegrityError
 from aseptic.ledger import Ledger, verify_ledger
 from aseptic.provenance import (
     IN_TOTO_PAYLOAD_TYPE,
@@ -185,3 +187,61 @@ def test_signed_statement_with_a_duplicate_key_is_refused(site_key: SigningKey) 
     data = dump_envelope(sign_envelope(IN_TOTO_PAYLOAD_TYPE, payload, site_key))
     with pytest.raises(IntegrityError, match="duplicate key '_type'"):
         verify_manifest(data, [site_key.public], source="m")
+
+
+@pytest.mark.parametrize("hashes", [5, "SHA-256", [], [{"alg": "MD5", "content": "00"}]])
+def test_signed_bom_with_malformed_hashes_is_refused_not_crashed(
+    site_key: SigningKey, hashes: object
+) -> None:
+    statement = statement_of(ArtifactKind.FIRMWARE, (FileDigest("fw.bin", "33" * 32, 1),))
+    bom = bom_of(statement)
+    bom["components"][0]["hashes"] = hashes
+    content = encode_json(bom)
+    (byproduct,) = statement["predicate"]["runDetails"]["byproducts"]
+    byproduct["content"] = base64.b64encode(content).decode()
+    byproduct["digest"] = {"sha256": hashlib.sha256(content).hexdigest()}
+    with pytest.raises(IntegrityError, match="has no single SHA-256 hash"):
+        verify_manifest(sign_statement(statement, site_key), [site_key.public], source="m")
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3)
+    ),
+    max_leaves=10,
+)
+
+
+def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    found = [prefix] if prefix else []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            found += _paths(value, (*prefix, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            found += _paths(value, (*prefix, index))
+    return found
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.data())
+def test_signed_statement_with_any_field_replaced_is_refused_with_an_aseptic_error(
+    data: st.DataObject,
+) -> None:
+    # A trusted signer's malformed statement must be refused with a message, never crash the verifier.
+    key = SigningKey.generate()
+    statement = statement_of(ArtifactKind.MODEL)
+    path = data.draw(st.sampled_from(_paths(statement)))
+    parent = statement
+    for step in path[:-1]:
+        parent = parent[step]
+    original = parent[path[-1]]
+    replacement = data.draw(JSON_VALUES.filter(lambda value: value != original))
+    parent[path[-1]] = replacement
+    try:
+        verify_manifest(sign_statement(statement, key), [key.public], source="m")
+    except AsepticError:
+        return
+    # Fields that carry no checked meaning (parameters, annotations, names of dependencies) may change.
+    assert path[0] == "predicate" and path[-1] not in ("_type", "subject", "predicateType")
