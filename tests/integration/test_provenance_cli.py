@@ -201,3 +201,30 @@ def test_sign_of_a_missing_artifact_exits_2(tmp_path: Path, data_dir: Path) -> N
     code, _, err = aseptic("firmware", "sign", str(tmp_path / "absent.bin"), "--data-dir", str(data_dir))
     assert code == 2
     assert "no such file or directory" in err
+
+
+def test_auditor_verifies_with_an_exported_site_key_and_a_foreign_key_exits_1(
+    model: Path, tmp_path: Path, data_dir: Path
+) -> None:
+    sign_model(model, data_dir)
+    exported = tmp_path / "auditor" / "site.pub"
+    exported.parent.mkdir()
+    shutil.copy(data_dir / "site.pub", exported)
+    empty = tmp_path / "auditor" / "data"
+    code, _, err = aseptic(
+        "model", "verify", str(model), "--site-key", str(exported), "--data-dir", str(empty)
+    )
+    assert code == 0, err
+    assert not empty.exists()  # verify writes nothing
+    aseptic("ledger", "init", "--data-dir", str(tmp_path / "other"))
+    code, _, err = aseptic(
+        "model",
+        "verify",
+        str(model),
+        "--site-key",
+        str(tmp_path / "other" / "site.pub"),
+        "--data-dir",
+        str(empty),
+    )
+    assert code == 1
+    assert "is not trusted" in err

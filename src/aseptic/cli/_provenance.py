@@ -35,6 +35,10 @@ from aseptic.provenance import (
 SITE_KEY = "site"
 
 PathArgument = Annotated[Path, typer.Argument(help="The artifact: one file or a directory of files.")]
+SiteKeyOption = Annotated[
+    Path | None,
+    typer.Option("--site-key", help="The trusted public key file (default: D/site.pub)."),
+]
 ManifestOption = Annotated[
     Path | None, typer.Option("--manifest", help="The manifest (default: PATH.manifest.json).")
 ]
@@ -135,12 +139,13 @@ def _verify(
     path: Path,
     *,
     manifest: Path | None,
+    site_key: Path | None,
     data_dir: Path | None,
     config: Path | None,
     json: bool,
 ) -> None:
     directory = data_dir_for(data_dir, settings_for(config))
-    trusted = read_public_key(directory / "site.pub")
+    trusted = read_public_key(site_key if site_key is not None else directory / "site.pub")
     retired = [key.key_id for key in KeyStore(directory / "keys", passphrase=None).retired(SITE_KEY)]
     verified = verify_artifact_manifest(path, manifest, [trusted], retired=retired, kind=kind)
     statement = verified.statement
@@ -209,12 +214,13 @@ def _artifact_app(kind: ArtifactKind, noun: str) -> typer.Typer:
     def verify(
         path: PathArgument,
         manifest: ManifestOption = None,
+        site_key: SiteKeyOption = None,
         data_dir: DataDirOption = None,
         config: ConfigOption = None,
         json: JsonOption = False,
     ) -> None:
         """Exit 0 only if PATH matches a manifest signed by the site's current key (1 tamper, 2 usage)."""
-        _verify(kind, path, manifest=manifest, data_dir=data_dir, config=config, json=json)
+        _verify(kind, path, manifest=manifest, site_key=site_key, data_dir=data_dir, config=config, json=json)
 
     return app
 
