@@ -11,8 +11,8 @@ from aseptic.cli import (
     _historian,
     _ledger,
     _policy,
-    _serve,
     _provenance,
+    _serve,
     _telemetry,
     _trust,
     _twin,
@@ -36,9 +36,9 @@ app.command("init")(_trust.init)
 app.add_typer(_user.app, name="user")
 app.add_typer(_policy.app, name="policy")
 app.add_typer(_device.app, name="device")
-app.command("serve")(_serve.serve)
 app.add_typer(_provenance.model_app, name="model")
 app.add_typer(_provenance.firmware_app, name="firmware")
+app.command("serve")(_serve.serve)
 
 
 @app.command("version")
