@@ -16,84 +16,31 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx2
 import pyotp
 import pytest
+from api_support import PASSWORD, START, TAG, Site, build_site
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from aseptic.api import create_app
-from aseptic.clock import SimClock, format_rfc3339
+from aseptic.clock import format_rfc3339
 from aseptic.config import Settings, settings_from_mapping
-from aseptic.crypto import KeyStore, SigningKey
-from aseptic.ledger import Ledger
-from aseptic.telemetry import Envelope, Quality, Reading
-from aseptic.trust import DecisionLog, IdentityStore, issue_token
+from aseptic.crypto import KeyStore
+from aseptic.trust import IdentityStore, issue_token
 
 pytestmark = pytest.mark.integration
 
-PASSWORD = "correct horse battery staple"
-# A real "now", so the ledger's checkpoint times and the tokens' times agree with `ledger verify`.
-START = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
-TAG = "temperature_k"
 PUBLIC = {("GET", "/health"), ("POST", "/api/login"), ("GET", "/openapi.json")}
-
-
-@dataclass
-class Site:
-    data_dir: Path
-    clock: SimClock
-    session_key: SigningKey
-    totp: dict[str, str]  # user -> TOTP secret
-
-
-def _seal_readings(data_dir: Path, site_key: SigningKey, clock: SimClock) -> None:
-    collector = KeyStore.open(data_dir).load_or_create("collector-fermenter-01")
-    with Ledger.open(data_dir, site_key=site_key, clock=clock) as ledger:
-        ledger.append_key("fermenter-01", collector.public)
-        previous = bytes(32)
-        for sequence in range(1, 4):
-            readings = [
-                Reading(
-                    TAG, START - timedelta(minutes=30 - 5 * sequence - i), 298.0 + i, Quality.GOOD, "TT-101"
-                )
-                for i in range(4)
-            ]
-            envelope = Envelope.seal(
-                source="fermenter-01",
-                sequence=sequence,
-                previous_digest=previous,
-                readings=readings,
-                key=collector,
-            )
-            previous = envelope.digest
-            ledger.append_envelope(envelope, envelope.to_bytes())
-        ledger.checkpoint()
 
 
 @pytest.fixture
 def site(tmp_path: Path) -> Site:
-    data_dir = tmp_path / "data"
-    clock = SimClock(START)
-    keys = KeyStore.open(data_dir)
-    site_key = keys.load_or_create("site")
-    _seal_readings(data_dir, site_key, clock)
-    totp: dict[str, str] = {}
-    with DecisionLog(lambda: Ledger.open(data_dir, site_key=site_key, clock=clock)) as log:
-        with IdentityStore.open(data_dir, audit=log) as store:
-            token = store.create_enrolment_token(data_dir, clock.now()).read_text().strip()
-            totp["root"] = store.enrol_administrator(token, "root", PASSWORD, clock.now()).secret
-            for name, areas in (("olga", ("fermentation",)), ("otto", ("purification",))):
-                enrolment = store.add_user(
-                    name, ("operator",), areas, PASSWORD, actor="root", now=clock.now()
-                )
-                totp[name] = enrolment.secret
-    return Site(data_dir, clock, keys.load_or_create("session"), totp)
+    return build_site(tmp_path / "data")
 
 
 def _settings(**api: Any) -> Settings:

@@ -85,22 +85,25 @@ def _time(text: str | None, default: datetime, name: str) -> datetime:
 def create_app(data_dir: Path, settings: Settings, clock: Clock) -> FastAPI:
     """The HTTP API over the initialised data directory ``data_dir``.
 
-    The app owns one ``ApiService`` (one ledger writer); it is closed, and the decision log
-    flushed, when the app shuts down.
+    The app owns one ``ApiService`` (one ledger writer) at a time, ``app.state.service``; it is
+    closed, and the decision log flushed, when the app shuts down (and reopened if it starts again).
 
     Raises:
         ConfigError: ``data_dir`` is not initialised.
         SignatureError, IntegrityError: the ledger or the site's policy set fails verification.
         BackendError: a store cannot be opened.
     """
-    service = ApiService.open(data_dir, settings, clock)
+    service = ApiService.open(data_dir, settings, clock)  # opened here: a bad data dir fails at once
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Each run of the app (start ... shutdown) has an open service; shutdown flushes and closes it.
+        if app.state.service.closed:
+            app.state.service = ApiService.open(data_dir, settings, clock)
         try:
             yield
         finally:
-            service.close()
+            app.state.service.close()
 
     app = FastAPI(
         title="Aseptic",

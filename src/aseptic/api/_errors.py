@@ -102,6 +102,8 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)  # noqa: S101 - registered for it only
+    if exc.status_code == 400:  # FastAPI's "error parsing the body": a malformed request, as above
+        return JSONResponse(error_body("InputError", str(exc.detail)), status_code=422)
     body = error_body("HTTPError", str(exc.detail))
     return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 

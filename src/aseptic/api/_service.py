@@ -25,7 +25,7 @@ from aseptic.api._errors import Denied, Unauthenticated, UnknownResource
 from aseptic.clock import Clock, format_rfc3339
 from aseptic.config import Settings
 from aseptic.crypto import KeyStore, SigningKey
-from aseptic.errors import AccessDenied, AsepticError, ConfigError, InputError
+from aseptic.errors import AccessDenied, AsepticError, BackendError, ConfigError, InputError
 from aseptic.ledger import Historian, Ledger, read_status
 from aseptic.trust import (
     AccessRequest,
@@ -90,6 +90,7 @@ class ApiService:
         self._lock = threading.Lock()
         self.failed_logins = 0
         self.refused_tokens = 0
+        self._closed = False
 
     @classmethod
     def open(cls, data_dir: Path, settings: Settings, clock: Clock) -> ApiService:
@@ -124,8 +125,16 @@ class ApiService:
         pep = EnforcementPoint(PolicyDecisionPoint(bundle, plant_entities()), log)
         return cls(data_dir, settings, clock, session_key, log, pep, thread, identities)
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def close(self) -> None:
-        """Close the identity store, then flush and close the decision log (and its ledger)."""
+        """Close the identity store, then flush and close the decision log (and its ledger); idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
         try:
             self._identity_thread.submit(self._identities.close).result()
             self._identity_thread.shutdown()
@@ -133,7 +142,11 @@ class ApiService:
             self.log.close()
 
     def _on_identity_thread(self, call: Callable[[], T]) -> T:
-        return self._identity_thread.submit(call).result()
+        try:
+            future = self._identity_thread.submit(call)
+        except RuntimeError:  # shut down: the app's lifespan has ended
+            raise BackendError("the API service is closed", hint="restart `aseptic serve`") from None
+        return future.result()
 
     # -- authentication ---------------------------------------------------------------------------
 
