@@ -1,4 +1,4 @@
-"""Process-anomaly detection: batch MSPC, residual CUSUM, recipe check, streaming engine, Findings.
+"""Process-anomaly detection: batch MSPC, residual CUSUM, recipe and integrity checks, engine, Findings.
 
 Train on clean batches, stream samples or readings through an ``Engine``, receive ``Finding``s::
 
@@ -28,7 +28,10 @@ from aseptic.detect._engine import (
 from aseptic.detect._finding import TECHNIQUES, Finding, suggest_technique
 from aseptic.detect._model import BatchModel, fit_model
 from aseptic.detect._mspc import MspcDetector
+from aseptic.detect._physics import PhysicsDetector
 from aseptic.detect._recipe import RecipeDetector
+from aseptic.detect._replay import ReplayDetector
+from aseptic.detect._stale import StaleValueDetector
 from aseptic.detect._store import load_model, model_digest, save_model
 
 __all__ = [
@@ -42,9 +45,12 @@ __all__ = [
     "Finding",
     "FindingSink",
     "MspcDetector",
+    "PhysicsDetector",
     "RecipeDetector",
+    "ReplayDetector",
     "ResidualCusum",
     "Score",
+    "StaleValueDetector",
     "ThreeSigmaDetector",
     "Verdict",
     "alarm_episodes",

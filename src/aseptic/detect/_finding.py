@@ -22,6 +22,7 @@ __all__ = ["FINDING_PAYLOAD_VERSION", "TECHNIQUES", "Finding", "suggest_techniqu
 FINDING_PAYLOAD_VERSION = 1
 
 TECHNIQUES: dict[str, str] = {
+    "T0815": "Denial of View",
     "T0831": "Manipulation of Control",
     "T0832": "Manipulation of View",
     "T0836": "Modify Parameter",
@@ -84,10 +85,13 @@ def suggest_technique(statistic: str, contributions: Sequence[tuple[str, float]]
     - the top tag is an actuator (a manipulated flow or speed): T0831 Manipulation of Control;
     - one sensor dominates (share >= 0.5), or a per-tag drift statistic (CUSUM) names it: T0856
       Spoofed Reporting Message (one reported value disagrees with the physics of the others);
-    - several sensors share the deviation: T0832 Manipulation of View (or a real process upset).
+    - several sensors share the deviation: T0832 Manipulation of View (or a real process upset);
+    - a held value (statistic ``*.hold``, the stale detector): T0815 Denial of View, whatever the tag.
     """
     if not contributions:
         return None
+    if statistic.endswith(".hold"):
+        return "T0815"
     tag, share = contributions[0]
     spec = TAGS_BY_NAME.get(tag)
     kind = spec.kind if spec else TagKind.SENSOR
