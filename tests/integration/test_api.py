@@ -360,3 +360,17 @@ def test_serve_initialises_an_empty_data_dir_and_refuses_unauthenticated_request
     assert f"enrolment token: {token} (mode 0600)" in " ".join(stderr.split())
     assert token.stat().st_mode & 0o777 == 0o600
     assert (data_dir / "ledger.db").is_file()
+
+
+def test_a_closed_service_fails_closed_with_503_not_401(site: Site) -> None:
+    app = create_app(site.data_dir, _settings(), site.clock)
+    client = TestClient(app)  # no lifespan: the service is closed by hand below
+    headers = _login(client, site, "olga")
+    app.state.service.close()
+    for response in (
+        client.get("/api/whoami", headers=headers),
+        client.get(_readings_url(), headers=headers),
+        client.post("/api/login", json={"username": "olga", "password": PASSWORD, "totp_code": "123456"}),
+    ):
+        assert response.status_code == 503, response.text
+        assert response.json()["error"]["type"] == "BackendError"

@@ -25,7 +25,7 @@ from aseptic.api._errors import Denied, Unauthenticated, UnknownResource
 from aseptic.clock import Clock, format_rfc3339
 from aseptic.config import Settings
 from aseptic.crypto import KeyStore, SigningKey
-from aseptic.errors import AccessDenied, AsepticError, BackendError, ConfigError, InputError
+from aseptic.errors import AccessDenied, BackendError, ConfigError, InputError, IntegrityError
 from aseptic.ledger import Historian, Ledger, read_status
 from aseptic.trust import (
     AccessRequest,
@@ -190,7 +190,8 @@ class ApiService:
             return self._on_identity_thread(
                 lambda: self._identities.verify_session(token, public_key=self._session_key.public, now=now)
             )
-        except AsepticError as exc:  # InputError, SignatureError, AccessDenied
+        except (InputError, IntegrityError, AccessDenied) as exc:  # malformed, forged, expired, revoked...
+            # A BackendError (the store failed) is not the caller's fault: it goes on as a 503.
             with self._lock:
                 self.refused_tokens += 1
             self.log.record(
