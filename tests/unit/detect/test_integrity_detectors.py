@@ -128,6 +128,14 @@ def test_replayed_ph_segment_is_reported_naming_ph(fitted: dict[str, Detector], 
     assert inside[0].technique == "T0856"
 
 
+def test_frozen_reading_is_not_reported_twice_as_a_replay(
+    fitted: dict[str, Detector], clean: list[Sample]
+) -> None:
+    # A held value repeats itself exactly; that is the stale detector's finding, not a replay.
+    freeze = _Freeze("ph", 30.0, 10.0)
+    assert _run(fitted["replay"], clean, freeze.apply) == []
+
+
 def test_spoofed_level_breaks_the_volume_balance(fitted: dict[str, Detector], clean: list[Sample]) -> None:
     findings = _run(fitted["physics"], clean, _attack([Bias("volume_l", 30.0, 10.0, 1500.0)]))
     inside = [f for f in findings if 30.0 <= f.batch_time_h <= 40.0]
