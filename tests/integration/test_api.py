@@ -31,7 +31,7 @@ from aseptic.api import create_app
 from aseptic.clock import format_rfc3339
 from aseptic.config import Settings, settings_from_mapping
 from aseptic.crypto import KeyStore
-from aseptic.trust import IdentityStore, issue_token
+from aseptic.trust import IdentityStore, issue_token, verify_token
 
 pytestmark = pytest.mark.integration
 
@@ -152,6 +152,19 @@ def test_disabled_user_is_refused_on_the_next_request(client: TestClient, site: 
     response = client.get("/api/whoami", headers=headers)
     assert response.status_code == 401
     assert "disabled" in response.json()["error"]["message"]
+
+
+def test_revoked_token_is_refused_on_the_next_request(client: TestClient, site: Site) -> None:
+    headers = _login(client, site, "olga")
+    token = headers["Authorization"].removeprefix("Bearer ")
+    token_id = verify_token(token, site.session_key.public, site.clock.now()).token_id
+    assert client.get("/api/whoami", headers=headers).status_code == 200
+    service = client.app.state.service  # type: ignore[attr-defined]
+    with IdentityStore.open(site.data_dir, audit=service.log) as admin_store:
+        admin_store.revoke_token(token_id, actor="root", now=site.clock.now())
+    response = client.get("/api/whoami", headers=headers)
+    assert response.status_code == 401
+    assert "revoked" in response.json()["error"]["message"]
 
 
 def test_failed_logins_get_one_generic_401_and_are_counted(client: TestClient, site: Site) -> None:
