@@ -56,8 +56,7 @@ def main() -> None:
     args = parser.parse_args()
 
     start = time.process_time()
-    from aseptic.twin import simulate_batches
-    from aseptic.twin._softsensor import default_soft_sensor
+    from aseptic.twin import default_soft_sensor, simulate_batches
 
     simulate_batches(1, 0, duration_h=2.0, paa_control="true")  # load numba's cache
     warm_s = time.process_time() - start
