@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 from aseptic.api._errors import Denied, Unauthenticated, UnknownResource
 from aseptic.clock import Clock, format_rfc3339
 from aseptic.config import Settings
-from aseptic.crypto import KeyStore, SigningKey
+from aseptic.crypto import SITE_KEY, KeyStore, SigningKey
 from aseptic.errors import AccessDenied, BackendError, ConfigError, InputError, IntegrityError
 from aseptic.ledger import Historian, Ledger, read_status
 from aseptic.trust import (
@@ -106,7 +106,7 @@ class ApiService:
                 f"{data_dir} holds no ledger: not initialised", hint=f"aseptic init --data-dir {data_dir}"
             )
         keys = KeyStore.open(data_dir)
-        site_key = keys.load_or_create("site")
+        site_key = keys.load_or_create(SITE_KEY)
         session_key = keys.load_or_create("session")
         bundle, _ = load_active_policy_set(data_dir, site_key.public)
         origin = settings.site.id

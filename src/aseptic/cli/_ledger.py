@@ -18,7 +18,7 @@ from aseptic.cli._common import (
     stderr,
 )
 from aseptic.clock import WallClock, format_rfc3339
-from aseptic.crypto import KeyStore, read_public_key
+from aseptic.crypto import SITE_KEY, KeyStore, read_public_key
 from aseptic.errors import ConfigError, InputError
 from aseptic.ledger import (
     Checkpoint,
@@ -33,8 +33,6 @@ from aseptic.ledger import (
 app = typer.Typer(
     help="The site's append-only Merkle log: status, checkpoints, verification.", no_args_is_help=True
 )
-
-SITE_KEY = "site"
 
 
 def _open_ledger(data_dir: Path, origin: str, *, create: bool) -> Ledger:

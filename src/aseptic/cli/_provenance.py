@@ -18,7 +18,7 @@ from aseptic.cli._common import (
     settings_for,
 )
 from aseptic.clock import WallClock
-from aseptic.crypto import KeyStore, read_public_key
+from aseptic.crypto import SITE_KEY, KeyStore, read_public_key
 from aseptic.errors import ConfigError
 from aseptic.ledger import Ledger
 from aseptic.provenance import (
@@ -31,8 +31,6 @@ from aseptic.provenance import (
     verify_artifact_manifest,
     write_manifest,
 )
-
-SITE_KEY = "site"
 
 PathArgument = Annotated[Path, typer.Argument(help="The artifact: one file or a directory of files.")]
 SiteKeyOption = Annotated[

@@ -26,7 +26,7 @@ from aseptic.cli._common import (
     stderr,
 )
 from aseptic.clock import WallClock
-from aseptic.crypto import KeyStore, SigningKey
+from aseptic.crypto import SITE_KEY, KeyStore, SigningKey
 from aseptic.errors import ConfigError, InputError
 from aseptic.ledger import Ledger
 from aseptic.trust import (
@@ -43,7 +43,6 @@ from aseptic.trust import (
     plant_entities,
 )
 
-SITE_KEY = "site"
 SESSION_KEY = "session"
 CA_KEY = "ca"
 CA_FILE = "site-ca.pem"

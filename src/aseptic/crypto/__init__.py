@@ -9,7 +9,7 @@ from aseptic.crypto._passphrase import (
     Passphrase,
     passphrase_from_environment,
 )
-from aseptic.crypto._store import KeyStore, read_public_key
+from aseptic.crypto._store import SITE_KEY, KeyStore, read_public_key
 from aseptic.crypto._x509 import (
     ApplicationIdentity,
     ApplicationRole,
@@ -29,6 +29,7 @@ __all__ = [
     "ED25519_ML_DSA_65",
     "PASSPHRASE_ENV",
     "PASSPHRASE_FILE_ENV",
+    "SITE_KEY",
     "ApplicationIdentity",
     "ApplicationRole",
     "KeyId",

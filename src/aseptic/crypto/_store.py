@@ -35,6 +35,11 @@ class _FromEnvironment(Enum):
 _FROM_ENVIRONMENT = _FromEnvironment.FROM_ENVIRONMENT
 
 
+# The key store name of the site key: it signs checkpoints, policy sets and manifests, and its
+# public half is the auditor's trust anchor (site.pub). One name everywhere.
+SITE_KEY = "site"
+
+
 class KeyStore:
     """Named keys under one directory, encrypted at rest when a passphrase is given."""
 

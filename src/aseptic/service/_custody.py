@@ -9,7 +9,7 @@ from pathlib import Path
 
 from aseptic.clock import Clock
 from aseptic.config import Settings
-from aseptic.crypto import KeyStore, SigningKey
+from aseptic.crypto import SITE_KEY, KeyStore, SigningKey
 from aseptic.detect import Finding
 from aseptic.errors import ConfigError
 from aseptic.ledger import Ledger
@@ -27,8 +27,6 @@ from aseptic.telemetry import (
 )
 
 __all__ = ["CustodyPipeline"]
-
-SITE_KEY = "site"
 
 
 class CustodyPipeline:

@@ -75,6 +75,7 @@ def test_public_api_is_pinned() -> None:
             "KeyStore",
             "Passphrase",
             "PkiDirectory",
+            "SITE_KEY",
             "PublicKey",
             "SigningKey",
             "TrustList",
