@@ -63,7 +63,11 @@ def _login(client: TestClient, site: Site, name: str) -> dict[str, str]:
 
 def _ledger_entries(data_dir: Path, entry: str) -> list[dict[str, Any]]:
     with sqlite3.connect(data_dir / "ledger.db") as conn:
-        rows = conn.execute("SELECT payload FROM findings ORDER BY leaf").fetchall()
+        rows = conn.execute(
+            "SELECT payload FROM (SELECT leaf, payload FROM audit"
+            " UNION ALL SELECT leaf, payload FROM decisions)"
+            " ORDER BY leaf"
+        ).fetchall()
     return [e for e in (json.loads(row[0]) for row in rows) if e.get("entry") == entry]
 
 

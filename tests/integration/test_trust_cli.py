@@ -33,7 +33,14 @@ def _secret(stdout: str) -> str:
 
 def _ledger_entries(data_dir: Path) -> list[dict[str, object]]:
     with sqlite3.connect(data_dir / "ledger.db") as conn:
-        return [json.loads(row[0]) for row in conn.execute("SELECT payload FROM findings ORDER BY leaf")]
+        return [
+            json.loads(row[0])
+            for row in conn.execute(
+                "SELECT payload FROM (SELECT leaf, payload FROM audit"
+                " UNION ALL SELECT leaf, payload FROM decisions)"
+                " ORDER BY leaf"
+            )
+        ]
 
 
 @pytest.fixture

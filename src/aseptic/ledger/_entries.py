@@ -7,7 +7,10 @@ passed off as a finding with the same bytes. The payload of each kind:
 - ``finding``: canonical JSON of the finding (``canonical_json``);
 - ``quarantine``: the quarantine event's canonical bytes, as telemetry encodes them;
 - ``key``: canonical JSON ``{"algorithm", "name", "public_key"}`` of a collector's public key, so
-  that envelope signatures can be checked against keys that are themselves in the log.
+  that envelope signatures can be checked against keys that are themselves in the log;
+- ``audit``: canonical JSON of a GMP audit-trail entry (who, what, old and new value, when, why);
+- ``decision``: canonical JSON of an access decision (principal, action, resource, policies, reasons);
+- ``signature``: canonical JSON of an electronic signature bound to a record digest.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from aseptic.telemetry import Envelope
 
 __all__ = [
     "EPOCH",
+    "JSON_KINDS",
+    "TABLE_OF_KIND",
     "LeafKind",
     "ReadingRow",
     "canonical_json",
@@ -50,6 +55,24 @@ class LeafKind(StrEnum):
     FINDING = "finding"
     QUARANTINE = "quarantine"
     KEY = "key"
+    AUDIT = "audit"
+    DECISION = "decision"
+    SIGNATURE = "signature"
+
+
+# The table that holds each kind's rows (docs/ledger.md).
+TABLE_OF_KIND = {
+    LeafKind.ENVELOPE: "envelopes",
+    LeafKind.FINDING: "findings",
+    LeafKind.QUARANTINE: "quarantine",
+    LeafKind.KEY: "keys",
+    LeafKind.AUDIT: "audit",
+    LeafKind.DECISION: "decisions",
+    LeafKind.SIGNATURE: "signatures",
+}
+
+# The kinds whose payload is canonical JSON and nothing more (checked by ``canonical_json``).
+JSON_KINDS = frozenset({LeafKind.FINDING, LeafKind.AUDIT, LeafKind.DECISION, LeafKind.SIGNATURE})
 
 
 _PREFIX = {kind: b"\x00" + kind.value.encode("ascii") + b"\x00" for kind in LeafKind}

@@ -19,6 +19,7 @@ from aseptic.crypto import PublicKey, SigningKey
 from aseptic.errors import BackendError, ConfigError, InputError, RollbackError
 from aseptic.ledger._checkpoint import Checkpoint
 from aseptic.ledger._entries import (
+    JSON_KINDS,
     LeafKind,
     canonical_json,
     decode_key_payload,
@@ -209,25 +210,47 @@ class Ledger:
         Raises:
             InputError: the payload is not a JSON object, or bytes that are not canonical JSON.
         """
-        return self._append_payload(LeafKind.FINDING, canonical_json(payload))
+        return self.append_entry(LeafKind.FINDING, payload)
 
     def append_findings(self, payloads: Iterable[Mapping[str, Any] | bytes]) -> range:
-        """Log many canonical JSON entries as consecutive ``finding`` leaves in one transaction.
+        """Log many findings as consecutive leaves in one transaction (see ``append_entries``)."""
+        return self.append_entries(LeafKind.FINDING, payloads)
+
+    def append_entry(self, kind: LeafKind, payload: Mapping[str, Any] | bytes) -> int:
+        """Log one canonical JSON entry of a JSON kind (finding, audit, decision, signature).
+
+        Raises:
+            InputError: ``kind`` does not hold JSON, or the payload is not a JSON object, or bytes that
+                are not canonical JSON.
+        """
+        _require_json_kind(kind)
+        return self._append_payload(kind, canonical_json(payload))
+
+    def append_entries(self, kind: LeafKind, payloads: Iterable[Mapping[str, Any] | bytes]) -> range:
+        """Log many canonical JSON entries of one kind as consecutive leaves in one transaction.
 
         For group commit (the access decision log): one transaction and no savepoint per entry.
         Every payload is checked before anything is written; if any write fails, none is kept.
 
         Raises:
-            InputError: a payload is not a JSON object, or bytes that are not canonical JSON.
+            InputError: ``kind`` does not hold JSON, a payload is not a JSON object, or bytes that are
+                not canonical JSON.
         """
+        _require_json_kind(kind)
         encoded = [canonical_json(payload) for payload in payloads]
         with self.batch():
             first = self._frontier.size
             for payload in encoded:
-                leaf_hash = hash_entry(LeafKind.FINDING, payload)
-                self._store.insert_payload(LeafKind.FINDING, self._frontier.size, leaf_hash, payload)
+                leaf_hash = hash_entry(kind, payload)
+                self._store.insert_payload(kind, self._frontier.size, leaf_hash, payload)
                 self._frontier.append(leaf_hash)
         return range(first, first + len(encoded))
+
+    def entries(self, kind: LeafKind, start: int = 0, end: int | None = None) -> list[tuple[int, bytes]]:
+        """``(leaf index, payload)`` of every entry of a JSON kind with ``start <= index < end``, in
+        log order. The payloads are the stored bytes; ``verify_ledger`` is what proves them."""
+        _require_json_kind(kind)
+        return self._store.payloads(kind, start, self.size if end is None else end)
 
     def append_quarantine(self, event: QuarantineEvent) -> int:
         """Log a quarantine event by its canonical bytes; return its leaf index."""
@@ -298,3 +321,10 @@ class Ledger:
     def query_readings(self, tag: str, start: datetime, end: datetime) -> tuple[StoredReading, ...]:
         """Readings of ``tag`` with ``start <= time < end`` (see ``aseptic.ledger.query_readings``)."""
         return query_readings(self._store, tag, start, end)
+
+
+def _require_json_kind(kind: LeafKind) -> None:
+    if kind not in JSON_KINDS:
+        raise InputError(
+            f"{kind.value} entries are not JSON entries", hint=f"JSON kinds: {sorted(JSON_KINDS)}"
+        )

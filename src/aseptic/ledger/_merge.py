@@ -13,18 +13,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from aseptic.crypto import PublicKey
-from aseptic.ledger._entries import LeafKind, ReadingRow, hash_entry
+from aseptic.ledger._entries import TABLE_OF_KIND, LeafKind, ReadingRow, hash_entry
 from aseptic.ledger._report import Auditor, Discrepancy
 from aseptic.ledger._tree import HASH_SIZE, Frontier, Hash
 from aseptic.ledger._verify_rows import TABLE, check_envelope, check_payload, describe
 
 __all__ = ["LeafRows", "Pending", "merge_rows"]
 
-_QUERY = {
+_QUERY: dict[LeafKind, str] = {
     LeafKind.ENVELOPE: "SELECT leaf, source, sequence, digest, raw FROM envelopes ORDER BY leaf",
-    LeafKind.FINDING: "SELECT leaf, payload FROM findings ORDER BY leaf",
-    LeafKind.QUARANTINE: "SELECT leaf, payload FROM quarantine ORDER BY leaf",
-    LeafKind.KEY: "SELECT leaf, payload FROM keys ORDER BY leaf",
+    **{
+        kind: f"SELECT leaf, payload FROM {table} ORDER BY leaf"  # noqa: S608 - fixed table names
+        for kind, table in TABLE_OF_KIND.items()
+        if kind is not LeafKind.ENVELOPE
+    },
 }
 
 

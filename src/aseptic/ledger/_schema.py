@@ -11,7 +11,7 @@ from aseptic.errors import InputError, IntegrityError
 __all__ = ["LEDGER_TABLES", "SCHEMA_VERSION", "check_schema", "create_schema", "tune"]
 
 # PRAGMA user_version of a ledger.db written by this code (a number in the file header, not a row).
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _DDL = """
 CREATE TABLE leaves (
@@ -50,6 +50,18 @@ CREATE TABLE keys (
     leaf INTEGER PRIMARY KEY REFERENCES leaves(idx),
     payload BLOB NOT NULL
 );
+CREATE TABLE audit (
+    leaf INTEGER PRIMARY KEY REFERENCES leaves(idx),
+    payload BLOB NOT NULL
+);
+CREATE TABLE decisions (
+    leaf INTEGER PRIMARY KEY REFERENCES leaves(idx),
+    payload BLOB NOT NULL
+);
+CREATE TABLE signatures (
+    leaf INTEGER PRIMARY KEY REFERENCES leaves(idx),
+    payload BLOB NOT NULL
+);
 CREATE TABLE checkpoints (
     id INTEGER PRIMARY KEY,
     origin TEXT NOT NULL,
@@ -71,6 +83,9 @@ LEDGER_TABLES: dict[str, tuple[str, ...]] = {
     "findings": ("leaf", "payload"),
     "quarantine": ("leaf", "payload"),
     "keys": ("leaf", "payload"),
+    "audit": ("leaf", "payload"),
+    "decisions": ("leaf", "payload"),
+    "signatures": ("leaf", "payload"),
     "checkpoints": ("id", "origin", "size", "root", "time", "key_id", "algorithm", "body", "signature"),
 }
 

@@ -15,14 +15,16 @@ from pathlib import Path
 from aseptic.clock import format_rfc3339
 from aseptic.errors import AsepticError, BackendError, ConfigError, IntegrityError
 from aseptic.ledger._checkpoint import Checkpoint
-from aseptic.ledger._entries import LeafKind, ReadingRow
+from aseptic.ledger._entries import TABLE_OF_KIND, LeafKind, ReadingRow
 from aseptic.ledger._schema import check_schema, create_schema, tune
 from aseptic.ledger._tree import Hash
 
 __all__ = ["SqliteStore", "sqlite_errors"]
 
 _SQLITE_CORRUPT, _SQLITE_NOTADB = 11, 26
-_PAYLOAD_TABLES = {LeafKind.FINDING: "findings", LeafKind.QUARANTINE: "quarantine", LeafKind.KEY: "keys"}
+_PAYLOAD_TABLES: dict[LeafKind, str] = {
+    kind: table for kind, table in TABLE_OF_KIND.items() if kind is not LeafKind.ENVELOPE
+}
 
 
 def translate(exc: sqlite3.Error, where: str) -> AsepticError:
@@ -193,6 +195,16 @@ class SqliteStore:
                 " WHERE sequence = (SELECT max(sequence) FROM envelopes WHERE source = e.source)"
                 " ORDER BY source"
             ).fetchall()
+
+    def payloads(self, kind: LeafKind, start: int, end: int) -> list[tuple[int, bytes]]:
+        """``(leaf, payload)`` of the ``kind`` rows with ``start <= leaf < end``, in log order."""
+        table = _PAYLOAD_TABLES[kind]
+        with sqlite_errors(str(self.path)):
+            rows = self.conn.execute(
+                f"SELECT leaf, payload FROM {table} WHERE leaf >= ? AND leaf < ? ORDER BY leaf",  # noqa: S608
+                (start, end),
+            ).fetchall()
+        return [(int(leaf), bytes(payload)) for leaf, payload in rows]
 
     def key_payloads(self) -> list[bytes]:
         """Every logged key payload, in log order."""

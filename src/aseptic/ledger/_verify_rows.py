@@ -13,6 +13,7 @@ from aseptic.clock import format_rfc3339
 from aseptic.crypto import PublicKey
 from aseptic.errors import AsepticError, InputError
 from aseptic.ledger._entries import (
+    TABLE_OF_KIND,
     LeafKind,
     ReadingRow,
     canonical_json,
@@ -32,12 +33,7 @@ __all__ = [
     "envelope_signature_problem",
 ]
 
-TABLE = {
-    LeafKind.ENVELOPE: "envelopes",
-    LeafKind.FINDING: "findings",
-    LeafKind.QUARANTINE: "quarantine",
-    LeafKind.KEY: "keys",
-}
+TABLE = TABLE_OF_KIND
 
 _READING_COLUMNS = ("leaf", "position", "tag", "time_us", "value", "quality", "source")
 

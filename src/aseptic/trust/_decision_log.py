@@ -21,12 +21,16 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from aseptic.errors import AsepticError, BackendError
-from aseptic.ledger import Ledger, canonical_json
+from aseptic.ledger import LeafKind, Ledger, canonical_json
 from aseptic.trust._request import Decision
 
 __all__ = ["DecisionLog"]
 
 _CHUNK = 32
+
+# What the writer is handed: the leaf kind (access decisions are ``decision`` leaves; identity, login
+# and policy events are ``audit`` leaves) and the entry, canonical bytes or a decision's JSON dict.
+_Queued = tuple[LeafKind, bytes | dict[str, Any]]
 
 
 class DecisionLog:
@@ -42,7 +46,7 @@ class DecisionLog:
         lock = threading.Lock()
         self._done = threading.Condition(lock)  # committers wait here (wait_for, flush)
         self._work = threading.Condition(lock)  # the writer waits here for entries
-        self._pending: list[bytes | dict[str, Any]] = []  # handed to the writer a whole group at a time
+        self._pending: list[_Queued] = []  # handed to the writer a whole group at a time
         self._recorded = 0  # entries accepted by record()
         self._committed = 0  # entries durable in the ledger
         self._commits = 0  # transactions (fsyncs) made
@@ -67,11 +71,12 @@ class DecisionLog:
             BackendError: the log is closed or its ledger failed (nothing is queued).
         """
         payload = canonical_json(entry)
+        kind = LeafKind.DECISION if entry.get("entry") == "access_decision" else LeafKind.AUDIT
         with self._done:
             self._check_usable()
             self._recorded += 1
             sequence = self._recorded
-            self._hand_over(payload)
+            self._hand_over((kind, payload))
         return sequence
 
     def record_decision(self, decision: Decision) -> int:
@@ -88,10 +93,10 @@ class DecisionLog:
             self._check_usable()
             self._recorded += 1
             sequence = self._recorded
-            self._hand_over(entry)
+            self._hand_over((LeafKind.DECISION, entry))
         return sequence
 
-    def _hand_over(self, entry: bytes | dict[str, Any]) -> None:
+    def _hand_over(self, entry: _Queued) -> None:
         # Called with the lock held. Wake the writer only when a group starts or fills up.
         self._pending.append(entry)
         if len(self._pending) == 1 or len(self._pending) >= self._max_batch:
@@ -197,8 +202,8 @@ class DecisionLog:
                 del self._pending[: self._max_batch]
             try:
                 with ledger.batch():
-                    for start in range(0, len(group), _CHUNK):
-                        ledger.append_findings(group[start : start + _CHUNK])
+                    for kind, run in _runs_by_kind(group):
+                        ledger.append_entries(kind, run)
                         # Let request threads run between chunks: a long group would otherwise hold
                         # the GIL for a whole switch interval and show up in their p99 latency.
                         time.sleep(0)
@@ -211,3 +216,14 @@ class DecisionLog:
                 self._committed += len(group)
                 self._commits += 1
                 self._done.notify_all()
+
+
+def _runs_by_kind(group: list[_Queued]) -> list[tuple[LeafKind, list[bytes | dict[str, Any]]]]:
+    """Consecutive entries of one kind, at most ``_CHUNK`` each, in order (log order is kept)."""
+    runs: list[tuple[LeafKind, list[bytes | dict[str, Any]]]] = []
+    for kind, entry in group:
+        if runs and runs[-1][0] is kind and len(runs[-1][1]) < _CHUNK:
+            runs[-1][1].append(entry)
+        else:
+            runs.append((kind, [entry]))
+    return runs

@@ -379,6 +379,17 @@ def _mutate(value: object, salt: int) -> object:
     return str(value) + "x"
 
 
+@pytest.fixture
+def built_all_kinds(built: Site) -> Site:
+    """``built`` plus one entry of every JSON kind, so every table has a row to mutate."""
+    with built.open() as ledger:
+        ledger.append_entry(LeafKind.AUDIT, {"entry": "setpoint", "new": 6.5, "old": 6.4, "why": "trim"})
+        ledger.append_entry(LeafKind.DECISION, {"allowed": False, "entry": "access_decision"})
+        ledger.append_entry(LeafKind.SIGNATURE, {"meaning": "reviewed", "record": "ab" * 32})
+        ledger.checkpoint()
+    return built
+
+
 MUTABLE = [
     (table, column) for table, columns in LEDGER_TABLES.items() for column in columns if column != "id"
 ]
@@ -386,7 +397,10 @@ MUTABLE = [
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.sampled_from(MUTABLE), st.integers(0, 10_000))
-def test_any_random_mutation_of_any_row_is_detected(built: Site, target: tuple[str, str], salt: int) -> None:
+def test_any_random_mutation_of_any_row_is_detected(
+    built_all_kinds: Site, target: tuple[str, str], salt: int
+) -> None:
+    built = built_all_kinds
     table, column = target
     keys = ("leaf", "position") if table == "readings" else ("rowid",)  # readings has no rowid
     where = " AND ".join(f"{key} = ?" for key in keys)

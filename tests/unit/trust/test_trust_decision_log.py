@@ -38,7 +38,14 @@ def _request(conduit: str) -> AccessRequest:
 
 def _payloads(data_dir: Path) -> list[dict[str, object]]:
     with sqlite3.connect(data_dir / "ledger.db") as conn:
-        return [json.loads(row[0]) for row in conn.execute("SELECT payload FROM findings ORDER BY leaf")]
+        return [
+            json.loads(row[0])
+            for row in conn.execute(
+                "SELECT payload FROM (SELECT leaf, payload FROM audit"
+                " UNION ALL SELECT leaf, payload FROM decisions)"
+                " ORDER BY leaf"
+            )
+        ]
 
 
 def test_allow_and_deny_decisions_land_in_the_ledger_and_it_verifies(
