@@ -229,6 +229,7 @@ class TwinServer:
         )
         await self._space.write_batch_state(self._batch_id(), self._plant, self._batch_start)
         await self._publish_recipe()
+        await self._space.write_firmware(self._plant.firmware())  # known before the first sample
         try:
             await server.start()
         except OSError as exc:  # asyncua has already stopped its internal server
