@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import socket
 import sqlite3
+import ssl
 import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -179,3 +182,90 @@ def twin_pki_template(twin_dir: Path) -> Path:
 
     bootstrap_pki(twin_dir, site="site-01", now=datetime.now(UTC))
     return twin_dir
+
+
+# -- TLS: the site CA, enrolled machines, and `aseptic serve`'s HTTPS stack on a thread -----------
+
+
+def add_site_ca(site: Site) -> Path:
+    """The site CA (key store ``ca`` key, ``D/site-ca.pem``), as `aseptic init` makes it."""
+    from aseptic.trust import SiteCA
+
+    ca = SiteCA.create(KeyStore.open(site.data_dir).load_or_create("ca"), "site-01", site.clock.now())
+    path = site.data_dir / "site-ca.pem"
+    path.write_bytes(ca.to_pem())
+    return path
+
+
+def enrol_machine(site: Site, kind: str, name: str, role: str, out_dir: Path) -> tuple[Path, Path]:
+    """Issue a client certificate from the site CA and register the device or service."""
+    from aseptic.trust import SiteCA
+
+    keys = KeyStore.open(site.data_dir)
+    ca = SiteCA.load(keys.load_or_create("ca"), (site.data_dir / "site-ca.pem").read_bytes())
+    cert_pem, key_pem, fingerprint = ca.issue(kind, name, site.clock.now())
+    with DecisionLog(
+        lambda: Ledger.open(site.data_dir, site_key=keys.load_or_create("site"), clock=site.clock)
+    ) as log:
+        with IdentityStore.open(site.data_dir, audit=log) as store:
+            store.add_machine(
+                kind, name, (role,), actor="root", now=site.clock.now(), fingerprint=fingerprint
+            )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cert, key = out_dir / f"{name}.pem", out_dir / f"{name}.key"
+    cert.write_bytes(cert_pem)
+    key.write_bytes(key_pem)
+    key.chmod(0o600)
+    return cert, key
+
+
+class ServeThread:
+    """The API as `aseptic serve` runs it (uvicorn, HTTPS from the site CA, mutual TLS), on a thread,
+    on a free loopback port. ``insecure_http=True`` serves plain HTTP instead."""
+
+    def __init__(self, app: Any, data_dir: Path, *, insecure_http: bool = False) -> None:
+        import uvicorn
+
+        from aseptic.api import PeerCertificateH11, ensure_server_certificate, server_ssl_context
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        options: dict[str, Any] = {}
+        self.scheme = "http"
+        if not insecure_http:
+            cert, key = ensure_server_certificate(data_dir, site="site-01", now=datetime.now(UTC))
+            context = server_ssl_context(cert, key, data_dir / "site-ca.pem")
+            options = {"ssl_context_factory": lambda config, default: context, "http": PeerCertificateH11}
+            self.scheme = "https"
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=self.port, log_level="warning", server_header=False, **options
+        )
+        self.server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> ServeThread:
+        self._thread.start()
+        for _ in range(600):
+            if self.server.started:
+                return self
+            time.sleep(0.05)
+        raise RuntimeError("uvicorn did not start")
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self._thread.join(20)
+
+
+def tls_client(base_url: str, ca: Path, cert: tuple[Path, Path] | None = None, **headers: str) -> Any:
+    """An httpx client trusting only the site CA, presenting ``cert`` (mutual TLS) if given."""
+    import httpx2
+
+    context = ssl.create_default_context(cafile=str(ca))
+    if cert is not None:
+        context.load_cert_chain(str(cert[0]), str(cert[1]))
+    return httpx2.Client(base_url=base_url, verify=context, timeout=30, headers=headers)
