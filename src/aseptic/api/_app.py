@@ -11,11 +11,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from aseptic import __version__
 from aseptic.api._errors import install_error_handlers
@@ -117,6 +119,22 @@ def _time(text: str | None, default: datetime, name: str) -> datetime:
         ) from None
 
 
+M = TypeVar("M", bound=BaseModel)
+
+
+def _json_body(model: type[BaseModel]) -> dict[str, Any]:
+    """The OpenAPI request body of a route that parses ``model`` itself."""
+    schema = {"schema": model.model_json_schema()}
+    return {"requestBody": {"required": True, "content": {"application/json": schema}}}
+
+
+def _parse(model: type[M], raw: bytes) -> M:
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors(include_url=False)) from None
+
+
 def create_app(data_dir: Path, settings: Settings, clock: Clock) -> FastAPI:
     """The HTTP API over the initialised data directory ``data_dir``.
 
@@ -190,24 +208,39 @@ def create_app(data_dir: Path, settings: Settings, clock: Clock) -> FastAPI:
         to = _time(end, service.clock.now(), "to")
         return service.read_tag(principal, tag, _time(start, to - timedelta(hours=1), "from"), to)
 
-    @app.post("/api/setpoints/{tag}", tags=["gateway"], responses=_WRITE_ERRORS)
-    def write_setpoint(
-        tag: str, body: SetpointWrite, caller: AuthenticatedCaller, request: Request
-    ) -> dict[str, Any]:
+    # The write routes read their body only after authentication (FastAPI would parse a declared
+    # body first and answer a malformed one with 422 before asking who is calling).
+    @app.post(
+        "/api/setpoints/{tag}",
+        tags=["gateway"],
+        responses=_WRITE_ERRORS,
+        openapi_extra=_json_body(SetpointWrite),
+    )
+    async def write_setpoint(tag: str, caller: AuthenticatedCaller, request: Request) -> dict[str, Any]:
         """Write a setpoint through the write gateway (action ``write_setpoint`` on ``Tag::"<tag>"``).
 
         Decided from the plant's state (batch, controller firmware, validated range), logged, written
         as the plant's one writer, read back and recorded as an audit-trail entry.
         """
-        return _service(request).write_setpoint(caller, tag, body.value, body.reason).to_json()
-
-    @app.post("/api/units/{unit}/recipe", tags=["gateway"], responses=_WRITE_ERRORS)
-    def change_recipe(
-        unit: str, body: RecipeChange, caller: AuthenticatedCaller, request: Request
-    ) -> dict[str, Any]:
-        """Change a recipe parameter through the write gateway (``change_recipe`` on ``Unit::"<unit>"``)."""
+        body = _parse(SetpointWrite, await request.body())
         service = _service(request)
-        return service.change_recipe(caller, unit, body.parameter, body.value, body.reason).to_json()
+        result = await run_in_threadpool(service.write_setpoint, caller, tag, body.value, body.reason)
+        return result.to_json()
+
+    @app.post(
+        "/api/units/{unit}/recipe",
+        tags=["gateway"],
+        responses=_WRITE_ERRORS,
+        openapi_extra=_json_body(RecipeChange),
+    )
+    async def change_recipe(unit: str, caller: AuthenticatedCaller, request: Request) -> dict[str, Any]:
+        """Change a recipe parameter through the write gateway (``change_recipe`` on ``Unit::"<unit>"``)."""
+        body = _parse(RecipeChange, await request.body())
+        service = _service(request)
+        result = await run_in_threadpool(
+            service.change_recipe, caller, unit, body.parameter, body.value, body.reason
+        )
+        return result.to_json()
 
     @app.get("/api/batches/active", tags=["gateway"], responses={503: _WRITE_ERRORS[503]})
     def active_batch(caller: AuthenticatedCaller, request: Request) -> dict[str, Any]:

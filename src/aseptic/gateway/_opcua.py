@@ -209,6 +209,7 @@ class TwinLink:
             ) from None
         trust = TrustList.load(self._pki.trusted_servers)
         client = Client(self.url, timeout=self._timeout_s)
+        client.session_timeout = 600_000  # the twin grants at most 10 min; asking more only logs a warning
         client.application_uri = me.application_uri
         client.name = client.description = f"Aseptic write gateway {subject_common_name(me.certificate)}"
         try:
