@@ -438,3 +438,17 @@ def test_a_closed_service_fails_closed_with_503_not_401(site: Site) -> None:
     ):
         assert response.status_code == 503, response.text
         assert response.json()["error"]["type"] == "BackendError"
+
+
+def test_serve_refuses_a_twin_endpoint_that_is_not_opc_tcp(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from aseptic.cli.main import app
+
+    result = CliRunner().invoke(
+        app, ["serve", "--twin-endpoint", "http://127.0.0.1:4840/", "--data-dir", str(tmp_path / "d")]
+    )
+    assert result.exit_code == 2
+    # (rich eats "[gateway]" as markup in report_error: only the rest of the key path shows)
+    assert "endpoint: String should match pattern" in " ".join(result.output.split())
+    assert not (tmp_path / "d").exists()  # refused before anything was created
