@@ -8,6 +8,14 @@ match a manifest signed by a trusted, unretired key. Format and rules: docs/prov
 
 from aseptic.provenance._artifact import FileDigest, digest_artifact, manifest_path_for
 from aseptic.provenance._dsse import IN_TOTO_PAYLOAD_TYPE, DsseEnvelope, DsseSignature, pae
+from aseptic.provenance._formats import KNOWN_EXTENSIONS, verify_format
+from aseptic.provenance._load import (
+    FindingSink,
+    LedgerFindingSink,
+    LoadedArtifact,
+    LoadRefusal,
+    load_verified,
+)
 from aseptic.provenance._manifest import (
     FindingLog,
     SignedManifest,
@@ -20,26 +28,40 @@ from aseptic.provenance._manifest import (
     verify_manifest,
     write_manifest,
 )
+from aseptic.provenance._posture import AttestationFinding, DevicePosture, PostureRegistry
 from aseptic.provenance._spec import ArtifactKind, LedgerReference, ManifestSpec
 from aseptic.provenance._statement import PREDICATE_TYPE, STATEMENT_TYPE, Statement
+from aseptic.provenance._tuf import FirmwareUpdateClient, TufRepository, mirror_repository
 from aseptic.provenance._verify import verify_artifact, verify_artifact_manifest
 
 __all__ = [
     "IN_TOTO_PAYLOAD_TYPE",
+    "KNOWN_EXTENSIONS",
     "PREDICATE_TYPE",
     "STATEMENT_TYPE",
     "ArtifactKind",
+    "AttestationFinding",
+    "DevicePosture",
     "DsseEnvelope",
     "DsseSignature",
     "FileDigest",
     "FindingLog",
+    "FindingSink",
+    "FirmwareUpdateClient",
+    "LedgerFindingSink",
     "LedgerReference",
+    "LoadRefusal",
+    "LoadedArtifact",
     "ManifestSpec",
+    "PostureRegistry",
     "SignedManifest",
     "Statement",
+    "TufRepository",
     "VerifiedManifest",
     "digest_artifact",
+    "load_verified",
     "manifest_path_for",
+    "mirror_repository",
     "pae",
     "parse_manifest",
     "read_manifest",
@@ -48,6 +70,7 @@ __all__ = [
     "sign_files",
     "verify_artifact",
     "verify_artifact_manifest",
+    "verify_format",
     "verify_manifest",
     "write_manifest",
 ]

@@ -16,14 +16,21 @@ import functools
 import hashlib
 import json
 import math
+from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Any, Final
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 from numpy.typing import NDArray
 
 from aseptic.errors import InputError
 from aseptic.twin._raman import RAMAN_BINS, RamanAnalyser
+
+if TYPE_CHECKING:
+    from aseptic.crypto import PublicKey
+    from aseptic.provenance import FindingSink, LoadedArtifact
 
 __all__ = [
     "MODEL_FORMAT",
@@ -34,6 +41,7 @@ __all__ = [
     "SpectralPreprocessing",
     "assess_soft_sensor",
     "default_soft_sensor",
+    "load_soft_sensor",
     "simulate_calibration",
 ]
 
@@ -258,6 +266,16 @@ class PaaSoftSensor:
         """
         return _load_model(cls, bytes(data))
 
+    @property
+    def spectrum_weights(self) -> FloatArray:
+        """``w`` with ``predict(s) == w @ s + intercept`` (read-only): what an evasion attack aims along."""
+        return self._require_fitted().weights
+
+    @property
+    def intercept(self) -> float:
+        """The prediction for an all-zero spectrum."""
+        return self._require_fitted().intercept
+
     @functools.cached_property
     def digest(self) -> str:
         """SHA-256 (hex) of :meth:`to_bytes`."""
@@ -419,6 +437,16 @@ class PaaEstimator:
     def samples_seen(self) -> int:
         return self._samples
 
+    def replace_sensor(self, sensor: PaaSoftSensor) -> None:
+        """Swap the model, keeping the filter's state (a redeployment, or an attacker's model swap).
+
+        Raises:
+            ValueError: the sensor is not fitted.
+        """
+        if not sensor.is_fitted:
+            raise ValueError("PaaEstimator needs a fitted soft sensor")
+        self._sensor = sensor
+
     def update(self, spectrum: FloatArray) -> float:
         """The PAA estimate (mg/L) for the next sample.
 
@@ -485,3 +513,36 @@ def default_soft_sensor() -> PaaSoftSensor:
     """The plant's PAA soft sensor: fitted on the fixed-seed calibration design, once per process."""
     spectra, paa = simulate_calibration(CALIBRATION_SEED, _CALIBRATION_SAMPLES)
     return PaaSoftSensor().fit(spectra, paa)
+
+
+def load_soft_sensor(
+    path: Path,
+    trusted_keys: Collection[PublicKey],
+    *,
+    now: datetime,
+    sink: FindingSink | None = None,
+    retired: Collection[str] = (),
+    manifest: Path | None = None,
+) -> LoadedArtifact[PaaSoftSensor]:
+    """Load a soft sensor model file only after its signed manifest checks out (verify-before-load).
+
+    The bytes that are hashed are the bytes parsed; a refusal is passed to ``sink`` (the ledger) as a
+    Finding before it is raised. ``.value`` is the sensor, ``.manifest`` what its manifest says.
+
+    Raises:
+        InputError, ConfigError, SignatureError, IntegrityError: see ``aseptic.provenance.load_verified``;
+            a verified file that is not a canonical soft sensor model is an ``InputError``.
+    """
+    from aseptic.provenance import ArtifactKind, load_verified
+
+    return load_verified(
+        path,
+        trusted_keys,
+        kind=ArtifactKind.MODEL,
+        decode=PaaSoftSensor.from_bytes,
+        now=now,
+        sink=sink,
+        retired=retired,
+        manifest=manifest,
+        purpose="PAA soft sensor in the control loop",
+    )
