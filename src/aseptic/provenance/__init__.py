@@ -7,6 +7,7 @@ match a manifest signed by a trusted, unretired key. Format and rules: docs/prov
 """
 
 from aseptic.provenance._artifact import FileDigest, digest_artifact, manifest_path_for
+from aseptic.provenance._deploy import DEPLOYMENT_ENTRY_TYPE, deployment_entry
 from aseptic.provenance._dsse import IN_TOTO_PAYLOAD_TYPE, DsseEnvelope, DsseSignature, pae
 from aseptic.provenance._formats import KNOWN_EXTENSIONS, verify_format
 from aseptic.provenance._load import (
@@ -29,16 +30,25 @@ from aseptic.provenance._manifest import (
     write_manifest,
 )
 from aseptic.provenance._posture import AttestationFinding, DevicePosture, PostureRegistry
+from aseptic.provenance._record import (
+    AcceptanceCriterion,
+    ModelRecord,
+    build_model_record,
+    render_html,
+    render_markdown,
+)
 from aseptic.provenance._spec import ArtifactKind, LedgerReference, ManifestSpec
 from aseptic.provenance._statement import PREDICATE_TYPE, STATEMENT_TYPE, Statement
 from aseptic.provenance._tuf import FirmwareUpdateClient, TufRepository, mirror_repository
 from aseptic.provenance._verify import verify_artifact, verify_artifact_manifest
 
 __all__ = [
+    "DEPLOYMENT_ENTRY_TYPE",
     "IN_TOTO_PAYLOAD_TYPE",
     "KNOWN_EXTENSIONS",
     "PREDICATE_TYPE",
     "STATEMENT_TYPE",
+    "AcceptanceCriterion",
     "ArtifactKind",
     "AttestationFinding",
     "DevicePosture",
@@ -53,11 +63,14 @@ __all__ = [
     "LoadRefusal",
     "LoadedArtifact",
     "ManifestSpec",
+    "ModelRecord",
     "PostureRegistry",
     "SignedManifest",
     "Statement",
     "TufRepository",
     "VerifiedManifest",
+    "build_model_record",
+    "deployment_entry",
     "digest_artifact",
     "load_verified",
     "manifest_path_for",
@@ -66,6 +79,8 @@ __all__ = [
     "parse_manifest",
     "read_manifest",
     "record_manifest",
+    "render_html",
+    "render_markdown",
     "sign_artifact",
     "sign_files",
     "verify_artifact",

@@ -221,6 +221,27 @@ class PaaSoftSensor:
             raise InputError("Raman spectrum has non-finite intensities; no PAA prediction")
         return value
 
+    def explain(self, spectrum: FloatArray) -> tuple[tuple[str, float], ...]:
+        """Why this prediction: ``("mean of calibration", y_mean)`` then one term per feature window.
+
+        The prediction is ``y_mean + coef . (features - x_mean)``, so splitting the dot product by
+        feature window gives exact, additive contributions (mg/L) that sum to :meth:`predict`.
+
+        Raises:
+            InputError: as :meth:`predict`.
+        """
+        fitted = self._require_fitted()
+        self.predict(spectrum)  # the same input checks
+        features = self._preprocessing.features(np.asarray(spectrum, dtype=np.float64))
+        terms = fitted.coef * (features - fitted.x_mean)
+        parts = [("mean of calibration", fitted.y_mean)]
+        start = 0
+        for lo, hi in self._preprocessing.feature_bins:
+            width = hi - lo + 1
+            parts.append((f"bins {lo}-{hi}", float(terms[start : start + width].sum())))
+            start += width
+        return tuple(parts)
+
     def predict_many(self, spectra: FloatArray) -> FloatArray:
         """PAA (mg/L) for each row of ``spectra`` (same rule as :meth:`predict`)."""
         fitted = self._require_fitted()
