@@ -60,6 +60,14 @@ class SpectralMonitor:
         self._variances = variances
         self.t2_limit = t2_limit
         self.spe_limit = spe_limit
+        # The preprocessing is linear: features = spectrum[bins] @ map, with only the bins it reads.
+        pre = sensor.preprocessing
+        n_features = pre.feature_indices.size
+        # Row j of the map's transpose is the adjoint of the preprocessing applied to unit vector e_j.
+        unit = np.eye(n_features)
+        full_map = np.column_stack([pre.spectrum_weights(unit[j]) for j in range(n_features)])
+        self._bins = np.flatnonzero(np.abs(full_map).sum(axis=1) > 0.0)
+        self._map = np.ascontiguousarray(full_map[self._bins])
 
     @classmethod
     def fit(
@@ -78,9 +86,12 @@ class SpectralMonitor:
         features = sensor.preprocessing.features(x)
         mean = features.mean(axis=0)
         centred = features - mean
-        _, singular, vt = np.linalg.svd(centred, full_matrices=False)
-        loadings = np.ascontiguousarray(vt[:n_components].T)
-        variances = singular[:n_components] ** 2 / (x.shape[0] - 1)
+        # Eigenvectors of the (features x features) covariance: a small symmetric problem.
+        covariance = centred.T @ centred / (x.shape[0] - 1)
+        eigenvalues, eigenvectors = np.linalg.eigh(covariance)
+        order = np.argsort(eigenvalues)[::-1][:n_components]
+        loadings = np.ascontiguousarray(eigenvectors[:, order])
+        variances = eigenvalues[order]
         monitor = cls(sensor, mean, loadings, variances, 1.0, 1.0)
         t2, spe = monitor._statistics(features)
         monitor.t2_limit = float(np.quantile(t2, quantile))
@@ -104,5 +115,5 @@ class SpectralMonitor:
         s = np.asarray(spectrum, dtype=np.float64)
         if s.shape != (self._sensor.preprocessing.n_bins,) or not np.isfinite(s).all():
             raise ValueError(f"spectrum of shape {s.shape} is not a finite Raman spectrum")
-        t2, spe = self._statistics(self._sensor.preprocessing.features(s[np.newaxis, :]))
+        t2, spe = self._statistics((s[self._bins] @ self._map)[np.newaxis, :])
         return SpectralScore(float(t2[0]), self.t2_limit, float(spe[0]), self.spe_limit)

@@ -185,10 +185,12 @@ class BatchEngine:
                 self.paa_feed = np.where(starting, restart, self.paa_feed)
             self._fallback_applied = self.paa_fallback.copy()
             pid_feed = incremental_pid(PAA_TUNING, self.paa_feed, e_now, self.e_paa, flat, self.h)
-            fallback_feed = assay_paa_feed(
-                self.paa_feed, self._last_paa_assay, self._previous_paa_assay, self.paa_sp
-            )
-            self.paa_feed = np.where(self.paa_fallback, fallback_feed, pid_feed)
+            if self.paa_fallback.any():
+                fallback_feed = assay_paa_feed(
+                    self.paa_feed, self._last_paa_assay, self._previous_paa_assay, self.paa_sp
+                )
+                pid_feed = np.where(self.paa_fallback, fallback_feed, pid_feed)
+            self.paa_feed = pid_feed
             self.e_paa = e_now
         self._paa_feed_hist = np.column_stack([self._paa_feed_hist[:, 1:], self.paa_feed])
         reported = np.isfinite(self._last_paa_assay)

@@ -84,7 +84,7 @@ class SpectralPreprocessing:
         """0-based indices of the features in the differenced spectrum."""
         return np.concatenate([np.arange(lo - 1, hi, dtype=np.intp) for lo, hi in self.feature_bins])
 
-    @property
+    @functools.cached_property
     def savgol_kernel(self) -> FloatArray:
         """Savitzky-Golay smoothing weights on a window: the least-squares polynomial's centre value."""
         half = self.savgol_window // 2
