@@ -7,6 +7,7 @@ match a manifest signed by a trusted, unretired key. Format and rules: docs/prov
 """
 
 from aseptic.provenance._artifact import FileDigest, digest_artifact, manifest_path_for
+from aseptic.provenance._attest import FirmwareReader, OpcUaFirmwareReader, attest_once, attest_periodically
 from aseptic.provenance._deploy import DEPLOYMENT_ENTRY_TYPE, deployment_entry
 from aseptic.provenance._dsse import IN_TOTO_PAYLOAD_TYPE, DsseEnvelope, DsseSignature, pae
 from aseptic.provenance._formats import KNOWN_EXTENSIONS, verify_format
@@ -57,6 +58,7 @@ __all__ = [
     "FileDigest",
     "FindingLog",
     "FindingSink",
+    "FirmwareReader",
     "FirmwareUpdateClient",
     "LedgerFindingSink",
     "LedgerReference",
@@ -64,11 +66,14 @@ __all__ = [
     "LoadedArtifact",
     "ManifestSpec",
     "ModelRecord",
+    "OpcUaFirmwareReader",
     "PostureRegistry",
     "SignedManifest",
     "Statement",
     "TufRepository",
     "VerifiedManifest",
+    "attest_once",
+    "attest_periodically",
     "build_model_record",
     "deployment_entry",
     "digest_artifact",

@@ -132,16 +132,15 @@ class PostureRegistry:
     def report(self, device_id: str, sha256: str, now: datetime) -> AttestationFinding | None:
         """Record a device's report; return a Finding if it is not the expected firmware.
 
-        Raises:
-            InputError: the reported digest is not 64 hex digits (recorded as a failing report).
+        A report that is not a SHA-256 (empty, truncated, garbage) is a failing report: a Finding
+        with ``reported_sha256`` ``"(not a SHA-256)"``.
         """
         device = self._devices.setdefault(device_id, _Device())
         when = ensure_utc(now)
         try:
             digest = _digest(sha256, f"firmware reported by {device_id!r}")
         except InputError:
-            device.reported, device.reported_at = "(malformed)", when
-            raise
+            digest = "(not a SHA-256)"
         device.reported, device.reported_at = digest, when
         if digest == device.expected:
             return None

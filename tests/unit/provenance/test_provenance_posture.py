@@ -71,9 +71,11 @@ def test_unknown_silent_stale_and_malformed_devices_fail_closed() -> None:
     assert not posture.firmware_attested("TIC-101", NOW)  # never reported
     posture.report("TIC-101", GOOD, NOW)
     assert not posture.firmware_attested("TIC-101", NOW + timedelta(seconds=301))  # stale
-    with pytest.raises(InputError, match="not a SHA-256"):
-        posture.report("TIC-101", "not-a-digest", NOW + timedelta(seconds=302))
+    finding = posture.report("TIC-101", "not-a-digest", NOW + timedelta(seconds=302))
+    assert finding is not None and finding.reported_sha256 == "(not a SHA-256)"
     assert not posture.firmware_attested("TIC-101", NOW + timedelta(seconds=303))
+    with pytest.raises(InputError, match="not a SHA-256"):
+        posture.expect("TIC-101", "short", controller=True)
 
 
 def test_expected_firmware_comes_from_a_verified_manifest(tmp_path: Path, site_key: SigningKey) -> None:
