@@ -6,6 +6,8 @@
 match a manifest signed by a trusted, unretired key. Format and rules: docs/provenance.md.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from aseptic.provenance._artifact import FileDigest, digest_artifact, manifest_path_for
 from aseptic.provenance._attest import FirmwareReader, OpcUaFirmwareReader, attest_once, attest_periodically
 from aseptic.provenance._deploy import DEPLOYMENT_ENTRY_TYPE, deployment_entry
@@ -40,7 +42,6 @@ from aseptic.provenance._record import (
 )
 from aseptic.provenance._spec import ArtifactKind, LedgerReference, ManifestSpec
 from aseptic.provenance._statement import PREDICATE_TYPE, STATEMENT_TYPE, Statement
-from aseptic.provenance._tuf import FirmwareUpdateClient, TufRepository, mirror_repository
 from aseptic.provenance._verify import verify_artifact, verify_artifact_manifest
 
 __all__ = [
@@ -94,3 +95,17 @@ __all__ = [
     "verify_manifest",
     "write_manifest",
 ]
+
+if TYPE_CHECKING:
+    from aseptic.provenance._tuf import FirmwareUpdateClient, TufRepository, mirror_repository
+
+_LAZY = {"FirmwareUpdateClient", "TufRepository", "mirror_repository"}
+
+
+def __getattr__(name: str) -> Any:
+    # python-tuf (and urllib3 under it) costs ~0.3 s to import; only firmware updates need it.
+    if name in _LAZY:
+        from aseptic.provenance import _tuf
+
+        return getattr(_tuf, name)
+    raise AttributeError(f"module 'aseptic.provenance' has no attribute {name!r}")
