@@ -162,7 +162,7 @@ def test_a_verified_file_that_is_not_a_soft_sensor_is_refused(tmp_path: Path, si
     assert sink.refusals[0].purpose == "PAA soft sensor in the control loop"
 
 
-def test_firmware_image_changed_by_one_byte_is_refused_with_a_finding(
+def test_firmware_image_changed_by_one_byte_is_refused_with_a_finding_and_a_ledger_entry(
     tmp_path: Path, site_key: SigningKey
 ) -> None:
     path = tmp_path / "TIC-101-4.2.1.fw"
@@ -171,10 +171,15 @@ def test_firmware_image_changed_by_one_byte_is_refused_with_a_finding(
     loaded = load_verified(path, [site_key.public], kind=ArtifactKind.FIRMWARE, decode=bytes, now=NOW)
     assert loaded.data == path.read_bytes()
     flip_one_byte(path)
-    sink = ListSink()
-    with pytest.raises(IntegrityError, match="SHA-256 expected"):
-        load_verified(path, [site_key.public], kind=ArtifactKind.FIRMWARE, decode=bytes, now=NOW, sink=sink)
-    assert sink.refusals[0].technique == "T0839"
+    with Ledger.open(tmp_path / "data", site_key=site_key, clock=SimClock(NOW)) as ledger:
+        with pytest.raises(IntegrityError, match="SHA-256 expected"):
+            load_verified(
+                path, [site_key.public], kind=ArtifactKind.FIRMWARE, decode=bytes, now=NOW,
+                sink=LedgerFindingSink(ledger),
+            )  # fmt: skip
+        ((_, data),) = ledger.entries(LeafKind.FINDING)
+    entry = json.loads(data)
+    assert entry["technique"] == "T0839" and entry["artifact_kind"] == "firmware"
 
 
 def test_directory_artifacts_decode_the_named_entry(model_dir: Path, site_key: SigningKey) -> None:

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from aseptic.clock import SimClock
+from aseptic.crypto import SigningKey
 from aseptic.errors import InputError, IntegrityError, RollbackError
-from aseptic.provenance import FirmwareUpdateClient, LoadRefusal, TufRepository, mirror_repository
+from aseptic.ledger import LeafKind, Ledger
+from aseptic.provenance import (
+    FirmwareUpdateClient,
+    LedgerFindingSink,
+    LoadRefusal,
+    TufRepository,
+    mirror_repository,
+)
 from aseptic.twin import factory_image
 
 NOW = datetime.now(UTC)  # python-tuf checks expiry against the wall clock
@@ -82,15 +92,26 @@ def test_mix_and_match_of_metadata_versions_is_refused(repo: TufRepository, tmp_
     assert len(sink.refusals) == 1
 
 
-def test_an_update_image_changed_by_one_byte_is_refused(repo: TufRepository, tmp_path: Path) -> None:
+def test_an_update_image_changed_by_one_byte_is_refused_with_a_ledger_entry(
+    repo: TufRepository, tmp_path: Path
+) -> None:
     image = tmp_path / "v2" / "targets" / "TIC-101.fw"
     data = bytearray(image.read_bytes())
     data[1000] ^= 0x01
     image.write_bytes(bytes(data))
-    sink = ListSink()
-    with pytest.raises(IntegrityError, match="differs from the targets metadata"):
-        client(tmp_path, "dev", "v2", repo, sink).fetch("TIC-101.fw", now=NOW)
-    assert sink.refusals[0].kind.value == "firmware"
+    key = SigningKey.generate()
+    with Ledger.open(tmp_path / "data", site_key=key, clock=SimClock(NOW)) as ledger:
+        updater = FirmwareUpdateClient(
+            tmp_path / "dev",
+            tmp_path / "v2",
+            trusted_root=repo.trusted_root(),
+            sink=LedgerFindingSink(ledger),
+        )
+        with pytest.raises(IntegrityError, match="differs from the targets metadata"):
+            updater.fetch("TIC-101.fw", now=NOW)
+        ((_, payload),) = ledger.entries(LeafKind.FINDING)
+    entry = json.loads(payload)
+    assert entry["artifact_kind"] == "firmware" and entry["purpose"] == "firmware update"
 
 
 def test_an_image_the_targets_do_not_list_is_refused(repo: TufRepository, tmp_path: Path) -> None:
