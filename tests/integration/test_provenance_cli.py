@@ -364,3 +364,29 @@ def test_model_record_refuses_a_tampered_model(model: Path, data_dir: Path, tmp_
         "model", "record", str(model), "--out", str(tmp_path / "r.md"), "--data-dir", str(data_dir)
     )
     assert code == 1 and "SHA-256 expected" in err
+
+
+def test_deploy_of_an_older_build_than_the_deployed_one_is_refused_as_rollback(
+    model: Path, site: tuple[Path, Path], tmp_path: Path
+) -> None:
+    data_dir, session = site
+    sign_model(model, data_dir)  # the older build
+    newer = tmp_path / "newer" / model.name
+    newer.parent.mkdir()
+    shutil.copy(model, newer)
+    import time
+
+    time.sleep(1.1)  # build times are whole seconds (RFC 3339)
+    sign_model(newer, data_dir)
+    deployed = data_dir / "deployed"
+    deployed.mkdir(exist_ok=True)
+    shutil.copy(newer, deployed / newer.name)
+    shutil.copy(str(newer) + ".manifest.json", deployed / (newer.name + ".manifest.json"))
+    try:
+        code, _, err = aseptic(
+            "model", "deploy", str(model), "--reason", "go back", "--session-file", str(session),
+            "--data-dir", str(data_dir),
+        )  # fmt: skip
+    finally:
+        shutil.rmtree(deployed)
+    assert code == 1 and "rollback" in err

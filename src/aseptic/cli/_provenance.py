@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json as jsonlib
 import shutil
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,7 +20,7 @@ from aseptic.cli._common import (
     print_json,
     settings_for,
 )
-from aseptic.clock import WallClock
+from aseptic.clock import WallClock, parse_rfc3339
 from aseptic.crypto import SITE_KEY, KeyStore, read_public_key
 from aseptic.errors import AccessDenied, ConfigError, InputError
 from aseptic.ledger import LeafKind, Ledger
@@ -33,6 +34,7 @@ from aseptic.provenance import (
     deployment_entry,
     load_verified,
     manifest_path_for,
+    parse_manifest,
     record_manifest,
     render_html,
     render_markdown,
@@ -272,6 +274,7 @@ def deploy(
         keys = KeyStore(ctx.data_dir / "keys", passphrase=None)
         retired = [key.key_id for key in keys.retired(SITE_KEY)]
         sink = LedgerFindingSink(_DecisionLogFindings(ctx.log))
+        floor = _deployed_build_time(ctx.data_dir)
         try:
             loaded = load_verified(
                 path,
@@ -283,6 +286,7 @@ def deploy(
                 retired=retired,
                 manifest=manifest,
                 purpose="deployment",
+                not_built_before=floor,
             )
         finally:
             ctx.log.flush()
@@ -333,6 +337,22 @@ def deploy(
         print_json({"deployed": True, **entry})
     else:
         typer.echo(f"deployed {name} {entry['version']} to {target} (logged)")
+
+
+def _deployed_build_time(data_dir: Path) -> datetime | None:
+    """The signed build time of the model now in ``D/deployed`` (none deployed: None)."""
+    deployed = data_dir / "deployed"
+    if not deployed.is_dir():
+        return None
+    times = []
+    for manifest_file in deployed.glob("*.manifest.json"):
+        try:
+            envelope = parse_manifest(manifest_file.read_bytes(), source=str(manifest_file))
+            document = jsonlib.loads(envelope.payload)
+            times.append(parse_rfc3339(document["predicate"]["runDetails"]["metadata"]["finishedOn"]))
+        except (InputError, OSError, ValueError, KeyError, TypeError):
+            continue  # a deployed file is re-verified at load; here only its build time matters
+    return max(times) if times else None
 
 
 @model_app.command("record")

@@ -18,6 +18,7 @@ from aseptic.provenance._load import (
     LedgerFindingSink,
     LoadedArtifact,
     LoadRefusal,
+    built_at,
     load_verified,
 )
 from aseptic.provenance._manifest import (
@@ -76,6 +77,7 @@ __all__ = [
     "attest_once",
     "attest_periodically",
     "build_model_record",
+    "built_at",
     "deployment_entry",
     "digest_artifact",
     "load_verified",

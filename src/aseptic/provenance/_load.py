@@ -16,15 +16,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
-from aseptic.clock import ensure_utc, format_rfc3339
+from aseptic.clock import ensure_utc, format_rfc3339, parse_rfc3339
 from aseptic.crypto import PublicKey
-from aseptic.errors import AsepticError, InputError, IntegrityError
+from aseptic.errors import AsepticError, InputError, IntegrityError, RollbackError
 from aseptic.provenance._artifact import digest_artifact, manifest_path_for
 from aseptic.provenance._formats import verify_format
 from aseptic.provenance._manifest import FindingLog, VerifiedManifest, read_manifest, verify_manifest
 from aseptic.provenance._spec import ArtifactKind
 
-__all__ = ["FindingSink", "LedgerFindingSink", "LoadRefusal", "LoadedArtifact", "load_verified"]
+__all__ = ["FindingSink", "LedgerFindingSink", "LoadRefusal", "LoadedArtifact", "built_at", "load_verified"]
 
 T = TypeVar("T")
 
@@ -114,6 +114,7 @@ def load_verified(
     manifest: Path | None = None,
     purpose: str = "load",
     entry: str | None = None,
+    not_built_before: datetime | None = None,
 ) -> LoadedArtifact[T]:
     """Read, verify and decode the artifact at ``path``; refuse (and record) anything else.
 
@@ -121,19 +122,24 @@ def load_verified(
     ``retired`` signed it; it is an Aseptic manifest for a ``kind`` artifact of this layout and these
     file names; every file's SHA-256 (over the bytes read here, which are the bytes decoded) equals
     the manifest's; every file's bytes are what its extension says; ``decode`` accepts the bytes of
-    the file (of ``entry``, the file of a directory artifact to decode).
+    the file (of ``entry``, the file of a directory artifact to decode). With ``not_built_before``
+    (the signed build time of the artifact in use), an older build is refused: a rollback to an
+    older, validly signed version.
 
     Raises:
         InputError: no manifest, a malformed manifest, an unreadable artifact, an unknown or
             code-executing extension, or bytes ``decode`` rejects.
         ConfigError: ``trusted_keys`` is empty (fail closed).
         SignatureError: unsigned, bad signature, unknown or retired key.
+        RollbackError: the manifest's signed build time is before ``not_built_before``.
         IntegrityError: digests, files, kind or layout differ from the manifest, or a file is not
             in the format its extension says.
         Every refusal is first passed to ``sink`` as a ``LoadRefusal``.
     """
     try:
         files, verified = _read_and_verify(path, trusted_keys, kind=kind, retired=retired, manifest=manifest)
+        if not_built_before is not None:
+            _verify_not_older(path, verified, not_built_before)
         name = entry if entry is not None else path.name
         if name not in files:
             raise InputError(f"{path}: no file {name!r} to decode in the artifact (pass entry=)")
@@ -194,6 +200,29 @@ def _read_and_verify(
     for name, data in files.items():
         verify_format(name, data)
     return files, verified
+
+
+def built_at(manifest: VerifiedManifest) -> datetime:
+    """The signed build time of a verified manifest (SLSA ``runDetails.metadata.finishedOn``).
+
+    Raises:
+        IntegrityError: the manifest carries no valid build time.
+    """
+    try:
+        text = manifest.statement.document["predicate"]["runDetails"]["metadata"]["finishedOn"]
+        return parse_rfc3339(str(text))
+    except (KeyError, TypeError, ValueError):
+        raise IntegrityError("the manifest has no valid runDetails.metadata.finishedOn") from None
+
+
+def _verify_not_older(path: Path, manifest: VerifiedManifest, floor: datetime) -> None:
+    when = built_at(manifest)
+    if when < ensure_utc(floor):
+        raise RollbackError(
+            f"{path}: version {manifest.statement.version} was built {format_rfc3339(when)}, before the "
+            f"one in use ({format_rfc3339(ensure_utc(floor))}): rollback to an older signed version?",
+            hint="deploy a newer build; rolling back needs a new signed manifest",
+        )
 
 
 def _read(path: Path) -> bytes:

@@ -39,6 +39,7 @@ def test_public_api_is_pinned() -> None:
             "attest_once",
             "attest_periodically",
             "build_model_record",
+            "built_at",
             "deployment_entry",
             "digest_artifact",
             "load_verified",

@@ -227,3 +227,22 @@ def _trained_detector(tmp_path: Path) -> Path:
     path = tmp_path / "batch-mspc.json"
     save_model(model, path)
     return path
+
+
+def test_rollback_to_an_older_signed_build_is_refused(sensor_file: Path, site_key: SigningKey) -> None:
+    from datetime import timedelta
+
+    from aseptic.errors import RollbackError
+    from aseptic.provenance import built_at
+
+    sink = ListSink()
+    current = load_soft_sensor(sensor_file, [site_key.public], now=NOW)
+    newer_in_use = built_at(current.manifest) + timedelta(days=30)
+    with pytest.raises(RollbackError, match="rollback"):
+        load_verified(
+            sensor_file, [site_key.public], kind=ArtifactKind.MODEL, decode=bytes, now=NOW, sink=sink,
+            not_built_before=newer_in_use,
+        )  # fmt: skip
+    assert sink.refusals[0].error == "RollbackError"
+    load_verified(sensor_file, [site_key.public], kind=ArtifactKind.MODEL, decode=bytes, now=NOW,
+                  not_built_before=built_at(current.manifest))  # fmt: skip
