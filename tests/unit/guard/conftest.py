@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 import pytest
+from guard_support import DURATION_H, START, TRAINING_SEEDS
 
 from aseptic.guard import GuardLimits, ModelGuard, SpectralMonitor, calibrate_limits, run_guarded_batch
 from aseptic.twin import PaaSoftSensor, Plant, default_soft_sensor, simulate_calibration
-
-START = datetime(2026, 3, 1, 6, 0, tzinfo=UTC)
-TRAINING_SEEDS = (1000, 1001, 1002)
-DURATION_H = 80.0
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from conftest import DURATION_H, START
+from guard_support import DURATION_H, START, TEST_SEED
 
 from aseptic.guard import (
     GuardSample,
@@ -16,8 +16,6 @@ from aseptic.guard import (
     run_guarded_batch,
 )
 from aseptic.twin import Plant, default_soft_sensor
-
-TEST_SEED = 3000  # distinct from the training seeds
 
 
 def test_clean_batch_raises_nothing(make_guard: Callable[[], ModelGuard]) -> None:
