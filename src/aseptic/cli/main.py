@@ -9,6 +9,7 @@ from aseptic.cli import (
     _campaign,
     _demo,
     _device,
+    _findings,
     _historian,
     _ledger,
     _policy,
@@ -41,6 +42,7 @@ app.add_typer(_provenance.model_app, name="model")
 app.add_typer(_provenance.firmware_app, name="firmware")
 app.command("serve")(_serve.serve)
 app.add_typer(_campaign.app, name="campaign")
+app.add_typer(_findings.app, name="findings")
 
 
 @app.command("version")
