@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: venv demo test lint unit bench lock clean
+.PHONY: venv demo test lint unit bench lock clean validation
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,11 @@ unit: venv
 
 test: venv lint
 	$(BIN)/pytest -q
+
+# The validation pack: run the suite recording requirement ids and outcomes, then the trace matrix.
+validation: venv
+	-$(BIN)/pytest -q --validation-record=validation-record.json
+	$(BIN)/aseptic validation report --results validation-record.json --out validation-pack
 
 bench: venv
 	$(BIN)/python -m benchmarks.run_all

@@ -20,6 +20,7 @@ from aseptic.cli import (
     _twin,
     _twin_serve,  # noqa: F401  (registers `twin serve` and `twin trust`)
     _user,
+    _validation,
 )
 
 app = typer.Typer(
@@ -43,6 +44,7 @@ app.add_typer(_provenance.firmware_app, name="firmware")
 app.command("serve")(_serve.serve)
 app.add_typer(_campaign.app, name="campaign")
 app.add_typer(_findings.app, name="findings")
+app.add_typer(_validation.app, name="validation")
 
 
 @app.command("version")

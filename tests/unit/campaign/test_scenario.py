@@ -24,6 +24,8 @@ from aseptic.campaign import (
 from aseptic.cli.main import app
 from aseptic.errors import InputError
 
+pytestmark = pytest.mark.requirement("ASE-CAMPAIGN")
+
 GOOD: dict[str, Any] = {
     "schema_version": 1,
     "id": "test-ph-bias",

@@ -23,6 +23,8 @@ from aseptic.errors import BackendError, ConfigError, InputError
 from aseptic.ledger import LeafKind, Ledger, canonical_json
 from aseptic.siem import SyslogForwarder, alerts_from_entries, format_cef, format_syslog, stix_bundle
 
+pytestmark = pytest.mark.requirement("ASE-SOC")
+
 T0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
 MSPC = {
     "batch_id": "B-7",
