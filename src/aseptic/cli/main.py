@@ -6,12 +6,14 @@ import typer
 
 from aseptic import __version__
 from aseptic.cli import (
+    _audit,
     _demo,
     _device,
     _historian,
     _ledger,
     _policy,
     _provenance,
+    _record,
     _serve,
     _telemetry,
     _trust,
@@ -39,6 +41,9 @@ app.add_typer(_device.app, name="device")
 app.add_typer(_provenance.model_app, name="model")
 app.add_typer(_provenance.firmware_app, name="firmware")
 app.command("serve")(_serve.serve)
+app.add_typer(_audit.app, name="audit")
+app.add_typer(_record.app, name="record")
+_user.app.command("unlock")(_record.unlock)
 
 
 @app.command("version")

@@ -539,6 +539,10 @@ class IdentityStore:
             mark_session_signed(self._conn, session_id, name, now)
         return principal, ("password", "totp")
 
+    def has_signed_in_session(self, session_id: str, name: str) -> bool:
+        """Whether ``name`` made the first (two-component) signing of session ``session_id``."""
+        return session_has_signed(self._conn, session_id, name)
+
     def full_name(self, name: str) -> str | None:
         """The printed (full) name of user ``name`` shown on e-signatures, if one is set."""
         row = self._conn.execute("SELECT full_name FROM full_names WHERE name = ?", (name,)).fetchone()
