@@ -29,6 +29,7 @@ from aseptic.audit._esign import (
 from aseptic.audit._export import BUNDLE_FILE, ExportResult, export_audit_trail
 from aseptic.audit._report import render_html, render_pdf
 from aseptic.audit._review import AUDIT_REVIEW, review_record, sign_review
+from aseptic.audit._rotation import KeyRotation, rotate_site_key
 from aseptic.audit._signer import RecordSigner, ledger_sink
 from aseptic.audit._trail import AuditEvent, AuditFilter, AuditLog, AuditTrail, normalise, read_audit_trail
 
@@ -49,6 +50,7 @@ __all__ = [
     "ClockSync",
     "ElectronicSignature",
     "ExportResult",
+    "KeyRotation",
     "RecordSigner",
     "SyncProbe",
     "VerifiedBundle",
@@ -64,6 +66,7 @@ __all__ = [
     "render_html",
     "render_pdf",
     "review_record",
+    "rotate_site_key",
     "sign_record",
     "sign_review",
     "verify_audit_bundle",
