@@ -94,7 +94,7 @@ def test_sign_then_verify_offline_and_copy_to_another_record_fails(site: dict[st
     signature["meaning"] = "reviewed"
     Path(str(record) + ".sig.json").write_text(json.dumps(signature))
     code, _, err = aseptic("record", "verify", str(record), "--trust", str(data_dir / "site.pub"))
-    assert code == 1 and "does not verify" in err
+    assert code == 1 and "(reviewed)" in err and "signature" in err
 
 
 def test_second_signing_in_a_session_needs_only_the_password(site: dict[str, Path | str]) -> None:
@@ -150,3 +150,41 @@ def test_show_review_export_and_verify_the_bundle(site: dict[str, Path | str]) -
 def test_bad_time_filter_is_exit_2(site: dict[str, Path | str]) -> None:
     code, _, err = aseptic("audit", "show", "--since", "yesterday", "--data-dir", str(site["dir"]))
     assert code == 2 and "--since" in err
+
+
+def test_init_makes_a_hybrid_site_key_by_default_or_the_algorithm_asked_for(
+    site: dict[str, Path | str], tmp_path: Path
+) -> None:
+    assert (Path(site["dir"]) / "site.pub").read_text().startswith("ed25519+ml-dsa-65 ")
+    code, _, err = aseptic("init", "--algorithm", "ed25519", "--data-dir", str(tmp_path / "plain"))
+    assert code == 0, err
+    assert "unencrypted" in err  # no passphrase configured: said so
+    assert (tmp_path / "plain" / "site.pub").read_text().startswith("ed25519 ")
+    code, _, err = aseptic("init", "--algorithm", "rsa", "--data-dir", str(tmp_path / "bad"))
+    assert code == 2 and "not one of" in err
+
+
+def test_key_rotate_logs_the_retirement_and_both_keys_verify(site: dict[str, Path | str]) -> None:
+    tmp, data_dir = Path(site["tmp"]), Path(site["dir"])
+    shutil.copy(data_dir / "site.pub", tmp / "old-site.pub")
+    code, _, err = aseptic(
+        "key", "rotate", "--why", "", "--session-file", str(site["session"]), "--data-dir", str(data_dir)
+    )
+    assert code == 2 and "no reason" in err
+    code, out, err = aseptic(
+        "key", "rotate", "--why", "annual rotation", "--session-file", str(site["session"]),
+        "--data-dir", str(data_dir), "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    rotation = json.loads(out)
+    assert (data_dir / "site.pub").read_text() != (tmp / "old-site.pub").read_text()
+    code, out, err = aseptic("audit", "show", "--record", "key:site", "--json", "--data-dir", str(data_dir))
+    assert code == 0, err
+    [event] = json.loads(out)
+    assert (event["who"], event["old"], event["new"]) == ("root", rotation["retired"], rotation["successor"])
+    assert _sign(site)[0] == 0  # signing goes on with the new key
+    for anchor in (tmp / "old-site.pub", data_dir / "site.pub"):
+        code, _, err = aseptic("ledger", "verify", "--data-dir", str(data_dir), "--site-key", str(anchor))
+        assert code == 0, err
+    code, _, err = aseptic("record", "verify", str(site["record"]), "--data-dir", str(data_dir))
+    assert code == 0, err

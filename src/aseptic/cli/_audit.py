@@ -14,13 +14,15 @@ from aseptic.audit import (
     RecordSigner,
     export_audit_trail,
     read_audit_trail,
+    rotate_site_key,
     sign_review,
     verify_audit_bundle,
 )
 from aseptic.cli._common import ConfigOption, DataDirOption, JsonOption, handles_errors, print_json
 from aseptic.cli._record import open_signing, signing_credentials
-from aseptic.cli._trust import SessionFileOption
-from aseptic.clock import format_rfc3339, parse_rfc3339
+from aseptic.cli._trust import SessionFileOption, open_trust
+from aseptic.clock import WallClock, format_rfc3339, parse_rfc3339
+from aseptic.crypto import ALGORITHMS, KeyStore, read_public_key
 from aseptic.errors import InputError
 
 app = typer.Typer(help="The GMP audit trail: show, review, export, verify.", no_args_is_help=True)
@@ -191,8 +193,6 @@ def verify(
     json_out: JsonOption = False,
 ) -> None:
     """Verify an exported audit bundle offline, trusting only the key(s) given."""
-    from aseptic.crypto import read_public_key
-
     try:
         data = bundle.read_bytes()
     except OSError as exc:
@@ -213,3 +213,49 @@ def verify(
             f"{verified.checkpoint.origin} signed at size {verified.checkpoint.size}"
             f" by {verified.checkpoint.key_id}"
         )
+
+
+key_app = typer.Typer(help="The site key: rotate it, with its retirement in the log.", no_args_is_help=True)
+
+
+@key_app.command("rotate")
+@handles_errors
+def rotate(
+    why: Annotated[str, typer.Option("--why", help="The reason for the rotation (required, logged).")],
+    algorithm: Annotated[
+        str | None, typer.Option("--algorithm", help=f"New key's algorithm ({', '.join(ALGORITHMS)}).")
+    ] = None,
+    session_file: SessionFileOption = None,
+    data_dir: DataDirOption = None,
+    config: ConfigOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Retire the site key for a new one (administrators). Stop `aseptic serve` first; give auditors
+    the new site.pub (the old one keeps verifying the whole log)."""
+    if algorithm is not None and algorithm not in ALGORITHMS:
+        raise InputError(f"--algorithm {algorithm!r} is not one of {', '.join(ALGORITHMS)}")
+    with open_trust(data_dir, config) as trust:
+        actor = trust.authenticate(session_file)
+        trust.require_admin_action(actor, "manage_identity")
+        directory, origin = trust.data_dir, trust.site_id
+    # The decision log (and its ledger) is closed now: the rotation is the ledger's only writer.
+    rotation = rotate_site_key(
+        KeyStore.open(directory),
+        directory,
+        clock=WallClock(),
+        origin=origin,
+        who=actor.name,
+        why=why,
+        algorithm=algorithm,
+    )
+    result = {
+        "retired": rotation.retired,
+        "successor": rotation.successor,
+        "leaf": rotation.leaf,
+        "retired_at_size": rotation.retired_at_size,
+    }
+    if json_out:
+        print_json(result)
+    else:
+        typer.echo(f"retired   {rotation.retired} (signs checkpoints up to size {rotation.retired_at_size})")
+        typer.echo(f"successor {rotation.successor} (now in {directory / 'site.pub'})")

@@ -42,6 +42,7 @@ app.add_typer(_provenance.model_app, name="model")
 app.add_typer(_provenance.firmware_app, name="firmware")
 app.command("serve")(_serve.serve)
 app.add_typer(_audit.app, name="audit")
+app.add_typer(_audit.key_app, name="key")
 app.add_typer(_record.app, name="record")
 _user.app.command("unlock")(_record.unlock)
 
