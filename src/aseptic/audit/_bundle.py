@@ -20,7 +20,7 @@ from aseptic.audit._esign import ELECTRONIC_SIGNATURE, ElectronicSignature, veri
 from aseptic.audit._trail import AuditEvent, normalise
 from aseptic.crypto import PublicKey
 from aseptic.errors import InputError, ProofError, SignatureError
-from aseptic.ledger import Checkpoint, Hash, LeafKind, canonical_json, hash_entry, verify_inclusion
+from aseptic.ledger import Checkpoint, Hash, LeafKind, SiteKeys, canonical_json, hash_entry, verify_inclusion
 
 __all__ = ["BUNDLE_FORMAT", "VerifiedBundle", "build_audit_bundle", "verify_audit_bundle"]
 
@@ -34,13 +34,29 @@ def build_audit_bundle(
     proof_of: Callable[[int, int], Sequence[bytes]],
     *,
     filter_json: Mapping[str, Any] | None = None,
+    key_rotations: Sequence[AuditEvent] = (),
 ) -> bytes:
     """The bundle of ``events`` proven against ``checkpoint`` (``proof_of(leaf, size)`` gives the
-    audit path, e.g. ``Ledger.inclusion_proof``).
+    audit path, e.g. ``Ledger.inclusion_proof``). ``key_rotations`` (the ``key:site`` rotation
+    entries) go in ``keys``, so a verifier holding any of the site's keys can follow the chain.
 
     Raises:
         InputError: an event is not covered by the checkpoint.
     """
+    return canonical_json(
+        {
+            "format": BUNDLE_FORMAT,
+            "checkpoint": checkpoint.to_note(),
+            "entries": _entries(events, checkpoint, proof_of),
+            "keys": _entries(key_rotations, checkpoint, proof_of),
+            "filter": dict(filter_json or {}),
+        }
+    )
+
+
+def _entries(
+    events: Sequence[AuditEvent], checkpoint: Checkpoint, proof_of: Callable[[int, int], Sequence[bytes]]
+) -> list[dict[str, Any]]:
     entries = []
     for event in events:
         if event.leaf >= checkpoint.size:
@@ -54,14 +70,7 @@ def build_audit_bundle(
                 "proof": [bytes(h).hex() for h in proof_of(event.leaf, checkpoint.size)],
             }
         )
-    return canonical_json(
-        {
-            "format": BUNDLE_FORMAT,
-            "checkpoint": checkpoint.to_note(),
-            "entries": entries,
-            "filter": dict(filter_json or {}),
-        }
-    )
+    return entries
 
 
 @dataclass(frozen=True)
@@ -93,25 +102,56 @@ def verify_audit_bundle(data: bytes, trusted_keys: Sequence[PublicKey]) -> Verif
     if not isinstance(bundle, dict) or bundle.get("format") != BUNDLE_FORMAT:
         raise InputError(f"not an audit bundle (expected format {BUNDLE_FORMAT})")
     checkpoint = Checkpoint.from_note(str(bundle.get("checkpoint", "")))
-    key = next((k for k in trusted_keys if k.key_id == checkpoint.key_id), None)
-    if key is None:
-        raise SignatureError(
-            f"bundle checkpoint at size {checkpoint.size} is signed by {checkpoint.key_id}, "
-            f"not a trusted key ({', '.join(k.key_id for k in trusted_keys)})"
-        )
-    checkpoint.verify(key)
+    rotations = [
+        _proven(f"bundle key entry {i}", item, checkpoint) for i, item in enumerate(bundle.get("keys", []))
+    ]
+    chain = _chain(trusted_keys, [(leaf, payload) for leaf, _, payload in rotations], checkpoint)
+    chain.verify_checkpoint(checkpoint)
     events, signatures = [], 0
     for position, item in enumerate(bundle.get("entries", [])):
-        event, is_signature = _verify_entry(position, item, checkpoint, trusted_keys)
+        event, is_signature = _verify_entry(position, item, checkpoint, chain)
         events.append(event)
         signatures += is_signature
     return VerifiedBundle(checkpoint, tuple(events), signatures)
 
 
+def _chain(
+    trusted_keys: Sequence[PublicKey], rotations: list[tuple[int, bytes]], checkpoint: Checkpoint
+) -> SiteKeys:
+    """The site's key chain from the bundle's proven rotations, anchored at a trusted key."""
+    for key in trusted_keys:
+        try:
+            chain = SiteKeys.from_entries(key, rotations)
+            chain.key_for(checkpoint)
+        except SignatureError:
+            continue
+        return chain
+    raise SignatureError(
+        f"bundle checkpoint at size {checkpoint.size} is signed by {checkpoint.key_id}, "
+        f"not a trusted key ({', '.join(k.key_id for k in trusted_keys)})"
+    )
+
+
 def _verify_entry(
-    position: int, item: Any, checkpoint: Checkpoint, trusted_keys: Sequence[PublicKey]
+    position: int, item: Any, checkpoint: Checkpoint, chain: SiteKeys
 ) -> tuple[AuditEvent, bool]:
     where = f"bundle entry {position}"
+    leaf, kind, payload = _proven(where, item, checkpoint)
+    where = f"{where} (leaf {leaf}, {kind.value})"
+    fields = json.loads(payload)
+    if kind is LeafKind.SIGNATURE and fields.get("entry") == ELECTRONIC_SIGNATURE:
+        try:
+            signature = ElectronicSignature.from_payload(fields)
+            key = chain.key_for_leaf(signature.key_id, leaf)  # a retired key signs nothing new
+            verify_signature(signature, trusted_keys=[key])
+        except SignatureError as exc:
+            raise SignatureError(f"{where}: {exc.message}") from None
+        return normalise(leaf, fields), True
+    return normalise(leaf, fields), False
+
+
+def _proven(where: str, item: Any, checkpoint: Checkpoint) -> tuple[int, LeafKind, bytes]:
+    """``(leaf, kind, payload)`` of a bundle entry whose inclusion proof checks against ``checkpoint``."""
     if not isinstance(item, dict) or set(item) != {"leaf", "kind", "payload", "proof"}:
         raise InputError(f"{where}: expected fields leaf, kind, payload, proof")
     leaf, kind = item["leaf"], _KINDS.get(item["kind"])
@@ -119,7 +159,7 @@ def _verify_entry(
     if kind is None or not good_leaf or not isinstance(item["payload"], str):
         raise InputError(f"{where}: bad leaf index, kind or payload")
     where = f"{where} (leaf {leaf}, {kind.value})"
-    payload = item["payload"].encode("utf-8")
+    payload: bytes = item["payload"].encode("utf-8")
     try:
         canonical_json(payload)
         proof = [Hash(bytes.fromhex(h)) for h in item["proof"]]
@@ -129,11 +169,4 @@ def _verify_entry(
         verify_inclusion(hash_entry(kind, payload), leaf, checkpoint.size, proof, checkpoint.root)
     except ProofError as exc:
         raise ProofError(f"{where}: not in the log signed at size {checkpoint.size}: {exc.message}") from None
-    fields = json.loads(payload)
-    if kind is LeafKind.SIGNATURE and fields.get("entry") == ELECTRONIC_SIGNATURE:
-        try:
-            verify_signature(ElectronicSignature.from_payload(fields), trusted_keys=trusted_keys)
-        except SignatureError as exc:
-            raise SignatureError(f"{where}: {exc.message}") from None
-        return normalise(leaf, fields), True
-    return normalise(leaf, fields), False
+    return leaf, kind, payload

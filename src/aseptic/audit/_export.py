@@ -17,7 +17,7 @@ from aseptic.audit._report import render_html, render_pdf
 from aseptic.audit._trail import AuditFilter, read_audit_trail
 from aseptic.clock import format_rfc3339
 from aseptic.errors import BackendError
-from aseptic.ledger import Ledger
+from aseptic.ledger import KEY_RECORD, Ledger
 
 __all__ = ["BUNDLE_FILE", "ExportResult", "export_audit_trail"]
 
@@ -54,7 +54,10 @@ def export_audit_trail(
         "since": format_rfc3339(where.since) if where.since else None,
         "until": format_rfc3339(where.until) if where.until else None,
     }
-    bundle = build_audit_bundle(events, checkpoint, ledger.inclusion_proof, filter_json=filter_json)
+    rotations = read_audit_trail(ledger, AuditFilter(record=KEY_RECORD))
+    bundle = build_audit_bundle(
+        events, checkpoint, ledger.inclusion_proof, filter_json=filter_json, key_rotations=rotations
+    )
     title = f"Audit trail of {checkpoint.origin}"
     page = render_html(events, checkpoint, title=title)
     files = {BUNDLE_FILE: bundle, f"{REPORT_STEM}.html": page.encode("utf-8")}

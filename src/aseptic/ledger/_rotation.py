@@ -179,6 +179,24 @@ class SiteKeys:
             hint="verify with the site's public key (site.pub) given to you out of band",
         )
 
+    def key_for_leaf(self, key_id: str, leaf: int) -> PublicKey:
+        """The key ``key_id`` if it was in force when leaf ``leaf`` was appended (an e-signature
+        logged at ``leaf``): a retired key signs nothing logged after its retirement point.
+
+        Raises:
+            SignatureError: not a key of this chain, or retired before ``leaf``.
+        """
+        for span in self._spans:
+            if span.key.key_id != key_id:
+                continue
+            if span.until_size is not None and leaf >= span.until_size:
+                raise SignatureError(
+                    f"leaf {leaf} is signed by {key_id}, retired at size {span.until_size}",
+                    hint="a retired key signs nothing new",
+                )
+            return span.key
+        raise SignatureError(f"leaf {leaf} is signed by {key_id}, not a site key of this log")
+
     def verify_checkpoint(self, checkpoint: Checkpoint) -> None:
         """Check ``checkpoint``'s signature with the key of its span (see ``key_for``)."""
         checkpoint.verify(self.key_for(checkpoint))

@@ -131,3 +131,38 @@ def test_rotation_interrupted_after_the_key_files_resumes(tmp_path: Path) -> Non
     with Ledger.open(data_dir, site_key=keys.load("site"), clock=clock):
         pass
     verify_ledger(data_dir, old)
+
+
+def test_bundle_across_a_rotation_verifies_with_old_or_new_key_and_refuses_a_retired_signer(
+    tmp_path: Path,
+) -> None:
+    import json
+
+    from aseptic.audit import export_audit_trail, sign_record, verify_audit_bundle
+    from aseptic.ledger import LeafKind
+
+    data_dir, keys, clock = _site(tmp_path)
+    old_key = keys.load("site")
+    _rotate(data_dir, keys, clock)
+    new_key = keys.load("site")
+
+    def signature(key: SigningKey) -> dict[str, object]:
+        return sign_record(
+            record="batch-record:B-1", content={"b": 1}, signer="qa.anna", printed_name="Anna",
+            meaning="approved", when=clock.now(), clock_sync="synchronized", factors=("password",),
+            session=None, system="site-01", site_key=key,
+        ).to_payload()  # fmt: skip
+
+    with Ledger.open(data_dir, site_key=new_key, clock=clock) as ledger:
+        ledger.append_entry(LeafKind.SIGNATURE, signature(new_key))
+        clock.advance(1)
+        export_audit_trail(ledger, tmp_path / "ok", AuditFilter(kind="electronic_signature"))
+        ledger.append_entry(LeafKind.SIGNATURE, signature(old_key))  # made with the retired key
+        clock.advance(1)
+        export_audit_trail(ledger, tmp_path / "bad", AuditFilter(kind="electronic_signature"))
+    data = (tmp_path / "ok" / "audit-bundle.json").read_bytes()
+    assert len(json.loads(data)["keys"]) == 1
+    for anchor in (old_key.public, new_key.public):
+        assert verify_audit_bundle(data, [anchor]).signatures == 1
+    with pytest.raises(SignatureError, match="retired at size"):
+        verify_audit_bundle((tmp_path / "bad" / "audit-bundle.json").read_bytes(), [old_key.public])
