@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 import time
 from pathlib import Path
 
@@ -76,6 +77,8 @@ def test_sign_then_verify_offline_and_copy_to_another_record_fails(site: dict[st
     code, out, err = aseptic("record", "verify", str(record), "--trust", str(data_dir / "site.pub"))
     assert code == 0, err
     assert "verified" in out
+    code, out, err = aseptic("record", "verify", str(record), "--data-dir", str(data_dir))  # via the log
+    assert code == 0, err
     # Same signature presented for another record: refused, exit 1.
     other = record.with_name("batch-43.json")
     other.write_text(json.dumps({"batch": "B-43", "result": "pass"}))
@@ -188,3 +191,12 @@ def test_key_rotate_logs_the_retirement_and_both_keys_verify(site: dict[str, Pat
         assert code == 0, err
     code, _, err = aseptic("record", "verify", str(site["record"]), "--data-dir", str(data_dir))
     assert code == 0, err
+
+
+def test_signature_missing_from_the_log_is_refused_on_the_site(site: dict[str, Path | str]) -> None:
+    assert _sign(site)[0] == 0
+    data_dir = Path(site["dir"])
+    with sqlite3.connect(data_dir / "ledger.db") as conn:
+        conn.execute("DELETE FROM signatures")
+    code, _, err = aseptic("record", "verify", str(site["record"]), "--data-dir", str(data_dir))
+    assert code == 1 and "is not in the log" in err

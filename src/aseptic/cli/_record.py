@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,8 +33,8 @@ from aseptic.cli._common import (
 from aseptic.cli._trust import SESSION_KEY, SessionFileOption, open_trust, read_secret, read_secret_file
 from aseptic.clock import WallClock
 from aseptic.crypto import SITE_KEY, KeyStore, PublicKey, SigningKey, read_public_key
-from aseptic.errors import BackendError, ConfigError, InputError
-from aseptic.ledger import Ledger
+from aseptic.errors import BackendError, ConfigError, InputError, IntegrityError
+from aseptic.ledger import Ledger, SiteKeys, canonical_json
 from aseptic.trust import IdentityStore, verify_token
 
 app = typer.Typer(help="Electronic signatures on records: sign, verify, signer names.", no_args_is_help=True)
@@ -209,21 +210,45 @@ def verify(
     if not isinstance(payload, dict):
         raise InputError(f"{path} is not a signature object")
     signature = ElectronicSignature.from_payload(payload)
-    keys = _trusted_keys(trust, data_dir, config)
-    verify_signature(signature, content=content, trusted_keys=keys)
+    if trust:  # offline: only the keys given
+        verify_signature(signature, content=content, trusted_keys=[read_public_key(p) for p in trust])
+    else:  # on the site: the signature must be in its log, signed by the key in force at its leaf
+        directory = data_dir_for(data_dir, settings_for(config))
+        key = _key_in_force(directory, signature)
+        verify_signature(signature, content=content, trusted_keys=[key])
     if json_out:
         print_json({"verified": True, **signature.to_payload()})
     else:
         typer.echo(f"verified: {signature.manifestation()}")
 
 
-def _trusted_keys(trust: list[Path] | None, data_dir: Path | None, config: Path | None) -> list[PublicKey]:
-    if trust:
-        return [read_public_key(path) for path in trust]
-    directory = data_dir_for(data_dir, settings_for(config))
-    keys = [read_public_key(directory / "site.pub")]
-    retired = KeyStore(directory / "keys", passphrase=None).retired(SITE_KEY)
-    return keys + [k for k in retired if k not in keys]
+def _key_in_force(directory: Path, signature: ElectronicSignature) -> PublicKey:
+    """The site key that may have signed ``signature``, found by its leaf in ``D/ledger.db``.
+
+    Raises:
+        IntegrityError: the signature is not in the site's log.
+        SignatureError: its key is not the site's or was retired before its leaf.
+    """
+    anchor = read_public_key(directory / "site.pub")
+    path = directory / "ledger.db"
+    try:
+        conn = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
+        try:
+            row = conn.execute(
+                "SELECT leaf FROM signatures WHERE payload = ?", (canonical_json(signature.to_payload()),)
+            ).fetchone()
+            chain = SiteKeys.from_conn(conn, anchor)
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise BackendError(f"cannot read {path}: {exc}") from None
+    if row is None:
+        raise IntegrityError(
+            f"signature by {signature.signer!r} ({signature.meaning}) on {signature.record} is not in the"
+            f" log of {directory}",
+            hint="every signature is logged when it is made; verify elsewhere with --trust site.pub",
+        )
+    return chain.key_for_leaf(signature.key_id, int(row[0]))
 
 
 @app.command("signer")
