@@ -9,6 +9,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from opcua_support import gateway, make_server, raw_client
 
 from aseptic.clock import SimClock
@@ -16,6 +17,8 @@ from aseptic.crypto import SigningKey
 from aseptic.ledger import LeafKind, Ledger
 from aseptic.provenance import OpcUaFirmwareReader, PostureRegistry, attest_once, attest_periodically
 from aseptic.twin import DEVICES, Plant, factory_image
+
+pytestmark = [pytest.mark.integration, pytest.mark.requirement("ASE-PROVENANCE")]
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 CONTROLLERS = {"pid_controller", "flow_controller", "drive", "batch_controller"}

@@ -18,6 +18,9 @@ from aseptic.guard import (
 from aseptic.twin import Plant, default_soft_sensor
 
 
+pytestmark = pytest.mark.requirement("ASE-DETECT")
+
+
 def test_clean_batch_raises_nothing(make_guard: Callable[[], ModelGuard]) -> None:
     run = run_guarded_batch(Plant(TEST_SEED, duration_h=DURATION_H), make_guard(), start=START)
     assert run.findings == ()

@@ -27,6 +27,8 @@ from aseptic.provenance import (
 )
 from aseptic.twin import default_soft_sensor, factory_image, load_soft_sensor
 
+pytestmark = pytest.mark.requirement("ASE-PROVENANCE")
+
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 

@@ -29,6 +29,8 @@ from aseptic.trust import (
 )
 from aseptic.twin import Plant, factory_image
 
+pytestmark = pytest.mark.requirement("ASE-PROVENANCE")
+
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 GOOD = hashlib.sha256(factory_image("TIC-101", "4.2.1")).hexdigest()
 

@@ -22,6 +22,8 @@ from aseptic.provenance import (
 )
 from aseptic.twin import factory_image
 
+pytestmark = pytest.mark.requirement("ASE-PROVENANCE")
+
 NOW = datetime.now(UTC)  # python-tuf checks expiry against the wall clock
 V1 = factory_image("TIC-101", "4.2.1")
 V2 = factory_image("TIC-101", "4.3.0")
