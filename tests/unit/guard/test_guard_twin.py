@@ -17,7 +17,6 @@ from aseptic.guard import (
 )
 from aseptic.twin import Plant, default_soft_sensor
 
-
 pytestmark = pytest.mark.requirement("ASE-DETECT")
 
 
