@@ -29,6 +29,7 @@ from aseptic.config import Settings
 from aseptic.errors import InputError
 from aseptic.gateway import MAX_REASON_CHARS
 from aseptic.trust import Principal
+from aseptic.web import mount_dashboard
 
 __all__ = ["create_app"]
 
@@ -247,4 +248,17 @@ def create_app(data_dir: Path, settings: Settings, clock: Clock) -> FastAPI:
         """The unit's current batch and phase, read from the plant (``read_record`` on the batch)."""
         return _service(request).active_batch(caller).to_json()
 
+    @app.get("/api/findings", tags=["findings"])
+    def findings(
+        principal: Authenticated,
+        request: Request,
+        since_leaf: Annotated[
+            int, Query(ge=0, le=2**62, description="only findings at this leaf or later")
+        ] = 0,
+        limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    ) -> dict[str, Any]:
+        """Findings (alarms) in the ledger, oldest first (``read_record`` on ``Record::"findings"``)."""
+        return _service(request).findings(principal, since_leaf, limit)
+
+    mount_dashboard(app)
     return app
