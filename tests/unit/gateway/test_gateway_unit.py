@@ -157,3 +157,25 @@ def test_read_back_that_differs_is_tamper_evidence(tmp_path: Path) -> None:
     with log, pytest.raises(IntegrityError, match="reads back 6.1"):
         gateway.write_setpoint(OLGA, "ph_sp", 6.7, "why", endpoint=CONSOLE)
     assert log.stats["recorded"] == 2  # the decision and the audit entry of what was read back
+
+
+def test_every_setpoint_has_a_validated_range_inside_its_span_and_nothing_else_has_one() -> None:
+    from aseptic.twin import TAGS, TagKind
+
+    for spec in TAGS:
+        if spec.kind is TagKind.SETPOINT:
+            assert spec.validated is not None, spec.name
+            low, high = spec.validated
+            assert spec.low <= low < high <= spec.high
+            assert spec.is_within_validated_range(low) and spec.is_within_validated_range(high)
+            assert not spec.is_within_validated_range(high + 1e-9)
+            assert not spec.is_within_validated_range(float("nan"))
+        else:
+            assert spec.validated is None and not spec.is_within_validated_range(0.0), spec.name
+
+
+def test_a_validated_range_outside_the_span_is_a_programming_error() -> None:
+    from aseptic.twin import TagKind, TagSpec
+
+    with pytest.raises(ValueError, match="not inside"):
+        TagSpec("x_sp", "K", 0.0, 10.0, TagKind.SETPOINT, "TIC-101", "x", validated=(5.0, 11.0))
