@@ -32,6 +32,7 @@ from aseptic.detect import (
     EwmaResidualDetector,
     FrozenValueDetector,
     PcaDetector,
+    TabularDetector,
     TagPredictorDetector,
 )
 from aseptic.errors import InputError
@@ -102,7 +103,7 @@ def load_tep(data_dir: Path) -> TepData:
 
 def tep_ensemble(*, seed: int = 0, false_alarm_rate: float = 0.01) -> Ensemble:
     """The ensemble the TEP benchmark runs (fixed before looking at any fault file's score)."""
-    detectors = [
+    detectors: list[TabularDetector] = [
         TagPredictorDetector(alpha=1.0, seed=seed),
         EwmaResidualDetector(lam=0.2, seed=seed),
         DynamicPcaDetector(lags=2, seed=seed),

@@ -6,6 +6,7 @@ import typer
 
 from aseptic import __version__
 from aseptic.cli import (
+    _bench,
     _demo,
     _device,
     _historian,
@@ -39,6 +40,7 @@ app.add_typer(_device.app, name="device")
 app.add_typer(_provenance.model_app, name="model")
 app.add_typer(_provenance.firmware_app, name="firmware")
 app.command("serve")(_serve.serve)
+app.add_typer(_bench.app, name="bench")
 
 
 @app.command("version")

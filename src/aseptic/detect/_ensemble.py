@@ -251,6 +251,13 @@ class Ensemble:
             for c, _ in contrib
         )
         limit = float(self._limits[m])
+        # The technique rule asks whether one variable dominates. Where the detector can say how much
+        # of the deviation a single variable's fault explains (reconstruction-based), ask it: display
+        # shares of correlated variables are smeared and understate a lone culprit.
+        evidence: tuple[tuple[str, float], ...] = contrib
+        dominance = getattr(det, "dominance", None)
+        if contrib and callable(dominance):
+            evidence = ((contrib[0][0], float(dominance(head, stat)[-1])),)
         return Explanation(
             row=row,
             statistic=member,
@@ -259,7 +266,7 @@ class Ensemble:
             contributions=contrib,
             expected=expected,
             observed=observed,
-            technique=suggest_technique(member, contrib, kinds=self._kinds),
+            technique=suggest_technique(member, evidence, kinds=self._kinds),
         )
 
     def set_fitted(self, columns: tuple[str, ...], limits: FloatArray, held_out_rate: float) -> None:

@@ -21,7 +21,13 @@ import numpy as np
 
 from aseptic.detect._detector import FloatArray
 from aseptic.detect._limits import CUSUM_CLIP
-from aseptic.detect._predictor import CrossPredictor, fit_cross_predictor, predictor_from, predictor_state
+from aseptic.detect._predictor import (
+    CrossPredictor,
+    dominance_of,
+    fit_cross_predictor,
+    predictor_from,
+    predictor_state,
+)
 from aseptic.detect._tabular import (
     NotFitted,
     State,
@@ -80,6 +86,11 @@ class EwmaResidualDetector(NotFitted):
 
     def _smoothed(self, x: FloatArray) -> tuple[FloatArray, FloatArray]:
         """Per row and variable: |EWMA| in stationary sds, and the larger CUSUM side."""
+        ewma, cusum, _ = self._smoothed_signed(x)
+        return ewma, cusum
+
+    def _smoothed_signed(self, x: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """|EWMA| in stationary sds, the larger CUSUM side, and the signed EWMA vector."""
         arr = self._require_fitted(x)
         r, _ = self._fitted_model().residuals(arr)
         n, p = r.shape
@@ -88,6 +99,7 @@ class EwmaResidualDetector(NotFitted):
         up = np.zeros(p)
         down = np.zeros(p)
         ewma = np.empty((n, p))
+        signed = np.empty((n, p))
         cusum = np.empty((n, p))
         sd = np.sqrt(lam / (2.0 - lam))
         for t in range(n):
@@ -97,9 +109,10 @@ class EwmaResidualDetector(NotFitted):
             c = np.clip(np.where(finite, row, 0.0), -CUSUM_CLIP, CUSUM_CLIP)
             up = np.maximum(0.0, up + c - k)
             down = np.maximum(0.0, down - c - k)
+            signed[t] = m / sd
             ewma[t] = np.abs(m) / sd
             cusum[t] = np.maximum(up, down)
-        return ewma, cusum
+        return ewma, cusum, signed
 
     def score(self, x: FloatArray) -> dict[str, FloatArray]:
         ewma, cusum = self._smoothed(x)
@@ -108,8 +121,17 @@ class EwmaResidualDetector(NotFitted):
     def contributions(self, x: FloatArray, statistic: str) -> FloatArray:
         if statistic not in self.statistics:
             raise self._unknown(statistic, self.statistics)
-        ewma, cusum = self._smoothed(x)
-        return ewma if statistic == "ewma" else cusum
+        _, _, signed = self._smoothed_signed(x)
+        # The EWMA is linear in the residuals, so the reconstruction-based attribution applies to it;
+        # the CUSUM watches the same residuals and is attributed the same way (per-variable sums smear).
+        return self._fitted_model().reconstruction_contributions(signed)
+
+    def dominance(self, x: FloatArray, statistic: str) -> FloatArray:
+        """Per row, the share of the smoothed residual the single top variable explains (0..1)."""
+        if statistic not in self.statistics:
+            raise self._unknown(statistic, self.statistics)
+        _, _, signed = self._smoothed_signed(x)
+        return dominance_of(self._fitted_model(), signed)
 
     def expected(self, x: FloatArray) -> FloatArray | None:
         arr = self._require_fitted(x)

@@ -2,7 +2,7 @@
 
 Where no first-principles model of the plant is at hand, the other variables are the best
 witnesses of what one variable should read: a reactor temperature follows its cooling water, a
-tank level its pump flows. Each standardised variable j is regressed (ridge, scikit-learn) on the
+tank level its pump flows. Each standardised variable j is regressed (ridge) on the
 other standardised variables of the same sample; the residual ``observed - expected`` is divided
 by its sd *on held-out data* (blocked folds of the training data: the in-sample residual of a
 regression is optimistically small). Two statistics per sample:
@@ -12,7 +12,9 @@ regression is optimistically small). Two statistics per sample:
   is what a spoofed sensor or a manipulated actuator looks like).
 
 A missing input is imputed at its normal mean; a missing variable has no residual. The expected
-values are the explanation: ``expected`` gives them in original units.
+values are the explanation (``expected``, in original units); contributions are
+reconstruction-based (which single variable's fault explains the residuals best), because a
+spoofed input spoils its neighbours' predictions too.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.linear_model import Ridge
 
 from aseptic.detect._detector import FloatArray, IntArray
 from aseptic.detect._tabular import (
@@ -40,7 +41,7 @@ from aseptic.detect._tabular import (
 )
 from aseptic.errors import InputError
 
-__all__ = ["CrossPredictor", "TagPredictorDetector", "blocked_folds", "fit_cross_predictor"]
+__all__ = ["CrossPredictor", "TagPredictorDetector", "blocked_folds", "dominance_of", "fit_cross_predictor"]
 
 RESIDUAL_FLOOR = 1e-3
 HELD_OUT_FOLDS = 5
@@ -63,6 +64,28 @@ class CrossPredictor:
         r: FloatArray = (z - pred) / self.residual_sd
         return r, pred
 
+    def reconstruction_contributions(self, r: FloatArray) -> FloatArray:
+        """Per row and variable j, how much of ``|r|^2`` a fault in variable j alone explains.
+
+        Residual-based contributions smear: a spoofed input also spoils the predictions of the
+        variables it helps predict, so its neighbours show large residuals too. A bias d on
+        variable j moves the residual vector along ``a_j = (e_j - coef[j, :]) / residual_sd``;
+        the reconstruction-based contribution (Alcala & Qin 2009) is the part of ``|r|^2`` the best
+        such d removes, ``(r . a_j)^2 / |a_j|^2``. NaN residuals count as 0.
+        """
+        a = (np.eye(self.coef.shape[0]) - self.coef) / self.residual_sd[None, :]
+        proj = np.nan_to_num(r) @ a.T
+        out: FloatArray = proj * proj / np.sum(a * a, axis=1)
+        return out
+
+
+def dominance_of(model: CrossPredictor, r: FloatArray) -> FloatArray:
+    """Per row: the largest reconstruction-based contribution over ``|r|^2`` (a single-variable fault: ~1)."""
+    rbc = model.reconstruction_contributions(r)
+    total = np.sum(np.nan_to_num(r) ** 2, axis=1)
+    out: FloatArray = np.where(total > 0, rbc.max(axis=1) / np.where(total > 0, total, 1.0), 0.0)
+    return np.clip(out, 0.0, 1.0)
+
 
 def blocked_folds(n: int, folds: int) -> list[tuple[IntArray, IntArray]]:
     """(training rows, held-out rows) for ``folds`` contiguous blocks of ``n`` rows (time order kept)."""
@@ -73,14 +96,22 @@ def blocked_folds(n: int, folds: int) -> list[tuple[IntArray, IntArray]]:
 
 
 def _fit_coef(z: FloatArray, alpha: float) -> tuple[FloatArray, FloatArray]:
+    """Ridge regression of each column on all the others, with intercept (closed form).
+
+    The same estimator as scikit-learn's ``Ridge(alpha)`` (centred data, penalty on the slopes
+    only; a unit test checks the coefficients agree), solved from one Gram matrix for all p
+    targets instead of p separate fits: 43 targets on 8760 hours take milliseconds, not minutes.
+    """
     p = z.shape[1]
+    mean = z.mean(axis=0)
+    centred = z - mean
+    gram = centred.T @ centred
     coef = np.zeros((p, p))
-    intercept = np.zeros(p)
     for j in range(p):
-        others = [k for k in range(p) if k != j]
-        model = Ridge(alpha=alpha).fit(z[:, others], z[:, j])
-        coef[others, j] = model.coef_
-        intercept[j] = float(model.intercept_)
+        others = np.array([k for k in range(p) if k != j], dtype=np.int64)
+        a = gram[np.ix_(others, others)] + alpha * np.eye(p - 1)
+        coef[others, j] = np.linalg.solve(a, gram[others, j])
+    intercept: FloatArray = mean - mean @ coef
     return coef, intercept
 
 
@@ -169,9 +200,13 @@ class TagPredictorDetector(NotFitted):
     def contributions(self, x: FloatArray, statistic: str) -> FloatArray:
         if statistic not in self.statistics:
             raise self._unknown(statistic, self.statistics)
-        r = np.nan_to_num(self._residuals(x))
-        out: FloatArray = r * r if statistic == "sumsq" else np.abs(r)
-        return out
+        return self._fitted_model().reconstruction_contributions(self._residuals(x))
+
+    def dominance(self, x: FloatArray, statistic: str) -> FloatArray:
+        """Per row, the share of ``|r|^2`` the single most contributing variable explains (0..1)."""
+        if statistic not in self.statistics:
+            raise self._unknown(statistic, self.statistics)
+        return dominance_of(self._fitted_model(), self._residuals(x))
 
     def expected(self, x: FloatArray) -> FloatArray | None:
         arr = self._require_fitted(x)
