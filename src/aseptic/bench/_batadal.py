@@ -12,8 +12,9 @@
   beside it, with a PCA-SPE baseline (99th percentile of its dataset03 scores) from the same run.
   The test file gets the procedure with the better of the two honest estimates: the settings tuned
   on all of dataset04 if the cross-validated S is higher, else the label-free setting.
-- ``test_unlabelled.csv`` is scored as one causal stream and written as ``predictions_test.csv`` (``DATETIME,ATT_FLAG``, DATETIME copied
-  verbatim). Its labels are held out: this module never reads anything else.
+- ``test_unlabelled.csv`` is scored as one causal stream and written as ``predictions_test.csv``
+  (``DATETIME,ATT_FLAG``, DATETIME copied verbatim). Its labels are held out: this module never
+  reads anything but the three competition files.
 """
 
 from __future__ import annotations
