@@ -66,7 +66,7 @@ def tep(
     typer.echo(f"{'FAR 00te':>8} " + " ".join(f"{m.far_d00:>18.3f}" for m in methods))
     typer.echo(f"{'FAR 1-160':>8} " + " ".join(f"{m.far_first160:>18.3f}" for m in methods))
     typer.echo(
-        f"training {report.train_s:.1f} s; scoring {report.us_per_reading:.2f} us per tag-reading "
+        f"training {report.train_s:.1f} CPU s; scoring {report.us_per_reading:.2f} CPU us per tag-reading "
         f"({report.readings} readings); flags in {out}"
     )
 
@@ -100,4 +100,6 @@ def batadal(
         f"test: {report.test_rows} hours, {report.test_flagged} flagged (c={c}, hold {h} h) "
         f"-> {report.predictions}"
     )
-    typer.echo(f"training {report.train_s:.1f} s; scoring {report.us_per_reading:.2f} us per tag-reading")
+    typer.echo(
+        f"training {report.train_s:.1f} CPU s; scoring {report.us_per_reading:.2f} CPU us per tag-reading"
+    )

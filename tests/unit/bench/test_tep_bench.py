@@ -56,7 +56,7 @@ def test_cli_runs_the_full_ensemble_and_writes_22_flag_files(tep_dir: Path, tmp_
     assert ens["mean_dr_21"] > 0.9  # a 3-sd bias on one variable is plain to see
     assert len(ens["detection_rate"]) == 21
     assert [b["method"][:6] for b in report["baselines"]] == ["PCA T2", "PCA SP"]
-    assert report["us_per_reading"] > 0 and report["train_s"] > 0
+    assert report["cpu_us_per_reading"] > 0 and report["train_cpu_s"] > 0
 
 
 def test_cli_plain_output_prints_rates_per_fault(tep_dir: Path, tmp_path: Path, small: None) -> None:
