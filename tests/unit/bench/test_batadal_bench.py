@@ -39,6 +39,7 @@ def test_cli_writes_one_prediction_per_test_hour_with_the_time_verbatim(
     assert report["test"]["rows"] == 120
     cv = report["dataset04_cv"]
     assert cv["attacks"] == 2 and len(cv["fold_settings"]) == 4
+    assert report["test"]["setting"]["features"] in ("values", "values+differences")
     assert 0.0 <= cv["S"] <= 1.0
     assert report["dataset04_label_free"]["attacks_detected"] == 2
 
