@@ -7,6 +7,7 @@ import typer
 from aseptic import __version__
 from aseptic.cli import (
     _audit,
+    _bench,
     _campaign,
     _demo,
     _device,
@@ -51,6 +52,7 @@ app.add_typer(_audit.app, name="audit")
 app.add_typer(_audit.key_app, name="key")
 app.add_typer(_record.app, name="record")
 _user.app.command("unlock")(_record.unlock)
+app.add_typer(_bench.app, name="bench")
 
 
 @app.command("version")
