@@ -18,6 +18,7 @@ from aseptic.cli import (
     _twin,
     _twin_serve,  # noqa: F401  (registers `twin serve` and `twin trust`)
     _user,
+    _witness,
 )
 
 app = typer.Typer(
@@ -39,6 +40,7 @@ app.add_typer(_device.app, name="device")
 app.add_typer(_provenance.model_app, name="model")
 app.add_typer(_provenance.firmware_app, name="firmware")
 app.command("serve")(_serve.serve)
+app.add_typer(_witness.app, name="witness")
 
 
 @app.command("version")
