@@ -185,21 +185,11 @@ def _check_trust(
             if checkpoint.size == size and checkpoint.root.hex() == root:
                 cosigned.setdefault(checkpoint.body, []).append(cosignature)
     trusted_by: set[str] = set()
+    # Pass 1: checkpoints cosigned by a trusted witness. The witness checked their site signature with
+    # the site key it pinned, so that key is vouched for: it may then sign the other checkpoints.
+    vouched: dict[str, PublicKey] = {}
     for checkpoint in checkpoints:
-        root = checkpoint.root.hex()[:16]
-        where = f"checkpoint of {checkpoint.origin!r} at size {checkpoint.size} (root {root}...)"
-        if checkpoint.origin != report.origin:
-            raise BundleRejected(where, f"belongs to another log than the bundle's {report.origin!r}")
-        key = keys.get(str(checkpoint.key_id))
-        if key is not None:
-            try:
-                checkpoint.verify(key)
-            except IntegrityError as exc:
-                raise BundleRejected(
-                    where, f"its signature does not verify with the trusted key ({exc})"
-                ) from None
-            trusted_by.add(f"site key {key.key_id}")
-            continue
+        where = _where(checkpoint)
         witnessed = [c for c in cosigned.get(checkpoint.body, []) if str(c.key_id) in keys]
         for cosignature in witnessed:
             try:
@@ -208,20 +198,35 @@ def _check_trust(
                 raise BundleRejected(where, f"a cosignature does not verify ({exc})") from None
             trusted_by.add(f"witness {cosignature.witness!r} key {cosignature.key_id}")
             report.cosignatures += 1
-        if not witnessed:
+        if witnessed and str(checkpoint.key_id) not in keys:
+            if site_key is None or site_key.key_id != checkpoint.key_id:
+                raise BundleRejected(where, "the bundle does not name the site key that signed it")
+            vouched[str(site_key.key_id)] = site_key
+    # Pass 2: every checkpoint's own signature, with a trusted or witness-vouched site key.
+    for checkpoint in checkpoints:
+        where = _where(checkpoint)
+        if checkpoint.origin != report.origin:
+            raise BundleRejected(where, f"belongs to another log than the bundle's {report.origin!r}")
+        key = keys.get(str(checkpoint.key_id)) or vouched.get(str(checkpoint.key_id))
+        if key is None:
             raise BundleRejected(
                 where,
                 f"signed by key {checkpoint.key_id} ({checkpoint.algorithm}), which is not a trust anchor,"
-                " and no trusted witness cosigned it",
+                " and no trusted witness vouched for it",
                 hint="trusted: " + ", ".join(sorted(keys)),
             )
-        if site_key is None or site_key.key_id != checkpoint.key_id:
-            raise BundleRejected(where, "the bundle does not name the site key that signed it")
         try:
-            checkpoint.verify(site_key)
+            checkpoint.verify(key)
         except IntegrityError as exc:
-            raise BundleRejected(where, f"its site signature does not verify ({exc})") from None
+            raise BundleRejected(where, f"its signature does not verify ({exc})") from None
+        if str(key.key_id) in keys:
+            trusted_by.add(f"site key {key.key_id}")
     report.trusted_by = sorted(trusted_by)
+
+
+def _where(checkpoint: Checkpoint) -> str:
+    root = checkpoint.root.hex()[:16]
+    return f"checkpoint of {checkpoint.origin!r} at size {checkpoint.size} (root {root}...)"
 
 
 def _check_history(checkpoints: list[Checkpoint], anchor: Checkpoint, report: BundleReport) -> None:
