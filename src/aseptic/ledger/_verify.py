@@ -16,7 +16,7 @@ from pathlib import Path
 
 from aseptic.crypto import PublicKey
 from aseptic.errors import ConfigError, IntegrityError, ProofError
-from aseptic.ledger._anchors import Anchor, load_anchors
+from aseptic.ledger._anchors import Anchor, load_anchors, report_missing_trusted
 from aseptic.ledger._checkpoint import Checkpoint
 from aseptic.ledger._merge import LeafRows, Pending, merge_rows
 from aseptic.ledger._proof import consistency_proof, verify_consistency
@@ -60,6 +60,7 @@ def verify_ledger(
             audit = _Audit(str(path), site_public_key, require_signatures)
             audit.anchors = load_anchors(store.conn, site_public_key, trusted, audit.add)
             audit.run(store.conn)
+            report_missing_trusted(audit.anchors, audit.add)
     finally:
         store.close()
     if audit.report.discrepancies:
