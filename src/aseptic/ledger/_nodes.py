@@ -113,18 +113,52 @@ class NodeCache:
 
 
 def subtree_root_with(cache: NodeCache | None, leaf_hashes: LeafHashes) -> Callable[[int, int], Hash]:
-    """A ``subtree_root(start, end)`` that uses ``cache`` for perfect subtrees of a tile or more."""
-    synced = 0 if cache is None else cache.tiles() << TILE_LEVEL
+    """A ``subtree_root(start, end)`` that uses ``cache`` for perfect subtrees of a tile or more, and
+    below that the levels of one tile, built from its leaf hashes once (the last tile is kept)."""
+    if cache is None:
+        return lambda start, end: root_of(list(leaf_hashes(start, end)))
+    return _CachedTree(cache, leaf_hashes).subtree_root
 
-    def subtree_root(start: int, end: int) -> Hash:
+
+class _CachedTree:
+    def __init__(self, cache: NodeCache, leaf_hashes: LeafHashes) -> None:
+        self._cache = cache
+        self._leaf_hashes = leaf_hashes
+        self._synced = cache.tiles() << TILE_LEVEL
+        self._tile = -1
+        self._levels: list[list[Hash]] = []  # levels[l][i]: the node of 2**l leaves at i in the tile
+        # Subtrees that are not perfect lie on the right edge of a tree: few, and asked for by every
+        # proof in that tree, so they are remembered.
+        self._edge: dict[tuple[int, int], Hash] = {}
+
+    def _tile_levels(self, tile: int) -> list[list[Hash]]:
+        if tile != self._tile:
+            level = list(self._leaf_hashes(tile << TILE_LEVEL, (tile + 1) << TILE_LEVEL))
+            levels = [level]
+            while len(level) > 1:
+                level = [hash_children(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+                levels.append(level)
+            self._tile, self._levels = tile, levels
+        return self._levels
+
+    def subtree_root(self, start: int, end: int) -> Hash:
         count = end - start
-        if count <= _TILE or cache is None:
-            return root_of(list(leaf_hashes(start, end)))
-        if count & (count - 1) == 0 and start % count == 0 and end <= synced:
-            node = cache.get(count.bit_length() - 1, start // count)
+        aligned = count & (count - 1) == 0 and start % count == 0
+        if aligned and count <= _TILE and end <= self._synced:
+            tile, level = start >> TILE_LEVEL, count.bit_length() - 1
+            return self._tile_levels(tile)[level][(start - (tile << TILE_LEVEL)) >> level]
+        if aligned and count > _TILE and end <= self._synced:
+            node = self._cache.get(count.bit_length() - 1, start // count)
             if node is not None:
                 return node
-        k = split_point(count)
-        return hash_children(subtree_root(start, start + k), subtree_root(start + k, end))
-
-    return subtree_root
+        known = self._edge.get((start, end))
+        if known is not None:
+            return known
+        if count <= _TILE:
+            node = root_of(list(self._leaf_hashes(start, end)))
+        else:
+            k = split_point(count)
+            node = hash_children(self.subtree_root(start, start + k), self.subtree_root(start + k, end))
+        if not aligned and len(self._edge) < 4096:
+            self._edge[(start, end)] = node
+        return node
