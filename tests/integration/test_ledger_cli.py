@@ -297,6 +297,10 @@ def test_verify_bundle_names_the_tampered_record(batch_dir: Path, tmp_path: Path
     )
     assert code == 1
     assert f"leaf {envelope['leaf']} is missing from the bundle" in err
+    code, out, _ = aseptic(
+        "ledger", "verify", "--bundle", str(bundle), "--trust", str(batch_dir / "site.pub"), "--json"
+    )
+    assert code == 1 and json.loads(out)["object"] == "batch 'b-1' window (leaves 2-6)"
     stranger = tmp_path / "stranger.pub"
     stranger.write_text(f"ed25519 {SigningKey.generate().public.raw.hex()}\n", encoding="ascii")
     code, _, err = aseptic("ledger", "verify", "--bundle", str(bundle), "--trust", str(stranger))

@@ -21,6 +21,7 @@ from aseptic.clock import WallClock, format_rfc3339
 from aseptic.crypto import SITE_KEY, KeyStore, read_public_key
 from aseptic.errors import ConfigError, InputError
 from aseptic.ledger import (
+    BundleRejected,
     BundleReport,
     Checkpoint,
     Cosignature,
@@ -257,7 +258,12 @@ def _print_bundle_report(path: Path, report: BundleReport) -> None:
 
 def _verify_bundle(path: Path, trust: list[Path], *, json: bool) -> None:
     keys = [read_public_key(key) for key in trust]
-    report = verify_bundle(_read_bundle(path), keys)
+    try:
+        report = verify_bundle(_read_bundle(path), keys)
+    except BundleRejected as rejected:
+        if json:
+            print_json({"verified": False, "object": rejected.obj, "reason": rejected.reason})
+        raise
     if json:
         print_json(report.to_json())
         return
