@@ -138,6 +138,7 @@ def _content(path: Path) -> str | None:
     """A digest of every row of every table (None if the file cannot be read as a database)."""
     try:
         conn = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
+        conn.text_factory = bytes  # a flip can leave text that is not UTF-8
         try:
             digest = hashlib.sha256()
             for table in TABLES:
@@ -148,7 +149,7 @@ def _content(path: Path) -> str | None:
             return digest.hexdigest()
         finally:
             conn.close()
-    except sqlite3.Error:
+    except (sqlite3.Error, UnicodeDecodeError):
         return None
 
 
@@ -281,7 +282,10 @@ def verify_exit_code(data_dir: Path, notes: list[Path]) -> int:
     args = ["ledger", "verify", "--data-dir", str(data_dir), "--require-signatures"]
     for note in notes:
         args += ["--checkpoint", str(note)]
-    return CliRunner().invoke(app, args).exit_code
+    result = CliRunner().invoke(app, args)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        return -1  # a crash (traceback) is a bug, never counted as detection
+    return result.exit_code
 
 
 def tamper_test(mutations: int, seed: int, work: Path) -> dict[str, Any]:

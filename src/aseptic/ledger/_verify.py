@@ -53,7 +53,12 @@ def verify_ledger(
     if not data_dir.is_dir():
         raise ConfigError(f"data directory {data_dir} does not exist", hint="check --data-dir")
     path = data_dir / "ledger.db"
-    store = SqliteStore.open_read_only(path)
+    try:
+        store = SqliteStore.open_read_only(path)
+    except UnicodeDecodeError:
+        raise _not_utf8(path) from None
+    # Text that is not UTF-8 is tampering, not a crash: keep it as a string that equals nothing valid.
+    store.conn.text_factory = _lenient_text
     try:
         with sqlite_errors(str(path)):
             _check_file(store.conn, path)
@@ -61,11 +66,24 @@ def verify_ledger(
             audit.anchors = load_anchors(store.conn, site_public_key, trusted, audit.add)
             audit.run(store.conn)
             report_missing_trusted(audit.anchors, audit.add)
+    except UnicodeDecodeError:
+        raise _not_utf8(path) from None
     finally:
         store.close()
     if audit.report.discrepancies:
         raise LedgerTampered(audit.report)
     return audit.report
+
+
+def _not_utf8(path: Path) -> IntegrityError:
+    return IntegrityError(
+        f"{path}: the schema holds text that is not UTF-8 (the file was altered)",
+        hint="the file was altered outside Aseptic; restore it from a trusted copy",
+    )
+
+
+def _lenient_text(data: bytes) -> str:
+    return data.decode("utf-8", "surrogateescape")
 
 
 def _check_file(conn: sqlite3.Connection, path: Path) -> None:
