@@ -29,6 +29,7 @@ from aseptic.clock import WallClock
 from aseptic.crypto import ALGORITHMS, ED25519, ED25519_ML_DSA_65, SITE_KEY, KeyStore, SigningKey
 from aseptic.errors import ConfigError, InputError
 from aseptic.ledger import Ledger
+from aseptic.service import CA_FILE, SESSION_KEY, initialise_site, open_site_ca
 from aseptic.trust import (
     AccessRequest,
     DecisionLog,
@@ -42,10 +43,6 @@ from aseptic.trust import (
     load_active_policy_set,
     plant_entities,
 )
-
-SESSION_KEY = "session"
-CA_KEY = "ca"
-CA_FILE = "site-ca.pem"
 
 SessionFileOption = Annotated[
     Path | None,
@@ -79,13 +76,7 @@ class TrustContext:
 
     def site_ca(self) -> SiteCA:
         """The site CA (created with its certificate ``D/site-ca.pem`` on first use)."""
-        key = KeyStore.open(self.data_dir).load_or_create(CA_KEY)
-        path = self.data_dir / CA_FILE
-        if path.is_file():
-            return SiteCA.load(key, path.read_bytes())
-        ca = SiteCA.create(key, self.site_id, self.now())
-        path.write_bytes(ca.to_pem())
-        return ca
+        return open_site_ca(self.data_dir, self.site_id, self.clock)
 
     def authenticate(self, session_file: Path | None) -> Principal:
         """The principal of the session token in ``session_file``.
@@ -201,16 +192,9 @@ def read_secret(path: Path | None, what: str, *, confirm: bool = False) -> str:
 
 
 def initialise(directory: Path, config: Path | None, algorithm: str = ED25519_ML_DSA_65) -> Path | None:
-    """Create keys (the site key as ``algorithm``), CA, ledger and identity store in ``directory``;
+    """Initialise ``directory`` (``aseptic.service.initialise_site``, the site key as ``algorithm``);
     return the new enrolment token's path (``None`` if an administrator exists or a token is waiting)."""
-    with open_trust(directory, config, create=True, algorithm=algorithm) as trust:
-        trust.site_ca()
-        principals = trust.identities.list_principals()
-        if any(p.kind == "User" and "administrator" in p.roles for p in principals):
-            return None
-        if (directory / "enrolment-token").exists():
-            return None
-        return trust.identities.create_enrolment_token(directory, trust.now())
+    return initialise_site(directory, settings_for(config), WallClock(), algorithm).enrolment_token
 
 
 @handles_errors

@@ -24,6 +24,7 @@ from aseptic.cli import (
     _twin_serve,  # noqa: F401  (registers `twin serve` and `twin trust`)
     _user,
     _validation,
+    _witness,
 )
 
 app = typer.Typer(
@@ -53,6 +54,7 @@ app.add_typer(_audit.key_app, name="key")
 app.add_typer(_record.app, name="record")
 _user.app.command("unlock")(_record.unlock)
 app.add_typer(_bench.app, name="bench")
+app.add_typer(_witness.app, name="witness")
 
 
 @app.command("version")

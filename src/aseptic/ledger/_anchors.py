@@ -20,7 +20,7 @@ from aseptic.ledger._report import Discrepancy
 from aseptic.ledger._rotation import SiteKeys
 from aseptic.ledger._verify_rows import describe
 
-__all__ = ["Anchor", "load_anchors"]
+__all__ = ["Anchor", "load_anchors", "report_missing_trusted"]
 
 
 @dataclass(frozen=True)
@@ -142,3 +142,22 @@ def _check_order(previous: Anchor, anchor: Anchor, report: Callable[[Discrepancy
                 found=format_rfc3339(now.time),
             )
         )
+
+
+def report_missing_trusted(anchors: Sequence[Anchor], report: Callable[[Discrepancy], object]) -> None:
+    """Report every trusted checkpoint that no stored row holds. The site stores each checkpoint it
+    signs when it signs it, so one the auditor holds but the table lacks was deleted or replaced."""
+    stored = {(a.checkpoint.body, a.checkpoint.signature) for a in anchors if a.table == "checkpoints"}
+    for anchor in anchors:
+        held = anchor.checkpoint
+        if anchor.table != "checkpoints" and (held.body, held.signature) not in stored:
+            report(
+                Discrepancy(
+                    "checkpoints",
+                    f"size {held.size}",
+                    "*",
+                    "a checkpoint the auditor holds is not in the table (deleted or replaced?)",
+                    expected=f"root {held.root.hex()}",
+                    found="no such row",
+                )
+            )

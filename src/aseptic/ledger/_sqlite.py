@@ -30,7 +30,8 @@ _PAYLOAD_TABLES: dict[LeafKind, str] = {
 def translate(exc: sqlite3.Error, where: str) -> AsepticError:
     """The Aseptic error for a SQLite failure at ``where``."""
     code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
-    if code in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
+    # Text that is not UTF-8 (a flipped byte in a name or value) is damage too, not a backend fault.
+    if code in (_SQLITE_CORRUPT, _SQLITE_NOTADB) or "Could not decode to UTF-8" in str(exc):
         return IntegrityError(
             f"{where}: the database file is corrupt ({exc})",
             hint="the file was altered or truncated outside Aseptic; restore it from a trusted copy",

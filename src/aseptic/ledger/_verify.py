@@ -16,7 +16,7 @@ from pathlib import Path
 
 from aseptic.crypto import PublicKey
 from aseptic.errors import ConfigError, IntegrityError, ProofError
-from aseptic.ledger._anchors import Anchor, load_anchors
+from aseptic.ledger._anchors import Anchor, load_anchors, report_missing_trusted
 from aseptic.ledger._checkpoint import Checkpoint
 from aseptic.ledger._merge import LeafRows, Pending, merge_rows
 from aseptic.ledger._proof import consistency_proof, verify_consistency
@@ -54,7 +54,12 @@ def verify_ledger(
     if not data_dir.is_dir():
         raise ConfigError(f"data directory {data_dir} does not exist", hint="check --data-dir")
     path = data_dir / "ledger.db"
-    store = SqliteStore.open_read_only(path)
+    try:
+        store = SqliteStore.open_read_only(path)
+    except UnicodeDecodeError:
+        raise _not_utf8(path) from None
+    # Text that is not UTF-8 is tampering, not a crash: keep it as a string that equals nothing valid.
+    store.conn.text_factory = _lenient_text
     try:
         with sqlite_errors(str(path)):
             _check_file(store.conn, path)
@@ -62,11 +67,25 @@ def verify_ledger(
             site_keys = SiteKeys.from_conn(store.conn, site_public_key)  # rotations: docs/crypto.md
             audit.anchors = load_anchors(store.conn, site_keys, trusted, audit.add)
             audit.run(store.conn)
+            report_missing_trusted(audit.anchors, audit.add)
+    except UnicodeDecodeError:
+        raise _not_utf8(path) from None
     finally:
         store.close()
     if audit.report.discrepancies:
         raise LedgerTampered(audit.report)
     return audit.report
+
+
+def _not_utf8(path: Path) -> IntegrityError:
+    return IntegrityError(
+        f"{path}: the schema holds text that is not UTF-8 (the file was altered)",
+        hint="the file was altered outside Aseptic; restore it from a trusted copy",
+    )
+
+
+def _lenient_text(data: bytes) -> str:
+    return data.decode("utf-8", "surrogateescape")
 
 
 def _check_file(conn: sqlite3.Connection, path: Path) -> None:

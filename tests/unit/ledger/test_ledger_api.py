@@ -33,6 +33,28 @@ def test_public_api_is_pinned() -> None:
             "verify_consistency",
             "verify_inclusion",
             "verify_ledger",
+            # evidence bundles, witness, lineage (issue 5 parts 4-5)
+            "BUNDLE_FORMAT",
+            "LINEAGE_ENTRY",
+            "BatchWindow",
+            "BundleRejected",
+            "BundleReport",
+            "Cosignature",
+            "ExportResult",
+            "LogReader",
+            "Record",
+            "Trace",
+            "TraceStep",
+            "Witness",
+            "batch_run_id",
+            "export_bundle",
+            "find_batch_windows",
+            "lineage_event",
+            "load_cosignatures",
+            "store_cosignature",
+            "trace_record",
+            "verify_bundle",
+            "witness_log",
         ]
     )
 
