@@ -30,8 +30,8 @@ from aseptic.ledger._entries import (
 from aseptic.ledger._historian import StoredReading, query_readings
 from aseptic.ledger._open import restore_frontier, write_trust_anchor
 from aseptic.ledger._proof import consistency_proof, inclusion_proof
-from aseptic.ledger._sqlite import SqliteStore
 from aseptic.ledger._state import FrontierCache
+from aseptic.ledger._store import LogStore, bind_store, has_ledger, open_store
 from aseptic.ledger._tree import Frontier, Hash, root_of
 from aseptic.telemetry import Envelope, QuarantineEvent
 
@@ -45,7 +45,7 @@ class Ledger:
 
     def __init__(
         self,
-        store: SqliteStore,
+        store: LogStore,
         state: FrontierCache,
         frontier: Frontier,
         *,
@@ -70,19 +70,24 @@ class Ledger:
         clock: Clock,
         origin: str = DEFAULT_ORIGIN,
         create: bool = True,
+        store: str | None = None,
     ) -> Ledger:
         """Open the ledger of ``data_dir`` (created on first use if ``create``); write ``site.pub`` if absent.
 
+        The tables live in ``data_dir/ledger.db`` unless ``store`` (a ``postgresql://`` URL without a
+        password) or the ``ledger.store`` file of ``data_dir`` names a PostgreSQL database; a given
+        ``store`` is recorded there on first use. ``site.pub`` and ``state.db`` stay in ``data_dir``.
+
         Raises:
-            ConfigError: no ledger and not ``create``, ``site.pub`` holds another key, or the ledger
-                belongs to another origin.
+            ConfigError: no ledger and not ``create``, ``site.pub`` holds another key, the ledger
+                belongs to another origin, or ``store`` is not the store ``data_dir`` is bound to.
             SignatureError: the latest checkpoint is not signed by ``site_key``.
             RollbackError: the log has fewer leaves than its latest checkpoint (truncated).
             IntegrityError: the stored leaves do not give the latest checkpoint's root, or the file is
                 corrupt (run ``aseptic ledger verify`` for the details).
             BackendError: the files cannot be created or SQLite fails.
         """
-        if not create and not (data_dir / "ledger.db").is_file():
+        if not create and not has_ledger(data_dir) and store is None:
             raise ConfigError(
                 f"no ledger in {data_dir}", hint="check --data-dir, or run `aseptic ledger init`"
             )
@@ -91,15 +96,20 @@ class Ledger:
         except OSError as exc:
             raise BackendError(f"cannot create data directory {data_dir}: {exc.strerror}") from None
         write_trust_anchor(data_dir / "site.pub", site_key.public)
-        store = SqliteStore.open(data_dir / "ledger.db", create=True)
-        state = FrontierCache.open(data_dir / "state.db")
+        bind_store(data_dir, store)
+        log_store = open_store(data_dir, create=True)
         try:
-            frontier = restore_frontier(store, state, site_key.public, origin)
+            state = FrontierCache.open(data_dir / "state.db")
         except BaseException:
-            store.close()
+            log_store.close()
+            raise
+        try:
+            frontier = restore_frontier(log_store, state, site_key.public, origin)
+        except BaseException:
+            log_store.close()
             state.close()
             raise
-        return cls(store, state, frontier, site_key=site_key, clock=clock, origin=origin)
+        return cls(log_store, state, frontier, site_key=site_key, clock=clock, origin=origin)
 
     def close(self) -> None:
         self._store.close()
@@ -190,7 +200,7 @@ class Ledger:
         stored = self._store.leaf_count()
         if stored != self._frontier.size:
             raise BackendError(
-                f"{self._store.path} has {stored} leaves, this writer expected {self._frontier.size}",
+                f"{self._store.where} has {stored} leaves, this writer expected {self._frontier.size}",
                 hint="only one process may append to a ledger; restart this one",
             )
 

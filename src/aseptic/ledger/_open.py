@@ -13,8 +13,8 @@ from pathlib import Path
 
 from aseptic.crypto import PublicKey, read_public_key
 from aseptic.errors import BackendError, ConfigError, IntegrityError, RollbackError
-from aseptic.ledger._sqlite import SqliteStore
 from aseptic.ledger._state import FrontierCache
+from aseptic.ledger._store import LogStore
 from aseptic.ledger._tree import Frontier
 
 __all__ = ["restore_frontier", "write_trust_anchor"]
@@ -46,9 +46,7 @@ def write_trust_anchor(path: Path, public_key: PublicKey) -> None:
         raise BackendError(f"cannot write {path}: {exc.strerror}") from None
 
 
-def restore_frontier(
-    store: SqliteStore, state: FrontierCache, public_key: PublicKey, origin: str
-) -> Frontier:
+def restore_frontier(store: LogStore, state: FrontierCache, public_key: PublicKey, origin: str) -> Frontier:
     """The frontier of every stored leaf, checked against the latest signed checkpoint.
 
     Raises:
@@ -65,7 +63,7 @@ def restore_frontier(
             frontier.append(leaf_hash)
         _check_contiguous(store, frontier, count)
         return frontier
-    where = f"{store.path}: checkpoint at size {latest.size}"
+    where = f"{store.where}: checkpoint at size {latest.size}"
     if latest.origin != origin:
         raise ConfigError(
             f"{where} is for origin {latest.origin!r}, this site is {origin!r}",
@@ -93,9 +91,9 @@ def restore_frontier(
     return frontier
 
 
-def _check_contiguous(store: SqliteStore, frontier: Frontier, count: int) -> None:
+def _check_contiguous(store: LogStore, frontier: Frontier, count: int) -> None:
     if frontier.size != count:
         raise IntegrityError(
-            f"{store.path}: leaf indexes run to {count - 1} but only {frontier.size} leaves are stored",
+            f"{store.where}: leaf indexes run to {count - 1} but only {frontier.size} leaves are stored",
             hint=_VERIFY_HINT,
         )

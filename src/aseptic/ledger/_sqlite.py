@@ -11,12 +11,13 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from aseptic.clock import format_rfc3339
 from aseptic.errors import AsepticError, BackendError, ConfigError, IntegrityError
 from aseptic.ledger._checkpoint import Checkpoint
 from aseptic.ledger._entries import TABLE_OF_KIND, LeafKind, ReadingRow
-from aseptic.ledger._schema import check_schema, create_schema, tune
+from aseptic.ledger._schema import check_schema, check_storage, create_schema, tune
 from aseptic.ledger._tree import Hash
 
 __all__ = ["SqliteStore", "sqlite_errors"]
@@ -85,6 +86,10 @@ class SqliteStore:
             conn.execute("PRAGMA query_only=ON")
             check_schema(conn, str(path))
         return cls(conn, path)
+
+    @property
+    def where(self) -> str:
+        return str(self.path)
 
     def close(self) -> None:
         self.conn.close()
@@ -220,3 +225,21 @@ class SqliteStore:
                 " WHERE t.tag IS NOT NULL) SELECT tag FROM t WHERE tag IS NOT NULL"
             ).fetchall()
         return [tag for (tag,) in rows]
+
+    def counts(self) -> tuple[dict[str, int], int, int]:
+        """Leaves per kind, readings rows and checkpoints."""
+        with sqlite_errors(str(self.path)):
+            kinds = dict(self.conn.execute("SELECT kind, count(*) FROM leaves GROUP BY kind ORDER BY kind"))
+            readings = self.conn.execute("SELECT count(*) FROM readings").fetchone()[0]
+            checkpoints = self.conn.execute("SELECT count(*) FROM checkpoints").fetchone()[0]
+        return kinds, int(readings), int(checkpoints)
+
+    def scan(self, query: str) -> Iterator[tuple[Any, ...]]:
+        """The rows of a fixed read-only ``query``, streamed."""
+        with sqlite_errors(str(self.path)):
+            yield from self.conn.execute(query)
+
+    def check_storage(self) -> None:
+        """``PRAGMA integrity_check``: a damaged file is an ``IntegrityError`` naming the problems."""
+        with sqlite_errors(str(self.path)):
+            check_storage(self.conn, str(self.path))

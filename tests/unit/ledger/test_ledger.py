@@ -6,7 +6,6 @@ import json
 import math
 import sqlite3
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from ledger_support import SOURCE, START, Site, make_envelopes, quarantine_event
@@ -17,9 +16,9 @@ from aseptic.ledger import LeafKind, Ledger, hash_entry, root_of, verify_consist
 from aseptic.telemetry import Envelope, Quality, Reading
 
 
-def stored_leaf_hashes(data_dir: Path) -> list[bytes]:
-    with sqlite3.connect(data_dir / "ledger.db") as conn:
-        return [row[0] for row in conn.execute("SELECT hash FROM leaves ORDER BY idx")]
+def stored_leaf_hashes(site: Site) -> list[bytes]:
+    with site.db() as conn:
+        return [bytes(row[0]) for row in conn.execute("SELECT hash FROM leaves ORDER BY idx").fetchall()]
 
 
 def test_empty_ledger_has_the_empty_root(site: Site) -> None:
@@ -49,7 +48,7 @@ def test_root_is_the_tree_of_the_entries_hashes(built: Site) -> None:
         assert ledger.size == 7
         assert ledger.root == root_of(expected)
         assert [c.size for c in ledger.checkpoints()] == [6, 7]
-    assert stored_leaf_hashes(built.data_dir) == expected
+    assert stored_leaf_hashes(built) == expected
 
 
 def test_entry_kinds_are_domain_separated() -> None:
@@ -78,18 +77,18 @@ def test_restart_continues_the_same_tree(built: Site) -> None:
         assert (ledger.size, ledger.root) == (size, root)
         extra = make_envelopes(built.collector_key, 1, first_sequence=5)[0]
         assert ledger.append_envelope(extra, extra.to_bytes()) == size
-        assert ledger.root == root_of(stored_leaf_hashes(built.data_dir))
+        assert ledger.root == root_of(stored_leaf_hashes(built))
 
 
 def test_altered_frontier_cache_is_not_trusted(built: Site) -> None:
     with sqlite3.connect(built.data_dir / "state.db") as conn:
         conn.execute("UPDATE ledger_frontier SET nodes = zeroblob(length(nodes))")
     with built.open() as ledger:
-        assert ledger.root == root_of(stored_leaf_hashes(built.data_dir))
+        assert ledger.root == root_of(stored_leaf_hashes(built))
 
 
 def test_truncated_log_refuses_to_open(built: Site) -> None:
-    with sqlite3.connect(built.data_dir / "ledger.db") as conn:
+    with built.db() as conn:
         conn.execute("DELETE FROM readings WHERE leaf = 6")
         conn.execute("DELETE FROM envelopes WHERE leaf = 6")
         conn.execute("DELETE FROM leaves WHERE idx = 6")
@@ -98,7 +97,7 @@ def test_truncated_log_refuses_to_open(built: Site) -> None:
 
 
 def test_rewritten_leaf_hash_refuses_to_open_without_cache(built: Site) -> None:
-    with sqlite3.connect(built.data_dir / "ledger.db") as conn:
+    with built.db() as conn:
         conn.execute("UPDATE leaves SET hash = zeroblob(32) WHERE idx = 2")
     (built.data_dir / "state.db").unlink()
     with pytest.raises(IntegrityError, match="stored leaves give"):
@@ -129,7 +128,7 @@ def test_failed_batch_leaves_nothing_behind(built: Site) -> None:
             raise RuntimeError("crash in the middle of a batch")
         assert (ledger.size, ledger.root) == (size, root)
         assert ledger.append_envelope(envelopes[1], envelopes[1].to_bytes()) == size
-    assert len(stored_leaf_hashes(built.data_dir)) == size + 1
+    assert len(stored_leaf_hashes(built)) == size + 1
 
 
 def test_second_writer_is_detected(built: Site) -> None:
@@ -161,8 +160,8 @@ def test_findings_are_stored_as_canonical_json(site: Site) -> None:
             ledger.append_finding({"x": math.nan})
         with pytest.raises(InputError, match="JSON object"):
             ledger.append_finding(b"[1]")
-    with sqlite3.connect(site.data_dir / "ledger.db") as conn:
-        assert conn.execute("SELECT payload FROM findings WHERE leaf = ?", (index,)).fetchone()[0] == (
+    with site.db() as conn:
+        assert bytes(conn.execute("SELECT payload FROM findings WHERE leaf = ?", (index,)).fetchone()[0]) == (
             '{"a":"é","n":[1.5,null],"z":1}'.encode()
         )
 
@@ -214,7 +213,7 @@ def test_failed_append_inside_a_batch_leaves_no_half_entry(site: Site) -> None:
                 ledger.append_envelope(broken, good.to_bytes())
             assert ledger.append_envelope(good, good.to_bytes()) == 0
         assert ledger.size == 1
-    with sqlite3.connect(site.data_dir / "ledger.db") as conn:
+    with site.db() as conn:
         assert conn.execute("SELECT count(*) FROM envelopes").fetchone()[0] == 1
         assert conn.execute("SELECT count(*) FROM readings").fetchone()[0] == 5
 
