@@ -6,6 +6,7 @@ import typer
 
 from aseptic import __version__
 from aseptic.cli import (
+    _backup,
     _demo,
     _device,
     _historian,
@@ -39,6 +40,8 @@ app.add_typer(_device.app, name="device")
 app.add_typer(_provenance.model_app, name="model")
 app.add_typer(_provenance.firmware_app, name="firmware")
 app.command("serve")(_serve.serve)
+app.command("backup")(_backup.backup)
+app.command("restore")(_backup.restore)
 
 
 @app.command("version")

@@ -7,11 +7,12 @@ signs checkpoints with the site key; ``verify_ledger`` recomputes everything fro
 
 from aseptic.ledger._checkpoint import Checkpoint
 from aseptic.ledger._entries import LeafKind, canonical_json, hash_entry
+from aseptic.ledger._export import export_ledger_tables, import_ledger_tables
 from aseptic.ledger._historian import Historian, StoredReading
 from aseptic.ledger._ledger import DEFAULT_ORIGIN, Ledger
 from aseptic.ledger._proof import verify_consistency, verify_inclusion
 from aseptic.ledger._report import Discrepancy, LedgerTampered, Report
-from aseptic.ledger._status import LedgerStatus, read_status
+from aseptic.ledger._status import LedgerStatus, read_checkpoints, read_status
 from aseptic.ledger._tree import EMPTY_ROOT, Hash, hash_children, hash_leaf, root_of
 from aseptic.ledger._verify import verify_ledger
 
@@ -29,9 +30,12 @@ __all__ = [
     "Report",
     "StoredReading",
     "canonical_json",
+    "export_ledger_tables",
     "hash_children",
     "hash_entry",
     "hash_leaf",
+    "import_ledger_tables",
+    "read_checkpoints",
     "read_status",
     "root_of",
     "verify_consistency",

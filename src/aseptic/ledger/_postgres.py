@@ -288,6 +288,22 @@ class PostgresStore:
             else:
                 yield from self.conn.execute(query)
 
+    def copy_rows(self, table: str, columns: tuple[str, ...], rows: Iterator[tuple[Any, ...]]) -> None:
+        """``COPY`` ``rows`` into ``table`` (restores); ``table`` and ``columns`` are fixed names."""
+        with self._errors():
+            cursor = self.conn.cursor()
+            with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+
+    def reset_identity(self) -> None:
+        """Continue checkpoint ids after the highest copied one."""
+        with self._errors():
+            self.conn.execute(
+                "SELECT setval(pg_get_serial_sequence('checkpoints', 'id'),"
+                " coalesce((SELECT max(id) FROM checkpoints), 0) + 1, false)"
+            )
+
     def check_storage(self) -> None:
         """Nothing to check from a client: the server owns its pages (enable data checksums)."""
 

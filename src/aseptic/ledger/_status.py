@@ -13,7 +13,7 @@ from aseptic.ledger._state import FrontierCache
 from aseptic.ledger._store import open_store
 from aseptic.ledger._tree import Frontier, Hash
 
-__all__ = ["LedgerStatus", "read_status"]
+__all__ = ["LedgerStatus", "read_checkpoints", "read_status"]
 
 
 @dataclass(frozen=True)
@@ -80,3 +80,17 @@ def read_status(data_dir: Path) -> LedgerStatus:
         if cache is not None:
             cache.close()
     return LedgerStatus(store.where, frontier.size, frontier.root, kinds, readings, checkpoints, latest)
+
+
+def read_checkpoints(data_dir: Path) -> tuple[Checkpoint, ...]:
+    """Every stored checkpoint of the ledger of ``data_dir``, oldest first (read-only, not verified).
+
+    Raises:
+        ConfigError: no ledger in ``data_dir``.
+        InputError: a stored checkpoint body is unreadable.
+    """
+    store = open_store(data_dir, read_only=True)
+    try:
+        return tuple(store.checkpoints())
+    finally:
+        store.close()
