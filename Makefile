@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: venv demo test lint unit bench lock clean
+.PHONY: venv demo test lint unit bench lock clean pg-server
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,7 +25,16 @@ lint: venv
 unit: venv
 	$(BIN)/pytest -q tests/unit
 
-test: venv lint
+# Debian's PostgreSQL server binaries, for the ledger tests that run on PostgreSQL (tests/pg_support.py
+# starts a throwaway server on 127.0.0.1); installed non-interactively when missing.
+pg-server:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  command -v apt-get >/dev/null || { echo "pg-server: no apt-get; install PostgreSQL >= 13 server binaries" >&2; exit 1; }; \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postgresql; }
+
+test: venv lint pg-server
 	$(BIN)/pytest -q
 
 bench: venv
