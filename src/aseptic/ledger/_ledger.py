@@ -250,9 +250,9 @@ class Ledger:
         encoded = [canonical_json(payload) for payload in payloads]
         with self.batch():
             first = self._frontier.size
-            for payload in encoded:
-                leaf_hash = hash_entry(kind, payload)
-                self._store.insert_payload(kind, self._frontier.size, leaf_hash, payload)
+            rows = [(first + n, hash_entry(kind, payload), payload) for n, payload in enumerate(encoded)]
+            self._store.insert_payloads(kind, rows)
+            for _, leaf_hash, _ in rows:
                 self._frontier.append(leaf_hash)
         return range(first, first + len(encoded))
 

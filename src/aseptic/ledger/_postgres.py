@@ -39,7 +39,7 @@ _DDL = [
     "CREATE TABLE envelopes (leaf BIGINT PRIMARY KEY REFERENCES leaves(idx), source TEXT NOT NULL,"
     " sequence BIGINT NOT NULL, digest BYTEA NOT NULL, raw BYTEA NOT NULL)",
     "CREATE INDEX envelopes_by_source ON envelopes(source, sequence)",
-    "CREATE TABLE readings (leaf BIGINT NOT NULL REFERENCES envelopes(leaf), position BIGINT NOT NULL,"
+    "CREATE TABLE readings (leaf BIGINT NOT NULL, position BIGINT NOT NULL,"
     " tag TEXT NOT NULL, time_us BIGINT NOT NULL, value DOUBLE PRECISION, quality BIGINT NOT NULL,"
     " source TEXT NOT NULL, PRIMARY KEY (leaf, position))",
     "CREATE INDEX readings_by_tag_time ON readings(tag, time_us)",
@@ -195,6 +195,20 @@ class PostgresStore:
             cursor = self.conn.cursor()
             cursor.execute("INSERT INTO leaves VALUES (%s, %s, %s)", (index, kind.value, bytes(leaf_hash)))
             cursor.execute(f"INSERT INTO {table} VALUES (%s, %s)", (index, payload))  # noqa: S608 - fixed names
+
+    def insert_payloads(self, kind: LeafKind, rows: list[tuple[int, Hash, bytes]]) -> None:
+        """Many leaves of one kind and their rows: two ``COPY``s."""
+        table = _PAYLOAD_TABLES[kind]
+        with self._errors():
+            cursor = self.conn.cursor()
+            with cursor.copy("COPY leaves FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(["int8", "text", "bytea"])
+                for index, leaf_hash, _ in rows:
+                    copy.write_row((index, kind.value, bytes(leaf_hash)))
+            with cursor.copy(f"COPY {table} FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(["int8", "bytea"])
+                for index, _, payload in rows:
+                    copy.write_row((index, payload))
 
     def insert_checkpoint(self, checkpoint: Checkpoint) -> None:
         with self._errors():

@@ -153,6 +153,18 @@ class SqliteStore:
             self.conn.execute("INSERT INTO leaves VALUES (?, ?, ?)", (index, kind.value, leaf_hash))
             self.conn.execute(f"INSERT INTO {table} VALUES (?, ?)", (index, payload))  # noqa: S608 - fixed names
 
+    def insert_payloads(self, kind: LeafKind, rows: list[tuple[int, Hash, bytes]]) -> None:
+        """Many leaves of one kind and their rows."""
+        table = _PAYLOAD_TABLES[kind]
+        with sqlite_errors(str(self.path)):
+            self.conn.executemany(
+                "INSERT INTO leaves VALUES (?, ?, ?)", [(index, kind.value, h) for index, h, _ in rows]
+            )
+            self.conn.executemany(
+                f"INSERT INTO {table} VALUES (?, ?)",  # noqa: S608 - fixed names
+                [(index, payload) for index, _, payload in rows],
+            )
+
     def insert_checkpoint(self, checkpoint: Checkpoint) -> None:
         with sqlite_errors(str(self.path)):
             self.conn.execute(
