@@ -26,7 +26,7 @@ from aseptic.clock import Clock, format_rfc3339
 from aseptic.config import Settings
 from aseptic.crypto import SITE_KEY, KeyStore, SigningKey
 from aseptic.errors import AccessDenied, BackendError, ConfigError, InputError, IntegrityError
-from aseptic.ledger import Historian, Ledger, read_status
+from aseptic.ledger import Historian, Ledger, has_ledger, read_status
 from aseptic.trust import (
     AccessRequest,
     Decision,
@@ -101,7 +101,7 @@ class ApiService:
             SignatureError, IntegrityError: the ledger or the site's policy set fails verification.
             BackendError: a store cannot be opened.
         """
-        if not (data_dir / "ledger.db").is_file():
+        if not has_ledger(data_dir):
             raise ConfigError(
                 f"{data_dir} holds no ledger: not initialised", hint=f"aseptic init --data-dir {data_dir}"
             )

@@ -28,7 +28,7 @@ from aseptic.cli._common import (
 from aseptic.clock import WallClock
 from aseptic.crypto import SITE_KEY, KeyStore, SigningKey
 from aseptic.errors import ConfigError, InputError
-from aseptic.ledger import Ledger
+from aseptic.ledger import Ledger, has_ledger
 from aseptic.trust import (
     AccessRequest,
     DecisionLog,
@@ -133,7 +133,7 @@ def open_trust(data_dir: Path | None, config: Path | None, *, create: bool = Fal
     """
     settings = settings_for(config)
     directory = data_dir_for(data_dir, settings)
-    if not create and not (directory / "ledger.db").is_file():
+    if not create and not has_ledger(directory):
         if directory.exists() and any(directory.iterdir()):
             raise ConfigError(
                 f"{directory} is not initialised (and not empty)",

@@ -13,6 +13,7 @@ from aseptic.ledger._ledger import DEFAULT_ORIGIN, Ledger
 from aseptic.ledger._proof import verify_consistency, verify_inclusion
 from aseptic.ledger._report import Discrepancy, LedgerTampered, Report
 from aseptic.ledger._status import LedgerStatus, read_checkpoints, read_status
+from aseptic.ledger._store import has_ledger
 from aseptic.ledger._tree import EMPTY_ROOT, Hash, hash_children, hash_leaf, root_of
 from aseptic.ledger._verify import verify_ledger
 
@@ -31,6 +32,7 @@ __all__ = [
     "StoredReading",
     "canonical_json",
     "export_ledger_tables",
+    "has_ledger",
     "hash_children",
     "hash_entry",
     "hash_leaf",

@@ -27,6 +27,7 @@ def test_public_api_is_pinned() -> None:
             "hash_children",
             "hash_entry",
             "hash_leaf",
+            "has_ledger",
             "import_ledger_tables",
             "read_checkpoints",
             "read_status",
