@@ -118,7 +118,7 @@ DAMAGE = [
     ("key_truncated", lambda b: (b / "keys" / "site.key").write_bytes(b"x"), "file keys/site.key: size 1"),
     ("identity_deleted", lambda b: (b / "identity.db").unlink(), "file identity.db: missing"),
     ("file_inserted", lambda b: (b / "evil.db").write_bytes(b"x"), "file evil.db: not listed"),
-    ("manifest_edited", lambda b: _flip_byte(b / MANIFEST_FILE), "file MANIFEST.json"),
+    ("manifest_edited", lambda b: _flip_byte(b / MANIFEST_FILE), "file MANIFEST.json or MANIFEST.sig"),
     ("signature_deleted", lambda b: (b / SIGNATURE_FILE).unlink(), "file MANIFEST.sig: missing"),
     ("signature_flipped", lambda b: _flip_byte(b / SIGNATURE_FILE), "file MANIFEST.sig"),
 ]
@@ -188,3 +188,21 @@ def test_backup_copy_is_consistent_while_the_ledger_has_a_wal(data_dir: Path, tm
     copy.mkdir()
     shutil.copy(result.path / "ledger.db", copy / "ledger.db")
     assert verify_ledger(copy, site_key.public).size == 6
+
+
+@pytest.mark.parametrize(
+    "path", ["../outside", "/etc/passwd", "keys/../../x", "./site.pub", "MANIFEST.sig", ""]
+)
+def test_manifest_path_leaving_the_data_dir_is_refused(backup_dir: Path, tmp_path: Path, path: str) -> None:
+    """Even a manifest signed by the key it names may not write outside the restored directory."""
+    manifest = json.loads((backup_dir / MANIFEST_FILE).read_bytes())
+    manifest["files"][0]["path"] = path
+    rogue = SigningKey.generate()
+    manifest["site_key"]["public_key"] = rogue.public.raw.hex()
+    body = json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()
+    (backup_dir / MANIFEST_FILE).write_bytes(body)
+    signature = rogue.sign(body).hex()
+    (backup_dir / SIGNATURE_FILE).write_text(f"{rogue.algorithm} {rogue.key_id} {signature}\n")
+    code, _, err = aseptic("restore", "--from", str(backup_dir), "--data-dir", str(tmp_path / "r"))
+    assert code == 1 and "not a backup manifest" in err and "MANIFEST.json" in err, err
+    assert not (tmp_path / "outside").exists()

@@ -244,14 +244,13 @@ def verify_backup(backup: Path, trusted: PublicKey | None = None) -> BackupManif
         ) from None
     except OSError as exc:
         raise BackendError(f"{where}: cannot read the manifest: {exc.strerror}") from None
-    key = trusted
-    if key is None:
-        key = decode_manifest(manifest_bytes).site_key  # parsed for its key only; checked next
     try:
+        # Without a trust anchor the manifest is parsed for its key only, and checked with it next.
+        key = trusted if trusted is not None else decode_manifest(manifest_bytes).site_key
         verify_manifest_signature(manifest_bytes, signature, key)
+        manifest = decode_manifest(manifest_bytes)
     except IntegrityError as exc:
         raise type(exc)(f"{where}: file {exc.message}", hint=exc.hint or _DAMAGED) from None
-    manifest = decode_manifest(manifest_bytes)
     if trusted is not None and manifest.site_key != trusted:
         raise IntegrityError(f"{where}: file {MANIFEST_FILE}: names site key {manifest.site_key.key_id}")
     extra = unlisted_files(backup, {entry.path for entry in manifest.files})

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import PurePosixPath
 from typing import Any
 
 from aseptic.clock import format_rfc3339, parse_rfc3339
@@ -115,7 +116,11 @@ def verify_manifest_signature(manifest_bytes: bytes, signature_text: bytes, trus
             f" the trusted site key is {trusted.key_id}",
             hint="restore with --site-key naming the site's public key given to you out of band",
         )
-    trusted.verify(signature, manifest_bytes, what=MANIFEST_FILE)
+    trusted.verify(
+        signature,
+        manifest_bytes,
+        what=f"{MANIFEST_FILE} or {SIGNATURE_FILE} (the signature does not match the manifest)",
+    )
 
 
 def decode_manifest(data: bytes) -> BackupManifest:
@@ -131,7 +136,8 @@ def decode_manifest(data: bytes) -> BackupManifest:
         if raw.get("format") != FORMAT:
             raise ValueError(f"format {raw.get('format')!r}, expected {FORMAT!r}")
         files = tuple(
-            FileEntry(str(f["path"]), int(f["size"]), str(f["sha256"]), int(f["mode"])) for f in raw["files"]
+            FileEntry(_safe_path(f["path"]), int(f["size"]), str(f["sha256"]), int(f["mode"]))
+            for f in raw["files"]
         )
         ledger = raw["ledger"]
         site_key = PublicKey.from_raw(
@@ -149,3 +155,15 @@ def decode_manifest(data: bytes) -> BackupManifest:
         )
     except Exception as exc:  # any malformation of a signed file is one finding
         raise IntegrityError(f"{MANIFEST_FILE}: not a backup manifest ({exc})") from None
+
+
+def _safe_path(path: object) -> str:
+    """A manifest path that stays inside the data directory: relative, POSIX, no ``..``, not ours."""
+    if not isinstance(path, str) or not path or "\\" in path or "\x00" in path:
+        raise ValueError(f"file path {path!r} is not a relative POSIX path")
+    parts = PurePosixPath(path).parts
+    if PurePosixPath(path).is_absolute() or any(part in ("..", ".") for part in parts):
+        raise ValueError(f"file path {path!r} leaves the backup (absolute or '..')")
+    if path in (MANIFEST_FILE, SIGNATURE_FILE) or "/".join(parts) != path:
+        raise ValueError(f"file path {path!r} is reserved or not normalised")
+    return path
