@@ -1,8 +1,9 @@
-"""The Ledger: the site's append-only Merkle log in ``ledger.db``, with signed checkpoints.
+"""The Ledger: the site's append-only Merkle log, with signed checkpoints.
 
 One writer per data directory. Each append hashes the entry, inserts the leaf and its rows in one
-SQLite transaction (``BEGIN IMMEDIATE`` ... ``COMMIT`` with ``synchronous=FULL``), and advances the
-in-memory frontier, so the current root is always known. ``batch()`` groups many appends into one
+transaction of the store (``D/ledger.db``, SQLite with ``synchronous=FULL``, or the PostgreSQL
+database named in ``D/ledger.store``: ``LogStore``, ``_store.py``), and advances the in-memory
+frontier, so the current root is always known. ``batch()`` groups many appends into one
 transaction (one fsync) for ingest throughput; a crash loses the whole open batch or nothing.
 """
 
