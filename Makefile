@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: venv demo test lint unit bench lock clean pg-server
+.PHONY: venv demo test lint unit bench lock clean validation system-deps
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,17 +25,26 @@ lint: venv
 unit: venv
 	$(BIN)/pytest -q tests/unit
 
-# Debian's PostgreSQL server binaries, for the ledger tests that run on PostgreSQL (tests/pg_support.py
-# starts a throwaway server on 127.0.0.1); installed non-interactively when missing.
-pg-server:
-	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
-	  SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
-	  command -v apt-get >/dev/null || { echo "pg-server: no apt-get; install PostgreSQL >= 13 server binaries" >&2; exit 1; }; \
-	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
-	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postgresql; }
+# System packages the tests need, from Debian's archive (never downloaded from elsewhere):
+# chromium for the dashboard's browser tests (Playwright drives it; no browser download);
+# postgresql for the ledger tests on PostgreSQL (tests/pg_support.py starts a throwaway server).
+system-deps:
+	@missing=""; command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else echo "missing Debian packages:$$missing (apt-get install$$missing)" >&2; exit 2; fi; \
+	fi
 
-test: venv lint pg-server
+test: venv lint system-deps
 	$(BIN)/pytest -q
+
+# The validation pack: run the suite recording requirement ids and outcomes, then the trace matrix.
+validation: venv
+	-$(BIN)/pytest -q --validation-record=validation-record.json
+	$(BIN)/aseptic validation report --results validation-record.json --out validation-pack
 
 bench: venv
 	$(BIN)/python -m benchmarks.run_all

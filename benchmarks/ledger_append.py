@@ -230,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
 
         bin_dir = find_pg_bin()
         if bin_dir is None:
-            print("postgresql: server binaries not found (make pg-server); skipped", file=sys.stderr)
+            print("postgresql: server binaries not found (make system-deps); skipped", file=sys.stderr)
             stores = [s for s in stores if s != "postgresql"]
         else:
             server = PgServer.start(bin_dir, fsync=True)

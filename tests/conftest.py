@@ -16,8 +16,8 @@ def pg_server() -> Iterator[PgServer]:
     bin_dir = find_pg_bin()
     if bin_dir is None:
         if os.environ.get("CI"):
-            pytest.fail("PostgreSQL server binaries missing in CI (make pg-server installs them)")
-        pytest.skip("PostgreSQL server binaries not found (make pg-server, or apt-get install -y postgresql)")
+            pytest.fail("PostgreSQL server binaries missing in CI (make system-deps installs them)")
+        pytest.skip("PostgreSQL server binaries not found (make system-deps: apt-get install postgresql)")
     server = PgServer.start(bin_dir)
     try:
         yield server

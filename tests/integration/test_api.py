@@ -35,7 +35,8 @@ from aseptic.trust import IdentityStore, issue_token, verify_token
 
 pytestmark = pytest.mark.integration
 
-PUBLIC = {("GET", "/health"), ("POST", "/api/login"), ("GET", "/openapi.json")}
+# "/" is the dashboard's static page: it holds no data; everything it shows comes from protected routes.
+PUBLIC = {("GET", "/health"), ("POST", "/api/login"), ("GET", "/openapi.json"), ("GET", "/")}
 
 
 @pytest.fixture
@@ -108,7 +109,12 @@ def test_every_protected_route_refuses_missing_forged_expired_and_malformed_toke
     client: TestClient, site: Site
 ) -> None:
     routes = _protected_routes(client)
-    assert {path for _, path in routes} == {"/api/whoami", "/api/ledger/status", f"/api/tags/{TAG}/readings"}
+    assert {path for _, path in routes} == {
+        "/api/whoami",
+        "/api/ledger/status",
+        f"/api/tags/{TAG}/readings",
+        "/api/findings",
+    }
     good = _login(client, site, "olga")["Authorization"].removeprefix("Bearer ")
     other_key = KeyStore.open(site.data_dir / "elsewhere").load_or_create("session")
     foreign, _ = issue_token(
@@ -238,6 +244,16 @@ def test_administrator_cannot_read_ledger_status_or_process_data(client: TestCli
     assert status.json()["readings"] == 12
 
 
+def test_findings_are_listed_for_an_operator_and_denied_to_an_administrator(
+    client: TestClient, site: Site
+) -> None:
+    assert client.get("/api/findings", headers=_login(client, site, "root")).status_code == 403
+    listed = client.get("/api/findings?since_leaf=0&limit=5", headers=_login(client, site, "olga"))
+    assert listed.status_code == 200
+    assert listed.json() == {"findings": [], "truncated": False, "next_since_leaf": 0}  # none raised here
+    assert client.get("/api/findings?limit=0", headers=_login(client, site, "olga")).status_code == 422
+
+
 # -- bad input ---------------------------------------------------------------------------------
 
 
@@ -352,7 +368,7 @@ def test_serve_initialises_an_empty_data_dir_and_refuses_unauthenticated_request
     )
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120
         while True:
             try:
                 health = httpx2.get(f"{base}/health", timeout=2)

@@ -25,6 +25,7 @@ from aseptic.clock import Clock, format_rfc3339, parse_rfc3339
 from aseptic.config import Settings
 from aseptic.errors import InputError
 from aseptic.trust import Principal
+from aseptic.web import mount_dashboard
 
 __all__ = ["create_app"]
 
@@ -155,4 +156,17 @@ def create_app(data_dir: Path, settings: Settings, clock: Clock) -> FastAPI:
         to = _time(end, service.clock.now(), "to")
         return service.read_tag(principal, tag, _time(start, to - timedelta(hours=1), "from"), to)
 
+    @app.get("/api/findings", tags=["findings"])
+    def findings(
+        principal: Authenticated,
+        request: Request,
+        since_leaf: Annotated[
+            int, Query(ge=0, le=2**62, description="only findings at this leaf or later")
+        ] = 0,
+        limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    ) -> dict[str, Any]:
+        """Findings (alarms) in the ledger, oldest first (``read_record`` on ``Record::"findings"``)."""
+        return _service(request).findings(principal, since_leaf, limit)
+
+    mount_dashboard(app)
     return app

@@ -26,7 +26,8 @@ from aseptic.clock import Clock, format_rfc3339
 from aseptic.config import Settings
 from aseptic.crypto import SITE_KEY, KeyStore, SigningKey
 from aseptic.errors import AccessDenied, BackendError, ConfigError, InputError, IntegrityError
-from aseptic.ledger import Historian, Ledger, has_ledger, read_status
+from aseptic.ledger import Historian, LeafKind, Ledger, has_ledger, read_status
+from aseptic.siem import alerts_from_entries
 from aseptic.trust import (
     AccessRequest,
     Decision,
@@ -44,7 +45,7 @@ from aseptic.trust import (
 )
 from aseptic.twin import TAGS_BY_NAME
 
-__all__ = ["CONDUIT", "LEDGER_RECORD", "ApiService", "LoginResult"]
+__all__ = ["CONDUIT", "FINDINGS_RECORD", "LEDGER_RECORD", "ApiService", "LoginResult"]
 
 T = TypeVar("T")
 
@@ -52,9 +53,12 @@ CONDUIT = "http-api"
 # The schema has no Ledger resource yet: the ledger's status is read as a record of its own,
 # Record::"ledger" in Batch::"ledger" in the fermentation area (docs/adr/0100-http-api.md).
 LEDGER_RECORD = EntityRef("Record", "ledger")
+# The site's findings are read the same way: Record::"findings" in Batch::"ledger".
+FINDINGS_RECORD = EntityRef("Record", "findings")
 _LEDGER_ENTITIES = (
     batch_entity("ledger", "fermenter-01", "fermentation"),
     record_entity("ledger", "ledger", "fermentation"),
+    record_entity("findings", "ledger", "fermentation"),
 )
 _GENERIC_LOGIN_FAILURE = "authentication failed"
 
@@ -273,4 +277,45 @@ class ApiService:
                 }
                 for row in rows[:limit]
             ],
+        }
+
+    def findings(self, principal: Principal, since_leaf: int, limit: int) -> dict[str, Any]:
+        """The ledger's findings (alarms) from leaf ``since_leaf`` on, oldest first, at most ``limit``
+        (``read_record`` on ``Record::"findings"``, logged).
+
+        Raises:
+            InputError: a negative leaf or a limit outside 1..10,000.
+            Denied: the policies deny it.
+        """
+        if not 0 <= since_leaf <= 2**62 or not 1 <= limit <= 10_000:
+            raise InputError(
+                f"since_leaf {since_leaf} must be within 0..2**62 and limit {limit} within 1..10000"
+            )
+        self._require(principal, "read_record", FINDINGS_RECORD, _LEDGER_ENTITIES)
+        with Historian.open(self.data_dir) as historian:
+            alerts = alerts_from_entries(historian.entries(LeafKind.FINDING, since_leaf))
+        shown = alerts[:limit]
+        return {
+            "findings": [
+                {
+                    "leaf": a.leaf,
+                    "time": format_rfc3339(a.time) if a.time else None,
+                    "detector": a.detector,
+                    "technique": a.technique,
+                    "technique_name": a.technique_name,
+                    "severity": a.severity,
+                    "batch_id": a.batch_id,
+                    "score": a.score,
+                    "limit": a.limit,
+                    "contributions": [
+                        {"tag": str(c["tag"]), "share": float(c.get("share", 0.0))}
+                        for c in a.payload.get("contributions", [])
+                        if isinstance(c, dict) and "tag" in c and isinstance(c.get("share", 0.0), int | float)
+                    ],
+                    "summary": a.summary,
+                }
+                for a in shown
+            ],
+            "truncated": len(alerts) > limit,
+            "next_since_leaf": shown[-1].leaf + 1 if shown else since_leaf,
         }

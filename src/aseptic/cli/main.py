@@ -7,8 +7,10 @@ import typer
 from aseptic import __version__
 from aseptic.cli import (
     _backup,
+    _campaign,
     _demo,
     _device,
+    _findings,
     _historian,
     _ledger,
     _policy,
@@ -19,6 +21,7 @@ from aseptic.cli import (
     _twin,
     _twin_serve,  # noqa: F401  (registers `twin serve` and `twin trust`)
     _user,
+    _validation,
 )
 
 app = typer.Typer(
@@ -40,6 +43,9 @@ app.add_typer(_device.app, name="device")
 app.add_typer(_provenance.model_app, name="model")
 app.add_typer(_provenance.firmware_app, name="firmware")
 app.command("serve")(_serve.serve)
+app.add_typer(_campaign.app, name="campaign")
+app.add_typer(_findings.app, name="findings")
+app.add_typer(_validation.app, name="validation")
 app.command("backup")(_backup.backup)
 app.command("restore")(_backup.restore)
 
