@@ -19,6 +19,7 @@ from aseptic.ledger import Ledger, read_checkpoints, verify_ledger
 from aseptic.telemetry import Envelope, Quality, Reading
 
 runner = CliRunner()
+pytestmark = pytest.mark.requirement("A11-7", "A11-17", "P11-11.10c")
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
 

@@ -23,7 +23,7 @@ from aseptic.crypto import KeyStore, SigningKey
 from aseptic.ledger import Ledger, LedgerTampered, verify_ledger
 from aseptic.telemetry import Envelope, Quality, Reading
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.requirement("ASE-CUSTODY", "P11-11.10a", "P11-11.10c")]
 runner = CliRunner()
 START = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -14,6 +14,8 @@ from aseptic.errors import IntegrityError, SignatureError
 
 KEY = SigningKey.generate()
 
+pytestmark = pytest.mark.requirement("A11-7", "A11-17")
+
 
 def manifest(**change: object) -> BackupManifest:
     fields: dict[str, object] = {
