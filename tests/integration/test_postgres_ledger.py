@@ -85,6 +85,7 @@ def test_unreachable_server_is_a_backend_failure(tmp_path: Path) -> None:
         "ledger", "init", "--data-dir", str(tmp_path / "d"), "--store", "postgresql://aseptic@127.0.0.1:1/x"
     )
     assert code == 3 and "PostgreSQL failed" in err
+    assert not (tmp_path / "d" / "ledger.store").exists()  # a URL is recorded only once it worked
 
 
 _WRITER = """

@@ -97,9 +97,10 @@ class Ledger:
         except OSError as exc:
             raise BackendError(f"cannot create data directory {data_dir}: {exc.strerror}") from None
         write_trust_anchor(data_dir / "site.pub", site_key.public)
-        bind_store(data_dir, store)
-        log_store = open_store(data_dir, create=True)
+        url = bind_store(data_dir, store, record=False)
+        log_store = open_store(data_dir, create=True, url=url)
         try:
+            bind_store(data_dir, url)  # recorded only once its database opened
             state = FrontierCache.open(data_dir / "state.db")
         except BaseException:
             log_store.close()

@@ -145,8 +145,10 @@ def store_url_of(data_dir: Path) -> str | None:
         raise ConfigError(f"{path}: {exc}", hint=exc.hint) from None
 
 
-def bind_store(data_dir: Path, url: str | None) -> str | None:
+def bind_store(data_dir: Path, url: str | None, *, record: bool = True) -> str | None:
     """Record ``url`` as the store of ``data_dir`` (or check it is the one recorded); the URL in use.
+
+    With ``record=False`` only the checks run (so a URL is recorded once its database opened).
 
     Raises:
         ConfigError: the data directory is bound to another store, or the URL is invalid.
@@ -168,6 +170,8 @@ def bind_store(data_dir: Path, url: str | None) -> str | None:
             f"{data_dir} already holds a SQLite ledger (ledger.db); it cannot switch to {url!r}",
             hint="use a new data directory for a PostgreSQL ledger",
         )
+    if not record:
+        return url
     try:
         tmp = data_dir / (STORE_FILE + ".tmp")
         tmp.write_text(url + "\n", encoding="utf-8")
@@ -182,8 +186,11 @@ def has_ledger(data_dir: Path) -> bool:
     return (data_dir / STORE_FILE).is_file() or (data_dir / "ledger.db").is_file()
 
 
-def open_store(data_dir: Path, *, create: bool = False, read_only: bool = False) -> LogStore:
-    """Open the store of ``data_dir``: PostgreSQL if ``ledger.store`` names one, else ``ledger.db``.
+def open_store(
+    data_dir: Path, *, create: bool = False, read_only: bool = False, url: str | None = None
+) -> LogStore:
+    """Open the store of ``data_dir``: PostgreSQL if ``url`` is given or ``ledger.store`` names
+    one, else ``ledger.db``.
 
     Raises:
         ConfigError: no ledger and not ``create``; a bad store file.
@@ -191,7 +198,7 @@ def open_store(data_dir: Path, *, create: bool = False, read_only: bool = False)
         IntegrityError: the store's tables were altered or its file is corrupt.
         BackendError: the database cannot be reached or fails.
     """
-    url = store_url_of(data_dir)
+    url = url if url is not None else store_url_of(data_dir)
     if url is not None:
         from aseptic.ledger._postgres import PostgresStore  # psycopg is only loaded when used
 
