@@ -180,10 +180,12 @@ class PostgresStore:
     ) -> None:
         with self._errors():
             cursor = self.conn.cursor()
+            # One round trip for the leaf and its envelope row (the key check runs at statement end).
             cursor.execute(
-                "INSERT INTO leaves VALUES (%s, %s, %s)", (index, LeafKind.ENVELOPE.value, bytes(leaf_hash))
+                "WITH leaf AS (INSERT INTO leaves VALUES (%s, %s, %s))"
+                " INSERT INTO envelopes VALUES (%s, %s, %s, %s, %s)",
+                (index, LeafKind.ENVELOPE.value, bytes(leaf_hash), index, *row),
             )
-            cursor.execute("INSERT INTO envelopes VALUES (%s, %s, %s, %s, %s)", (index, *row))
             with cursor.copy("COPY readings FROM STDIN (FORMAT BINARY)") as copy:
                 copy.set_types(_READING_TYPES)
                 for reading in readings:
@@ -192,9 +194,10 @@ class PostgresStore:
     def insert_payload(self, kind: LeafKind, index: int, leaf_hash: Hash, payload: bytes) -> None:
         table = _PAYLOAD_TABLES[kind]
         with self._errors():
-            cursor = self.conn.cursor()
-            cursor.execute("INSERT INTO leaves VALUES (%s, %s, %s)", (index, kind.value, bytes(leaf_hash)))
-            cursor.execute(f"INSERT INTO {table} VALUES (%s, %s)", (index, payload))  # noqa: S608 - fixed names
+            self.conn.execute(
+                f"WITH leaf AS (INSERT INTO leaves VALUES (%s, %s, %s)) INSERT INTO {table} VALUES (%s, %s)",  # noqa: S608 - fixed names
+                (index, kind.value, bytes(leaf_hash), index, payload),
+            )
 
     def insert_payloads(self, kind: LeafKind, rows: list[tuple[int, Hash, bytes]]) -> None:
         """Many leaves of one kind and their rows: two ``COPY``s."""
