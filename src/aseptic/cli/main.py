@@ -6,6 +6,7 @@ import typer
 
 from aseptic import __version__
 from aseptic.cli import (
+    _audit,
     _backup,
     _campaign,
     _demo,
@@ -15,6 +16,7 @@ from aseptic.cli import (
     _ledger,
     _policy,
     _provenance,
+    _record,
     _serve,
     _telemetry,
     _trust,
@@ -46,6 +48,10 @@ app.command("serve")(_serve.serve)
 app.add_typer(_campaign.app, name="campaign")
 app.add_typer(_findings.app, name="findings")
 app.add_typer(_validation.app, name="validation")
+app.add_typer(_audit.app, name="audit")
+app.add_typer(_audit.key_app, name="key")
+app.add_typer(_record.app, name="record")
+_user.app.command("unlock")(_record.unlock)
 app.command("backup")(_backup.backup)
 app.command("restore")(_backup.restore)
 

@@ -12,6 +12,7 @@ from aseptic.ledger._historian import Historian, StoredReading
 from aseptic.ledger._ledger import DEFAULT_ORIGIN, Ledger
 from aseptic.ledger._proof import verify_consistency, verify_inclusion
 from aseptic.ledger._report import Discrepancy, LedgerTampered, Report
+from aseptic.ledger._rotation import KEY_RECORD, SiteKeys
 from aseptic.ledger._status import LedgerStatus, read_checkpoints, read_status
 from aseptic.ledger._store import has_ledger
 from aseptic.ledger._tree import EMPTY_ROOT, Hash, hash_children, hash_leaf, root_of
@@ -20,6 +21,7 @@ from aseptic.ledger._verify import verify_ledger
 __all__ = [
     "DEFAULT_ORIGIN",
     "EMPTY_ROOT",
+    "KEY_RECORD",
     "Checkpoint",
     "Discrepancy",
     "Hash",
@@ -29,6 +31,7 @@ __all__ = [
     "LedgerStatus",
     "LedgerTampered",
     "Report",
+    "SiteKeys",
     "StoredReading",
     "canonical_json",
     "export_ledger_tables",

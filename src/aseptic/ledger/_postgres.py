@@ -267,6 +267,15 @@ class PostgresStore:
             ).fetchall()
         return [(int(leaf), bytes(payload)) for leaf, payload in rows]
 
+    def entries_containing(self, kind: LeafKind, needle: bytes) -> list[tuple[int, bytes]]:
+        table = _PAYLOAD_TABLES[kind]
+        with self._errors():
+            rows = self.conn.execute(
+                f"SELECT leaf, payload FROM {table} WHERE position(%s IN payload) > 0 ORDER BY leaf",  # noqa: S608
+                (needle,),
+            ).fetchall()
+        return [(int(leaf), bytes(payload)) for leaf, payload in rows]
+
     def key_payloads(self) -> list[bytes]:
         with self._errors():
             rows = self.conn.execute("SELECT payload FROM keys ORDER BY leaf").fetchall()

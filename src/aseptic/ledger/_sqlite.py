@@ -223,6 +223,15 @@ class SqliteStore:
             ).fetchall()
         return [(int(leaf), bytes(payload)) for leaf, payload in rows]
 
+    def entries_containing(self, kind: LeafKind, needle: bytes) -> list[tuple[int, bytes]]:
+        table = _PAYLOAD_TABLES[kind]
+        with sqlite_errors(str(self.path)):
+            rows = self.conn.execute(
+                f"SELECT leaf, payload FROM {table} WHERE instr(payload, ?) > 0 ORDER BY leaf",  # noqa: S608
+                (needle,),
+            ).fetchall()
+        return [(int(leaf), bytes(payload)) for leaf, payload in rows]
+
     def key_payloads(self) -> list[bytes]:
         """Every logged key payload, in log order."""
         with sqlite_errors(str(self.path)):

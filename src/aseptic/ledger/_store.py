@@ -82,6 +82,10 @@ class LogStore(Protocol):
 
     def key_payloads(self) -> list[bytes]: ...
 
+    def entries_containing(self, kind: LeafKind, needle: bytes) -> list[tuple[int, bytes]]:
+        """``(leaf, payload)`` of the ``kind`` rows whose payload contains ``needle``, in log order."""
+        ...
+
     def stored_tags(self) -> list[str]: ...
 
     def counts(self) -> tuple[dict[str, int], int, int]:

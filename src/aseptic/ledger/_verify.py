@@ -18,6 +18,7 @@ from aseptic.errors import ConfigError, ProofError
 from aseptic.ledger._anchors import Anchor, load_anchors
 from aseptic.ledger._checkpoint import Checkpoint
 from aseptic.ledger._merge import LeafRows, Pending, Scan, merge_rows
+from aseptic.ledger._open import site_keys_of
 from aseptic.ledger._proof import consistency_proof, verify_consistency
 from aseptic.ledger._report import Discrepancy, LedgerTampered, Report
 from aseptic.ledger._store import open_store
@@ -56,7 +57,8 @@ def verify_ledger(
     try:
         store.check_storage()
         audit = _Audit(store.where, site_public_key, require_signatures)
-        audit.anchors = load_anchors(store.scan, site_public_key, trusted, audit.add)
+        site_keys = site_keys_of(store, site_public_key)  # rotations: docs/crypto.md
+        audit.anchors = load_anchors(store.scan, site_keys, trusted, audit.add)
         audit.run(store.scan)
     finally:
         store.close()
