@@ -12,7 +12,15 @@ from ledger_support import SOURCE, START, Site, make_envelopes, quarantine_event
 
 from aseptic.crypto import SigningKey
 from aseptic.errors import BackendError, ConfigError, InputError, IntegrityError, RollbackError
-from aseptic.ledger import LeafKind, Ledger, hash_entry, root_of, verify_consistency, verify_inclusion
+from aseptic.ledger import (
+    LeafKind,
+    Ledger,
+    hash_entry,
+    root_of,
+    verify_consistency,
+    verify_inclusion,
+    verify_ledger,
+)
 from aseptic.telemetry import Envelope, Quality, Reading
 
 
@@ -231,3 +239,20 @@ def test_empty_ledger_has_no_heads_and_no_keys(site: Site) -> None:
     with site.open() as ledger:
         assert ledger.chain_heads() == {}
         assert ledger.logged_keys() == {}
+
+
+def test_site_key_rotation_is_followed_on_reopen_and_by_verify(built: Site) -> None:
+    """On either store: the rotation entry is found through the store, the old key is refused
+    afterwards, and verify accepts both keys each within its span."""
+    new_key = SigningKey.generate()
+    fields = {"who": "user:admin", "when": "2026-01-01T00:02:00.000000Z", "why": "yearly rotation"}
+    with built.open() as ledger:
+        ledger.rotate_site_key(new_key, fields)
+        built.clock.advance(60)
+        ledger.append_finding({"after": "rotation"})
+        ledger.checkpoint()
+    with pytest.raises(ConfigError, match="holds key"):  # site.pub names the new key now
+        built.open()
+    with Ledger.open(built.data_dir, site_key=new_key, clock=built.clock) as ledger:
+        assert ledger.size == 9
+    assert verify_ledger(built.data_dir, built.site_key.public).size == 9
