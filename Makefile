@@ -26,9 +26,11 @@ unit: venv
 	$(BIN)/pytest -q tests/unit
 
 # System packages the tests need, from Debian's archive (never downloaded from elsewhere):
-# chromium for the dashboard's browser tests (Playwright drives it; no browser download).
+# chromium for the dashboard's browser tests (Playwright drives it; no browser download);
+# postgresql for the ledger tests on PostgreSQL (tests/pg_support.py starts a throwaway server).
 system-deps:
 	@missing=""; command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing Debian packages:$$missing"; \

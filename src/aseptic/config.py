@@ -11,8 +11,9 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from aseptic.errors import ConfigError
 
@@ -20,8 +21,10 @@ __all__ = [
     "DEFAULT_CONFIG_FILE",
     "DEFAULT_DATA_DIR",
     "ApiSettings",
+    "BackupSettings",
     "DetectSettings",
     "GatewaySettings",
+    "LedgerSettings",
     "OpcUaSettings",
     "Settings",
     "SiteSettings",
@@ -33,6 +36,8 @@ __all__ = [
 ]
 
 DEFAULT_CONFIG_FILE = Path("aseptic.toml")
+# Keys whose rejected value is not repeated in the error (a URL with a password in it).
+_NEVER_ECHOED = {("ledger", "store")}
 DEFAULT_DATA_DIR = Path("aseptic-data")
 
 
@@ -108,6 +113,47 @@ class ApiSettings(_Section):
     max_readings: Annotated[int, Field(ge=1, le=1_000_000)] = 10_000
 
 
+class LedgerSettings(_Section):
+    """Where the ledger's tables live (docs/ledger.md, "Stores")."""
+
+    # postgresql://USER@HOST:PORT/DB of a PostgreSQL store; unset: D/ledger.db (SQLite). Never a
+    # password: libpq reads it from password_file, PGPASSFILE, PGPASSWORD or ~/.pgpass.
+    store: str | None = None
+    # A libpq password file (HOST:PORT:DB:USER:PASSWORD lines, mode 0600) for the store.
+    password_file: Path | None = None
+
+    @field_validator("store")
+    @classmethod
+    def _no_password_in_url(cls, url: str | None) -> str | None:
+        if url is None:
+            return None
+        parts = urlsplit(url)
+        if parts.scheme not in ("postgresql", "postgres"):
+            raise ValueError("must be a postgresql:// URL")
+        if parts.password is not None or "password=" in parts.query:
+            raise ValueError("must not hold a password (use password_file or PGPASSFILE)")
+        return url
+
+    def store_url(self) -> str | None:
+        """The store URL with ``passfile`` added when ``password_file`` is set."""
+        if self.store is None or self.password_file is None:
+            return self.store
+        joiner = "&" if urlsplit(self.store).query else "?"
+        return f"{self.store}{joiner}passfile={quote(str(self.password_file), safe='/')}"
+
+
+class BackupSettings(_Section):
+    """``aseptic backup`` / ``aseptic restore`` (docs/backup.md)."""
+
+    # Where backups go when --to is not given (unset: --to is required).
+    directory: Path | None = None
+    # Complete backups kept in that directory; older ones are deleted after each new backup.
+    keep: Annotated[int, Field(ge=1, le=10_000)] = 14
+    # Copy every checkpoint note into DIR/checkpoints/ (never pruned: the signed tree heads of
+    # every period outlive the backups they came with).
+    archive_checkpoints: bool = True
+
+
 class GatewaySettings(_Section):
     """The write gateway: the one path from Aseptic to the plant's OPC UA server (docs/gateway.md)."""
 
@@ -144,6 +190,8 @@ class Settings(_Section):
     telemetry: TelemetrySettings = TelemetrySettings()
     detect: DetectSettings = DetectSettings()
     api: ApiSettings = ApiSettings()
+    ledger: LedgerSettings = LedgerSettings()
+    backup: BackupSettings = BackupSettings()
     gateway: GatewaySettings = GatewaySettings()
     tls: TlsSettings = TlsSettings()
 
@@ -162,7 +210,8 @@ def settings_from_mapping(data: dict[str, Any], *, source: str = "<settings>") -
         loc = [str(part) for part in first["loc"]]
         key = f"[{loc[0]}].{'.'.join(loc[1:])}" if len(loc) > 1 else loc[0] if loc else "?"
         value = first.get("input")
-        shown = "" if isinstance(value, dict) else f" (got {value!r})"
+        secret = tuple(loc) in _NEVER_ECHOED  # may hold a password by mistake: never in a message
+        shown = "" if isinstance(value, dict) or secret else f" (got {value!r})"
         more = f"; and {exc.error_count() - 1} more problem(s)" if exc.error_count() > 1 else ""
         raise ConfigError(
             f"{source}: {key}: {first['msg']}{shown}{more}",

@@ -30,7 +30,7 @@ from aseptic.config import Settings
 from aseptic.crypto import SITE_KEY, KeyStore, SigningKey
 from aseptic.errors import AccessDenied, BackendError, ConfigError, InputError, IntegrityError
 from aseptic.gateway import BatchStatus, ChangeResult, TwinLink, UnknownTarget, WriteDenied, WriteGateway
-from aseptic.ledger import Historian, LeafKind, Ledger, read_status
+from aseptic.ledger import Historian, LeafKind, Ledger, has_ledger, read_status
 from aseptic.siem import alerts_from_entries
 from aseptic.trust import (
     AccessRequest,
@@ -124,7 +124,7 @@ class ApiService:
             SignatureError, IntegrityError: the ledger or the site's policy set fails verification.
             BackendError: a store cannot be opened.
         """
-        if not (data_dir / "ledger.db").is_file():
+        if not has_ledger(data_dir):
             raise ConfigError(
                 f"{data_dir} holds no ledger: not initialised", hint=f"aseptic init --data-dir {data_dir}"
             )

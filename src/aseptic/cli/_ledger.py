@@ -58,10 +58,12 @@ TrustOption = Annotated[
 ]
 
 
-def _open_ledger(data_dir: Path, origin: str, *, create: bool) -> Ledger:
+def _open_ledger(data_dir: Path, origin: str, *, create: bool, store: str | None = None) -> Ledger:
     keys = KeyStore.open(data_dir) if create else KeyStore(data_dir / "keys")
     site_key = keys.load_or_create(SITE_KEY) if create else keys.load(SITE_KEY)
-    return Ledger.open(data_dir, site_key=site_key, clock=WallClock(), origin=origin, create=create)
+    return Ledger.open(
+        data_dir, site_key=site_key, clock=WallClock(), origin=origin, create=create, store=store
+    )
 
 
 def _kinds(leaves: dict[str, int]) -> str:
@@ -85,11 +87,25 @@ def _print_status(status: LedgerStatus) -> None:
 
 @app.command("init")
 @handles_errors
-def init(data_dir: DataDirOption = None, config: ConfigOption = None, json: JsonOption = False) -> None:
-    """Create the site key, D/site.pub (the auditor's trust anchor) and an empty D/ledger.db."""
+def init(
+    data_dir: DataDirOption = None,
+    config: ConfigOption = None,
+    json: JsonOption = False,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            "--store",
+            help="postgresql://USER@HOST:PORT/DB for a PostgreSQL ledger (no password: PGPASSFILE);"
+            " default: [ledger].store, else D/ledger.db.",
+        ),
+    ] = None,
+) -> None:
+    """Create the site key, D/site.pub (the auditor's trust anchor) and an empty D/ledger.db (or
+    the ledger tables in a PostgreSQL database, recorded in D/ledger.store)."""
     settings = settings_for(config)
     directory = data_dir_for(data_dir, settings)
-    with _open_ledger(directory, settings.site.id, create=True):
+    url = store if store is not None else settings.ledger.store_url()
+    with _open_ledger(directory, settings.site.id, create=True, store=url):
         pass
     status = read_status(directory)
     if json:

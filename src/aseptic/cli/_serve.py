@@ -29,6 +29,7 @@ from aseptic.cli._trust import initialise
 from aseptic.clock import WallClock
 from aseptic.config import Settings, settings_from_mapping
 from aseptic.errors import ConfigError
+from aseptic.ledger import has_ledger
 
 HostOption = Annotated[str, typer.Option("--host", help="Address to listen on (loopback by default).")]
 PortOption = Annotated[int, typer.Option("--port", min=1, max=65535, help="TCP port to listen on.")]
@@ -73,7 +74,7 @@ def serve(
     """
     settings = _with_overrides(settings_for(config), twin_endpoint, insecure_http)
     directory = data_dir_for(data_dir, settings)
-    if not (directory / "ledger.db").is_file():
+    if not has_ledger(directory):
         if directory.exists() and any(directory.iterdir()):
             raise ConfigError(
                 f"{directory} is not initialised (and not empty)",

@@ -28,7 +28,7 @@ from aseptic.cli._common import (
 from aseptic.clock import WallClock
 from aseptic.crypto import ALGORITHMS, ED25519, ED25519_ML_DSA_65, SITE_KEY, KeyStore, SigningKey
 from aseptic.errors import ConfigError, InputError
-from aseptic.ledger import Ledger
+from aseptic.ledger import Ledger, has_ledger
 from aseptic.service import CA_FILE, SESSION_KEY, initialise_site, open_site_ca
 from aseptic.trust import (
     AccessRequest,
@@ -126,7 +126,7 @@ def open_trust(
     """
     settings = settings_for(config)
     directory = data_dir_for(data_dir, settings)
-    if not create and not (directory / "ledger.db").is_file():
+    if not create and not has_ledger(directory):
         if directory.exists() and any(directory.iterdir()):
             raise ConfigError(
                 f"{directory} is not initialised (and not empty)",

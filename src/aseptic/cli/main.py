@@ -7,6 +7,7 @@ import typer
 from aseptic import __version__
 from aseptic.cli import (
     _audit,
+    _backup,
     _bench,
     _campaign,
     _demo,
@@ -55,6 +56,8 @@ app.add_typer(_record.app, name="record")
 _user.app.command("unlock")(_record.unlock)
 app.add_typer(_bench.app, name="bench")
 app.add_typer(_witness.app, name="witness")
+app.command("backup")(_backup.backup)
+app.command("restore")(_backup.restore)
 
 
 @app.command("version")

@@ -8,8 +8,7 @@ checkpoint must name the same origin. Checkpoints whose signature fails anchor n
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from aseptic.clock import format_rfc3339
@@ -33,7 +32,7 @@ class Anchor:
 
 
 def load_anchors(
-    conn: sqlite3.Connection,
+    scan: Callable[[str], Iterator[tuple[object, ...]]],
     site_key: PublicKey | SiteKeys,
     trusted: Sequence[Checkpoint],
     report: Callable[[Discrepancy], object],
@@ -46,7 +45,7 @@ def load_anchors(
     keys = site_key if isinstance(site_key, SiteKeys) else SiteKeys.single(site_key)
     anchors: list[Anchor] = []
     previous: Anchor | None = None
-    for row in conn.execute(
+    for row in scan(
         "SELECT id, origin, size, root, time, key_id, algorithm, body, signature FROM checkpoints ORDER BY id"
     ):
         anchor = _check_row(row, keys, report)

@@ -14,6 +14,9 @@ from aseptic.ledger import LogReader, root_of, verify_inclusion
 from aseptic.ledger._nodes import TILE_LEVEL
 from aseptic.ledger._proof import consistency_proof, inclusion_proof, subtree_roots_of
 
+# The interior-node cache lives beside a SQLite ledger (state.db); PostgreSQL stores have none yet.
+pytestmark = pytest.mark.sqlite_only
+
 TILE = 1 << TILE_LEVEL
 
 

@@ -38,6 +38,7 @@ def test_random_single_mutations_of_a_stored_log_are_all_detected(tmp_path: Path
     assert result["detected"] == result["counted"] > 40, result["misses"]
 
 
+@pytest.mark.sqlite_only  # bytes written into the SQLite file itself
 def test_text_that_is_not_utf8_is_tamper_evidence_not_a_crash(built: Site) -> None:
     conn = sqlite3.connect(built.data_dir / "ledger.db")
     with conn:
@@ -47,6 +48,7 @@ def test_text_that_is_not_utf8_is_tamper_evidence_not_a_crash(built: Site) -> No
         verify_ledger(built.data_dir, built.site_key.public)
 
 
+@pytest.mark.sqlite_only  # bytes written into the SQLite file itself
 def test_a_schema_name_that_is_not_utf8_is_integrity_error(built: Site) -> None:
     path = built.data_dir / "ledger.db"
     data = bytearray(path.read_bytes())
