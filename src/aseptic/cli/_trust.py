@@ -26,10 +26,11 @@ from aseptic.cli._common import (
     stderr,
 )
 from aseptic.clock import WallClock
-from aseptic.crypto import SITE_KEY, KeyStore, SigningKey
+from aseptic.crypto import ALGORITHMS, ED25519, ED25519_ML_DSA_65, SITE_KEY, KeyStore, SigningKey
 from aseptic.errors import ConfigError, InputError
 from aseptic.ledger import Ledger
-from aseptic.service import CA_FILE, SESSION_KEY, initialise_site, open_site_ca
+from aseptic.service import CA_FILE, initialise_site, open_site_ca
+from aseptic.service import SESSION_KEY as SESSION_KEY  # re-exported: other CLI modules use it
 from aseptic.trust import (
     AccessRequest,
     DecisionLog,
@@ -116,7 +117,9 @@ class TrustContext:
 
 
 @contextmanager
-def open_trust(data_dir: Path | None, config: Path | None, *, create: bool = False) -> Iterator[TrustContext]:
+def open_trust(
+    data_dir: Path | None, config: Path | None, *, create: bool = False, algorithm: str = ED25519
+) -> Iterator[TrustContext]:
     """Open keys, the decision log (ledger) and the identity store of the data directory.
 
     Raises:
@@ -138,7 +141,7 @@ def open_trust(data_dir: Path | None, config: Path | None, *, create: bool = Fal
             f" --data-dir {directory}",
         )
     keys = KeyStore.open(directory)
-    site_key = keys.load_or_create(SITE_KEY)
+    site_key = keys.load_or_create(SITE_KEY, algorithm)  # an existing key keeps its algorithm
     session_key = keys.load_or_create(SESSION_KEY)
     clock = WallClock()
 
@@ -189,19 +192,33 @@ def read_secret(path: Path | None, what: str, *, confirm: bool = False) -> str:
     return line
 
 
-def initialise(directory: Path, config: Path | None) -> Path | None:
-    """Initialise ``directory`` (``aseptic.service.initialise_site``); return the new enrolment token's
-    path (``None`` if an administrator exists or a token is already waiting)."""
-    return initialise_site(directory, settings_for(config), WallClock()).enrolment_token
+def initialise(directory: Path, config: Path | None, algorithm: str = ED25519_ML_DSA_65) -> Path | None:
+    """Initialise ``directory`` (``aseptic.service.initialise_site``, the site key as ``algorithm``);
+    return the new enrolment token's path (``None`` if an administrator exists or a token is waiting)."""
+    return initialise_site(directory, settings_for(config), WallClock(), algorithm=algorithm).enrolment_token
 
 
 @handles_errors
-def init(data_dir: DataDirOption = None, config: ConfigOption = None) -> None:
+def init(
+    data_dir: DataDirOption = None,
+    config: ConfigOption = None,
+    algorithm: Annotated[
+        str, typer.Option("--algorithm", help=f"Site key algorithm: {' or '.join(ALGORITHMS)}.")
+    ] = ED25519_ML_DSA_65,
+) -> None:
     """Create the site keys and CA, the ledger and the identity store, and a one-time enrolment token for
     the first administrator (D/enrolment-token, readable by its owner only). Commands that find an
     empty data directory do this themselves."""
     directory = data_dir_for(data_dir, settings_for(config))
-    path = initialise(directory, config)
+    if algorithm not in ALGORITHMS:
+        raise ConfigError(f"--algorithm {algorithm!r} is not one of {', '.join(ALGORITHMS)}")
+    if not KeyStore(directory / "keys").encrypts_keys:
+        stderr.print(
+            "warning: no key passphrase is configured: private keys are written unencrypted (0600)",
+            highlight=False,
+        )
+        stderr.print("hint: set ASEPTIC_KEY_PASSPHRASE_FILE (docs/crypto.md)", highlight=False)
+    path = initialise(directory, config, algorithm)
     if path is None:
         token = directory / "enrolment-token"
         if token.exists():

@@ -6,18 +6,23 @@ import typer
 
 from aseptic import __version__
 from aseptic.cli import (
+    _audit,
+    _campaign,
     _demo,
     _device,
+    _findings,
     _historian,
     _ledger,
     _policy,
     _provenance,
+    _record,
     _serve,
     _telemetry,
     _trust,
     _twin,
     _twin_serve,  # noqa: F401  (registers `twin serve` and `twin trust`)
     _user,
+    _validation,
     _witness,
 )
 
@@ -41,6 +46,13 @@ app.add_typer(_provenance.model_app, name="model")
 app.add_typer(_provenance.firmware_app, name="firmware")
 app.command("serve")(_serve.serve)
 app.add_typer(_witness.app, name="witness")
+app.add_typer(_campaign.app, name="campaign")
+app.add_typer(_findings.app, name="findings")
+app.add_typer(_validation.app, name="validation")
+app.add_typer(_audit.app, name="audit")
+app.add_typer(_audit.key_app, name="key")
+app.add_typer(_record.app, name="record")
+_user.app.command("unlock")(_record.unlock)
 
 
 @app.command("version")

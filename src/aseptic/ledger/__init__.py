@@ -27,6 +27,7 @@ from aseptic.ledger._lineage import (
 from aseptic.ledger._proof import verify_consistency, verify_inclusion
 from aseptic.ledger._reader import LogReader, Record
 from aseptic.ledger._report import Discrepancy, LedgerTampered, Report
+from aseptic.ledger._rotation import KEY_RECORD, SiteKeys
 from aseptic.ledger._status import LedgerStatus, read_status
 from aseptic.ledger._trace import Trace, TraceStep, trace_record
 from aseptic.ledger._tree import EMPTY_ROOT, Hash, hash_children, hash_leaf, root_of
@@ -38,6 +39,7 @@ __all__ = [
     "BUNDLE_FORMAT",
     "DEFAULT_ORIGIN",
     "EMPTY_ROOT",
+    "KEY_RECORD",
     "LINEAGE_ENTRY",
     "BatchWindow",
     "BundleRejected",
@@ -55,6 +57,7 @@ __all__ = [
     "LogReader",
     "Record",
     "Report",
+    "SiteKeys",
     "StoredReading",
     "Trace",
     "TraceStep",

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from aseptic.clock import Clock
 from aseptic.config import Settings
-from aseptic.crypto import SITE_KEY, KeyStore, PublicKey
+from aseptic.crypto import ED25519_ML_DSA_65, SITE_KEY, KeyStore, PublicKey
 from aseptic.errors import BackendError
 from aseptic.ledger import Ledger
 from aseptic.trust import DecisionLog, IdentityStore, SiteCA
@@ -60,8 +60,11 @@ def open_site_ca(data_dir: Path, site_id: str, clock: Clock) -> SiteCA:
     return ca
 
 
-def initialise_site(data_dir: Path, settings: Settings, clock: Clock) -> SiteInit:
-    """Create (if absent) the site, session and CA keys, ``site.pub`` (the site's public checkpoint
+def initialise_site(
+    data_dir: Path, settings: Settings, clock: Clock, *, algorithm: str = ED25519_ML_DSA_65
+) -> SiteInit:
+    """Create (if absent) the site key (as ``algorithm``; an existing key keeps its own), the session
+    and CA keys, ``site.pub`` (the site's public checkpoint
     key: one line ``<algorithm> <hex>``), ``ledger.db``, ``identity.db`` and, while no administrator
     exists and none is waiting, a one-time enrolment token (mode 0600).
 
@@ -71,7 +74,7 @@ def initialise_site(data_dir: Path, settings: Settings, clock: Clock) -> SiteIni
         BackendError: the files cannot be written.
     """
     keys = KeyStore.open(data_dir)
-    site_key = keys.load_or_create(SITE_KEY)
+    site_key = keys.load_or_create(SITE_KEY, algorithm)
     keys.load_or_create(SESSION_KEY)
     origin = settings.site.id
 
