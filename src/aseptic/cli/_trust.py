@@ -29,8 +29,7 @@ from aseptic.clock import WallClock
 from aseptic.crypto import ALGORITHMS, ED25519, ED25519_ML_DSA_65, SITE_KEY, KeyStore, SigningKey
 from aseptic.errors import ConfigError, InputError
 from aseptic.ledger import Ledger
-from aseptic.service import CA_FILE, initialise_site, open_site_ca
-from aseptic.service import SESSION_KEY as SESSION_KEY  # re-exported: other CLI modules use it
+from aseptic.service import CA_FILE, SESSION_KEY, initialise_site, open_site_ca
 from aseptic.trust import (
     AccessRequest,
     DecisionLog,
@@ -195,7 +194,7 @@ def read_secret(path: Path | None, what: str, *, confirm: bool = False) -> str:
 def initialise(directory: Path, config: Path | None, algorithm: str = ED25519_ML_DSA_65) -> Path | None:
     """Initialise ``directory`` (``aseptic.service.initialise_site``, the site key as ``algorithm``);
     return the new enrolment token's path (``None`` if an administrator exists or a token is waiting)."""
-    return initialise_site(directory, settings_for(config), WallClock(), algorithm=algorithm).enrolment_token
+    return initialise_site(directory, settings_for(config), WallClock(), algorithm).enrolment_token
 
 
 @handles_errors

@@ -7,6 +7,7 @@ import typer
 from aseptic import __version__
 from aseptic.cli import (
     _audit,
+    _bench,
     _campaign,
     _demo,
     _device,
@@ -45,7 +46,6 @@ app.add_typer(_device.app, name="device")
 app.add_typer(_provenance.model_app, name="model")
 app.add_typer(_provenance.firmware_app, name="firmware")
 app.command("serve")(_serve.serve)
-app.add_typer(_witness.app, name="witness")
 app.add_typer(_campaign.app, name="campaign")
 app.add_typer(_findings.app, name="findings")
 app.add_typer(_validation.app, name="validation")
@@ -53,6 +53,8 @@ app.add_typer(_audit.app, name="audit")
 app.add_typer(_audit.key_app, name="key")
 app.add_typer(_record.app, name="record")
 _user.app.command("unlock")(_record.unlock)
+app.add_typer(_bench.app, name="bench")
+app.add_typer(_witness.app, name="witness")
 
 
 @app.command("version")

@@ -61,11 +61,11 @@ def open_site_ca(data_dir: Path, site_id: str, clock: Clock) -> SiteCA:
 
 
 def initialise_site(
-    data_dir: Path, settings: Settings, clock: Clock, *, algorithm: str = ED25519_ML_DSA_65
+    data_dir: Path, settings: Settings, clock: Clock, algorithm: str = ED25519_ML_DSA_65
 ) -> SiteInit:
-    """Create (if absent) the site key (as ``algorithm``; an existing key keeps its own), the session
-    and CA keys, ``site.pub`` (the site's public checkpoint
-    key: one line ``<algorithm> <hex>``), ``ledger.db``, ``identity.db`` and, while no administrator
+    """Create (if absent) the site key (a new one as ``algorithm``: hybrid by default), the session
+    and CA keys, ``site.pub`` (the site's public checkpoint key: one line ``<algorithm> <hex>``),
+    ``ledger.db``, ``identity.db`` and, while no administrator
     exists and none is waiting, a one-time enrolment token (mode 0600).
 
     Raises:
