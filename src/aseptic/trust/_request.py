@@ -41,6 +41,7 @@ ACTIONS: tuple[str, ...] = (
     "export_data",
     "change_policy",
     "manage_identity",
+    "approve_grant",
 )
 
 _TYPE = re.compile(r"^[A-Z][A-Za-z]{0,31}$")
