@@ -96,6 +96,27 @@ class DecisionLog:
             self._hand_over((LeafKind.DECISION, entry))
         return sequence
 
+    def record_finding(self, payload: Mapping[str, Any]) -> int:
+        """Queue a finding (a ``finding`` leaf, canonical JSON) and return its sequence number.
+
+        Raises:
+            InputError: the payload cannot be canonical JSON.
+            BackendError: the log is closed or its ledger failed.
+        """
+        encoded = canonical_json(payload)
+        with self._done:
+            self._check_usable()
+            self._recorded += 1
+            sequence = self._recorded
+            self._hand_over((LeafKind.FINDING, encoded))
+        return sequence
+
+    def log_finding(self, payload: Mapping[str, Any]) -> object:
+        """A finding sink: record ``payload`` and wait until it is durable."""
+        sequence = self.record_finding(payload)
+        self.wait_for(sequence)
+        return sequence
+
     def _hand_over(self, entry: _Queued) -> None:
         # Called with the lock held. Wake the writer only when a group starts or fills up.
         self._pending.append(entry)

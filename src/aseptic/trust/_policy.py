@@ -21,7 +21,7 @@ from typing import Any
 import cedarpy
 
 from aseptic.errors import ConfigError, InputError
-from aseptic.trust._request import AccessRequest, Decision
+from aseptic.trust._request import AccessRequest, Decision, EntityRef
 
 __all__ = ["PolicyBundle", "PolicyDecisionPoint"]
 
@@ -146,10 +146,26 @@ class PolicyDecisionPoint:
         # One tuple, swapped whole: a request never sees a new policy set with an old graph.
         self._active = (bundle, bundle.parse_entities(entities))
         self._known = _uids(entities)
+        self._parents: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {
+            _uid_of(entity): tuple((str(p.get("type")), str(p.get("id"))) for p in entity.get("parents", ()))
+            for entity in entities
+        }
 
     @property
     def bundle(self) -> PolicyBundle:
         return self._active[0]
+
+    def ancestors(self, ref: EntityRef) -> tuple[EntityRef, ...]:
+        """Every entity of the base graph that ``ref`` is (transitively) in, e.g. a tag's unit, area
+        and site (what a grant's scope is matched against)."""
+        seen: list[tuple[str, str]] = []
+        todo = list(self._parents.get((ref.type, ref.id), ()))
+        while todo:
+            uid = todo.pop()
+            if uid not in seen:
+                seen.append(uid)
+                todo.extend(self._parents.get(uid, ()))
+        return tuple(EntityRef(kind, ident) for kind, ident in seen)
 
     def load(self, bundle: PolicyBundle) -> None:
         """Make ``bundle`` (already validated) the active set; the entity graph must fit its schema.

@@ -218,10 +218,11 @@ class Decision:
     reasons: tuple[str, ...]
     errors: tuple[str, ...]
     policy_digest: str
+    grant_id: str | None = None  # the elevation grant that set ``context.elevated``, if any
 
     def to_json(self) -> dict[str, Any]:
-        """The decision as its ledger entry (canonical JSON fields)."""
-        return {
+        """The decision as its ledger entry (canonical JSON fields; ``grant`` only when elevated)."""
+        entry = {
             "entry": "access_decision",
             "decision": "allow" if self.allowed else "deny",
             "principal": str(self.request.principal),
@@ -234,6 +235,9 @@ class Decision:
             "errors": list(self.errors),
             "policy_set": self.policy_digest,
         }
+        if self.grant_id is not None:
+            entry["grant"] = self.grant_id
+        return entry
 
     def verify_allowed(self) -> None:
         """Return if allowed.

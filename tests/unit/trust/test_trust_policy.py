@@ -69,6 +69,9 @@ def test_public_api_is_pinned() -> None:
         *("new_totp_secret", "plant_entities", "principal_entity", "record_entity", "role_entities"),
         *("run_policy_cases", "site_entity", "tag_entity", "unit_entity", "verify_password"),
         *("verify_token", "verify_totp", "POLICY_DIR", "install_policy_set", "load_active_policy_set"),
+        *("ACCESS_TECHNIQUES", "GRANTABLE_ACTIONS", "GRANT_DB", "MAX_BREAKGLASS_S", "MAX_GRANT_S"),
+        *("REVIEWER_ROLES", "AccessAnalytics", "AnalyticsConfig", "FindingSink", "Grant", "GrantSource"),
+        *("GrantStore", "access_finding"),
     }
 
 
