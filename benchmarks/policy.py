@@ -2,14 +2,16 @@
 
     .venv/bin/python -m benchmarks.policy [--requests 5000] [--entities 10000] [--repeat 3] [--json]
 
-All sides decide the same requests against the same 50 policies (the shipped 29 plus 21
+All sides decide the same requests against the same 50 policies (the shipped 36 plus 14
 per-area permits) and the same pre-parsed entity graph (``--entities`` entities: tags across 20
 areas and 100 units, 200 users, roles). "raw": ``cedarpy.is_authorized(request_dict, PolicySet,
 Entities)`` with request dicts built beforehand - the floor. "pdp": ``PolicyDecisionPoint.decide``
 alone (unknown-entity check, request building, Cedar, decision translation). "pep":
-``EnforcementPoint.authorize``: the same plus the decision's ledger entry queued to a
-``DecisionLog`` on a real ledger (group commit, ``synchronous=FULL``); the log is flushed inside
-the timed run, so every decision is durable when the clock stops. Raw, pdp and pep run back to
+``EnforcementPoint.authorize``: the same plus the elevation lookup in a real ``GrantStore`` (50
+approved grants of other actions, so every lookup finds the user's grants and checks them) and the
+decision's ledger entry queued to a ``DecisionLog`` on a real ledger (group commit,
+``synchronous=FULL``); the log is flushed inside the timed run, so every decision is durable when
+the clock stops. Raw, pdp and pep run back to
 back in each round; the best round of each and the median of the per-round pep/raw ratios are
 reported (the machine is shared). Latency is per call, ``perf_counter_ns``.
 """
@@ -36,8 +38,10 @@ from aseptic.trust import (
     DecisionLog,
     EnforcementPoint,
     EntityRef,
+    GrantStore,
     PolicyBundle,
     PolicyDecisionPoint,
+    Principal,
     RequestContext,
     area_entity,
     principal_entity,
@@ -146,11 +150,31 @@ def run_pdp(pdp: PolicyDecisionPoint, requests: list[AccessRequest]) -> dict[str
     return _summary(latencies, time.perf_counter() - start)
 
 
+def _grants(data_dir: Path, log: DecisionLog) -> GrantStore:
+    """50 users with an approved export grant (not an action of the request mix: same decisions as raw)."""
+    grants = GrantStore.open(data_dir, audit=log, findings=log.log_finding)
+    context = RequestContext("none", True, "operations", "cli", WHEN)
+    approver = Principal("approver", "User", ("security_analyst",), (), True)
+    pep = EnforcementPoint(
+        PolicyDecisionPoint(PolicyBundle.default(), [approver.to_entity(), *role_entities()]), log
+    )
+    for user in range(50):
+        requester = Principal(f"user-{user}", "User", ("data_scientist",), (), True)
+        grant = grants.request(
+            requester, "export_data", EntityRef("Site", "site-01"), "benchmark grant", 3600, WHEN
+        )
+        grants.approve(grant.grant_id, approver, context, pep)
+    return grants
+
+
 def run_pep(
     pdp: PolicyDecisionPoint, requests: list[AccessRequest], data_dir: Path, key: SigningKey
 ) -> dict[str, float]:
     log = DecisionLog(lambda: Ledger.open(data_dir, site_key=key, clock=SimClock(WHEN)))
-    pep = EnforcementPoint(pdp, log)
+    grants = _grants(data_dir, log)
+    log.flush()
+    before = log.stats
+    pep = EnforcementPoint(pdp, log, grants)
     latencies = []
     allowed = 0
     start = time.perf_counter()
@@ -162,8 +186,13 @@ def run_pep(
     wall = time.perf_counter() - start
     stats = log.stats
     log.close()
+    grants.close()
     result = _summary(latencies, wall)
-    result.update(allowed_share=allowed / len(requests), commits=stats["commits"], logged=stats["committed"])
+    result.update(
+        allowed_share=allowed / len(requests),
+        commits=stats["commits"] - before["commits"],
+        logged=stats["committed"] - before["committed"],
+    )
     return result
 
 

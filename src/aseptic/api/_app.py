@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from aseptic import __version__
 from aseptic.api._errors import install_error_handlers
+from aseptic.api._grant_routes import router as grant_router
 from aseptic.api._limits import BodySizeLimit
 from aseptic.api._service import ApiService
 from aseptic.clock import Clock, format_rfc3339, parse_rfc3339
@@ -118,6 +119,8 @@ def create_app(data_dir: Path, settings: Settings, clock: Clock) -> FastAPI:
     app.state.service = service
     app.add_middleware(BodySizeLimit, max_body_bytes=settings.api.max_body_bytes)
     install_error_handlers(app)
+
+    app.include_router(grant_router)
 
     @app.get("/health", tags=["service"])
     def health() -> dict[str, str]:

@@ -33,6 +33,7 @@ from aseptic.trust import (
     DecisionLog,
     EnforcementPoint,
     EntityRef,
+    GrantStore,
     IdentityStore,
     PolicyDecisionPoint,
     Principal,
@@ -78,6 +79,7 @@ class ApiService:
         pep: EnforcementPoint,
         identity_thread: ThreadPoolExecutor,
         identities: IdentityStore,
+        grants: GrantStore | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.settings = settings
@@ -87,6 +89,7 @@ class ApiService:
         self.pep = pep
         self._identity_thread = identity_thread
         self._identities = identities
+        self.grants = grants  # elevation grants and break-glass (see _grant_routes)
         self._lock = threading.Lock()
         self.failed_logins = 0
         self.refused_tokens = 0
@@ -122,8 +125,15 @@ class ApiService:
             thread.shutdown()
             log.close()
             raise
-        pep = EnforcementPoint(PolicyDecisionPoint(bundle, plant_entities()), log)
-        return cls(data_dir, settings, clock, session_key, log, pep, thread, identities)
+        try:
+            grants = GrantStore.open(data_dir, audit=log, findings=log.log_finding)
+        except BaseException:
+            thread.submit(identities.close).result()
+            thread.shutdown()
+            log.close()
+            raise
+        pep = EnforcementPoint(PolicyDecisionPoint(bundle, plant_entities()), log, grants)
+        return cls(data_dir, settings, clock, session_key, log, pep, thread, identities, grants)
 
     @property
     def closed(self) -> bool:
@@ -138,6 +148,8 @@ class ApiService:
         try:
             self._identity_thread.submit(self._identities.close).result()
             self._identity_thread.shutdown()
+            if self.grants is not None:
+                self.grants.close()
         finally:
             self.log.close()
 

@@ -30,7 +30,8 @@ _CHUNK = 32
 
 # What the writer is handed: the leaf kind (access decisions are ``decision`` leaves; identity, login
 # and policy events are ``audit`` leaves) and the entry, canonical bytes or a decision's JSON dict.
-_Queued = tuple[LeafKind, bytes | dict[str, Any]]
+# A decision is queued as it is and turned into its entry by the writer, off the request's path.
+_Queued = tuple[LeafKind, bytes | dict[str, Any] | Decision]
 
 
 class DecisionLog:
@@ -83,17 +84,17 @@ class DecisionLog:
         """Queue an access decision's entry and return its sequence number.
 
         A decision's entry is JSON by construction (strings, booleans, integers and lists of
-        strings), so it is encoded once, in the writer, instead of checked here and again there.
+        strings) and the decision is immutable, so the writer builds and encodes it, once, instead
+        of the request thread building it here.
 
         Raises:
             BackendError: the log is closed or its ledger failed (nothing is queued).
         """
-        entry = decision.to_json()
         with self._done:
             self._check_usable()
             self._recorded += 1
             sequence = self._recorded
-            self._hand_over((LeafKind.DECISION, entry))
+            self._hand_over((LeafKind.DECISION, decision))
         return sequence
 
     def record_finding(self, payload: Mapping[str, Any]) -> int:
@@ -242,7 +243,8 @@ class DecisionLog:
 def _runs_by_kind(group: list[_Queued]) -> list[tuple[LeafKind, list[bytes | dict[str, Any]]]]:
     """Consecutive entries of one kind, at most ``_CHUNK`` each, in order (log order is kept)."""
     runs: list[tuple[LeafKind, list[bytes | dict[str, Any]]]] = []
-    for kind, entry in group:
+    for kind, queued in group:
+        entry = queued.to_json() if isinstance(queued, Decision) else queued
         if runs and runs[-1][0] is kind and len(runs[-1][1]) < _CHUNK:
             runs[-1][1].append(entry)
         else:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from aseptic.clock import format_rfc3339, parse_rfc3339
-from aseptic.errors import AccessDenied, BackendError, ConfigError, InputError
+from aseptic.errors import AccessDenied, BackendError, InputError
 from aseptic.trust._findings import access_finding
 from aseptic.trust._grant import (
     MAX_BREAKGLASS_S,
@@ -182,12 +182,12 @@ class GrantStore:
         """The grant ``grant_id``.
 
         Raises:
-            ConfigError: no such grant.
+            InputError: no such grant.
         """
         with self._lock:
             found = self._select("WHERE grant_id = ?", (grant_id,))
         if not found:
-            raise ConfigError(f"no grant {grant_id!r}", hint="`aseptic grant list` shows them")
+            raise InputError(f"no grant {grant_id!r}", hint="`aseptic grant list` shows them")
         return found[0]
 
     def list_grants(self) -> tuple[Grant, ...]:
@@ -304,12 +304,12 @@ class GrantStore:
 
         Raises:
             AccessDenied: self-approval, an inactive approver, or the policies deny it.
-            ConfigError: no such grant, or it is not pending (approved, revoked or expired already).
+            InputError: no such grant, or it is not pending (approved, revoked or expired already).
         """
         now = context.time
         grant = self.get(grant_id)
         if grant.state(now) != "requested":
-            raise ConfigError(f"grant {grant_id} is {grant.state(now)}, not waiting for approval")
+            raise InputError(f"grant {grant_id} is {grant.state(now)}, not waiting for approval")
         _require_active_user(approver, "approve a grant")
         request = AccessRequest(
             EntityRef("User", approver.name), "approve_grant", EntityRef("Grant", grant_id), context
@@ -337,11 +337,11 @@ class GrantStore:
 
         Raises:
             AccessDenied: anyone else.
-            ConfigError: no such grant, or it is over already.
+            InputError: no such grant, or it is over already.
         """
         grant = self.get(grant_id)
         if grant.state(now) in ("revoked", "expired"):
-            raise ConfigError(f"grant {grant_id} is {grant.state(now)} already")
+            raise InputError(f"grant {grant_id} is {grant.state(now)} already")
         if actor.name not in (grant.requester, grant.approver) and not REVIEWER_ROLES & set(actor.roles):
             raise AccessDenied(
                 f"{actor.name} may not revoke grant {grant_id}",
@@ -425,14 +425,14 @@ class GrantStore:
 
         Raises:
             AccessDenied: the reviewer opened it, or holds no reviewer role, or is inactive.
-            ConfigError: no such break-glass grant, or it was reviewed already.
+            InputError: no such break-glass grant, or it was reviewed already.
             InputError: an empty note.
         """
         grant = self.get(grant_id)
         if not grant.breakglass:
-            raise ConfigError(f"grant {grant_id} is not a break-glass session")
+            raise InputError(f"grant {grant_id} is not a break-glass session")
         if grant.reviewed is not None:
-            raise ConfigError(f"break-glass session {grant_id} was reviewed by {grant.reviewed_by} already")
+            raise InputError(f"break-glass session {grant_id} was reviewed by {grant.reviewed_by} already")
         _require_active_user(reviewer, "review break-glass")
         if reviewer.name == grant.requester:
             raise AccessDenied(

@@ -9,6 +9,7 @@ cannot evaluate (unknown entity, malformed context) is a deny with the error as 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import threading
@@ -211,7 +212,7 @@ class PolicyDecisionPoint:
         # No per-request schema check in Cedar: ``AccessRequest`` already guarantees a known action
         # and a complete, typed context, the entities were checked against the schema when parsed,
         # and any evaluation error (e.g. a principal of the wrong type) denies in ``decision_of``.
-        result = cedarpy.is_authorized(request.to_cedar(), bundle.policies, entities)
+        result = cedarpy.is_authorized(request.to_cedar_request(), bundle.policies, entities)
         return decision_of(request, result, bundle.digest)
 
 
@@ -233,13 +234,18 @@ def decision_of(request: AccessRequest, result: cedarpy.AuthzResult, digest: str
     diagnostics = result.diagnostics
     names = diagnostics.id_annotations_by_reason
     policy_ids = tuple(sorted(names.get(reason, reason) for reason in diagnostics.reasons))
-    allowed = result.decision == cedarpy.Decision.Allow and not diagnostics.errors
+    errors = tuple(diagnostics.errors)
+    allowed = result.decision == cedarpy.Decision.Allow and not errors
+    return Decision(allowed, request, policy_ids, _reasons(allowed, bool(errors), policy_ids), errors, digest)
+
+
+@functools.lru_cache(maxsize=1024)
+def _reasons(allowed: bool, errors: bool, policy_ids: tuple[str, ...]) -> tuple[str, ...]:
+    # A policy set yields few distinct (outcome, deciding policies) pairs: word each once.
     if allowed:
-        reasons = tuple(f"permitted by {name}" for name in policy_ids)
-    elif diagnostics.errors:
-        reasons = ("a policy could not be evaluated: deny (fail closed)",)
-    elif policy_ids:
-        reasons = tuple(f"forbidden by {name}" for name in policy_ids)
-    else:
-        reasons = ("no policy permits this request (deny by default)",)
-    return Decision(allowed, request, policy_ids, reasons, tuple(diagnostics.errors), digest)
+        return tuple(f"permitted by {name}" for name in policy_ids)
+    if errors:
+        return ("a policy could not be evaluated: deny (fail closed)",)
+    if policy_ids:
+        return tuple(f"forbidden by {name}" for name in policy_ids)
+    return ("no policy permits this request (deny by default)",)

@@ -10,7 +10,7 @@ import pytest
 from trust_support import AuditList
 
 from aseptic.clock import SimClock
-from aseptic.errors import AccessDenied, ConfigError, InputError
+from aseptic.errors import AccessDenied, InputError
 from aseptic.trust import (
     ACCESS_TECHNIQUES,
     MAX_BREAKGLASS_S,
@@ -92,7 +92,7 @@ def test_breakglass_review_must_be_by_someone_else_with_a_reviewer_role(
         grants.review_breakglass(grant.grant_id, other, "  ", clock.now())
     reviewed = grants.review_breakglass(grant.grant_id, other, "justified: incident IR-7", clock.now())
     assert reviewed.reviewed_by == "root" and grants.pending_reviews() == ()
-    with pytest.raises(ConfigError, match="reviewed by root already"):
+    with pytest.raises(InputError, match="reviewed by root already"):
         grants.review_breakglass(grant.grant_id, other, "again", clock.now())
     assert [e["event"] for e in audit.entries] == ["breakglass_opened", "breakglass_reviewed"]
 

@@ -11,7 +11,7 @@ import pytest
 from trust_support import AuditList
 
 from aseptic.clock import SimClock
-from aseptic.errors import AccessDenied, ConfigError, InputError
+from aseptic.errors import AccessDenied, InputError
 from aseptic.trust import (
     AccessRequest,
     DecisionLog,
@@ -155,7 +155,7 @@ def test_revoked_grant_stops_at_once(pep: EnforcementPoint, grants: GrantStore, 
         grants.revoke(grant.grant_id, AUDREY, clock.now())
     grants.revoke(grant.grant_id, ALICE, clock.now())
     assert not pep.authorize(_out_of_range_write(clock.now()), _extra(ALICE)).allowed
-    with pytest.raises(ConfigError, match="revoked"):
+    with pytest.raises(InputError, match="revoked"):
         grants.approve(grant.grant_id, ERIN, _context(clock.now()), pep)
 
 
