@@ -197,3 +197,53 @@ def test_request_is_rolled_back_when_it_cannot_be_audited(
 def test_grant_store_file_is_owner_only(grants: GrantStore, clock: SimClock) -> None:
     grants.request(ALICE, "write_setpoint", SETPOINT, REASON, 900, clock.now())
     assert grants.path.stat().st_mode & 0o077 == 0
+
+
+CRITICAL = [
+    # (actor, approver, action, resource, batch state, within validated range)
+    (ALICE, ERIN, "write_setpoint", SETPOINT, "running", False),
+    (CAROL, CARLA, "release_batch", BATCH, "complete", True),
+    (
+        Principal("dana", "User", ("data_scientist",), (), True),
+        CAROL,
+        "deploy_model",
+        EntityRef("Model", "paa-softsensor"),
+        "running",
+        True,
+    ),
+    (
+        Principal("root", "User", ("administrator",), (), True),
+        Principal("sam", "User", ("security_analyst",), (), True),
+        "change_policy",
+        EntityRef("Site", "site-01"),
+        "none",
+        True,
+    ),
+]
+
+
+@pytest.mark.parametrize(("actor", "approver", "action", "resource", "state", "within"), CRITICAL)
+def test_every_critical_action_needs_two_distinct_people(
+    pep: EnforcementPoint,
+    grants: GrantStore,
+    clock: SimClock,
+    actor: Principal,
+    approver: Principal,
+    action: str,
+    resource: EntityRef,
+    state: str,
+    within: bool,
+) -> None:
+    def attempt() -> bool:
+        request = AccessRequest(
+            EntityRef("User", actor.name), action, resource, _context(clock.now(), state, within)
+        )
+        return pep.authorize(request, _extra(actor)).allowed
+
+    assert not attempt()  # one person alone, whatever the caller claims
+    grant = grants.request(actor, action, resource, REASON, 900, clock.now())
+    with pytest.raises(AccessDenied):
+        grants.approve(grant.grant_id, actor, _context(clock.now()), pep)
+    assert not attempt()
+    grants.approve(grant.grant_id, approver, _context(clock.now()), pep)
+    assert attempt()
