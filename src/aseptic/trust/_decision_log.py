@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from aseptic.errors import AsepticError, BackendError
@@ -26,7 +26,7 @@ from aseptic.trust._request import Decision
 
 __all__ = ["DecisionLog"]
 
-_CHUNK = 32
+_CHUNK = 16
 
 # What the writer is handed: the leaf kind (access decisions are ``decision`` leaves; identity, login
 # and policy events are ``audit`` leaves) and the entry, canonical bytes or a decision's JSON dict.
@@ -240,13 +240,19 @@ class DecisionLog:
                 self._done.notify_all()
 
 
-def _runs_by_kind(group: list[_Queued]) -> list[tuple[LeafKind, list[bytes | dict[str, Any]]]]:
-    """Consecutive entries of one kind, at most ``_CHUNK`` each, in order (log order is kept)."""
-    runs: list[tuple[LeafKind, list[bytes | dict[str, Any]]]] = []
+def _runs_by_kind(group: list[_Queued]) -> Iterator[tuple[LeafKind, list[bytes | dict[str, Any]]]]:
+    """Consecutive entries of one kind, at most ``_CHUNK`` each, in order (log order is kept).
+
+    A generator: each run's decisions become entries only when the run is written, so the writer
+    never holds the GIL for a whole group's worth of encoding.
+    """
+    if not group:
+        return
+    run: list[bytes | dict[str, Any]] = []
+    run_kind = group[0][0]
     for kind, queued in group:
-        entry = queued.to_json() if isinstance(queued, Decision) else queued
-        if runs and runs[-1][0] is kind and len(runs[-1][1]) < _CHUNK:
-            runs[-1][1].append(entry)
-        else:
-            runs.append((kind, [entry]))
-    return runs
+        if kind is not run_kind or len(run) >= _CHUNK:
+            yield run_kind, run
+            run, run_kind = [], kind
+        run.append(queued.to_json() if isinstance(queued, Decision) else queued)
+    yield run_kind, run
