@@ -145,14 +145,17 @@ class PolicyDecisionPoint:
     def __init__(self, bundle: PolicyBundle, entities: Sequence[dict[str, Any]]) -> None:
         self._lock = threading.Lock()
         # One tuple, swapped whole: a request never sees a new policy set with an old graph. The third
-        # part: the request entities (principals, grants) merged into the graph so far, as JSON text.
-        self._active: tuple[PolicyBundle, cedarpy.Entities, dict[tuple[str, str], str]] = (
+        # part: the request entities (principals, grants) merged into the graph so far.
+        self._active: tuple[PolicyBundle, cedarpy.Entities, dict[tuple[str, str], dict[str, Any]]] = (
             bundle,
             bundle.parse_entities(entities),
             {},
         )
         self._known = _uids(entities)
+        # Copies (through JSON), never the caller's dicts: a caller mutating its own later changes nothing.
         self._base_text = {_uid_of(entity): json.dumps(entity, sort_keys=True) for entity in entities}
+        self._base = {uid: json.loads(text) for uid, text in self._base_text.items()}
+        self._merged_text: dict[tuple[str, str], str] = {}  # the merged entities' JSON (under the lock)
         self._parents: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {
             _uid_of(entity): tuple((str(p.get("type")), str(p.get("id"))) for p in entity.get("parents", ()))
             for entity in entities
@@ -227,10 +230,11 @@ class PolicyDecisionPoint:
         kept: a request whose entities are already in it, unchanged, costs a dictionary lookup, and a
         changed one (a principal disabled, its roles changed) rebuilds the graph. Which entities a
         request may name is still decided by the base graph and its own ``extra`` (``decide``)."""
-        pairs = [(_uid_of(entity), json.dumps(entity, sort_keys=True)) for entity in extra]
         bundle, entities, merged = self._active
-        if all(merged.get(uid, self._base_text.get(uid)) == text for uid, text in pairs):
+        # Dictionary equality first (cheap); JSON text only for what has to be added.
+        if all(merged.get(uid, self._base.get(uid)) == entity for uid, entity in _by_uid(extra)):
             return bundle, entities
+        pairs = [(_uid_of(entity), json.dumps(entity, sort_keys=True)) for entity in extra]
         if len({uid for uid, _ in pairs}) != len(pairs):
             raise InputError("request entities name the same entity twice")
         clash = [uid for uid, text in pairs if uid in self._base_text and self._base_text[uid] != text]
@@ -238,13 +242,14 @@ class PolicyDecisionPoint:
             raise InputError(f"request entities clash with the policy entity graph: {clash[:3]}")
         with self._lock:
             bundle, entities, merged = self._active
-            new = {uid: text for uid, text in pairs if uid not in self._base_text and merged.get(uid) != text}
+            texts = self._merged_text
+            new = {uid: text for uid, text in pairs if uid not in self._base_text and texts.get(uid) != text}
             if not new:
                 return bundle, entities
-            rebuild = any(uid in merged for uid in new)  # a changed entity cannot be added again
-            if len(merged) + len(new) > _MAX_MERGED:
-                merged, rebuild = {}, True
-            updated = {**merged, **new}
+            rebuild = any(uid in texts for uid in new)  # a changed entity cannot be added again
+            if len(texts) + len(new) > _MAX_MERGED:
+                merged, texts, rebuild = {}, {}, True
+            updated = {**texts, **new}
             try:
                 if rebuild:
                     graph = "[" + ",".join([*self._base_text.values(), *updated.values()]) + "]"
@@ -253,12 +258,21 @@ class PolicyDecisionPoint:
                     entities = entities.with_added_json_str("[" + ",".join(new.values()) + "]", bundle.schema)
             except ValueError as exc:
                 raise InputError(f"request entities do not fit the policy schema: {exc}") from None
-            self._active = (bundle, entities, updated)
+            self._merged_text = updated
+            self._active = (
+                bundle,
+                entities,
+                {**merged, **{uid: json.loads(text) for uid, text in new.items()}},
+            )
         return bundle, entities
 
 
 # Request entities kept merged in the graph at most (then it starts again from the base graph).
 _MAX_MERGED = 10_000
+
+
+def _by_uid(entities: Sequence[dict[str, Any]]) -> list[tuple[tuple[str, str], dict[str, Any]]]:
+    return [(_uid_of(entity), entity) for entity in entities]
 
 
 def _uid_of(entity: dict[str, Any]) -> tuple[str, str]:

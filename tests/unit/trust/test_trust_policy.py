@@ -221,3 +221,10 @@ def test_request_entity_that_clashes_with_the_plant_graph_is_refused(pdp: Policy
         pdp.decide(_write(), extra=[ALICE, fake_tag])
     with pytest.raises(InputError, match="twice"):
         pdp.decide(_write(), extra=[ALICE, {**ALICE, "parents": []}])
+
+
+def test_caller_mutating_its_entity_afterwards_is_seen_as_a_change(pdp: PolicyDecisionPoint) -> None:
+    alice = principal_entity("User", "alice", ["operator"], active=True, areas=["fermentation"])
+    assert pdp.decide(_write(), extra=[alice]).allowed
+    alice["attrs"]["active"] = False  # the same dict object, changed in place
+    assert pdp.decide(_write(), extra=[alice]).policy_ids == ("forbid-inactive-principal",)
