@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: venv demo test lint unit bench lock clean
+.PHONY: venv demo test lint unit bench lock clean validation system-deps
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,8 +25,24 @@ lint: venv
 unit: venv
 	$(BIN)/pytest -q tests/unit
 
-test: venv lint
+# System packages the tests need, from Debian's archive (never downloaded from elsewhere):
+# chromium for the dashboard's browser tests (Playwright drives it; no browser download).
+system-deps:
+	@missing=""; command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else echo "missing Debian packages:$$missing (apt-get install$$missing)" >&2; exit 2; fi; \
+	fi
+
+test: venv lint system-deps
 	$(BIN)/pytest -q
+
+# The validation pack: run the suite recording requirement ids and outcomes, then the trace matrix.
+validation: venv
+	-$(BIN)/pytest -q --validation-record=validation-record.json
+	$(BIN)/aseptic validation report --results validation-record.json --out validation-pack
 
 bench: venv
 	$(BIN)/python -m benchmarks.run_all

@@ -21,10 +21,12 @@ __all__ = [
     "DEFAULT_DATA_DIR",
     "ApiSettings",
     "DetectSettings",
+    "GatewaySettings",
     "OpcUaSettings",
     "Settings",
     "SiteSettings",
     "TelemetrySettings",
+    "TlsSettings",
     "TwinSettings",
     "load_settings",
     "settings_from_mapping",
@@ -106,6 +108,33 @@ class ApiSettings(_Section):
     max_readings: Annotated[int, Field(ge=1, le=1_000_000)] = 10_000
 
 
+class GatewaySettings(_Section):
+    """The write gateway: the one path from Aseptic to the plant's OPC UA server (docs/gateway.md)."""
+
+    # opc.tcp URL of the twin's (or plant's) OPC UA server; unset: the gateway is off (writes 503).
+    endpoint: Annotated[str, Field(pattern=r"^opc\.tcp://[^\s]+$")] | None = None
+    # The plant's one writer: the client identity D/pki/own/<writer>.der + .pem (certificate, key);
+    # the server must be in D/pki/trusted-servers. Files only: no secret on the command line.
+    writer: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")] = "client-aseptic-gateway"
+    # The plant hierarchy in the server's address space (ISA-95) and in the Cedar entity graph.
+    area: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")] = "fermentation"
+    unit: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")] = "fermenter-01"
+    # Every OPC UA request (connect, read, write) fails with a 503 after this long.
+    timeout_s: Annotated[float, Field(gt=0, le=60)] = 5.0
+    # What the audit trail says about the host clock's synchronisation (Annex 11 §12.4: time
+    # stamps must be trustworthy); "unknown" until a site states its time source.
+    clock_sync: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:@/ -]{0,63}$")] = "unknown"
+
+
+class TlsSettings(_Section):
+    """HTTPS and mutual TLS for ``aseptic serve`` (docs/api.md)."""
+
+    # Plain HTTP instead of HTTPS: for a TLS-terminating proxy on the same host, or tests. Unsafe.
+    insecure_http: bool = False
+    # Lifetime of the server certificate the site CA issues on first start (D/tls/server.pem).
+    server_cert_days: Annotated[int, Field(ge=1, le=825)] = 365
+
+
 class Settings(_Section):
     """Everything a site can configure. Built only by ``load_settings`` or ``settings_from_mapping``."""
 
@@ -115,6 +144,8 @@ class Settings(_Section):
     telemetry: TelemetrySettings = TelemetrySettings()
     detect: DetectSettings = DetectSettings()
     api: ApiSettings = ApiSettings()
+    gateway: GatewaySettings = GatewaySettings()
+    tls: TlsSettings = TlsSettings()
 
 
 def settings_from_mapping(data: dict[str, Any], *, source: str = "<settings>") -> Settings:

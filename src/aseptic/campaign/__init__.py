@@ -6,10 +6,52 @@
     attacks = [Bias("temperature_k", start_h=60, duration_h=20, offset=0.5)]
     reported = apply_attacks(attacks, sample["batch_time_h"], sample)
 
-Scenario files, the runner and scoring come next (docs/detect.md).
+Scenario files (``load_scenario``, ``load_library``; YAML checked against ``scenario_schema()``,
+the shipped ATT&CK for ICS / ATLAS catalogues and the ``PRIMITIVES`` table) describe attacks for the
+campaign runner; the library ships in ``campaign/scenarios/`` (docs/campaign.md).
 """
 
+from aseptic.campaign._primitive_specs import PRIMITIVES, ParamSpec, PrimitiveSpec
 from aseptic.campaign._primitives import REPORTING_TECHNIQUES, Attack, Bias, Ramp, Replay, apply_attacks
+from aseptic.campaign._scenario import (
+    DETECTOR_FAMILIES,
+    Expectation,
+    Preconditions,
+    Scenario,
+    Step,
+    builtin_scenario_dir,
+    load_library,
+    load_scenario,
+    parse_scenario,
+    scenario_schema,
+)
+from aseptic.campaign._techniques import ATLAS_VERSION, ICS_ATTACK_VERSION, Technique, technique, techniques
 from aseptic.campaign._view import TamperedView
 
-__all__ = ["REPORTING_TECHNIQUES", "Attack", "Bias", "Ramp", "Replay", "TamperedView", "apply_attacks"]
+__all__ = [
+    "ATLAS_VERSION",
+    "DETECTOR_FAMILIES",
+    "ICS_ATTACK_VERSION",
+    "PRIMITIVES",
+    "REPORTING_TECHNIQUES",
+    "Attack",
+    "Bias",
+    "Expectation",
+    "ParamSpec",
+    "Preconditions",
+    "PrimitiveSpec",
+    "Ramp",
+    "Replay",
+    "Scenario",
+    "Step",
+    "TamperedView",
+    "Technique",
+    "apply_attacks",
+    "builtin_scenario_dir",
+    "load_library",
+    "load_scenario",
+    "parse_scenario",
+    "scenario_schema",
+    "technique",
+    "techniques",
+]

@@ -27,7 +27,7 @@ from aseptic.cli._common import (
     stderr,
 )
 from aseptic.clock import WallClock
-from aseptic.crypto import SITE_KEY, KeyStore, SigningKey
+from aseptic.crypto import ALGORITHMS, ED25519, ED25519_ML_DSA_65, SITE_KEY, KeyStore, SigningKey
 from aseptic.errors import ConfigError, InputError
 from aseptic.ledger import Ledger
 from aseptic.trust import (
@@ -176,7 +176,9 @@ class TrustContext:
 
 
 @contextmanager
-def open_trust(data_dir: Path | None, config: Path | None, *, create: bool = False) -> Iterator[TrustContext]:
+def open_trust(
+    data_dir: Path | None, config: Path | None, *, create: bool = False, algorithm: str = ED25519
+) -> Iterator[TrustContext]:
     """Open keys, the decision log (ledger) and the identity store of the data directory.
 
     Raises:
@@ -198,7 +200,7 @@ def open_trust(data_dir: Path | None, config: Path | None, *, create: bool = Fal
             f" --data-dir {directory}",
         )
     keys = KeyStore.open(directory)
-    site_key = keys.load_or_create(SITE_KEY)
+    site_key = keys.load_or_create(SITE_KEY, algorithm)  # an existing key keeps its algorithm
     session_key = keys.load_or_create(SESSION_KEY)
     clock = WallClock()
 
@@ -252,10 +254,10 @@ def read_secret(path: Path | None, what: str, *, confirm: bool = False) -> str:
     return line
 
 
-def initialise(directory: Path, config: Path | None) -> Path | None:
-    """Create keys, CA, ledger and identity store in ``directory``; return the new enrolment token's
-    path (``None`` if an administrator exists or a token is already waiting)."""
-    with open_trust(directory, config, create=True) as trust:
+def initialise(directory: Path, config: Path | None, algorithm: str = ED25519_ML_DSA_65) -> Path | None:
+    """Create keys (the site key as ``algorithm``), CA, ledger and identity store in ``directory``;
+    return the new enrolment token's path (``None`` if an administrator exists or a token is waiting)."""
+    with open_trust(directory, config, create=True, algorithm=algorithm) as trust:
         trust.site_ca()
         principals = trust.identities.list_principals()
         if any(p.kind == "User" and "administrator" in p.roles for p in principals):
@@ -266,12 +268,26 @@ def initialise(directory: Path, config: Path | None) -> Path | None:
 
 
 @handles_errors
-def init(data_dir: DataDirOption = None, config: ConfigOption = None) -> None:
+def init(
+    data_dir: DataDirOption = None,
+    config: ConfigOption = None,
+    algorithm: Annotated[
+        str, typer.Option("--algorithm", help=f"Site key algorithm: {' or '.join(ALGORITHMS)}.")
+    ] = ED25519_ML_DSA_65,
+) -> None:
     """Create the site keys and CA, the ledger and the identity store, and a one-time enrolment token for
     the first administrator (D/enrolment-token, readable by its owner only). Commands that find an
     empty data directory do this themselves."""
     directory = data_dir_for(data_dir, settings_for(config))
-    path = initialise(directory, config)
+    if algorithm not in ALGORITHMS:
+        raise ConfigError(f"--algorithm {algorithm!r} is not one of {', '.join(ALGORITHMS)}")
+    if not KeyStore(directory / "keys").encrypts_keys:
+        stderr.print(
+            "warning: no key passphrase is configured: private keys are written unencrypted (0600)",
+            highlight=False,
+        )
+        stderr.print("hint: set ASEPTIC_KEY_PASSPHRASE_FILE (docs/crypto.md)", highlight=False)
+    path = initialise(directory, config, algorithm)
     if path is None:
         token = directory / "enrolment-token"
         if token.exists():

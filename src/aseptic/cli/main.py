@@ -7,20 +7,25 @@ import typer
 from aseptic import __version__
 from aseptic.cli import (
     _access,
+    _audit,
     _breakglass,
+    _campaign,
     _demo,
     _device,
+    _findings,
     _grant,
     _historian,
     _ledger,
     _policy,
     _provenance,
+    _record,
     _serve,
     _telemetry,
     _trust,
     _twin,
     _twin_serve,  # noqa: F401  (registers `twin serve` and `twin trust`)
     _user,
+    _validation,
 )
 
 app = typer.Typer(
@@ -45,6 +50,13 @@ app.add_typer(_access.app, name="access")
 app.add_typer(_provenance.model_app, name="model")
 app.add_typer(_provenance.firmware_app, name="firmware")
 app.command("serve")(_serve.serve)
+app.add_typer(_campaign.app, name="campaign")
+app.add_typer(_findings.app, name="findings")
+app.add_typer(_validation.app, name="validation")
+app.add_typer(_audit.app, name="audit")
+app.add_typer(_audit.key_app, name="key")
+app.add_typer(_record.app, name="record")
+_user.app.command("unlock")(_record.unlock)
 
 
 @app.command("version")

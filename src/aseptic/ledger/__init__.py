@@ -11,6 +11,7 @@ from aseptic.ledger._historian import Historian, StoredReading
 from aseptic.ledger._ledger import DEFAULT_ORIGIN, Ledger
 from aseptic.ledger._proof import verify_consistency, verify_inclusion
 from aseptic.ledger._report import Discrepancy, LedgerTampered, Report
+from aseptic.ledger._rotation import KEY_RECORD, SiteKeys
 from aseptic.ledger._status import LedgerStatus, read_status
 from aseptic.ledger._tree import EMPTY_ROOT, Hash, hash_children, hash_leaf, root_of
 from aseptic.ledger._verify import verify_ledger
@@ -18,6 +19,7 @@ from aseptic.ledger._verify import verify_ledger
 __all__ = [
     "DEFAULT_ORIGIN",
     "EMPTY_ROOT",
+    "KEY_RECORD",
     "Checkpoint",
     "Discrepancy",
     "Hash",
@@ -27,6 +29,7 @@ __all__ = [
     "LedgerStatus",
     "LedgerTampered",
     "Report",
+    "SiteKeys",
     "StoredReading",
     "canonical_json",
     "hash_children",

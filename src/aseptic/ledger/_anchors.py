@@ -17,6 +17,7 @@ from aseptic.crypto import PublicKey
 from aseptic.errors import InputError, SignatureError
 from aseptic.ledger._checkpoint import Checkpoint
 from aseptic.ledger._report import Discrepancy
+from aseptic.ledger._rotation import SiteKeys
 from aseptic.ledger._verify_rows import describe
 
 __all__ = ["Anchor", "load_anchors"]
@@ -33,7 +34,7 @@ class Anchor:
 
 def load_anchors(
     conn: sqlite3.Connection,
-    site_key: PublicKey,
+    site_key: PublicKey | SiteKeys,
     trusted: Sequence[Checkpoint],
     report: Callable[[Discrepancy], object],
 ) -> list[Anchor]:
@@ -42,12 +43,13 @@ def load_anchors(
     Raises:
         SignatureError: a ``trusted`` checkpoint does not verify with ``site_key``.
     """
+    keys = site_key if isinstance(site_key, SiteKeys) else SiteKeys.single(site_key)
     anchors: list[Anchor] = []
     previous: Anchor | None = None
     for row in conn.execute(
         "SELECT id, origin, size, root, time, key_id, algorithm, body, signature FROM checkpoints ORDER BY id"
     ):
-        anchor = _check_row(row, site_key, report)
+        anchor = _check_row(row, keys, report)
         if anchor is None:
             continue
         if previous is not None:
@@ -55,7 +57,7 @@ def load_anchors(
         anchors.append(anchor)
         previous = anchor
     for checkpoint in trusted:
-        checkpoint.verify(site_key)
+        keys.verify_checkpoint(checkpoint)
         anchors.append(Anchor("trusted checkpoint", f"size {checkpoint.size}", checkpoint))
     if anchors:
         origin = anchors[0].checkpoint.origin
@@ -75,7 +77,7 @@ def load_anchors(
 
 
 def _check_row(
-    row: Sequence[object], site_key: PublicKey, report: Callable[[Discrepancy], object]
+    row: Sequence[object], keys: SiteKeys, report: Callable[[Discrepancy], object]
 ) -> Anchor | None:
     checkpoint_id, origin, size, root, time, key_id, algorithm, body, signature = row
     where = f"id {checkpoint_id}"
@@ -109,7 +111,7 @@ def _check_row(
                 )
             )
     try:
-        checkpoint.verify(site_key)
+        keys.verify_checkpoint(checkpoint)
     except SignatureError as exc:
         report(Discrepancy("checkpoints", where, "signature", f"does not verify over the body ({exc})"))
         return None

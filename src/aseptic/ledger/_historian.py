@@ -12,7 +12,7 @@ from pathlib import Path
 
 from aseptic.clock import ensure_utc
 from aseptic.errors import InputError, IntegrityError
-from aseptic.ledger._entries import ReadingRow, micros_of, time_of
+from aseptic.ledger._entries import JSON_KINDS, LeafKind, ReadingRow, micros_of, time_of
 from aseptic.ledger._sqlite import SqliteStore
 from aseptic.telemetry import Quality, Reading
 from aseptic.twin import TAGS_BY_NAME
@@ -95,3 +95,14 @@ class Historian:
     def tags(self) -> list[str]:
         """The tags the historian holds readings of."""
         return self._store.stored_tags()
+
+    def entries(self, kind: LeafKind, start: int = 0, end: int | None = None) -> list[tuple[int, bytes]]:
+        """``(leaf, payload)`` of the stored ``kind`` entries (finding, audit, decision, signature)
+        with ``start <= leaf < end``, in log order; ``aseptic ledger verify`` is what proves them.
+
+        Raises:
+            InputError: ``kind`` is not a JSON kind.
+        """
+        if kind not in JSON_KINDS:
+            raise InputError(f"{kind.value} entries are not JSON entries")
+        return self._store.payloads(kind, start, self._store.leaf_count() if end is None else end)

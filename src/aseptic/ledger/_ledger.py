@@ -28,8 +28,9 @@ from aseptic.ledger._entries import (
     reading_rows,
 )
 from aseptic.ledger._historian import StoredReading, query_readings
-from aseptic.ledger._open import restore_frontier, write_trust_anchor
+from aseptic.ledger._open import replace_trust_anchor, restore_frontier, write_trust_anchor
 from aseptic.ledger._proof import consistency_proof, inclusion_proof
+from aseptic.ledger._rotation import rotation_entry
 from aseptic.ledger._sqlite import SqliteStore
 from aseptic.ledger._state import FrontierCache
 from aseptic.ledger._tree import Frontier, Hash, root_of
@@ -308,6 +309,28 @@ class Ledger:
             self._store.insert_checkpoint(checkpoint)
         self._state.put(self._frontier)
         return checkpoint
+
+    def rotate_site_key(self, new_key: SigningKey, fields: Mapping[str, Any]) -> tuple[int, Checkpoint]:
+        """Retire the site key for ``new_key``: log the rotation (signed by both keys, docs/crypto.md),
+        sign the retirement checkpoint with the old key, then sign with ``new_key`` from now on and
+        write it to ``site.pub``. ``fields`` are the audit fields (who, when, clock_sync, why, system).
+        Returns the rotation's leaf index and the retirement checkpoint.
+
+        Raises:
+            ConfigError: inside ``batch()``, or ``new_key`` is the key in use.
+            BackendError: ``site.pub`` cannot be written (the log already names the new key: re-run
+                ``KeyStore``-side recovery, see ``aseptic.audit.rotate_site_key``).
+        """
+        if self._batch_depth:
+            raise ConfigError("the site key cannot be rotated inside an open batch")
+        if new_key.public == self._site_key.public:
+            raise ConfigError(f"{new_key.key_id} is already the site key")
+        entry = rotation_entry(self.origin, self._frontier.size, self._site_key, new_key, fields)
+        leaf = self.append_entry(LeafKind.AUDIT, entry)
+        retirement = self.checkpoint()  # the old key's last signature
+        self._site_key = new_key
+        replace_trust_anchor(self._store.path.parent / "site.pub", new_key.public)
+        return leaf, retirement
 
     def checkpoints(self) -> tuple[Checkpoint, ...]:
         """Every stored checkpoint, oldest first."""

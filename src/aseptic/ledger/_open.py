@@ -13,11 +13,12 @@ from pathlib import Path
 
 from aseptic.crypto import PublicKey, read_public_key
 from aseptic.errors import BackendError, ConfigError, IntegrityError, RollbackError
+from aseptic.ledger._rotation import SiteKeys
 from aseptic.ledger._sqlite import SqliteStore
 from aseptic.ledger._state import FrontierCache
 from aseptic.ledger._tree import Frontier
 
-__all__ = ["restore_frontier", "write_trust_anchor"]
+__all__ = ["replace_trust_anchor", "restore_frontier", "write_trust_anchor"]
 
 _VERIFY_HINT = "run `aseptic ledger verify` to find what was changed"
 
@@ -37,6 +38,15 @@ def write_trust_anchor(path: Path, public_key: PublicKey) -> None:
                 hint="a ledger is signed by one site key; check --data-dir and the key store",
             )
         return
+    replace_trust_anchor(path, public_key)
+
+
+def replace_trust_anchor(path: Path, public_key: PublicKey) -> None:
+    """Write ``site.pub`` atomically (after a logged site key rotation, the new key).
+
+    Raises:
+        BackendError: the file cannot be written.
+    """
     text = f"{public_key.algorithm} {public_key.raw.hex()}\n"
     try:
         tmp = path.with_suffix(".pub.tmp")
@@ -59,6 +69,13 @@ def restore_frontier(
     """
     count = store.leaf_count()
     latest = store.latest_checkpoint()
+    keys = SiteKeys.from_conn(store.conn, public_key)  # the logged site key rotations
+    if keys.current != public_key:
+        raise ConfigError(
+            f"{store.path}: site key {public_key.key_id} was retired;"
+            f" the key in force is {keys.current.key_id}",
+            hint="a retired key signs nothing new; check the key store (keys/site.key)",
+        )
     if latest is None:
         frontier = Frontier()
         for leaf_hash in store.iter_leaf_hashes(0, count):
@@ -71,7 +88,7 @@ def restore_frontier(
             f"{where} is for origin {latest.origin!r}, this site is {origin!r}",
             hint="check [site].id in the config and --data-dir",
         )
-    latest.verify(public_key)
+    keys.verify_checkpoint(latest)
     if count < latest.size:
         raise RollbackError(f"{where}: only {count} leaves are stored (truncated log)", hint=_VERIFY_HINT)
     cached = state.get(latest.size)

@@ -21,6 +21,7 @@ from aseptic.ledger._checkpoint import Checkpoint
 from aseptic.ledger._merge import LeafRows, Pending, merge_rows
 from aseptic.ledger._proof import consistency_proof, verify_consistency
 from aseptic.ledger._report import Discrepancy, LedgerTampered, Report
+from aseptic.ledger._rotation import SiteKeys
 from aseptic.ledger._sqlite import SqliteStore, sqlite_errors
 from aseptic.ledger._tree import Frontier, Hash, root_of
 
@@ -58,7 +59,8 @@ def verify_ledger(
         with sqlite_errors(str(path)):
             _check_file(store.conn, path)
             audit = _Audit(str(path), site_public_key, require_signatures)
-            audit.anchors = load_anchors(store.conn, site_public_key, trusted, audit.add)
+            site_keys = SiteKeys.from_conn(store.conn, site_public_key)  # rotations: docs/crypto.md
+            audit.anchors = load_anchors(store.conn, site_keys, trusted, audit.add)
             audit.run(store.conn)
     finally:
         store.close()

@@ -33,6 +33,9 @@ _CHUNK = 16
 # A decision is queued as it is and turned into its entry by the writer, off the request's path.
 _Queued = tuple[LeafKind, bytes | dict[str, Any] | Decision]
 
+# Entries that are not ``audit`` leaves: access decisions, and Findings (an identity lockout).
+_KIND_OF_ENTRY = {"access_decision": LeafKind.DECISION, "finding": LeafKind.FINDING}
+
 
 class DecisionLog:
     """Group-committed ledger entries for decisions and audit events. Thread-safe."""
@@ -72,7 +75,7 @@ class DecisionLog:
             BackendError: the log is closed or its ledger failed (nothing is queued).
         """
         payload = canonical_json(entry)
-        kind = LeafKind.DECISION if entry.get("entry") == "access_decision" else LeafKind.AUDIT
+        kind = _KIND_OF_ENTRY.get(str(entry.get("entry")), LeafKind.AUDIT)
         with self._done:
             self._check_usable()
             self._recorded += 1

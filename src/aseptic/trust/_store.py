@@ -28,7 +28,9 @@ from aseptic.clock import format_rfc3339
 from aseptic.crypto import PublicKey, SigningKey
 from aseptic.errors import AccessDenied, BackendError, ConfigError, InputError
 from aseptic.trust._entities import DEVICE_ROLES, SERVICE_ROLES, USER_ROLES, principal_entity
-from aseptic.trust._password import hash_password, verify_password
+from aseptic.trust._lockout import LOCKOUT_DDL, LockoutPolicy
+from aseptic.trust._password import hash_password
+from aseptic.trust._signing import LockoutMixin
 from aseptic.trust._token import DEFAULT_TOKEN_LIFETIME_S, issue_token, verify_token
 from aseptic.trust._totp import TotpEnrolment, new_totp_secret, verify_totp
 
@@ -88,17 +90,39 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.strip().encode("utf-8")).hexdigest()
 
 
-class IdentityStore:
+class IdentityStore(LockoutMixin):
     """Who exists, with which roles, and how they prove it. Open with ``IdentityStore.open``."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path, audit: AuditSink) -> None:
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        path: Path,
+        audit: AuditSink,
+        *,
+        findings: AuditSink | None = None,
+        lockout: LockoutPolicy | None = None,
+    ) -> None:
         self._conn = conn
         self.path = path
         self._audit = audit
+        # A lockout Finding goes to ``findings``; by default to the audit sink, which the decision
+        # log routes to a ``finding`` leaf by its ``"entry": "finding"``.
+        self._findings = findings if findings is not None else audit
+        self.lockout = lockout if lockout is not None else LockoutPolicy()
 
     @classmethod
-    def open(cls, data_dir: Path, *, audit: AuditSink) -> IdentityStore:
+    def open(
+        cls,
+        data_dir: Path,
+        *,
+        audit: AuditSink,
+        findings: AuditSink | None = None,
+        lockout: LockoutPolicy | None = None,
+    ) -> IdentityStore:
         """Open (creating, owner-only) ``data_dir/identity.db``.
+
+        ``lockout`` (default 5 failures in 15 minutes) locks an identity after a burst of failed
+        logins or signings and sends a Finding to ``findings`` (default: ``audit``).
 
         Raises:
             BackendError: the file cannot be created or SQLite fails.
@@ -112,9 +136,10 @@ class IdentityStore:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
             conn.executescript(_DDL)
+            conn.executescript(LOCKOUT_DDL)
         except (OSError, sqlite3.Error) as exc:
             raise BackendError(f"cannot open identity store {path}: {exc}") from None
-        return cls(conn, path, audit)
+        return cls(conn, path, audit, findings=findings, lockout=lockout)
 
     def close(self) -> None:
         self._conn.close()
@@ -400,14 +425,17 @@ class IdentityStore:
     def authenticate(self, name: str, password: str, totp_code: str, now: datetime) -> Principal:
         """Check a user's password and TOTP code (a used code's step is stored: no replay).
 
+        Failed attempts of a known user are counted; a burst locks the user (``lockout``).
+
         Raises:
-            AccessDenied: unknown user, wrong password or code, replayed code, disabled user.
+            AccessDenied: unknown user, wrong password or code, replayed code, disabled or locked user.
         """
-        row = self._row(name)
-        verify_password(row[5] if row is not None and row[1] == "User" else None, password, who=name)
-        if row is None:  # unreachable: verify_password refuses an unknown user
-            raise AccessDenied(f"authentication failed for {name!r}")
-        step = verify_totp(row[6], totp_code, now, last_step=row[7], who=name)
+        row = self._checked_row(name, password, now)
+        try:
+            step = verify_totp(row[6], totp_code, now, last_step=row[7], who=name)
+        except AccessDenied:
+            self._failed(name, now)
+            raise
         if not row[4]:
             raise AccessDenied(f"authentication failed for {name!r}: user is disabled", reasons=("disabled",))
         updated = self._conn.execute(

@@ -24,7 +24,33 @@ def _times(until_h: float) -> list[float]:
 
 def test_public_api_is_pinned() -> None:
     assert sorted(aseptic.campaign.__all__) == sorted(
-        ["REPORTING_TECHNIQUES", "Attack", "Bias", "Ramp", "Replay", "TamperedView", "apply_attacks"]
+        [
+            "ATLAS_VERSION",
+            "DETECTOR_FAMILIES",
+            "ICS_ATTACK_VERSION",
+            "PRIMITIVES",
+            "REPORTING_TECHNIQUES",
+            "Attack",
+            "Bias",
+            "Expectation",
+            "ParamSpec",
+            "Preconditions",
+            "PrimitiveSpec",
+            "Ramp",
+            "Replay",
+            "Scenario",
+            "Step",
+            "TamperedView",
+            "Technique",
+            "apply_attacks",
+            "builtin_scenario_dir",
+            "load_library",
+            "load_scenario",
+            "parse_scenario",
+            "scenario_schema",
+            "technique",
+            "techniques",
+        ]
     )
 
 

@@ -12,6 +12,7 @@ def test_public_api_is_pinned() -> None:
         [
             "DEFAULT_ORIGIN",
             "EMPTY_ROOT",
+            "KEY_RECORD",
             "Checkpoint",
             "Discrepancy",
             "Hash",
@@ -21,6 +22,7 @@ def test_public_api_is_pinned() -> None:
             "LedgerStatus",
             "LedgerTampered",
             "Report",
+            "SiteKeys",
             "StoredReading",
             "canonical_json",
             "hash_children",

@@ -8,6 +8,8 @@ from telemetry_support import START, catalogue_readings, fixed_key
 from aseptic.errors import InputError
 from aseptic.telemetry import Collector, EdgeSigner, Envelope, Quality, Reading
 
+pytestmark = pytest.mark.requirement("ASE-CUSTODY", "ALCOA-ATTRIBUTABLE", "P11-11.10h")
+
 
 def test_signer_chains_consecutive_envelopes() -> None:
     signer = EdgeSigner("collector-01", fixed_key(1))

@@ -15,6 +15,8 @@ from telemetry_support import SOURCE, START, catalogue_readings, fixed_key
 from aseptic.errors import InputError
 from aseptic.telemetry import Envelope, Quality, Reading, reading_leaf_bytes
 
+pytestmark = pytest.mark.requirement("ASE-CUSTODY", "ALCOA-ORIGINAL", "A11-5")
+
 ZERO = bytes(32)
 KEY = fixed_key(7)
 

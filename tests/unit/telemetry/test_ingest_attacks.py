@@ -28,6 +28,8 @@ from aseptic.telemetry import (
     SignatureBlock,
 )
 
+pytestmark = pytest.mark.requirement("ASE-CUSTODY", "A11-5", "P11-11.10h", "P11-11.10a")
+
 SETTINGS = TelemetrySettings(max_envelope_bytes=64 * 1024, max_clock_skew_s=300.0)
 
 

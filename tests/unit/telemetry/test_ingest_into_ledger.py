@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from telemetry_support import SOURCE, START, catalogue_readings, fixed_key
 
 from aseptic.clock import SimClock
@@ -19,6 +20,8 @@ from aseptic.telemetry import (
     QuarantineEvent,
     verify_reading,
 )
+
+pytestmark = pytest.mark.requirement("ASE-CUSTODY", "ALCOA-ORIGINAL", "P11-11.10c")
 
 
 def test_ingest_logs_envelopes_and_quarantine_events_in_the_ledger(tmp_path: Path) -> None:

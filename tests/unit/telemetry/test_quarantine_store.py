@@ -17,6 +17,8 @@ from aseptic.clock import SimClock
 from aseptic.errors import BackendError, InputError, RollbackError
 from aseptic.telemetry import EdgeSigner, Quarantine, QuarantineEvent, Rejection, RejectReason
 
+pytestmark = pytest.mark.requirement("ASE-CUSTODY", "A11-5")
+
 MALFORMED = Rejection(RejectReason.MALFORMED, InputError("envelope 1: envelope is truncated at byte 3"))
 
 

@@ -14,6 +14,8 @@ from telemetry_support import SOURCE, catalogue_readings, fixed_key
 from aseptic.errors import ProofError
 from aseptic.telemetry import Envelope, Quality, Reading, ReadingProof, reading_leaf_bytes, verify_reading
 
+pytestmark = pytest.mark.requirement("ASE-CUSTODY", "ALCOA-ORIGINAL", "P11-11.10a")
+
 KEY = fixed_key(3)
 
 

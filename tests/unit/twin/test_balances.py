@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from aseptic.twin import BatchResult, simulate_batches
 from aseptic.twin import _kinetics as k
+
+pytestmark = pytest.mark.requirement("ASE-TWIN")
 
 
 def _sample_time(result: BatchResult) -> float:

@@ -9,6 +9,8 @@ import pytest
 
 from aseptic.twin import _kinetics as k
 
+pytestmark = pytest.mark.requirement("ASE-TWIN")
+
 
 def _derived(temp_k: float = 298.0, ph: float = 6.5) -> np.ndarray:
     x = np.zeros((1, k.N_STATES))

@@ -15,6 +15,8 @@ from aseptic.errors import ConfigError, InputError
 from aseptic.twin import TAGS, Fault, Phase, Plant, parse_faults, parse_phase, simulate_batches
 from aseptic.twin import _kinetics as k
 
+pytestmark = pytest.mark.requirement("ASE-TWIN")
+
 
 def test_public_api_is_pinned() -> None:
     assert twin.__all__ == [
@@ -38,6 +40,7 @@ def test_public_api_is_pinned() -> None:
         "ServerOptions",
         "ServerStats",
         "SoftSensorQuality",
+        "SpectrumTamper",
         "TagKind",
         "TagSpec",
         "TwinServer",
@@ -45,6 +48,7 @@ def test_public_api_is_pinned() -> None:
         "bootstrap_pki",
         "default_soft_sensor",
         "factory_image",
+        "load_soft_sensor",
         "parse_faults",
         "parse_phase",
         "simulate_batches",

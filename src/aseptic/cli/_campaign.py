@@ -1,0 +1,99 @@
+"""``aseptic campaign ...``: the threat-simulation scenario library (list, validate)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from aseptic.campaign import PRIMITIVES, ParamSpec, Scenario, load_library, load_scenario
+from aseptic.cli._common import JsonOption, handles_errors, print_json
+
+app = typer.Typer(help="Threat simulation on the digital twin: the scenario library.", no_args_is_help=True)
+
+ScenarioDirOption = Annotated[
+    list[Path] | None,
+    typer.Option("--scenario-dir", help="A directory of your own scenarios (*.yaml), added to the library."),
+]
+
+
+def _summary(scenario: Scenario) -> dict[str, object]:
+    return {
+        "id": scenario.id,
+        "name": scenario.name,
+        "techniques": list(scenario.techniques),
+        "steps": [step.primitive for step in scenario.steps],
+        "first_malicious_h": scenario.first_malicious_h,
+        "expected": [e.detector for e in scenario.expected],
+        "source": scenario.source,
+    }
+
+
+@app.command("list")
+@handles_errors
+def list_scenarios(scenario_dir: ScenarioDirOption = None, as_json: JsonOption = False) -> None:
+    """List the scenario library (built-in plus --scenario-dir), checking every file."""
+    scenarios = load_library(scenario_dir or [])
+    if as_json:
+        print_json({"scenarios": [_summary(s) for s in scenarios]})
+        return
+    for scenario in scenarios:
+        print(f"{scenario.id:36} {','.join(scenario.techniques):24} {scenario.name}")
+    print(f"{len(scenarios)} scenarios")
+
+
+@app.command("validate")
+@handles_errors
+def validate(
+    paths: Annotated[list[Path], typer.Argument(help="Scenario files or directories to check.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Check scenario files against the schema, the technique catalogues and the primitives.
+
+    Exit 0 if every file is valid, 2 with every problem listed otherwise.
+    """
+    scenarios: list[Scenario] = []
+    for path in paths:
+        if path.is_dir():
+            scenarios.extend(load_library([path], include_builtin=False))
+        else:
+            scenarios.append(load_scenario(path))
+    if as_json:
+        print_json({"valid": [_summary(s) for s in scenarios]})
+        return
+    for scenario in scenarios:
+        print(f"ok {scenario.source} ({scenario.id})")
+
+
+def _param_row(spec: ParamSpec) -> dict[str, object]:
+    row: dict[str, object] = {"type": spec.type, "required": spec.required}
+    if spec.choices:
+        row["choices"] = list(spec.choices)
+    return row
+
+
+@app.command("primitives")
+@handles_errors
+def primitives(as_json: JsonOption = False) -> None:
+    """The attack primitives a scenario step can use, with their techniques and parameters."""
+    specs = list(PRIMITIVES.values())
+    if as_json:
+        print_json(
+            {
+                "primitives": [
+                    {
+                        "name": spec.name,
+                        "target": spec.target,
+                        "techniques": list(spec.techniques),
+                        "params": {name: _param_row(p) for name, p in spec.params.items()},
+                        "description": spec.description,
+                    }
+                    for spec in specs
+                ]
+            }
+        )
+        return
+    for spec in specs:
+        params = ", ".join(f"{name}:{p.type}" for name, p in spec.params.items())
+        print(f"{spec.name:22} {spec.target:9} {','.join(spec.techniques):20} {params}")

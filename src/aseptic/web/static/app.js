@@ -1,0 +1,200 @@
+// Aseptic dashboard: a thin client of the HTTP API. Everything shown comes from an authenticated
+// API call; a view the caller's role may not see says so instead of failing silently.
+"use strict";
+
+const TREND_TAGS = [
+  ["temperature_k", "Temperature", "K"],
+  ["ph", "pH", ""],
+  ["dissolved_o2_mg_per_l", "Dissolved O2", "mg/L"],
+  ["offgas_co2_pct", "Off-gas CO2", "%"],
+  ["volume_l", "Volume", "L"],
+  ["paa_softsensor_mg_per_l", "PAA (soft sensor)", "mg/L"],
+];
+const POLL_MS = 1000;
+const WINDOW_POINTS = 720;
+
+const $ = (id) => document.getElementById(id);
+let token = sessionStorage.getItem("aseptic.token");
+let timers = [];
+
+async function api(path, options = {}) {
+  const headers = { Accept: "application/json", ...(options.headers || {}) };
+  if (token) headers.Authorization = `Bearer ${token}`;
+  const response = await fetch(path, { ...options, headers });
+  let body = null;
+  try { body = await response.json(); } catch { body = null; }
+  if (response.status === 401 && token) { logout("Your session ended: sign in again."); }
+  return { status: response.status, body };
+}
+
+function errorText(result) {
+  const detail = result.body && (result.body.error || result.body.detail);
+  return typeof detail === "string" ? detail : `HTTP ${result.status}`;
+}
+
+function show(view) {
+  for (const section of document.querySelectorAll("main > section")) section.hidden = section.id !== `${view}-view`;
+  for (const link of document.querySelectorAll("#nav a")) link.classList.toggle("active", link.hash === `#${view}`);
+}
+
+function stopTimers() { timers.forEach(clearInterval); timers = []; }
+
+function logout(message = "") {
+  token = null;
+  sessionStorage.removeItem("aseptic.token");
+  stopTimers();
+  $("nav").hidden = true; $("logout").hidden = true; $("who").textContent = "";
+  $("login-error").textContent = message;
+  show("login");
+}
+
+async function login(event) {
+  event.preventDefault();
+  const code = $("totp").value.trim();
+  if (!/^[0-9]{6}$/.test(code)) { $("login-error").textContent = "The authenticator code is six digits."; return; }
+  const result = await api("/api/login", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ username: $("username").value.trim(), password: $("password").value, totp_code: code }),
+  });
+  $("password").value = ""; $("totp").value = "";
+  if (result.status !== 200) { $("login-error").textContent = "Sign-in failed: check name, password and code."; return; }
+  token = result.body.token;
+  sessionStorage.setItem("aseptic.token", token);
+  await start();
+}
+
+async function start() {
+  const me = await api("/api/whoami");
+  if (me.status !== 200) { logout(); return; }
+  $("who").textContent = `${me.body.name} (${(me.body.roles || []).join(", ")})`;
+  $("nav").hidden = false; $("logout").hidden = false; $("login-error").textContent = "";
+  route();
+}
+
+function route() {
+  if (!token) { show("login"); return; }
+  stopTimers();
+  const view = (location.hash || "#overview").slice(1);
+  const views = { overview: overview, findings: findings, ledger: ledger };
+  (views[view] || overview)();
+}
+
+// -- overview: live trends --------------------------------------------------------------------------
+
+function svg(tag, attrs) {
+  const node = document.createElementNS("http://www.w3.org/2000/svg", tag);
+  for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, value);
+  return node;
+}
+
+function drawTrend(card, points) {
+  const chart = card.querySelector("svg");
+  chart.replaceChildren();
+  const finite = points.filter((p) => p.value !== null);
+  if (finite.length < 2) return;
+  const width = 320, height = 120, pad = 4;
+  const t0 = finite[0].t, t1 = finite[finite.length - 1].t;
+  let lo = Math.min(...finite.map((p) => p.value)), hi = Math.max(...finite.map((p) => p.value));
+  if (hi === lo) { hi += 1e-9; lo -= 1e-9; }
+  const x = (t) => pad + ((t - t0) / Math.max(t1 - t0, 1)) * (width - 2 * pad);
+  const y = (v) => height - 14 - ((v - lo) / (hi - lo)) * (height - 24);
+  chart.setAttribute("viewBox", `0 0 ${width} ${height}`);
+  chart.append(svg("line", { x1: pad, x2: width - pad, y1: height - 12, y2: height - 12 }));
+  chart.append(svg("polyline", { points: finite.map((p) => `${x(p.t).toFixed(1)},${y(p.value).toFixed(1)}`).join(" ") }));
+  const label = (text, ax, ay, anchor) => { const t = svg("text", { x: ax, y: ay, "text-anchor": anchor }); t.textContent = text; chart.append(t); };
+  label(hi.toPrecision(5), pad, 10, "start");
+  label(lo.toPrecision(5), pad, height - 16, "start");
+  label(new Date(t1).toISOString().slice(11, 19) + "Z", width - pad, height - 2, "end");
+}
+
+function trendCard(tag, title, unit) {
+  const card = document.createElement("div");
+  card.className = "card"; card.dataset.tag = tag;
+  const heading = document.createElement("h2");
+  const name = document.createElement("span"); name.textContent = title;
+  const value = document.createElement("span"); value.className = "value"; value.textContent = "…";
+  heading.append(name, value);
+  const chart = svg("svg", { role: "img", "aria-label": `${title} trend` });
+  const note = document.createElement("p"); note.className = "denied";
+  card.append(heading, chart, note);
+  card.state = { points: [], from: null, unit };
+  return card;
+}
+
+async function refreshTrend(card) {
+  const state = card.state;
+  const query = state.from ? `?from=${encodeURIComponent(state.from)}` : "";
+  const result = await api(`/api/tags/${encodeURIComponent(card.dataset.tag)}/readings${query}`);
+  const note = card.querySelector(".denied");
+  if (result.status !== 200) { note.textContent = result.status === 403 ? "Not permitted for your role." : errorText(result); return; }
+  note.textContent = "";
+  const fresh = result.body.readings.filter((r) => !state.from || r.time > state.from);
+  for (const reading of fresh) state.points.push({ t: Date.parse(reading.time), value: reading.value, time: reading.time });
+  if (state.points.length > WINDOW_POINTS) state.points.splice(0, state.points.length - WINDOW_POINTS);
+  if (state.points.length) {
+    const last = state.points[state.points.length - 1];
+    state.from = last.time;
+    card.querySelector(".value").textContent = last.value === null ? "bad quality" : `${last.value.toPrecision(5)} ${state.unit}`;
+    card.dataset.lastTime = last.time;
+  }
+  drawTrend(card, state.points);
+}
+
+async function overview() {
+  show("overview");
+  const grid = $("trends");
+  grid.replaceChildren(...TREND_TAGS.map(([tag, title, unit]) => trendCard(tag, title, unit)));
+  const batch = await api("/api/batches/active");
+  $("batch").textContent = batch.status === 200
+    ? `Active batch ${batch.body.batch_id || "none"}${batch.body.phase ? `, phase ${batch.body.phase}` : ""}`
+    : batch.status === 403 ? "Active batch: not permitted for your role." : "No batch information available.";
+  const tick = () => { for (const card of grid.children) refreshTrend(card); };
+  tick();
+  timers.push(setInterval(tick, POLL_MS));
+}
+
+// -- findings ----------------------------------------------------------------------------------------
+
+function cell(text) { const td = document.createElement("td"); td.textContent = text ?? "–"; return td; }
+
+async function findings() {
+  show("findings");
+  const result = await api("/api/findings");
+  const body = $("findings-table").querySelector("tbody");
+  body.replaceChildren();
+  if (result.status !== 200) { $("findings-note").textContent = result.status === 403 ? "Not permitted for your role." : errorText(result); return; }
+  const rows = result.body.findings;
+  $("findings-note").textContent = `${rows.length} findings`;
+  for (const f of rows.slice().reverse()) {
+    const tr = document.createElement("tr");
+    const sev = document.createElement("td"); const badge = document.createElement("span");
+    badge.className = `sev ${f.severity >= 8 ? "high" : f.severity >= 5 ? "mid" : "low"}`; badge.textContent = f.severity; sev.append(badge);
+    const technique = cell(f.technique ? `${f.technique} ${f.technique_name || ""}` : null);
+    const tags = document.createElement("td");
+    for (const c of f.contributions || []) {
+      const line = document.createElement("div"); const bar = document.createElement("span");
+      bar.className = "bar"; bar.style.width = `${Math.round(60 * c.share)}px`;
+      line.append(bar, `${c.tag} ${(100 * c.share).toFixed(0)}%`); tags.append(line);
+    }
+    tr.append(cell(f.leaf), cell(f.time), sev, cell(f.detector), technique, cell(f.batch_id), tags);
+    body.append(tr);
+  }
+}
+
+// -- ledger ------------------------------------------------------------------------------------------
+
+async function ledger() {
+  show("ledger");
+  const result = await api("/api/ledger/status");
+  const list = $("ledger-status");
+  list.replaceChildren();
+  const add = (term, value) => { const dt = document.createElement("dt"); dt.textContent = term; const dd = document.createElement("dd"); dd.textContent = value; list.append(dt, dd); };
+  if (result.status !== 200) { add("status", result.status === 403 ? "Not permitted for your role." : errorText(result)); return; }
+  for (const [key, value] of Object.entries(result.body)) add(key.replaceAll("_", " "), typeof value === "object" ? JSON.stringify(value) : String(value));
+}
+
+$("login-form").addEventListener("submit", login);
+$("logout").addEventListener("click", () => logout());
+window.addEventListener("hashchange", route);
+if (token) start(); else logout();
