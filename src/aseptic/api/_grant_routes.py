@@ -10,15 +10,18 @@ token; each change is an audit entry in the ledger (docs/trust.md).
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+import re
+from typing import Annotated, Any, Literal, TypeVar
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from aseptic.api._errors import UnknownResource
 from aseptic.api._service import ApiService
-from aseptic.errors import BackendError
+from aseptic.errors import BackendError, InputError
 from aseptic.trust import MAX_BREAKGLASS_S, MAX_GRANT_S, EntityRef, Grant, GrantStore, Principal
 
 __all__ = ["router"]
@@ -29,7 +32,8 @@ _bearer = HTTPBearer(auto_error=False, description="A session token from POST /a
 GrantableAction = Literal[
     "write_setpoint", "change_recipe", "deploy_model", "release_batch", "change_policy", "export_data"
 ]
-GrantId = Annotated[str, Path(pattern=r"^(g|bg)-[0-9a-f]{16}$", description="A grant's id")]
+_GRANT_ID = re.compile(r"^(g|bg)-[0-9a-f]{16}$")
+M = TypeVar("M", bound=BaseModel)
 
 
 class Scope(BaseModel):
@@ -60,6 +64,21 @@ class Review(BaseModel):
     note: Annotated[str, Field(min_length=1, max_length=2000, pattern=r"\S")]
 
 
+def _json_body(model: type[BaseModel]) -> dict[str, Any]:
+    """The OpenAPI request body of a route that parses ``model`` itself."""
+    schema = {"schema": model.model_json_schema()}
+    return {"requestBody": {"required": True, "content": {"application/json": schema}}}
+
+
+def _parse(model: type[M], raw: bytes) -> M:
+    # Bodies and ids are checked only after authentication: FastAPI would check a declared body or
+    # path pattern first and answer 422 to a caller it does not know; unauthenticated gets 401.
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors(include_url=False)) from None
+
+
 def _service(request: Request) -> ApiService:
     service: ApiService = request.app.state.service
     return service
@@ -82,18 +101,24 @@ def _grants(service: ApiService) -> GrantStore:
 
 
 def _existing(grants: GrantStore, grant_id: str) -> Grant:
+    if not _GRANT_ID.match(grant_id):
+        raise InputError(f"grant id {grant_id[:40]!r} is malformed", hint="g-<16 hex> or bg-<16 hex>")
     if not any(g.grant_id == grant_id for g in grants.list_grants()):
         raise UnknownResource(f"no grant {grant_id!r}", hint="GET /api/grants lists them")
     return grants.get(grant_id)
 
 
-@router.post("/api/grants", tags=["grants"])
-def request_grant(body: GrantRequest, principal: Authenticated, request: Request) -> dict[str, Any]:
+@router.post("/api/grants", tags=["grants"], openapi_extra=_json_body(GrantRequest))
+async def request_grant(principal: Authenticated, request: Request) -> dict[str, Any]:
     """Ask for a time-limited grant of one action on one scope; it waits for a second person."""
+    body = _parse(GrantRequest, await request.body())
     service = _service(request)
     scope = EntityRef(body.scope.type, body.scope.id)
     now = service.clock.now()
-    grant = _grants(service).request(principal, body.action, scope, body.reason, body.duration_s, now)
+    grants = _grants(service)
+    grant = await run_in_threadpool(
+        grants.request, principal, body.action, scope, body.reason, body.duration_s, now
+    )
     return grant.to_json(now)
 
 
@@ -108,7 +133,7 @@ def list_grants(principal: Authenticated, request: Request) -> list[dict[str, An
 
 
 @router.post("/api/grants/{grant_id}/approve", tags=["grants"])
-def approve_grant(grant_id: GrantId, principal: Authenticated, request: Request) -> dict[str, Any]:
+def approve_grant(grant_id: str, principal: Authenticated, request: Request) -> dict[str, Any]:
     """Approve someone else's grant (policy action ``approve_grant``; never one's own)."""
     service = _service(request)
     grants = _grants(service)
@@ -118,7 +143,7 @@ def approve_grant(grant_id: GrantId, principal: Authenticated, request: Request)
 
 
 @router.post("/api/grants/{grant_id}/revoke", tags=["grants"])
-def revoke_grant(grant_id: GrantId, principal: Authenticated, request: Request) -> dict[str, Any]:
+def revoke_grant(grant_id: str, principal: Authenticated, request: Request) -> dict[str, Any]:
     """End a grant at once (its requester, its approver, or a reviewer role)."""
     service = _service(request)
     grants = _grants(service)
@@ -127,14 +152,16 @@ def revoke_grant(grant_id: GrantId, principal: Authenticated, request: Request) 
     return grants.revoke(grant_id, principal, now).to_json(now)
 
 
-@router.post("/api/breakglass", tags=["break-glass"])
-def open_breakglass(body: BreakGlassRequest, principal: Authenticated, request: Request) -> dict[str, Any]:
+@router.post("/api/breakglass", tags=["break-glass"], openapi_extra=_json_body(BreakGlassRequest))
+async def open_breakglass(principal: Authenticated, request: Request) -> dict[str, Any]:
     """Open emergency elevation now: a finding (T0859) and an audit entry; reviewed afterwards."""
+    body = _parse(BreakGlassRequest, await request.body())
     service = _service(request)
     scope = EntityRef(body.scope.type, body.scope.id)
     now = service.clock.now()
-    grant, _ = _grants(service).open_breakglass(
-        principal, body.action, scope, body.reason, body.duration_s, now
+    grants = _grants(service)
+    grant, _ = await run_in_threadpool(
+        grants.open_breakglass, principal, body.action, scope, body.reason, body.duration_s, now
     )
     return grant.to_json(now)
 
@@ -147,13 +174,16 @@ def pending_reviews(principal: Authenticated, request: Request) -> list[dict[str
     return [g.to_json(now) for g in _grants(service).pending_reviews()]
 
 
-@router.post("/api/breakglass/{grant_id}/review", tags=["break-glass"])
-def review_breakglass(
-    grant_id: GrantId, body: Review, principal: Authenticated, request: Request
-) -> dict[str, Any]:
+@router.post("/api/breakglass/{grant_id}/review", tags=["break-glass"], openapi_extra=_json_body(Review))
+async def review_breakglass(grant_id: str, principal: Authenticated, request: Request) -> dict[str, Any]:
     """Record the review of someone else's break-glass session."""
+    body = _parse(Review, await request.body())
     service = _service(request)
     grants = _grants(service)
-    _existing(grants, grant_id)
     now = service.clock.now()
-    return grants.review_breakglass(grant_id, principal, body.note, now).to_json(now)
+
+    def review() -> Grant:
+        _existing(grants, grant_id)
+        return grants.review_breakglass(grant_id, principal, body.note, now)
+
+    return (await run_in_threadpool(review)).to_json(now)
