@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 from aseptic import __version__
 from aseptic.api._errors import install_error_handlers
+from aseptic.api._grant_routes import router as grant_router
 from aseptic.api._limits import BodySizeLimit
 from aseptic.api._service import ApiService, Caller
 from aseptic.api._tls import client_certificate
@@ -172,6 +173,8 @@ def create_app(data_dir: Path, settings: Settings, clock: Clock) -> FastAPI:
     app.state.service = service
     app.add_middleware(BodySizeLimit, max_body_bytes=settings.api.max_body_bytes)
     install_error_handlers(app)
+
+    app.include_router(grant_router)
 
     @app.get("/health", tags=["service"])
     def health() -> dict[str, str]:

@@ -39,6 +39,7 @@ from aseptic.trust import (
     DecisionLog,
     EnforcementPoint,
     EntityRef,
+    GrantStore,
     IdentityStore,
     PolicyDecisionPoint,
     Principal,
@@ -99,6 +100,7 @@ class ApiService:
         identities: IdentityStore,
         gateway: WriteGateway | None = None,
         ca_certificate: x509.Certificate | None = None,
+        grants: GrantStore | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.settings = settings
@@ -110,6 +112,7 @@ class ApiService:
         self._identities = identities
         self.gateway = gateway
         self.ca_certificate = ca_certificate
+        self.grants = grants  # elevation grants and break-glass (see _grant_routes)
         self._lock = threading.Lock()
         self.failed_logins = 0
         self.refused_tokens = 0
@@ -145,7 +148,14 @@ class ApiService:
             thread.shutdown()
             log.close()
             raise
-        pep = EnforcementPoint(PolicyDecisionPoint(bundle, plant_entities()), log)
+        try:
+            grants = GrantStore.open(data_dir, audit=log, findings=log.log_finding)
+        except BaseException:
+            thread.submit(identities.close).result()
+            thread.shutdown()
+            log.close()
+            raise
+        pep = EnforcementPoint(PolicyDecisionPoint(bundle, plant_entities()), log, grants)
         gateway = None
         gw = settings.gateway
         if gw.endpoint is not None:
@@ -173,11 +183,12 @@ class ApiService:
         except ConfigError:
             if gateway is not None:
                 link.close()
+            grants.close()
             thread.submit(identities.close).result()
             thread.shutdown()
             log.close()
             raise
-        return cls(data_dir, settings, clock, session_key, log, pep, thread, identities, gateway, ca)
+        return cls(data_dir, settings, clock, session_key, log, pep, thread, identities, gateway, ca, grants)
 
     @property
     def closed(self) -> bool:
@@ -194,6 +205,8 @@ class ApiService:
                 self.gateway.plant.close()
             self._identity_thread.submit(self._identities.close).result()
             self._identity_thread.shutdown()
+            if self.grants is not None:
+                self.grants.close()
         finally:
             self.log.close()
 

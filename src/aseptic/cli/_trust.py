@@ -7,6 +7,7 @@ never from argv, and never printed except the TOTP secret shown once at enrolmen
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,6 +36,7 @@ from aseptic.trust import (
     DecisionLog,
     EnforcementPoint,
     EntityRef,
+    GrantStore,
     IdentityStore,
     PolicyDecisionPoint,
     Principal,
@@ -44,12 +46,35 @@ from aseptic.trust import (
     plant_entities,
 )
 
+SESSION_TOKEN_ENV = "ASEPTIC_SESSION_TOKEN"  # noqa: S105 - the name of a variable, not a secret
+PASSWORD_ENV = "ASEPTIC_PASSWORD"  # noqa: S105 - the name of a variable, not a secret
+TOTP_ENV = "ASEPTIC_TOTP_CODE"
+ACTOR_SESSION_S = 60  # the session a password login of a single command gets (not handed out)
+
 SessionFileOption = Annotated[
     Path | None,
     typer.Option(
         "--session-file",
         envvar="ASEPTIC_SESSION_FILE",
-        help="File holding your session token (from `aseptic user login`).",
+        help="File holding your session token (from `aseptic user login`); or set ASEPTIC_SESSION_TOKEN.",
+    ),
+]
+ActorOption = Annotated[
+    str | None,
+    typer.Option(
+        "--as",
+        envvar="ASEPTIC_USER",
+        help="Log in as this user for this command instead of a session: the password comes from"
+        " --actor-password-file or ASEPTIC_PASSWORD, the TOTP code from ASEPTIC_TOTP_CODE (else a prompt"
+        " or standard input).",
+    ),
+]
+ActorPasswordFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--actor-password-file",
+        envvar="ASEPTIC_PASSWORD_FILE",
+        help="File holding the password of the --as user.",
     ),
 ]
 
@@ -64,53 +89,79 @@ class TrustContext:
     session_key: SigningKey
     log: DecisionLog
     identities: IdentityStore
+    grants: GrantStore
     clock: WallClock
 
     def now(self) -> datetime:
         return self.clock.now()
 
     def enforcement_point(self) -> EnforcementPoint:
-        """The enforcement point over the active policy set (the site's, else the shipped one)."""
+        """The enforcement point over the active policy set (the site's, else the shipped one), elevating
+        requests by the site's active grants."""
         bundle, _ = load_active_policy_set(self.data_dir, self.site_key.public)
-        return EnforcementPoint(PolicyDecisionPoint(bundle, plant_entities()), self.log)
+        return EnforcementPoint(PolicyDecisionPoint(bundle, plant_entities()), self.log, self.grants)
 
     def site_ca(self) -> SiteCA:
         """The site CA (created with its certificate ``D/site-ca.pem`` on first use)."""
         return open_site_ca(self.data_dir, self.site_id, self.clock)
 
-    def authenticate(self, session_file: Path | None) -> Principal:
-        """The principal of the session token in ``session_file``.
+    def authenticate(
+        self,
+        session_file: Path | None,
+        actor: str | None = None,
+        actor_password_file: Path | None = None,
+    ) -> Principal:
+        """Who runs this command: the session token in ``session_file`` (else ``$ASEPTIC_SESSION_TOKEN``),
+        or a password and TOTP login of ``actor`` (logged as any login is). Never from argv.
 
         Raises:
-            ConfigError: no session file given.
-            AccessDenied, InputError, SignatureError: the token is refused.
+            ConfigError: no session and no ``--as`` user.
+            AccessDenied, InputError, SignatureError: the token or the credentials are refused.
         """
-        if session_file is None:
-            raise ConfigError(
-                "this command needs a session",
-                hint="`aseptic user login NAME --out F`, then --session-file F",
+        if session_file is not None or (actor is None and os.environ.get(SESSION_TOKEN_ENV)):
+            token = (
+                read_secret_file(session_file, "session token")
+                if session_file is not None
+                else os.environ[SESSION_TOKEN_ENV].strip()
             )
-        token = read_secret_file(session_file, "session token")
+            return self.identities.verify_session(token, public_key=self.session_key.public, now=self.now())
+        if actor is None:
+            raise ConfigError(
+                "this command needs a session or a login",
+                hint="`aseptic user login NAME --out F`, then --session-file F; or --as NAME with"
+                " --actor-password-file F (or ASEPTIC_PASSWORD) and ASEPTIC_TOTP_CODE",
+            )
+        password = (
+            read_secret_file(actor_password_file, "password")
+            if actor_password_file is not None
+            else os.environ.get(PASSWORD_ENV) or read_secret(None, f"password of {actor}")
+        )
+        code = os.environ.get(TOTP_ENV) or read_secret(None, f"TOTP code of {actor}")
+        token = self.identities.login(
+            actor, password, code.strip(), key=self.session_key, now=self.now(), lifetime_s=ACTOR_SESSION_S
+        )
         return self.identities.verify_session(token, public_key=self.session_key.public, now=self.now())
 
-    def require_admin_action(self, actor: Principal, action: str, *, elevated: bool = False) -> None:
+    def cli_context(self) -> RequestContext:
+        """The context of a CLI request: conduit ``cli``, operations zone, no batch, an attested
+        endpoint (the CLI has no posture signal yet). ``elevated`` is set by the enforcement point."""
+        return RequestContext(
+            batch_state="none",
+            firmware_attested=True,
+            source_zone="operations",
+            conduit="cli",
+            time=self.now(),
+        )
+
+    def require_admin_action(self, actor: Principal, action: str) -> None:
         """Ask the enforcement point whether ``actor`` may do ``action`` on the site; log the decision.
+        An active grant of ``actor`` for the action elevates the request (the enforcement point looks).
 
         Raises:
             AccessDenied: the policies deny it (the deny is logged).
         """
         request = AccessRequest(
-            principal=EntityRef(actor.kind, actor.name),
-            action=action,
-            resource=EntityRef("Site", "site-01"),
-            context=RequestContext(
-                batch_state="none",
-                firmware_attested=True,
-                source_zone="operations",
-                conduit="cli",
-                time=self.now(),
-                elevated=elevated,
-            ),
+            EntityRef(actor.kind, actor.name), action, EntityRef("Site", "site-01"), self.cli_context()
         )
         self.enforcement_point().require(request, extra=[actor.to_entity()])
 
@@ -151,7 +202,10 @@ def open_trust(
     try:
         identities = IdentityStore.open(directory, audit=log)
         try:
-            yield TrustContext(directory, settings.site.id, site_key, session_key, log, identities, clock)
+            with GrantStore.open(directory, audit=log, findings=log.log_finding) as grants:
+                yield TrustContext(
+                    directory, settings.site.id, site_key, session_key, log, identities, grants, clock
+                )
         finally:
             identities.close()
     finally:

@@ -6,13 +6,16 @@ import typer
 
 from aseptic import __version__
 from aseptic.cli import (
+    _access,
     _audit,
     _backup,
     _bench,
+    _breakglass,
     _campaign,
     _demo,
     _device,
     _findings,
+    _grant,
     _historian,
     _ledger,
     _policy,
@@ -44,6 +47,9 @@ app.command("init")(_trust.init)
 app.add_typer(_user.app, name="user")
 app.add_typer(_policy.app, name="policy")
 app.add_typer(_device.app, name="device")
+app.add_typer(_grant.app, name="grant")
+app.add_typer(_breakglass.app, name="breakglass")
+app.add_typer(_access.app, name="access")
 app.add_typer(_provenance.model_app, name="model")
 app.add_typer(_provenance.firmware_app, name="firmware")
 app.command("serve")(_serve.serve)
