@@ -25,7 +25,7 @@ from aseptic.detect._engine import (
     confirm_alarms,
     count_episodes,
 )
-from aseptic.detect._finding import TECHNIQUES, Finding, suggest_technique
+from aseptic.detect._finding import CAUSES, TECHNIQUES, Finding, suggest_technique
 from aseptic.detect._model import BatchModel, fit_model
 from aseptic.detect._mspc import MspcDetector
 from aseptic.detect._physics import PhysicsDetector
@@ -33,8 +33,10 @@ from aseptic.detect._recipe import RecipeDetector
 from aseptic.detect._replay import ReplayDetector
 from aseptic.detect._stale import StaleValueDetector
 from aseptic.detect._store import load_model, model_digest, save_model
+from aseptic.detect._twin_residual import TwinResidualDetector
 
 __all__ = [
+    "CAUSES",
     "ONLINE_KINDS",
     "TECHNIQUES",
     "AlarmState",
@@ -52,6 +54,7 @@ __all__ = [
     "Score",
     "StaleValueDetector",
     "ThreeSigmaDetector",
+    "TwinResidualDetector",
     "Verdict",
     "alarm_episodes",
     "confirm_alarms",

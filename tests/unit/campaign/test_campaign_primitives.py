@@ -24,7 +24,20 @@ def _times(until_h: float) -> list[float]:
 
 def test_public_api_is_pinned() -> None:
     assert sorted(aseptic.campaign.__all__) == sorted(
-        ["REPORTING_TECHNIQUES", "Attack", "Bias", "Ramp", "Replay", "TamperedView", "apply_attacks"]
+        [
+            "REPORTING_TECHNIQUES",
+            "Attack",
+            "Bias",
+            "Freeze",
+            "Geometric",
+            "InLoopPlant",
+            "Ramp",
+            "Replay",
+            "SetpointChange",
+            "Surge",
+            "TamperedView",
+            "apply_attacks",
+        ]
     )
 
 

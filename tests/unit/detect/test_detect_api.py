@@ -8,6 +8,7 @@ import aseptic.detect
 def test_public_api_is_pinned() -> None:
     assert sorted(aseptic.detect.__all__) == sorted(
         [
+            "CAUSES",
             "ONLINE_KINDS",
             "TECHNIQUES",
             "AlarmState",
@@ -25,6 +26,7 @@ def test_public_api_is_pinned() -> None:
             "Score",
             "StaleValueDetector",
             "ThreeSigmaDetector",
+            "TwinResidualDetector",
             "Verdict",
             "alarm_episodes",
             "confirm_alarms",
