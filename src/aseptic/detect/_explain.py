@@ -94,7 +94,7 @@ def classify_cause(
     """``("process fault", fault name)`` for a published fault's pattern, else ``("attack", None)``."""
     if statistic.startswith(INTEGRITY_STATISTICS):
         return "attack", None
-    for i, tag in enumerate(tags[:2]):
+    for i, tag in enumerate(tags[:1]):
         signature = FAULT_SIGNATURES.get(tag)
         if signature is None:
             continue
