@@ -16,6 +16,7 @@ See docs/detect.md for the method and docs/adr/0050-batch-mspc.md for why.
 from aseptic.detect._baseline import ThreeSigmaDetector
 from aseptic.detect._cusum import ResidualCusum
 from aseptic.detect._detector import ONLINE_KINDS, Batch, Detector, Score, online_tags
+from aseptic.detect._detector_file import FileDetector, load_detector, save_detector
 from aseptic.detect._engine import (
     AlarmState,
     Engine,
@@ -44,6 +45,7 @@ __all__ = [
     "BatchModel",
     "Detector",
     "Engine",
+    "FileDetector",
     "Finding",
     "FindingSink",
     "MspcDetector",
@@ -60,9 +62,11 @@ __all__ = [
     "confirm_alarms",
     "count_episodes",
     "fit_model",
+    "load_detector",
     "load_model",
     "model_digest",
     "online_tags",
+    "save_detector",
     "save_model",
     "suggest_technique",
 ]

@@ -19,12 +19,21 @@ from typing import Any
 from aseptic.campaign import Ramp, TamperedView
 from aseptic.clock import WallClock
 from aseptic.config import Settings
-from aseptic.detect import BatchModel, Engine, Finding, MspcDetector, RecipeDetector, ResidualCusum, Verdict
+from aseptic.detect import (
+    BatchModel,
+    Detector,
+    Engine,
+    Finding,
+    MspcDetector,
+    RecipeDetector,
+    ResidualCusum,
+    Verdict,
+)
 from aseptic.ledger import LedgerTampered, verify_ledger
 from aseptic.service._assemble import SampleAssembler
 from aseptic.service._custody import CustodyPipeline
 from aseptic.service._report import BatchSeries, render_report_html
-from aseptic.service._training import train_detector
+from aseptic.service._training import train_detectors
 from aseptic.telemetry import OpcUaSource
 from aseptic.twin import SIM_EPOCH, Plant, PlantLike, ServerOptions, TwinServer
 
@@ -72,11 +81,11 @@ def run_demo(
     data_dir.mkdir(parents=True, exist_ok=True)
     clock = WallClock()
     progress("training the detector on clean simulated batches", 0.0)
-    model = train_detector(data_dir, settings, seed=plan.training_seed)
+    model, integrity = train_detectors(data_dir, settings, seed=plan.training_seed)
     pipeline = CustodyPipeline(data_dir, settings, clock, collector_id="collector-01")
     try:
         delivery: dict[str, int] = {}
-        runs = asyncio.run(_stream(data_dir, settings, plan, pipeline, model, progress, delivery))
+        runs = asyncio.run(_stream(data_dir, settings, plan, pipeline, model, integrity, progress, delivery))
         _inject_bad_input(pipeline)
     finally:
         pipeline.close()
@@ -124,6 +133,7 @@ async def _stream(
     plan: DemoPlan,
     pipeline: CustodyPipeline,
     model: BatchModel,
+    integrity: list[Detector],
     progress: Progress,
     delivery: dict[str, int],
 ) -> list[_BatchRun]:
@@ -138,7 +148,7 @@ async def _stream(
     server = TwinServer(lambda i: plants[i], data_dir, options, WallClock())
     runs = [_BatchRun(f"{settings.site.id}-fermenter-01-{i + 1:04d}", attacked=i == 1) for i in range(2)]
     engine = Engine(
-        [MspcDetector(model), ResidualCusum(model), RecipeDetector(model)],
+        [MspcDetector(model), ResidualCusum(model), RecipeDetector(model), *integrity],
         sink=lambda finding: _on_finding(finding, runs, pipeline),
         clock=WallClock(),
         persistence=settings.detect.persistence_samples,
@@ -237,7 +247,12 @@ def _batch_report(run: _BatchRun, plan: DemoPlan) -> dict[str, Any]:
                 "score": f.score,
                 "limit": f.limit,
                 "tags": list(f.tags),
+                "contributions": [[t, round(share, 4)] for t, share in f.contributions],
+                "expected": [None if math.isnan(v) else round(v, 4) for v in f.expected],
+                "observed": [None if math.isnan(v) else round(v, 4) for v in f.observed],
                 "technique": f.technique,
+                "cause": f.cause,
+                "process_fault": f.process_fault,
             }
             for f in run.findings
         ],
