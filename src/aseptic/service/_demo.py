@@ -22,7 +22,6 @@ from aseptic.config import Settings
 from aseptic.detect import (
     BatchModel,
     Detector,
-    Engine,
     Finding,
     MspcDetector,
     RecipeDetector,
@@ -146,12 +145,11 @@ async def _stream(
         host="127.0.0.1", port=0, site=settings.site.id, writer_identity=settings.opcua.writer_identity
     )
     server = TwinServer(lambda i: plants[i], data_dir, options, WallClock())
-    runs = [_BatchRun(f"{settings.site.id}-fermenter-01-{i + 1:04d}", attacked=i == 1) for i in range(2)]
-    engine = Engine(
+    runs = [_BatchRun(server.batch_id(i), attacked=i == 1) for i in range(2)]
+    engine = pipeline.detection_engine(
         [MspcDetector(model), ResidualCusum(model), RecipeDetector(model), *integrity],
-        sink=lambda finding: _on_finding(finding, runs, pipeline),
-        clock=WallClock(),
         persistence=settings.detect.persistence_samples,
+        also=lambda finding: _on_finding(finding, runs),
     )
     assembler = SampleAssembler()
     current = -1
@@ -199,8 +197,7 @@ async def _stream(
     return runs
 
 
-def _on_finding(finding: Finding, runs: list[_BatchRun], pipeline: CustodyPipeline) -> None:
-    pipeline.record_finding(finding)
+def _on_finding(finding: Finding, runs: list[_BatchRun]) -> None:
     for run in runs:
         if run.batch_id == finding.batch_id:
             run.findings.append(finding)
