@@ -243,7 +243,14 @@ class Engine:
         tags = tuple(tag for tag, _ in top)
         expected = expected_values(detector, sample, tags)
         observed = tuple(float(v) for v in sample_vector(sample, tags))
-        cause, fault = classify_cause(score.statistic, tags, expected, observed, sample)
+        cause, fault = classify_cause(
+            score.statistic,
+            tags,
+            expected,
+            observed,
+            sample,
+            expect=lambda tag: expected_values(detector, sample, (tag,))[0],
+        )
         return Finding(
             time=when,
             batch_id=batch_id,

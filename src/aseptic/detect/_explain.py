@@ -18,7 +18,7 @@ indistinguishable from an in-loop ramp and are reported as attacks (T0856).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -90,15 +90,27 @@ def classify_cause(
     expected: Sequence[float],
     observed: Sequence[float],
     sample: Mapping[str, float],
+    expect: Callable[[str], float] | None = None,
 ) -> tuple[str, str | None]:
-    """``("process fault", fault name)`` for a published fault's pattern, else ``("attack", None)``."""
-    if statistic.startswith(INTEGRITY_STATISTICS):
+    """``("process fault", fault name)`` for a published fault's pattern, else ``("attack", None)``.
+
+    The top contributor must be a fault's actuator, or the controlled variable of a fault's loop;
+    the actuator must have moved the fault's way (observed vs ``expect(tag)``, the detector's
+    expectation, when known), and a loop's variable must have left its setpoint the physical way.
+    """
+    if statistic.startswith(INTEGRITY_STATISTICS) or not tags:
         return "attack", None
-    for i, tag in enumerate(tags[:1]):
-        signature = FAULT_SIGNATURES.get(tag)
-        if signature is None:
+    top = tags[0]
+    for actuator, signature in FAULT_SIGNATURES.items():
+        if top not in (actuator, signature.measurement):
             continue
-        delta = (observed[i] - expected[i]) if i < len(observed) and i < len(expected) else math.nan
+        if top == actuator:
+            delta = observed[0] - expected[0] if observed and expected else math.nan
+        else:
+            wanted = expect(actuator) if expect is not None else math.nan
+            delta = sample.get(actuator, math.nan) - wanted
+            if not np.isfinite(delta):
+                continue  # the measurement moved; without the actuator's expectation, no verdict
         if signature.direction and np.isfinite(delta) and np.sign(delta) != signature.direction:
             continue
         if signature.measurement is not None and signature.setpoint is not None:

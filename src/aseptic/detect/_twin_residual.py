@@ -152,8 +152,9 @@ class TwinResidualDetector:
             self._prev = np.full(p, np.nan)
             self._expected = np.full(p, np.nan)
             return (Score(f"{self._name}.step", 0.0, 1.0), Score(f"{self._name}.level", 0.0, 1.0))
-        z = cap_z(self.alignment.standardise(float(t), x))
-        step_r, level_r, zhat = _residuals(z, self._prev, self.step_coef, self.level_coef)
+        raw = self.alignment.standardise(float(t), x)
+        z = cap_z(raw)
+        step_r, level_r, zhat = _residuals(raw, z, self._prev, self.step_coef, self.level_coef)
         k = int(self.alignment.slice_of(float(t)))
         self._expected = self.alignment.mean[k] + self.alignment.spread[k] * zhat
         self._prev = z
@@ -199,9 +200,10 @@ class _Fitted:
         self, t: FloatArray, x: FloatArray, window: int, lam: float
     ) -> tuple[FloatArray, FloatArray]:
         """Per-sample step and level statistics (samples x tags) of one batch, unlimited."""
-        z = cap_z(self.alignment.standardise(t, x))
+        raw = self.alignment.standardise(t, x)
+        z = cap_z(raw)
         prev = np.vstack([np.full((1, z.shape[1]), np.nan), z[:-1]])
-        step_r, level_r = _batch_residuals(z, prev, self.step_coef, self.level_coef)
+        step_r, level_r = _batch_residuals(raw, z, prev, self.step_coef, self.level_coef)
         sq = np.where(np.isfinite(step_r), (step_r / self.step_scale) ** 2, 0.0)
         csum = np.cumsum(np.vstack([np.zeros((1, sq.shape[1])), sq]), axis=0)
         step = csum[window:] - csum[:-window]
@@ -224,23 +226,24 @@ def _features(z: FloatArray, prev: FloatArray) -> tuple[FloatArray, FloatArray]:
 
 
 def _batch_residuals(
-    z: FloatArray, prev: FloatArray, step_coef: FloatArray, level_coef: FloatArray
+    raw: FloatArray, z: FloatArray, prev: FloatArray, step_coef: FloatArray, level_coef: FloatArray
 ) -> tuple[FloatArray, FloatArray]:
+    """Residuals of the *unclipped* z (a 60-sd step must count as 60) from clipped-z features."""
     fs, fl = _features(z, prev)
     step_pred = fs @ step_coef.T
     level_pred = fl @ level_coef.T
     usable = np.isfinite(prev).all(axis=1, keepdims=True)
-    step_r = np.where(usable, z - step_pred, np.nan)
-    return step_r, z - level_pred
+    step_r = np.where(usable, raw - step_pred, np.nan)
+    return step_r, raw - level_pred
 
 
 def _residuals(
-    z: FloatArray, prev: FloatArray, step_coef: FloatArray, level_coef: FloatArray
+    raw: FloatArray, z: FloatArray, prev: FloatArray, step_coef: FloatArray, level_coef: FloatArray
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     fs, fl = _features(z[np.newaxis], prev[np.newaxis])
     level_pred = (fl @ level_coef.T)[0]
-    step_r = z - (fs @ step_coef.T)[0] if np.isfinite(prev).all() else np.full(z.size, np.nan)
-    return step_r, z - level_pred, level_pred
+    step_r = raw - (fs @ step_coef.T)[0] if np.isfinite(prev).all() else np.full(z.size, np.nan)
+    return step_r, raw - level_pred, level_pred
 
 
 def _fit(tags: tuple[str, ...], times: Sequence[FloatArray], values: Sequence[FloatArray]) -> _Fitted:

@@ -116,3 +116,17 @@ def test_base_drop_with_ph_below_setpoint_is_a_process_fault_not_an_attack() -> 
     held = {"ph": 6.5, "ph_sp": 6.5, "base_flow_l_per_h": 5.0}  # the loop holds pH: spoofed probe?
     assert classify_cause("mspc.t2", ["base_flow_l_per_h"], [40.0], [5.0], held) == ("attack", None)
     assert classify_cause("replay.match", ["base_flow_l_per_h"], [40.0], [5.0], sample) == ("attack", None)
+
+
+def test_ph_falling_while_base_is_short_is_the_base_flow_fault() -> None:
+    sample = {"ph": 6.40, "ph_sp": 6.5, "base_flow_l_per_h": 5.0}
+    assert classify_cause("mspc.tag", ["ph"], [6.5], [6.4], sample, expect=lambda tag: 40.0) == (
+        "process fault",
+        "BASE_FLOW_DROP",
+    )
+    more_base = {"ph": 6.40, "ph_sp": 6.5, "base_flow_l_per_h": 90.0}  # the loop is fighting: not the fault
+    assert classify_cause("mspc.tag", ["ph"], [6.5], [6.4], more_base, expect=lambda tag: 40.0) == (
+        "attack",
+        None,
+    )
+    assert classify_cause("mspc.tag", ["ph"], [6.5], [6.4], sample) == ("attack", None)  # no expectation
