@@ -152,9 +152,8 @@ class TwinResidualDetector:
             self._prev = np.full(p, np.nan)
             self._expected = np.full(p, np.nan)
             return (Score(f"{self._name}.step", 0.0, 1.0), Score(f"{self._name}.level", 0.0, 1.0))
-        raw = self.alignment.standardise(float(t), x)
-        z = cap_z(raw)
-        step_r, level_r, zhat = _residuals(raw, z, self._prev, self.step_coef, self.level_coef)
+        z = cap_z(self.alignment.standardise(float(t), x))
+        step_r, level_r, zhat = _residuals(z, z, self._prev, self.step_coef, self.level_coef)
         k = int(self.alignment.slice_of(float(t)))
         self._expected = self.alignment.mean[k] + self.alignment.spread[k] * zhat
         self._prev = z
@@ -200,10 +199,9 @@ class _Fitted:
         self, t: FloatArray, x: FloatArray, window: int, lam: float
     ) -> tuple[FloatArray, FloatArray]:
         """Per-sample step and level statistics (samples x tags) of one batch, unlimited."""
-        raw = self.alignment.standardise(t, x)
-        z = cap_z(raw)
+        z = cap_z(self.alignment.standardise(t, x))
         prev = np.vstack([np.full((1, z.shape[1]), np.nan), z[:-1]])
-        step_r, level_r = _batch_residuals(raw, z, prev, self.step_coef, self.level_coef)
+        step_r, level_r = _batch_residuals(z, z, prev, self.step_coef, self.level_coef)
         sq = np.where(np.isfinite(step_r), (step_r / self.step_scale) ** 2, 0.0)
         csum = np.cumsum(np.vstack([np.zeros((1, sq.shape[1])), sq]), axis=0)
         step = csum[window:] - csum[:-window]
@@ -226,15 +224,16 @@ def _features(z: FloatArray, prev: FloatArray) -> tuple[FloatArray, FloatArray]:
 
 
 def _batch_residuals(
-    raw: FloatArray, z: FloatArray, prev: FloatArray, step_coef: FloatArray, level_coef: FloatArray
+    target: FloatArray, z: FloatArray, prev: FloatArray, step_coef: FloatArray, level_coef: FloatArray
 ) -> tuple[FloatArray, FloatArray]:
-    """Residuals of the *unclipped* z (a 60-sd step must count as 60) from clipped-z features."""
+    """Residuals of ``target`` (the clipped z: unclipped targets let the heavy-tailed clean steps set
+    limits so high that nothing alarms, measured) from clipped-z features."""
     fs, fl = _features(z, prev)
     step_pred = fs @ step_coef.T
     level_pred = fl @ level_coef.T
     usable = np.isfinite(prev).all(axis=1, keepdims=True)
-    step_r = np.where(usable, raw - step_pred, np.nan)
-    return step_r, raw - level_pred
+    step_r = np.where(usable, target - step_pred, np.nan)
+    return step_r, target - level_pred
 
 
 def _residuals(
