@@ -61,7 +61,8 @@ __all__ = ["GROUPS", "TEST_SEED", "TRAIN_SEED", "run_twin_bench"]
 TRAIN_SEED, TEST_SEED = 10_000, 30_000
 GROUPS = ("mspc", "stale", "replay", "physics", "twin", "ensemble")
 _PREFIX = {"mspc": "mspc", "cusum": "mspc", "recipe": "mspc"}
-PAA_CONTROL: PaaControl = "true"  # fast mode: the PAA loop on the true PAA, no Raman spectra (docs/bench-twin.md)
+# Fast mode: the PAA loop on the true PAA, no Raman spectra (docs/bench-twin.md).
+PAA_CONTROL: PaaControl = "true"
 Sample = dict[str, float]
 Progress = Callable[[int, int], None]
 
