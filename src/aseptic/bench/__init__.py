@@ -3,6 +3,8 @@
     report = run_tep(Path("../shared/data/tep"), Path("out/tep"))
     report = run_batadal(Path("../shared/data/batadal"), Path("out/batadal"))
 
+    report = run_twin_bench(batches, out)   # aseptic bench twin: docs/bench-twin.md
+
 See docs/bench.md for the protocols and docs/adr/0170-tabular-detectors-and-benchmarks.md for why.
 """
 
@@ -15,8 +17,10 @@ from aseptic.bench._batadal import (
 )
 from aseptic.bench._metrics import BatadalScore, attack_events, batadal_score, flag_rate
 from aseptic.bench._tep import TEP_COLUMNS, TEP_FAULTS, TepData, TepReport, load_tep, run_tep, tep_ensemble
+from aseptic.bench._twin import GROUPS, run_twin_bench
 
 __all__ = [
+    "GROUPS",
     "TEP_COLUMNS",
     "TEP_FAULTS",
     "BatadalReport",
@@ -32,5 +36,6 @@ __all__ = [
     "load_tep",
     "run_batadal",
     "run_tep",
+    "run_twin_bench",
     "tep_ensemble",
 ]

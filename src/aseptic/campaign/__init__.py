@@ -1,7 +1,9 @@
 """Continuous threat simulation on the twin: attack primitives (first slice).
 
-``Bias``, ``Ramp`` and ``Replay`` falsify one tag's reported value inside a window of batch time
-(ATT&CK for ICS T0856 Spoofed Reporting Message / T0832 Manipulation of View)::
+``Bias``, ``Ramp``, ``Surge``, ``Geometric``, ``Replay`` and ``Freeze`` falsify one tag's value
+inside a window of batch time (ATT&CK for ICS T0856 Spoofed Reporting Message / T0832 Manipulation
+of View; T0815 Denial of View for a freeze); ``SetpointChange`` moves a controller setpoint (T0836).
+On the reporting path apply them to published samples; in the loop use ``InLoopPlant``::
 
     attacks = [Bias("temperature_k", start_h=60, duration_h=20, offset=0.5)]
     reported = apply_attacks(attacks, sample["batch_time_h"], sample)
@@ -11,6 +13,7 @@ the shipped ATT&CK for ICS / ATLAS catalogues and the ``PRIMITIVES`` table) desc
 campaign runner; the library ships in ``campaign/scenarios/`` (docs/campaign.md).
 """
 
+from aseptic.campaign._loop import InLoopPlant
 from aseptic.campaign._primitive_specs import PRIMITIVES, ParamSpec, PrimitiveSpec
 from aseptic.campaign._primitives import REPORTING_TECHNIQUES, Attack, Bias, Ramp, Replay, apply_attacks
 from aseptic.campaign._scenario import (
@@ -25,6 +28,7 @@ from aseptic.campaign._scenario import (
     parse_scenario,
     scenario_schema,
 )
+from aseptic.campaign._shapes import Freeze, Geometric, SetpointChange, Surge
 from aseptic.campaign._techniques import ATLAS_VERSION, ICS_ATTACK_VERSION, Technique, technique, techniques
 from aseptic.campaign._view import TamperedView
 
@@ -37,13 +41,18 @@ __all__ = [
     "Attack",
     "Bias",
     "Expectation",
+    "Freeze",
+    "Geometric",
+    "InLoopPlant",
     "ParamSpec",
     "Preconditions",
     "PrimitiveSpec",
     "Ramp",
     "Replay",
     "Scenario",
+    "SetpointChange",
     "Step",
+    "Surge",
     "TamperedView",
     "Technique",
     "apply_attacks",

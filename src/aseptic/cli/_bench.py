@@ -8,15 +8,14 @@ from typing import Annotated
 import typer
 
 from aseptic.bench import run_batadal, run_tep
+from aseptic.cli._bench_twin import twin
 from aseptic.cli._common import JsonOption, handles_errors, print_json, stderr
 from aseptic.errors import ConfigError
 
 app = typer.Typer(
     help="Benchmarks on public data nobody here made (TEP, BATADAL) and on the twin.", no_args_is_help=True
 )
-# The lead registers `aseptic bench twin` here at merge (helper "twinbench", src/aseptic/cli/_bench_twin.py):
-#   from aseptic.cli._bench_twin import twin
-#   app.command("twin")(twin)
+app.command("twin")(twin)  # aseptic bench twin: clean and attacked twin batches (docs/bench-twin.md)
 
 DataOption = Annotated[
     Path, typer.Option("--data", help="Directory holding the benchmark's files (read only).")

@@ -22,6 +22,7 @@ from aseptic.detect._autoencoder import AutoencoderDetector
 from aseptic.detect._baseline import ThreeSigmaDetector
 from aseptic.detect._cusum import ResidualCusum
 from aseptic.detect._detector import ONLINE_KINDS, Batch, Detector, Score, online_tags
+from aseptic.detect._detector_file import FileDetector, load_detector, save_detector
 from aseptic.detect._dpca import DynamicPcaDetector
 from aseptic.detect._engine import (
     AlarmState,
@@ -34,7 +35,7 @@ from aseptic.detect._engine import (
 )
 from aseptic.detect._ensemble import Decision, Ensemble, Explanation
 from aseptic.detect._ewma import EwmaResidualDetector
-from aseptic.detect._finding import TECHNIQUES, Finding, suggest_technique
+from aseptic.detect._finding import CAUSES, TECHNIQUES, Finding, suggest_technique
 from aseptic.detect._frozen import FrozenValueDetector
 from aseptic.detect._model import BatchModel, fit_model
 from aseptic.detect._mspc import MspcDetector
@@ -46,9 +47,11 @@ from aseptic.detect._replay import ReplayDetector
 from aseptic.detect._stale import StaleValueDetector
 from aseptic.detect._store import load_model, model_digest, save_model
 from aseptic.detect._tabular import TabularDetector
-from aseptic.detect._tabular_store import load_detector, save_detector
+from aseptic.detect._tabular_store import load_tabular_detector, save_tabular_detector
+from aseptic.detect._twin_residual import TwinResidualDetector
 
 __all__ = [
+    "CAUSES",
     "ONLINE_KINDS",
     "TECHNIQUES",
     "AlarmState",
@@ -62,6 +65,7 @@ __all__ = [
     "Ensemble",
     "EwmaResidualDetector",
     "Explanation",
+    "FileDetector",
     "Finding",
     "FindingSink",
     "FrozenValueDetector",
@@ -76,6 +80,7 @@ __all__ = [
     "TabularDetector",
     "TagPredictorDetector",
     "ThreeSigmaDetector",
+    "TwinResidualDetector",
     "Verdict",
     "alarm_episodes",
     "confirm_alarms",
@@ -83,9 +88,11 @@ __all__ = [
     "fit_model",
     "load_detector",
     "load_model",
+    "load_tabular_detector",
     "model_digest",
     "online_tags",
     "save_detector",
     "save_model",
+    "save_tabular_detector",
     "suggest_technique",
 ]

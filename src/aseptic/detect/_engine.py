@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from aseptic.clock import Clock, ensure_utc, format_rfc3339
-from aseptic.detect._detector import Detector, Score, sample_batch_time
+from aseptic.detect._detector import Detector, Score, sample_batch_time, sample_vector
+from aseptic.detect._explain import classify_cause, expected_values
 from aseptic.detect._finding import Finding, suggest_technique
 from aseptic.errors import InputError
 from aseptic.telemetry import Quality, Reading
@@ -178,7 +179,7 @@ class Engine:
                 scores.append(score)
                 state = self._alarms.setdefault(score.statistic, AlarmState(self._persistence))
                 if state.update(score.exceeds):
-                    findings.append(self._finding(batch_id, when, t, score))
+                    findings.append(self._finding(batch_id, when, t, score, detector, sample))
         self.samples += 1
         for finding in findings:
             self.findings += 1
@@ -229,8 +230,27 @@ class Engine:
             raise RuntimeError("no batch started: call Engine.start_batch(batch_id) first")
         return self._batch_id
 
-    def _finding(self, batch_id: str, when: datetime, t: float, score: Score) -> Finding:
+    def _finding(
+        self,
+        batch_id: str,
+        when: datetime,
+        t: float,
+        score: Score,
+        detector: Detector,
+        sample: Mapping[str, float],
+    ) -> Finding:
         top = score.contributions[: self._max_tags]
+        tags = tuple(tag for tag, _ in top)
+        expected = expected_values(detector, sample, tags)
+        observed = tuple(float(v) for v in sample_vector(sample, tags))
+        cause, fault = classify_cause(
+            score.statistic,
+            tags,
+            expected,
+            observed,
+            sample,
+            expect=lambda tag: expected_values(detector, sample, (tag,))[0],
+        )
         return Finding(
             time=when,
             batch_id=batch_id,
@@ -238,7 +258,11 @@ class Engine:
             detector=score.statistic,
             score=score.value,
             limit=score.limit,
-            tags=tuple(tag for tag, _ in top),
+            tags=tags,
             shares=tuple(share for _, share in top),
             technique=suggest_technique(score.statistic, score.contributions),
+            expected=expected,
+            observed=observed,
+            cause=cause,
+            process_fault=fault,
         )

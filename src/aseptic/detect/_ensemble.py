@@ -270,7 +270,7 @@ class Ensemble:
         )
 
     def set_fitted(self, columns: tuple[str, ...], limits: FloatArray, held_out_rate: float) -> None:
-        """Restore the fitted state (used by ``load_detector``; detectors must already be fitted)."""
+        """Restore the fitted state (used by ``load_tabular_detector``; detectors must already be fitted)."""
         if limits.shape != (len(self._members),) or not np.all(limits > 0):
             raise ValueError(f"limits must be {len(self._members)} positive values")
         self._columns = columns

@@ -4,6 +4,11 @@ An anomaly is a result, not an exception. A Finding says when (UTC and hours int
 statistic crossed which limit by how much, which tags contributed (largest share first) and which
 ATT&CK for ICS technique the pattern suggests. The suggestion is a hint for the analyst, not a
 verdict: a genuine process upset can look like an attack.
+
+Explanations (additive payload keys): ``expected`` and ``observed`` per contributing tag (the
+value the detector expected, null where it has none; the value in the sample), ``cause``
+(``"attack"`` or ``"process fault"``) and ``process_fault`` (the published fault the pattern
+resembles). The technique is suggested either way (what an attacker doing the same would be).
 """
 
 from __future__ import annotations
@@ -17,7 +22,9 @@ from typing import Any
 from aseptic.clock import ensure_utc, format_rfc3339
 from aseptic.twin import TAGS_BY_NAME, TagKind
 
-__all__ = ["FINDING_PAYLOAD_VERSION", "TECHNIQUES", "Finding", "suggest_technique"]
+__all__ = ["CAUSES", "FINDING_PAYLOAD_VERSION", "TECHNIQUES", "Finding", "suggest_technique"]
+
+CAUSES = ("attack", "process fault")
 
 FINDING_PAYLOAD_VERSION = 1
 
@@ -46,9 +53,10 @@ class Finding:
     tags: tuple[str, ...]
     shares: tuple[float, ...]
     technique: str | None
-    # Optional, per tag in ``tags``: the value the model expected and the value read (NaN = none).
-    expected: tuple[float, ...] = ()
-    observed: tuple[float, ...] = ()
+    expected: tuple[float, ...] = ()  # per tag (same order); NaN: the detector has no expectation
+    observed: tuple[float, ...] = ()  # per tag: the value in the sample that opened the episode
+    cause: str = "attack"  # CAUSES: "attack" or "process fault"
+    process_fault: str | None = None  # the published process fault the pattern matches
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "time", ensure_utc(self.time))
@@ -57,6 +65,8 @@ class Finding:
         for name, values in (("expected", self.expected), ("observed", self.observed)):
             if values and len(values) != len(self.tags):
                 raise ValueError(f"{len(self.tags)} tags but {len(values)} {name} values")
+        if self.cause not in CAUSES:
+            raise ValueError(f"cause {self.cause!r} is not one of {CAUSES}")
 
     @property
     def contributions(self) -> tuple[tuple[str, float], ...]:
@@ -80,10 +90,12 @@ class Finding:
         payload: dict[str, Any] = {
             "batch_id": self.batch_id,
             "batch_time_h": _finite(self.batch_time_h),
+            "cause": self.cause,
             "contributions": [dict(sorted(c.items())) for c in contributions],
             "detector": self.detector,
             "kind": "finding",
             "limit": _finite(self.limit),
+            "process_fault": self.process_fault,
             "score": _finite(self.score),
             "technique": self.technique,
             "technique_name": self.technique_name,

@@ -44,6 +44,7 @@ MARGIN = 0.5
 SCORE_CAP = 1000.0
 _MEASURED = frozenset({TagKind.SENSOR, TagKind.SOFT_SENSOR})
 _FLAT = 0.25  # a window with sd under this many noise sds is flat (the stale detector's case)
+_SEGMENT = 1e9  # noise sds between two tags' segments of the sorted index
 
 
 class ReplayDetector:
@@ -103,6 +104,10 @@ class ReplayDetector:
         """Forget the current batch."""
         self._history = np.full((256, len(self.tags)), np.nan)
         self._n = 0
+        # The last values (in noise sds) of the earlier windows, every tag in its own segment
+        # (offset by tag index x _SEGMENT), sorted; and where each of those windows ends.
+        self._keys = np.zeros(0)
+        self._ends = np.zeros(0, dtype=np.int64)
 
     def score_one(self, sample: Sample) -> tuple[Score]:
         """The closest match of the last window to an earlier one, as ``d_min / d`` (max over tags)."""
@@ -113,6 +118,16 @@ class ReplayDetector:
         over = np.where(ratio > 1.0, ratio, 0.0)
         shares = contribution_shares(self.tags, over if over.any() else ratio)
         return (Score(f"{self._name}.match", float(ratio.max()), 1.0, shares),)
+
+    def _index_window(self, end: int) -> None:
+        """Add the window ending at sample ``end`` (now entirely before the current window)."""
+        if end < self._window - 1:
+            return
+        values = self._history[end] / self.noise + np.arange(len(self.tags)) * _SEGMENT
+        ok = np.isfinite(values)
+        at = np.searchsorted(self._keys, values[ok])
+        self._keys = np.insert(self._keys, at, values[ok])
+        self._ends = np.insert(self._ends, at, end)
 
     def _distances(self, row: FloatArray, *, exact: bool = False) -> FloatArray:
         """Append one sample; per tag, the smallest RMS difference (noise sds) to an earlier window.
@@ -133,20 +148,37 @@ class ReplayDetector:
             return out
         h = self._history[:n]  # samples x tags
         current = h[n - w :]
-        skip = (np.std(current, axis=0) < _FLAT * self.noise) | ~np.all(np.isfinite(current), axis=0)
-        earlier = sliding_window_view(h[: n - w], w, axis=0)  # windows x tags x w
+        mean = current.mean(axis=0)
+        spread = np.sqrt(((current - mean) ** 2).mean(axis=0))
+        skip = ~(spread >= _FLAT * self.noise)  # flat, or a NaN in the window
         if exact:
+            earlier = sliding_window_view(h[: n - w], w, axis=0)  # windows x tags x w
             diff = earlier - current.T[np.newaxis]
             rms = np.sqrt(np.mean(diff * diff, axis=2)) / self.noise  # windows x tags
             return np.where(skip, np.inf, np.where(np.isfinite(rms), rms, np.inf).min(axis=0))
-        gap = np.abs(earlier[:, :, -1] - current[-1]) / self.noise  # windows x tags
-        gap = np.where(np.isfinite(gap), gap, np.inf)
-        rms = gap.min(axis=0) / np.sqrt(w)
-        win, tag = np.nonzero(gap <= np.sqrt(w) * self.d_min)  # (window, tag) pairs worth comparing
-        if win.size:
-            diff = earlier[win, tag, :] - current[:, tag].T
+        self._index_window(n - w - 1)
+        p = row.size
+        offset = np.arange(p) * _SEGMENT
+        query = current[-1] / self.noise + offset
+        radius = np.sqrt(w) * self.d_min
+        keys = self._keys
+        lo = np.searchsorted(keys, query - radius, side="left")
+        hi = np.searchsorted(keys, query + radius, side="right")
+        # With no close window: the nearest last-sample gap (other tags' segments are ~_SEGMENT away).
+        left = np.where(lo > 0, keys[np.maximum(lo - 1, 0)] if keys.size else np.inf, np.inf)
+        right = np.where(lo < keys.size, keys[np.minimum(lo, keys.size - 1)] if keys.size else np.inf, np.inf)
+        gap = np.fmin(np.abs(query - left), np.abs(right - query))
+        rms = np.where(np.isfinite(gap), gap, np.inf) / np.sqrt(w)
+        counts = np.where(np.isfinite(query), hi - lo, 0)
+        total = int(counts.sum())
+        if total:  # candidate windows, grouped by tag: compare them in full
+            starts = np.cumsum(counts) - counts
+            idx = np.arange(total) + np.repeat(lo - starts, counts)
+            tag = np.repeat(np.arange(p), counts)
+            rows = self._ends[idx][:, np.newaxis] + np.arange(1 - w, 1)[np.newaxis, :]
+            diff = h[rows, tag[:, np.newaxis]] - current[:, tag].T
             near = np.sqrt(np.mean(diff * diff, axis=1)) / self.noise[tag]
-            best = np.full(row.size, np.inf)
-            np.minimum.at(best, tag, np.where(np.isfinite(near), near, np.inf))
-            rms = np.where(np.isfinite(best), best, rms)
+            near = np.where(np.isfinite(near), near, np.inf)
+            has = counts > 0
+            rms[has] = np.minimum.reduceat(near, starts[has])
         return np.where(skip, np.inf, rms)

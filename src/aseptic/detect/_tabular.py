@@ -14,7 +14,7 @@ missing reading. Every ``TabularDetector``
 - explains itself: per statistic, each variable's non-negative contribution, and (where the model
   has one) the value each variable was expected to have;
 - is serialisable without pickle: ``state()`` gives JSON-able metadata and float64 arrays,
-  ``from_state`` rebuilds it (see ``save_detector``/``load_detector``).
+  ``from_state`` rebuilds it (see ``save_tabular_detector``/``load_tabular_detector``).
 """
 
 from __future__ import annotations

@@ -33,7 +33,13 @@ from aseptic.detect._store import _recorded_digest, _write_atomic, digest_path, 
 from aseptic.detect._tabular import TabularDetector, meta_columns, meta_float, meta_int
 from aseptic.errors import InputError, IntegrityError
 
-__all__ = ["TABULAR_FORMAT", "decode_detector", "encode_detector", "load_detector", "save_detector"]
+__all__ = [
+    "TABULAR_FORMAT",
+    "decode_detector",
+    "encode_detector",
+    "load_tabular_detector",
+    "save_tabular_detector",
+]
 
 TABULAR_FORMAT = "aseptic.detect.tabular"
 TABULAR_FORMAT_VERSION = 1
@@ -153,7 +159,7 @@ def _ensemble(doc: dict[str, Any]) -> Ensemble:
     return ensemble
 
 
-def save_detector(model: TabularDetector | Ensemble, path: Path) -> str:
+def save_tabular_detector(model: TabularDetector | Ensemble, path: Path) -> str:
     """Write the fitted detector or ensemble to ``path`` and its digest to ``<path>.sha256``.
 
     Returns the SHA-256 hex digest.
@@ -168,7 +174,7 @@ def save_detector(model: TabularDetector | Ensemble, path: Path) -> str:
     return digest
 
 
-def load_detector(path: Path, expected_digest: str | None = None) -> TabularDetector | Ensemble:
+def load_tabular_detector(path: Path, expected_digest: str | None = None) -> TabularDetector | Ensemble:
     """Load a detector or ensemble after checking its bytes against the expected (or recorded) digest.
 
     Raises:

@@ -5,12 +5,13 @@ SQLite, in-process hand-over).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from aseptic.clock import Clock
 from aseptic.config import Settings
 from aseptic.crypto import SITE_KEY, KeyStore, SigningKey
-from aseptic.detect import Finding
+from aseptic.detect import Detector, Engine, Finding
 from aseptic.errors import ConfigError, InputError
 from aseptic.ledger import LeafKind, Ledger, lineage_event
 from aseptic.provenance import ArtifactKind, ManifestSpec, record_manifest, sign_artifact
@@ -176,6 +177,24 @@ class CustodyPipeline:
         leaf = self.ledger.append_entry(LeafKind.AUDIT, event)
         self.batch = None
         return leaf
+
+    def detection_engine(
+        self,
+        detectors: Sequence[Detector],
+        *,
+        persistence: int,
+        also: Callable[[Finding], None] | None = None,
+    ) -> Engine:
+        """A streaming engine over ``detectors`` whose every Finding is logged here first (evidence),
+        then handed to ``also`` (e.g. a report). The demo runs the batch model, the integrity checks
+        (stale, replay, physics) and the twin residuals through it."""
+
+        def sink(finding: Finding) -> None:
+            self.record_finding(finding)
+            if also is not None:
+                also(finding)
+
+        return Engine(detectors, sink, clock=self._clock, persistence=persistence)
 
     def close(self) -> None:
         """Flush the edge, sign a checkpoint and close the ledger."""

@@ -19,12 +19,20 @@ from typing import Any
 from aseptic.campaign import Ramp, TamperedView
 from aseptic.clock import WallClock
 from aseptic.config import Settings
-from aseptic.detect import BatchModel, Engine, Finding, MspcDetector, RecipeDetector, ResidualCusum, Verdict
+from aseptic.detect import (
+    BatchModel,
+    Detector,
+    Finding,
+    MspcDetector,
+    RecipeDetector,
+    ResidualCusum,
+    Verdict,
+)
 from aseptic.ledger import LedgerTampered, verify_ledger
 from aseptic.service._assemble import SampleAssembler
 from aseptic.service._custody import CustodyPipeline
 from aseptic.service._report import BatchSeries, render_report_html
-from aseptic.service._training import MODEL_FILE, train_detector
+from aseptic.service._training import MODEL_FILE, train_detectors
 from aseptic.telemetry import OpcUaSource
 from aseptic.twin import SIM_EPOCH, Plant, PlantLike, ServerOptions, TwinServer
 
@@ -72,7 +80,7 @@ def run_demo(
     data_dir.mkdir(parents=True, exist_ok=True)
     clock = WallClock()
     progress("training the detector on clean simulated batches", 0.0)
-    model = train_detector(data_dir, settings, seed=plan.training_seed)
+    model, integrity = train_detectors(data_dir, settings, seed=plan.training_seed)
     pipeline = CustodyPipeline(data_dir, settings, clock, collector_id="collector-01")
     try:
         # The model that scores both batches is a logged, signed artifact: lineage cites its manifest.
@@ -81,7 +89,7 @@ def run_demo(
         )
         pipeline.models = (model_ref,)
         delivery: dict[str, int] = {}
-        runs = asyncio.run(_stream(data_dir, settings, plan, pipeline, model, progress, delivery))
+        runs = asyncio.run(_stream(data_dir, settings, plan, pipeline, model, integrity, progress, delivery))
         _inject_bad_input(pipeline)
     finally:
         pipeline.close()
@@ -129,6 +137,7 @@ async def _stream(
     plan: DemoPlan,
     pipeline: CustodyPipeline,
     model: BatchModel,
+    integrity: list[Detector],
     progress: Progress,
     delivery: dict[str, int],
 ) -> list[_BatchRun]:
@@ -141,16 +150,15 @@ async def _stream(
         host="127.0.0.1", port=0, site=settings.site.id, writer_identity=settings.opcua.writer_identity
     )
     server = TwinServer(lambda i: plants[i], data_dir, options, WallClock())
-    runs = [_BatchRun(f"{settings.site.id}-fermenter-01-{i + 1:04d}", attacked=i == 1) for i in range(2)]
+    runs = [_BatchRun(server.batch_id(i), attacked=i == 1) for i in range(2)]
     # The batch record in the log: a lineage START before the first reading, the switch at the
     # first reading past the boundary, a COMPLETE after the last (docs/ledger.md).
     logged_batch = 0
     pipeline.start_batch(runs[0].batch_id, models=pipeline.models)
-    engine = Engine(
-        [MspcDetector(model), ResidualCusum(model), RecipeDetector(model)],
-        sink=lambda finding: _on_finding(finding, runs, pipeline),
-        clock=WallClock(),
+    engine = pipeline.detection_engine(
+        [MspcDetector(model), ResidualCusum(model), RecipeDetector(model), *integrity],
         persistence=settings.detect.persistence_samples,
+        also=lambda finding: _on_finding(finding, runs),
     )
     assembler = SampleAssembler()
     current = -1
@@ -206,8 +214,7 @@ async def _stream(
     return runs
 
 
-def _on_finding(finding: Finding, runs: list[_BatchRun], pipeline: CustodyPipeline) -> None:
-    pipeline.record_finding(finding)
+def _on_finding(finding: Finding, runs: list[_BatchRun]) -> None:
     for run in runs:
         if run.batch_id == finding.batch_id:
             run.findings.append(finding)
@@ -254,7 +261,12 @@ def _batch_report(run: _BatchRun, plan: DemoPlan) -> dict[str, Any]:
                 "score": f.score,
                 "limit": f.limit,
                 "tags": list(f.tags),
+                "contributions": [[t, round(share, 4)] for t, share in f.contributions],
+                "expected": [None if math.isnan(v) else round(v, 4) for v in f.expected],
+                "observed": [None if math.isnan(v) else round(v, 4) for v in f.observed],
                 "technique": f.technique,
+                "cause": f.cause,
+                "process_fault": f.process_fault,
             }
             for f in run.findings
         ],

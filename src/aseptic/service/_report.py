@@ -71,6 +71,42 @@ def _table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+COLUMNS = ("time_h", "detector", "score", "limit", "tags", "technique")
+_TECHNIQUE_NAMES = {
+    "T0815": "Denial of View",
+    "T0831": "Manipulation of Control",
+    "T0832": "Manipulation of View",
+    "T0836": "Modify Parameter",
+    "T0856": "Spoofed Reporting Message",
+}
+
+
+def _contributions(finding: Mapping[str, Any]) -> str:
+    """``tag 62% (expected 6.50, observed 6.62)`` for the top contributors."""
+    parts = []
+    pairs = finding.get("contributions") or [[t, None] for t in finding.get("tags", [])]
+    expected = finding.get("expected") or []
+    observed = finding.get("observed") or []
+    for i, (tag, share) in enumerate(pairs[:3]):
+        text = tag if share is None else f"{tag} {100 * share:.0f}%"
+        e = expected[i] if i < len(expected) else None
+        o = observed[i] if i < len(observed) else None
+        if e is not None and o is not None:
+            text += f" (expected {e:.4g}, observed {o:.4g})"
+        elif o is not None:
+            text += f" (observed {o:.4g})"
+        parts.append(text)
+    return "; ".join(parts)
+
+
+def _technique(finding: Mapping[str, Any]) -> str:
+    technique = finding.get("technique")
+    name = f"{technique} {_TECHNIQUE_NAMES.get(technique, '')}".strip() if technique else "-"
+    if finding.get("cause") == "process fault":
+        return f"process fault {finding.get('process_fault')} (if not: {name})"
+    return name
+
+
 def render_report_html(report: Mapping[str, Any], series: Sequence[BatchSeries]) -> str:
     """Render ``report`` (the content of report.json) and the plotted ``series`` as one HTML page."""
     matplotlib.rcParams["svg.hashsalt"] = "aseptic"
@@ -95,7 +131,8 @@ def render_report_html(report: Mapping[str, Any], series: Sequence[BatchSeries])
                 "detector": f["detector"],
                 "score": f"{f['score']:.3g}",
                 "limit": f"{f['limit']:.3g}",
-                "tags": ", ".join(f["tags"][:4]),
+                "tags": _contributions(f),
+                "technique": _technique(f),
             }
             for f in batch.get("findings", [])[:20]
         ]
@@ -103,7 +140,7 @@ def render_report_html(report: Mapping[str, Any], series: Sequence[BatchSeries])
             f"<section><h2>Batch {html.escape(batch['id'])}</h2>"
             f"<p>Attack: {attack_text}. Result: <b>{html.escape(verdict)}</b>.</p>"
             f"{_svg_of(plotted)}"
-            f"{_table(findings, ['time_h', 'detector', 'score', 'limit', 'tags']) if findings else ''}"
+            f"{_table(findings, COLUMNS) if findings else ''}"
             "</section>"
         )
     ledger = report["ledger"]

@@ -251,8 +251,12 @@ class TwinServer:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
 
+    def batch_id(self, index: int) -> str:
+        """The id the server gives its ``index``-th batch (0-based): the one source of this format."""
+        return f"{self.options.site}-{self.options.unit}-{index + 1:04d}"
+
     def _batch_id(self) -> str:
-        return f"{self.options.site}-{self.options.unit}-{self.stats.batches + 1:04d}"
+        return self.batch_id(self.stats.batches)
 
     @property
     def batch_state(self) -> str:

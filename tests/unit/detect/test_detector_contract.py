@@ -34,11 +34,11 @@ from aseptic.detect import (
     TagPredictorDetector,
     ThreeSigmaDetector,
     fit_model,
-    load_detector,
     load_model,
+    load_tabular_detector,
     model_digest,
-    save_detector,
     save_model,
+    save_tabular_detector,
 )
 from aseptic.errors import InputError, IntegrityError
 
@@ -301,9 +301,9 @@ def test_tabular_save_load_round_trip_scores_identically(
     detector.fit(normal, COLUMNS)
     model = detector.ensemble if isinstance(detector, _EnsembleAsDetector) else detector
     path = tmp_path / "det.json"
-    digest = save_detector(model, path)
+    digest = save_tabular_detector(model, path)
     assert (tmp_path / "det.json.sha256").read_text().split()[0] == digest
-    loaded = load_detector(path, expected_digest=digest)
+    loaded = load_tabular_detector(path, expected_digest=digest)
     again = _EnsembleAsDetector(loaded) if isinstance(loaded, Ensemble) else loaded
     test = make_stream(6, 90)
     a, b = detector.score(test), again.score(test)
@@ -311,7 +311,7 @@ def test_tabular_save_load_round_trip_scores_identically(
         np.testing.assert_array_equal(a[key], b[key])
     assert (
         path.read_bytes()
-        == (save_detector(model, tmp_path / "again.json"), (tmp_path / "again.json").read_bytes())[1]
+        == (save_tabular_detector(model, tmp_path / "again.json"), (tmp_path / "again.json").read_bytes())[1]
     )
 
 
@@ -319,24 +319,24 @@ def test_tampered_tabular_detector_file_is_refused(normal: np.ndarray, tmp_path:
     detector = TagPredictorDetector(seed=7)
     detector.fit(normal, COLUMNS)
     path = tmp_path / "det.json"
-    save_detector(detector, path)
+    save_tabular_detector(detector, path)
     path.write_bytes(path.read_bytes().replace(b'"alpha":1.0', b'"alpha":2.0'))
     with pytest.raises(IntegrityError, match="does not match"):
-        load_detector(path)
+        load_tabular_detector(path)
     (tmp_path / "det.json.sha256").unlink()
     with pytest.raises(IntegrityError, match="no readable recorded digest"):
-        load_detector(path)
+        load_tabular_detector(path)
 
 
 def test_garbled_tabular_detector_file_is_bad_input(normal: np.ndarray, tmp_path: Path) -> None:
     detector = FrozenValueDetector()
     detector.fit(normal, COLUMNS)
     path = tmp_path / "det.json"
-    save_detector(detector, path)
+    save_tabular_detector(detector, path)
     data = path.read_bytes()[:-20]
     path.write_bytes(data)
     with pytest.raises(InputError, match="truncated or garbled"):
-        load_detector(path, expected_digest=model_digest(data))
+        load_tabular_detector(path, expected_digest=model_digest(data))
 
 
 def test_unfitted_tabular_detector_says_so(tabular_name: str) -> None:

@@ -62,3 +62,32 @@ def test_restart_resumes_the_chain_and_a_replay_is_quarantined(tmp_path: Path) -
     report = verify_ledger(tmp_path, read_public_key(tmp_path / "site.pub"), require_signatures=True)
     assert report.readings == 16
     assert isinstance(Envelope.from_bytes(replayed), Envelope)
+
+
+def test_findings_of_the_pipeline_engine_are_logged_before_anyone_else_sees_them(tmp_path: Path) -> None:
+    from aseptic.detect import Finding, StaleValueDetector
+
+    train = [
+        [
+            {"batch_time_h": 0.2 * i, "temperature_k": 298.0 + 0.01 * ((i * 7919 + b * 31) % 13)}
+            for i in range(60)
+        ]
+        for b in range(4)
+    ]
+    stale = StaleValueDetector()
+    stale.fit(train)
+    clock = SimClock(T0 + timedelta(days=1))
+    pipeline = CustodyPipeline(tmp_path, settings(), clock, collector_id="collector-01")
+    seen: list[tuple[Finding, int]] = []
+    engine = pipeline.detection_engine(
+        [stale], persistence=3, also=lambda f: seen.append((f, pipeline.findings))
+    )
+    engine.start_batch("B-1")
+    for i in range(40):  # the reading freezes at 298.05 from sample 10 on (denial of view)
+        value = 298.0 + 0.01 * ((i * 7919) % 13) if i < 10 else 298.05
+        engine.push_sample({"batch_time_h": 0.2 * i, "temperature_k": value})
+    pipeline.close()
+    assert seen and seen[0][0].detector == "stale.hold" and seen[0][0].technique == "T0815"
+    assert seen[0][1] == 1  # already in the ledger when the report heard of it
+    report = verify_ledger(tmp_path, read_public_key(tmp_path / "site.pub"), require_signatures=True)
+    assert report.size >= 2
