@@ -390,3 +390,61 @@ def test_deploy_of_an_older_build_than_the_deployed_one_is_refused_as_rollback(
     finally:
         shutil.rmtree(deployed)
     assert code == 1 and "rollback" in err
+
+
+def test_deploy_with_an_approved_two_person_grant_reaches_the_plant_and_is_logged(
+    model: Path, site: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """The two-person rule end to end: a data scientist asks, a QA approver approves, then deploys."""
+    import pyotp
+
+    from aseptic.cli.main import app
+
+    data_dir, root_session = site
+    secrets: dict[str, str] = {}
+    for name, role in (("dana", "data_scientist"), ("quinn", "qa_approver")):
+        (tmp_path / f"{name}.pw").write_text(f"{name} password 0123\n")
+        code, out, err = aseptic(
+            "user", "add", name, "--role", role, "--password-file", str(tmp_path / f"{name}.pw"),
+            "--session-file", str(root_session), "--data-dir", str(data_dir),
+        )  # fmt: skip
+        assert code == 0, err
+        secrets[name] = next(
+            line.split()[1] for line in out.splitlines() if line.strip().startswith("secret")
+        )
+    dana_session = tmp_path / "dana.session"
+    result = runner.invoke(
+        app,
+        ["user", "login", "dana", "--out", str(dana_session), "--password-file", str(tmp_path / "dana.pw"),
+         "--data-dir", str(data_dir)],
+        input=pyotp.TOTP(secrets["dana"]).now() + "\n",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    sign_model(model, data_dir)
+    deploy = ["model", "deploy", str(model), "--reason", "recalibrated PAA model, CR-7",
+              "--session-file", str(dana_session), "--data-dir", str(data_dir)]  # fmt: skip
+    code, _, err = aseptic(*deploy)
+    assert code == 1 and "may not deploy model" in err  # one person alone may not
+    code, out, err = aseptic(
+        "grant", "request", "deploy_model", f"Model::{model.name}", "--reason", "CR-7: recalibrated model",
+        "--duration-s", "900", "--session-file", str(dana_session), "--data-dir", str(data_dir), "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    grant_id = json.loads(out)["grant_id"]
+    approve = runner.invoke(
+        app,
+        ["grant", "approve", grant_id, "--as", "quinn", "--actor-password-file", str(tmp_path / "quinn.pw"),
+         "--data-dir", str(data_dir)],
+        env={"ASEPTIC_TOTP_CODE": pyotp.TOTP(secrets["quinn"]).now()},
+    )  # fmt: skip
+    assert approve.exit_code == 0, approve.stderr
+    code, _, err = aseptic(*deploy)
+    assert code == 0, err
+    assert (data_dir / "deployed" / model.name).read_bytes() == model.read_bytes()
+    decisions = [
+        e
+        for e in _ledger_json(data_dir)
+        if e.get("entry") == "access_decision" and e["action"] == "deploy_model"
+    ]
+    assert [d["decision"] for d in decisions[-2:]] == ["deny", "allow"]
+    assert decisions[-1].get("grant") == grant_id
