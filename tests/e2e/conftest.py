@@ -38,13 +38,15 @@ def chromium_path() -> str:
     pytest.fail("Debian's chromium is not installed: `make test` installs it (apt-get install chromium)")
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API runs an event loop in this thread while it is
+# open, and later tests that call asyncio.run() (the OPC UA tests) would fail if it stayed open.
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as driver:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)
     yield browser
