@@ -173,3 +173,32 @@ def test_sign_verify_show_and_rotate_on_postgresql(tmp_path: Path, pg_url: str) 
     code, _, err = aseptic("record", "verify", str(record), "--data-dir", str(data_dir))
     assert code == 1 and "is not in the log" in err
     assert not (data_dir / "ledger.db").exists()
+
+
+def test_rotation_logged_before_a_crash_resumes_from_postgresql(tmp_path: Path, pg_url: str) -> None:
+    from aseptic.audit import KeyRotation, fixed_clock_sync, rotate_site_key
+    from aseptic.crypto import KeyStore
+    from aseptic.ledger import Ledger, verify_ledger
+
+    data_dir = tmp_path / "data"
+    keys = KeyStore.open(data_dir, passphrase=None)
+    clock = SimClock(START)
+    with Ledger.open(data_dir, site_key=keys.load_or_create("site"), clock=clock, store=pg_url) as ledger:
+        ledger.append_finding({"n": 1})
+        ledger.checkpoint()
+    old_pub = (data_dir / "site.pub").read_bytes()
+
+    def rotate() -> KeyRotation:
+        clock.advance(60)
+        return rotate_site_key(
+            keys, data_dir, clock=clock, origin="site-01", who="admin", why="annual",
+            clock_sync=fixed_clock_sync("synchronized"),
+        )  # fmt: skip
+
+    first = rotate()
+    (data_dir / "site.pub").write_bytes(old_pub)  # the crash: logged, site.pub not yet replaced
+    resumed = rotate()  # found in the PostgreSQL log, not logged twice
+    assert (resumed.retired, resumed.successor) == (first.retired, first.successor)
+    assert resumed.leaf == -1
+    assert (data_dir / "site.pub").read_bytes() != old_pub and not (data_dir / "ledger.db").exists()
+    verify_ledger(data_dir, keys.public("site"))
