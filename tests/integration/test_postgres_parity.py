@@ -202,3 +202,23 @@ def test_rotation_logged_before_a_crash_resumes_from_postgresql(tmp_path: Path, 
     assert resumed.leaf == -1
     assert (data_dir / "site.pub").read_bytes() != old_pub and not (data_dir / "ledger.db").exists()
     verify_ledger(data_dir, keys.public("site"))
+
+
+def test_a_witness_cosigns_a_postgresql_log(batch_dir: Path, tmp_path: Path) -> None:
+    witness = tmp_path / "witness"
+    code, _, err = aseptic("witness", "init", "--witness-dir", str(witness), "--name", "site-02")
+    assert code == 0, err
+    code, out, err = aseptic(
+        "witness", "cosign", "--log-data-dir", str(batch_dir), "--witness-dir", str(witness)
+    )
+    assert code == 0 and out.startswith("cosigned     size "), err
+    bundle = tmp_path / "b.json"
+    code, _, err = aseptic(
+        "ledger", "export", "--batch", "b-1", "--out", str(bundle), "--data-dir", str(batch_dir),
+        "--witness-dir", str(witness),
+    )  # fmt: skip
+    assert code == 0, err
+    code, out, err = aseptic(
+        "ledger", "verify", "--bundle", str(bundle), "--trust", str(witness / "witness.pub")
+    )
+    assert code == 0 and "witness 'site-02'" in out, err
