@@ -11,7 +11,6 @@ a process still holding the old key would sign past its retirement point, which 
 from __future__ import annotations
 
 import os
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from aseptic.audit._entry import AuditEntry, Change
 from aseptic.clock import Clock
 from aseptic.crypto import SITE_KEY, KeyId, KeyStore, PublicKey, SigningKey, read_public_key
 from aseptic.errors import BackendError, ConfigError
-from aseptic.ledger import KEY_RECORD, Ledger, SiteKeys
+from aseptic.ledger import KEY_RECORD, Ledger, LogReader
 
 __all__ = ["KeyRotation", "rotate_site_key"]
 
@@ -79,14 +78,8 @@ def rotate_site_key(
 def _logged_rotation(data_dir: Path, anchor: PublicKey, new: SigningKey) -> KeyRotation | None:
     """If the log already retired ``anchor`` for ``new`` (a crash before site.pub was replaced),
     replace site.pub and return that rotation."""
-    try:
-        conn = sqlite3.connect((data_dir / "ledger.db").resolve().as_uri() + "?mode=ro", uri=True)
-        try:
-            chain = SiteKeys.from_conn(conn, new.public)
-        finally:
-            conn.close()
-    except sqlite3.Error as exc:
-        raise BackendError(f"cannot read {data_dir / 'ledger.db'}: {exc}") from None
+    with LogReader.open(data_dir) as reader:
+        chain = reader.site_keys(new.public)
     if chain.current != new.public or len(chain.keys) < 2 or chain.keys[-2] != anchor:
         return None
     path = data_dir / "site.pub"

@@ -23,7 +23,7 @@ from aseptic.cli._common import (
 from aseptic.clock import WallClock, parse_rfc3339
 from aseptic.crypto import SITE_KEY, KeyStore, read_public_key
 from aseptic.errors import AccessDenied, ConfigError, InputError
-from aseptic.ledger import LeafKind, Ledger
+from aseptic.ledger import LeafKind, Ledger, has_ledger
 from aseptic.provenance import (
     AcceptanceCriterion,
     ArtifactKind,
@@ -379,7 +379,7 @@ def record(
     verified = verify_artifact_manifest(path, manifest, [trusted], retired=retired, kind=ArtifactKind.MODEL)
     clock = WallClock()
     entries: list[tuple[int, Any]] = []
-    if (directory / "ledger.db").is_file():
+    if has_ledger(directory):
         signing = KeyStore.open(directory).load_or_create(SITE_KEY)
         with Ledger.open(directory, site_key=signing, clock=clock, origin=settings.site.id) as ledger:
             for kind in (LeafKind.FINDING, LeafKind.AUDIT, LeafKind.DECISION):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,7 +33,7 @@ from aseptic.cli._trust import SessionFileOption, open_trust, read_secret, read_
 from aseptic.clock import WallClock
 from aseptic.crypto import SITE_KEY, KeyStore, PublicKey, SigningKey, read_public_key
 from aseptic.errors import BackendError, ConfigError, InputError, IntegrityError
-from aseptic.ledger import Ledger, SiteKeys, canonical_json
+from aseptic.ledger import LeafKind, Ledger, LogReader, canonical_json, has_ledger
 from aseptic.service import SESSION_KEY
 from aseptic.trust import IdentityStore, verify_token
 
@@ -60,7 +59,7 @@ def open_signing(data_dir: Path | None, config: Path | None) -> Iterator[Signing
     """The ledger (this process its only writer) and the identity store writing into it."""
     settings = settings_for(config)
     directory = data_dir_for(data_dir, settings)
-    if not (directory / "ledger.db").is_file():
+    if not has_ledger(directory):
         raise ConfigError(f"{directory} is not initialised", hint=f"aseptic init --data-dir {directory}")
     keys = KeyStore.open(directory)
     site_key, session_key = keys.load(SITE_KEY), keys.load(SESSION_KEY)
@@ -224,32 +223,27 @@ def verify(
 
 
 def _key_in_force(directory: Path, signature: ElectronicSignature) -> PublicKey:
-    """The site key that may have signed ``signature``, found by its leaf in ``D/ledger.db``.
+    """The site key that may have signed ``signature``, found by its leaf in the site's log (its
+    ``ledger.db`` or PostgreSQL store).
 
     Raises:
+        ConfigError: no ledger in ``directory``.
         IntegrityError: the signature is not in the site's log.
         SignatureError: its key is not the site's or was retired before its leaf.
     """
     anchor = read_public_key(directory / "site.pub")
-    path = directory / "ledger.db"
-    try:
-        conn = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
-        try:
-            row = conn.execute(
-                "SELECT leaf FROM signatures WHERE payload = ?", (canonical_json(signature.to_payload()),)
-            ).fetchone()
-            chain = SiteKeys.from_conn(conn, anchor)
-        finally:
-            conn.close()
-    except sqlite3.Error as exc:
-        raise BackendError(f"cannot read {path}: {exc}") from None
+    if not has_ledger(directory):
+        raise ConfigError(f"{directory} is not initialised", hint=f"aseptic init --data-dir {directory}")
+    with LogReader.open(directory) as reader:
+        row = reader.leaf_of(LeafKind.SIGNATURE, canonical_json(signature.to_payload()))
+        chain = reader.site_keys(anchor)
     if row is None:
         raise IntegrityError(
             f"signature by {signature.signer!r} ({signature.meaning}) on {signature.record} is not in the"
             f" log of {directory}",
             hint="every signature is logged when it is made; verify elsewhere with --trust site.pub",
         )
-    return chain.key_for_leaf(signature.key_id, int(row[0]))
+    return chain.key_for_leaf(signature.key_id, row)
 
 
 @app.command("signer")

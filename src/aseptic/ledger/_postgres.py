@@ -259,10 +259,10 @@ class PostgresStore:
         return [(str(source), int(sequence), bytes(digest)) for source, sequence, digest in rows]
 
     def payloads(self, kind: LeafKind, start: int, end: int) -> list[tuple[int, bytes]]:
-        table = _PAYLOAD_TABLES[kind]
+        table, column = TABLE_OF_KIND[kind], "raw" if kind is LeafKind.ENVELOPE else "payload"
         with self._errors():
             rows = self.conn.execute(
-                f"SELECT leaf, payload FROM {table} WHERE leaf >= %s AND leaf < %s ORDER BY leaf",  # noqa: S608
+                f"SELECT leaf, {column} FROM {table} WHERE leaf >= %s AND leaf < %s ORDER BY leaf",  # noqa: S608
                 (start, end),
             ).fetchall()
         return [(int(leaf), bytes(payload)) for leaf, payload in rows]

@@ -11,15 +11,19 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from aseptic.crypto import PublicKey
 from aseptic.errors import InputError
 from aseptic.ledger._checkpoint import Checkpoint
 from aseptic.ledger._entries import TABLE_OF_KIND, LeafKind
 from aseptic.ledger._nodes import NodeCache, subtree_root_with
 from aseptic.ledger._proof import consistency_proof, inclusion_proof
-from aseptic.ledger._sqlite import SqliteStore, sqlite_errors
+from aseptic.ledger._rotation import KEY_RECORD, SiteKeys
+from aseptic.ledger._store import LogStore, open_store
 from aseptic.ledger._tree import Hash
 
 __all__ = ["LogReader", "Record"]
+
+_BATCH = 10_000  # leaves per read when streaming payloads
 
 
 @dataclass(frozen=True)
@@ -32,9 +36,10 @@ class Record:
 
 
 class LogReader:
-    """A read-only view of ``D/ledger.db``. Open with ``LogReader.open``; close when done."""
+    """A read-only view of the ledger of a data directory (``D/ledger.db`` or its PostgreSQL store).
+    Open with ``LogReader.open``; close when done."""
 
-    def __init__(self, store: SqliteStore, nodes: NodeCache | None) -> None:
+    def __init__(self, store: LogStore, nodes: NodeCache | None) -> None:
         self._store = store
         self._nodes = nodes
         self.size = store.leaf_count()
@@ -42,19 +47,26 @@ class LogReader:
 
     @classmethod
     def open(cls, data_dir: Path, *, node_cache: bool = False) -> LogReader:
-        """Open ``data_dir/ledger.db`` read-only; with ``node_cache``, bring ``state.db``'s node cache
-        up to date first (it is written, so only on the site's own machine).
+        """Open the store of ``data_dir`` read-only; with ``node_cache``, bring ``state.db``'s node
+        cache up to date first (it is written, so only on the site's own machine). The cache is kept
+        in the data directory whichever store holds the rows: a directory has one store for life.
 
         Raises:
             ConfigError: no ledger there.
-            InputError, IntegrityError, BackendError: not a ledger, a corrupt file, SQLite failed.
+            InputError, IntegrityError, BackendError: not a ledger, a corrupt file, the store failed.
         """
-        store = SqliteStore.open_read_only(data_dir / "ledger.db")
+        store = open_store(data_dir, read_only=True)
         nodes = None
-        if node_cache:
-            nodes = NodeCache.open(data_dir / "state.db")
-            nodes.sync(store.leaf_count(), store.iter_leaf_hashes)
-        return cls(store, nodes)
+        try:
+            if node_cache:
+                nodes = NodeCache.open(data_dir / "state.db")
+                nodes.sync(store.leaf_count(), store.iter_leaf_hashes)
+            return cls(store, nodes)
+        except BaseException:
+            if nodes is not None:
+                nodes.close()
+            store.close()
+            raise
 
     def close(self) -> None:
         self._store.close()
@@ -73,17 +85,12 @@ class LogReader:
         raise InputError(f"leaf {index} is not in a log of {self.size} leaves")
 
     def records(self, start: int, end: int) -> list[Record]:
-        """Every record with ``start <= leaf < end``, in log order (kinds from the ``leaves`` table)."""
-        out: list[Record] = []
-        with sqlite_errors(str(self._store.path)):
-            conn = self._store.conn
-            for kind, table in TABLE_OF_KIND.items():
-                column = "raw" if kind is LeafKind.ENVELOPE else "payload"
-                rows = conn.execute(
-                    f"SELECT leaf, {column} FROM {table} WHERE leaf >= ? AND leaf < ?",  # noqa: S608 - fixed
-                    (start, end),
-                )
-                out.extend(Record(int(leaf), kind, bytes(payload)) for leaf, payload in rows)
+        """Every record with ``start <= leaf < end``, in log order."""
+        out = [
+            Record(leaf, kind, payload)
+            for kind in TABLE_OF_KIND
+            for leaf, payload in self._store.payloads(kind, start, end)
+        ]
         out.sort(key=lambda record: record.leaf)
         return out
 
@@ -99,16 +106,13 @@ class LogReader:
         return found[0]
 
     def iter_payloads(self, kind: LeafKind, start: int = 0) -> Iterator[tuple[int, bytes]]:
-        """``(leaf, payload)`` of every record of ``kind`` from ``start`` on, in log order."""
-        table = TABLE_OF_KIND[kind]
-        column = "raw" if kind is LeafKind.ENVELOPE else "payload"
-        with sqlite_errors(str(self._store.path)):
-            cursor = self._store.conn.execute(
-                f"SELECT leaf, {column} FROM {table} WHERE leaf >= ? ORDER BY leaf",  # noqa: S608 - fixed
-                (start,),
-            )
-            for leaf, payload in cursor:
-                yield int(leaf), bytes(payload)
+        """``(leaf, payload)`` of every record of ``kind`` from ``start`` on, in log order (read in
+        batches of leaves, so a long log is never held in memory at once)."""
+        while start < self.size:
+            end = min(start + _BATCH, self.size)
+            yield from self._store.payloads(kind, start, end)
+            start = end
+        yield from self._store.payloads(kind, start, 1 << 62)  # anything appended since open
 
     def key_leaves(self, before: int) -> list[Record]:
         """Every collector key record logged before leaf ``before``."""
@@ -118,6 +122,23 @@ class LogReader:
 
     def checkpoints(self) -> list[Checkpoint]:
         return self._store.checkpoints()
+
+    def leaf_of(self, kind: LeafKind, payload: bytes) -> int | None:
+        """The first leaf of ``kind`` whose payload is exactly ``payload``, or None."""
+        for leaf, found in self._store.entries_containing(kind, payload):
+            if found == payload:
+                return leaf
+        return None
+
+    def site_keys(self, anchor: PublicKey) -> SiteKeys:
+        """The site key chain from the key-rotation entries of the log, starting at ``anchor``.
+
+        Raises:
+            SignatureError: a rotation entry is not signed by both keys, or ``anchor`` is not in
+                the chain.
+        """
+        needle = f'"record":"{KEY_RECORD}"'.encode()
+        return SiteKeys.from_entries(anchor, self._store.entries_containing(LeafKind.AUDIT, needle))
 
     def inclusion_proof(self, index: int, size: int) -> tuple[Hash, ...]:
         if size > self.size:

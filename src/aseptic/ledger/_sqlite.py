@@ -215,11 +215,12 @@ class SqliteStore:
             ).fetchall()
 
     def payloads(self, kind: LeafKind, start: int, end: int) -> list[tuple[int, bytes]]:
-        """``(leaf, payload)`` of the ``kind`` rows with ``start <= leaf < end``, in log order."""
-        table = _PAYLOAD_TABLES[kind]
+        """``(leaf, payload)`` of the ``kind`` rows with ``start <= leaf < end``, in log order (an
+        envelope's payload is its ``raw`` bytes)."""
+        table, column = TABLE_OF_KIND[kind], "raw" if kind is LeafKind.ENVELOPE else "payload"
         with sqlite_errors(str(self.path)):
             rows = self.conn.execute(
-                f"SELECT leaf, payload FROM {table} WHERE leaf >= ? AND leaf < ? ORDER BY leaf",  # noqa: S608
+                f"SELECT leaf, {column} FROM {table} WHERE leaf >= ? AND leaf < ? ORDER BY leaf",  # noqa: S608
                 (start, end),
             ).fetchall()
         return [(int(leaf), bytes(payload)) for leaf, payload in rows]

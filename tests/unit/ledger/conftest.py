@@ -2,7 +2,8 @@
 two checkpoints, built with the same public API the ingest pipeline uses.
 
 Every test that takes ``site`` (or ``built``) runs once per store: SQLite and PostgreSQL (the
-latter marked ``integration``). Tests marked ``sqlite_only`` are about the SQLite file itself.
+latter marked ``integration``). Tests marked ``sqlite_only`` are about the SQLite file itself (bytes
+written into ``ledger.db``).
 """
 
 from __future__ import annotations

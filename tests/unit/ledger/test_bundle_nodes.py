@@ -1,5 +1,6 @@
 """The interior-node cache behind export proofs gives exactly the RFC 9162 proofs, at every size
-around tile boundaries, after incremental growth, and never hides a damaged cache."""
+around tile boundaries, after incremental growth, and never hides a damaged cache. The cache lives in
+``state.db`` of the data directory whichever store holds the rows, so these run on both stores."""
 
 from __future__ import annotations
 
@@ -13,9 +14,6 @@ from aseptic.errors import ProofError
 from aseptic.ledger import LogReader, root_of, verify_inclusion
 from aseptic.ledger._nodes import TILE_LEVEL
 from aseptic.ledger._proof import consistency_proof, inclusion_proof, subtree_roots_of
-
-# The interior-node cache lives beside a SQLite ledger (state.db); PostgreSQL stores have none yet.
-pytestmark = pytest.mark.sqlite_only
 
 TILE = 1 << TILE_LEVEL
 

@@ -334,7 +334,7 @@ def test_garbage_file_named_ledger_db_is_corrupt(tmp_path: Path) -> None:
         verify_ledger(tmp_path, SigningKey.generate().public)
 
 
-@pytest.mark.sqlite_only
+@pytest.mark.sqlite_only  # truncates the ledger.db file itself; a PostgreSQL server owns its pages
 def test_truncated_database_file_is_corrupt(built: Site) -> None:
     path = built.data_dir / "ledger.db"
     data = path.read_bytes()
