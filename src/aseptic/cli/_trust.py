@@ -17,6 +17,7 @@ from typing import Annotated
 
 import typer
 
+from aseptic.audit import AuditEntry, read_host_clock_sync
 from aseptic.cli._common import (
     ConfigOption,
     DataDirOption,
@@ -26,7 +27,16 @@ from aseptic.cli._common import (
     stderr,
 )
 from aseptic.clock import WallClock
-from aseptic.crypto import ALGORITHMS, ED25519, ED25519_ML_DSA_65, SITE_KEY, KeyStore, SigningKey
+from aseptic.config import Settings
+from aseptic.crypto import (
+    ALGORITHMS,
+    ED25519,
+    ED25519_ML_DSA_65,
+    SITE_KEY,
+    KeyStore,
+    SigningKey,
+    TokenConfig,
+)
 from aseptic.errors import ConfigError, InputError
 from aseptic.ledger import Ledger
 from aseptic.trust import (
@@ -79,7 +89,8 @@ class TrustContext:
 
     def site_ca(self) -> SiteCA:
         """The site CA (created with its certificate ``D/site-ca.pem`` on first use)."""
-        key = KeyStore.open(self.data_dir).load_or_create(CA_KEY)
+        # Exportable: pyca cryptography signs the certificates (sealed under the token's key if any).
+        key = KeyStore.open(self.data_dir).load_or_create(CA_KEY, exportable=True)
         path = self.data_dir / CA_FILE
         if path.is_file():
             return SiteCA.load(key, path.read_bytes())
@@ -200,17 +211,71 @@ def read_secret(path: Path | None, what: str, *, confirm: bool = False) -> str:
     return line
 
 
-def initialise(directory: Path, config: Path | None, algorithm: str = ED25519_ML_DSA_65) -> Path | None:
+def _key_protection(keys: KeyStore) -> str:
+    if keys.token is not None:
+        return f"pkcs11 token {keys.token.token_label!r} ({keys.token.module})"
+    if keys.encrypts_keys:
+        return "sealed (scrypt + AES-256-GCM, key passphrase)"
+    return "UNENCRYPTED (--insecure-no-passphrase)"
+
+
+def initialise(
+    directory: Path,
+    config: Path | None,
+    algorithm: str = ED25519_ML_DSA_65,
+    *,
+    insecure_no_passphrase: bool = False,
+    token: TokenConfig | None = None,
+) -> Path | None:
     """Create keys (the site key as ``algorithm``), CA, ledger and identity store in ``directory``;
-    return the new enrolment token's path (``None`` if an administrator exists or a token is waiting)."""
+    return the new enrolment token's path (``None`` if an administrator exists or a token is waiting).
+
+    Keys go to ``token`` (or the token of the config's ``[crypto]`` section) if given, else they are
+    sealed under the key passphrase; with neither, nothing is written unless ``insecure_no_passphrase``.
+
+    Raises:
+        ConfigError: no passphrase, no token and not ``insecure_no_passphrase`` (secure by default);
+            a token or passphrase problem.
+    """
+    if token is None:
+        token = token_from_settings(settings_for(config))
+    had_keys = (directory / "keys" / f"{SITE_KEY}.key").is_file()
+    keys = KeyStore(directory / "keys")
+    if not (
+        had_keys or keys.encrypts_keys or keys.allows_plaintext or token is not None or insecure_no_passphrase
+    ):
+        keys.require_protection("the site's private keys")  # refuse before anything is created
+    keys = KeyStore.open(directory, token=token, insecure_no_passphrase=insecure_no_passphrase)
     with open_trust(directory, config, create=True, algorithm=algorithm) as trust:
         trust.site_ca()
+        if not had_keys:
+            # Part 11 / Annex 11: how the keys are protected is itself a logged configuration record.
+            entry = AuditEntry(
+                record="key-store:protection",
+                change="create",  # type: ignore[arg-type]  # converted in __post_init__
+                old=None,
+                new=_key_protection(keys),
+                who="aseptic-init",
+                when=trust.now(),
+                clock_sync=read_host_clock_sync(),
+                why="aseptic init created the site keys",
+                system=trust.site_id,
+            )
+            trust.log.record(entry.to_payload())
         principals = trust.identities.list_principals()
         if any(p.kind == "User" and "administrator" in p.roles for p in principals):
             return None
         if (directory / "enrolment-token").exists():
             return None
         return trust.identities.create_enrolment_token(directory, trust.now())
+
+
+def token_from_settings(settings: Settings) -> TokenConfig | None:
+    """The PKCS#11 token of the ``[crypto]`` section, if one is configured."""
+    crypto = settings.crypto
+    if crypto.pkcs11_module is None:
+        return None
+    return TokenConfig(crypto.pkcs11_module, crypto.token_label, crypto.pkcs11_pin_file)
 
 
 @handles_errors
@@ -220,24 +285,58 @@ def init(
     algorithm: Annotated[
         str, typer.Option("--algorithm", help=f"Site key algorithm: {' or '.join(ALGORITHMS)}.")
     ] = ED25519_ML_DSA_65,
+    pkcs11_module: Annotated[
+        Path | None,
+        typer.Option(
+            "--pkcs11-module",
+            help="Keep the keys in a PKCS#11 token: its module (overrides [crypto] pkcs11_module). "
+            "PIN from ASEPTIC_PKCS11_PIN_FILE or [crypto] pkcs11_pin_file, never argv.",
+        ),
+    ] = None,
+    token_label: Annotated[
+        str | None, typer.Option("--token-label", help="The token's label (overrides [crypto] token_label).")
+    ] = None,
+    insecure_no_passphrase: Annotated[
+        bool,
+        typer.Option(
+            "--insecure-no-passphrase",
+            help="UNSAFE: allow private keys to be written unencrypted when no key passphrase or "
+            "token is configured (throwaway setups only; recorded in the log).",
+        ),
+    ] = False,
 ) -> None:
     """Create the site keys and CA, the ledger and the identity store, and a one-time enrolment token for
     the first administrator (D/enrolment-token, readable by its owner only). Commands that find an
-    empty data directory do this themselves."""
-    directory = data_dir_for(data_dir, settings_for(config))
+    empty data directory do this themselves. Private keys are sealed under the key passphrase
+    (ASEPTIC_KEY_PASSPHRASE_FILE) or held in a PKCS#11 token; with neither, init refuses unless
+    --insecure-no-passphrase."""
+    settings = settings_for(config)
+    directory = data_dir_for(data_dir, settings)
     if algorithm not in ALGORITHMS:
         raise ConfigError(f"--algorithm {algorithm!r} is not one of {', '.join(ALGORITHMS)}")
-    if not KeyStore(directory / "keys").encrypts_keys:
+    token = token_from_settings(settings)
+    if pkcs11_module is not None:
+        token = TokenConfig(
+            pkcs11_module, token_label or settings.crypto.token_label, settings.crypto.pkcs11_pin_file
+        )
+    elif token_label is not None:
+        if token is None:
+            raise ConfigError("--token-label needs --pkcs11-module or [crypto] pkcs11_module")
+        token = TokenConfig(token.module, token_label, token.pin_file)
+    if token is None and not KeyStore(directory / "keys").encrypts_keys and insecure_no_passphrase:
         stderr.print(
-            "warning: no key passphrase is configured: private keys are written unencrypted (0600)",
+            "warning: --insecure-no-passphrase: private keys are written UNENCRYPTED (0600); "
+            "this is recorded in the log and in keys/INSECURE-NO-PASSPHRASE",
             highlight=False,
         )
         stderr.print("hint: set ASEPTIC_KEY_PASSPHRASE_FILE (docs/crypto.md)", highlight=False)
-    path = initialise(directory, config, algorithm)
+    path = initialise(
+        directory, config, algorithm, insecure_no_passphrase=insecure_no_passphrase, token=token
+    )
     if path is None:
-        token = directory / "enrolment-token"
-        if token.exists():
-            stderr.print(f"an enrolment token is waiting in {token} (mode 0600)", highlight=False)
+        waiting = directory / "enrolment-token"
+        if waiting.exists():
+            stderr.print(f"an enrolment token is waiting in {waiting} (mode 0600)", highlight=False)
         else:
             stderr.print(f"{directory} is initialised; administrators exist: no enrolment token made")
         return
