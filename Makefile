@@ -26,9 +26,11 @@ unit: venv
 	$(BIN)/pytest -q tests/unit
 
 # System packages the tests need, from Debian's archive (never downloaded from elsewhere):
-# chromium for the dashboard's browser tests (Playwright drives it; no browser download).
+# chromium for the dashboard's browser tests (Playwright drives it; no browser download);
+# softhsm2 for the PKCS#11 key-store tests (a throwaway SoftHSM token per test session).
 system-deps:
 	@missing=""; command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	test -f /usr/lib/softhsm/libsofthsm2.so || missing="$$missing softhsm2"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing Debian packages:$$missing"; \
