@@ -9,10 +9,10 @@ from aseptic.crypto._passphrase import (
     Passphrase,
     passphrase_from_environment,
 )
-from aseptic.crypto._pkcs11 import PIN_ENV as PKCS11_PIN_ENV
-from aseptic.crypto._pkcs11 import PIN_FILE_ENV as PKCS11_PIN_FILE_ENV
-from aseptic.crypto._pkcs11 import TokenConfig
 from aseptic.crypto._store import SITE_KEY, KeyStore, read_public_key
+from aseptic.crypto._token_config import PIN_ENV as PKCS11_PIN_ENV
+from aseptic.crypto._token_config import PIN_FILE_ENV as PKCS11_PIN_FILE_ENV
+from aseptic.crypto._token_config import TokenConfig
 from aseptic.crypto._x509 import (
     ApplicationIdentity,
     ApplicationRole,

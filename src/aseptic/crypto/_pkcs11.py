@@ -8,19 +8,16 @@ key that lives in the same token (non-extractable, one per stored key). So every
 token: without it and its PIN, nothing signs.
 
 The PIN comes from ``ASEPTIC_PKCS11_PIN_FILE`` (owner-only file), ``ASEPTIC_PKCS11_PIN``, or the
-``pin_file`` the store was configured with; never argv (docs/crypto.md, "PKCS#11 tokens").
+``pin_file`` the store was configured with; never argv (docs/crypto.md, "PKCS#11 tokens"). This
+module is imported only when a store uses a token (python-pkcs11 and asn1crypto cost ~0.1 s to import).
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
-import stat
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pkcs11
@@ -29,83 +26,10 @@ from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
 from pkcs11.mechanisms import GCMParams
 from pkcs11.util.ec import encode_named_curve_parameters
 
+from aseptic.crypto._token_config import TokenConfig, read_pin
 from aseptic.errors import BackendError, ConfigError, InputError
 
-# Names of environment variables, not PINs.
-PIN_FILE_ENV = "ASEPTIC_PKCS11_PIN_FILE"
-PIN_ENV = "ASEPTIC_PKCS11_PIN"
 _ED25519_OID = "1.3.101.112"  # RFC 8410 id-Ed25519: SoftHSM 2.6 accepts it as CKA_EC_PARAMS
-
-
-@dataclass(frozen=True)
-class TokenConfig:
-    """Where a store's token is: the PKCS#11 module (a shared library) and the token's label."""
-
-    module: Path
-    token_label: str
-    pin_file: Path | None = None
-
-    def to_json(self) -> dict[str, str | None]:
-        return {
-            "module": str(self.module),
-            "token_label": self.token_label,
-            "pin_file": None if self.pin_file is None else str(self.pin_file),
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any], *, source: str) -> TokenConfig:
-        """Raises: InputError: not a token configuration."""
-        try:
-            pin_file = data.get("pin_file")
-            return cls(
-                Path(str(data["module"])),
-                str(data["token_label"]),
-                None if pin_file is None else Path(pin_file),
-            )
-        except (KeyError, TypeError, AttributeError):
-            raise InputError(f"{source}: not a PKCS#11 token configuration (module, token_label)") from None
-
-
-@dataclass(frozen=True)
-class _Pin:
-    secret: str = field(repr=False)
-    source: str
-
-
-def read_pin(config: TokenConfig, environ: Mapping[str, str] | None = None) -> _Pin:
-    """The token PIN: ``$ASEPTIC_PKCS11_PIN_FILE``, ``$ASEPTIC_PKCS11_PIN``, else ``config.pin_file``.
-
-    Raises:
-        ConfigError: no PIN configured, both variables set, or the file unreadable or not owner-only.
-    """
-    env = os.environ if environ is None else environ
-    file_name, value = env.get(PIN_FILE_ENV), env.get(PIN_ENV)
-    if file_name and value:
-        raise ConfigError(
-            f"both {PIN_FILE_ENV} and {PIN_ENV} are set", hint=f"set one; {PIN_FILE_ENV} is preferred"
-        )
-    if value:
-        return _Pin(value, f"${PIN_ENV}")
-    path = Path(file_name) if file_name else config.pin_file
-    if path is None:
-        raise ConfigError(
-            f"no PIN for PKCS#11 token {config.token_label!r}",
-            hint=f"set {PIN_FILE_ENV} (a file readable by its owner only) or [crypto] pkcs11_pin_file",
-        )
-    try:
-        mode = stat.S_IMODE(path.stat().st_mode)
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read the PKCS#11 PIN file {path}: {exc}") from None
-    if mode & 0o077:
-        raise ConfigError(
-            f"the PKCS#11 PIN file {path} has mode {mode:04o}: group or others can access it",
-            hint=f"chmod 600 {path}",
-        )
-    pin = text.rstrip("\r\n")
-    if not pin:
-        raise ConfigError(f"the PKCS#11 PIN file {path} is empty")
-    return _Pin(pin, str(path))
 
 
 class TokenSession:

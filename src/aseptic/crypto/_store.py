@@ -16,14 +16,18 @@ import re
 from collections.abc import Mapping
 from enum import Enum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aseptic.crypto._hybrid import ALGORITHMS, ED25519
 from aseptic.crypto._keys import KeyId, PublicKey, SigningKey
 from aseptic.crypto._passphrase import Passphrase, passphrase_from_environment
-from aseptic.crypto._pkcs11 import TokenConfig, TokenSession, open_token
 from aseptic.crypto._sealed import FAST_SCRYPT_N, is_sealed, seal, unseal
+from aseptic.crypto._token_config import TokenConfig
 from aseptic.crypto._token_keys import create_token_key, is_token_key, load_token_key
 from aseptic.errors import BackendError, ConfigError, InputError
+
+if TYPE_CHECKING:
+    from aseptic.crypto._pkcs11 import TokenSession
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 RETIRED = "retired"
@@ -148,6 +152,8 @@ class KeyStore:
                 hint="restore keys/pkcs11.json (module, token_label) from your backup",
             )
         if self._session is None:
+            from aseptic.crypto._pkcs11 import open_token
+
             self._session = open_token(self._token, self._environ)
         return self._session
 

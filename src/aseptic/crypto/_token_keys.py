@@ -20,6 +20,7 @@ import base64
 import binascii
 import os
 import re
+from typing import TYPE_CHECKING
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
@@ -29,8 +30,10 @@ from cryptography.hazmat.primitives.asymmetric.mldsa import MLDSA65PrivateKey
 from aseptic.crypto._backend import require_pqc_backend
 from aseptic.crypto._hybrid import ED25519, ED25519_ML_DSA_65
 from aseptic.crypto._keys import SigningKey
-from aseptic.crypto._pkcs11 import TokenSession
 from aseptic.errors import ConfigError, InputError
+
+if TYPE_CHECKING:  # the binding is loaded only when a store uses a token
+    from aseptic.crypto._pkcs11 import TokenSession
 
 TOKEN_HEADER = "aseptic-pkcs11-key/v1"  # noqa: S105 - a file format name, not a secret
 _FIELDS = ("algorithm", "token", "id", "ed25519", "nonce", "sealed")
