@@ -13,10 +13,10 @@ from playwright.sync_api import Browser, Page, expect
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 from api_support import PASSWORD, START, Site, build_site
-from conftest import Server
 
 from aseptic.crypto import KeyStore
 from aseptic.ledger import Ledger
+from conftest import Server
 
 pytestmark = [pytest.mark.integration, pytest.mark.requirement("ASE-SOC", "ASE-ZERO-TRUST", "P11-11.10d")]
 

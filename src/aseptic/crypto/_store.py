@@ -152,6 +152,7 @@ class KeyStore:
                 hint="restore keys/pkcs11.json (module, token_label) from your backup",
             )
         if self._session is None:
+            # Imported here: python-pkcs11 (and asn1crypto) cost ~0.1 s; only token stores need them.
             from aseptic.crypto._pkcs11 import open_token
 
             self._session = open_token(self._token, self._environ)
