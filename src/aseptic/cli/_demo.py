@@ -47,7 +47,8 @@ def demo(
     """Stream a clean and an attacked batch from the secured twin; sign, log, detect, verify.
 
     Writes OUT/report.json and OUT/report.html; the data directory is OUT/data, so
-    `aseptic ledger verify --data-dir OUT/data` checks the evidence afterwards.
+    `aseptic ledger verify --data-dir OUT/data` checks the evidence afterwards. Without a configured
+    key passphrase, the keys are sealed under a random one the demo writes to OUT/key-passphrase.
     """
     settings = settings_for(config)
     _ensure_demo_passphrase(out)

@@ -5,9 +5,12 @@ or `--insecure-no-passphrase` is given, which is recorded in the store and in th
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import stat
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from aseptic.crypto import PASSPHRASE_ENV, PASSPHRASE_FILE_ENV, KeyStore
@@ -74,3 +77,23 @@ def test_init_with_a_passphrase_seals_every_key_and_logs_it(tmp_path: Path) -> N
 def test_pkcs11_token_label_without_a_module_is_a_usage_error(tmp_path: Path) -> None:
     code, _, err = aseptic("init", "--data-dir", str(tmp_path / "d"), "--token-label", "hsm")
     assert code == 2 and "--token-label needs --pkcs11-module" in err
+
+
+def test_demo_makes_its_own_passphrase_file_and_reuses_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aseptic.cli._demo import _ensure_demo_passphrase
+
+    monkeypatch.delenv(PASSPHRASE_FILE_ENV)
+    monkeypatch.delenv(PASSPHRASE_ENV, raising=False)
+    _ensure_demo_passphrase(tmp_path / "out")
+    path = tmp_path / "out" / "key-passphrase"
+    assert os.environ[PASSPHRASE_FILE_ENV] == str(path.resolve())
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600 and len(path.read_text().strip()) >= 32
+    first = path.read_text()
+    monkeypatch.delenv(PASSPHRASE_FILE_ENV)
+    _ensure_demo_passphrase(tmp_path / "out")  # a second run keeps the passphrase its keys need
+    assert path.read_text() == first
+    keys = KeyStore.open(tmp_path / "out" / "data")
+    keys.load_or_create("site")
+    assert keys.is_encrypted("site")
