@@ -44,6 +44,8 @@ class TokenSession:
         self.config = config
         self.pin_digest = pin_digest
         self.lock = threading.Lock()
+        # Private-key handles by CKA_ID: finding the object (C_FindObjects) costs as much as signing.
+        self._signers: dict[bytes, Any] = {}
 
     def generate_ed25519(self, key_id: bytes, label: str) -> bytes:
         """A new non-extractable Ed25519 key pair in the token; returns the raw public key."""
@@ -101,7 +103,10 @@ class TokenSession:
 
     def sign_ed25519(self, key_id: bytes, message: bytes) -> bytes:
         with self.lock, _backend_errors(self.config, "sign"):
-            return bytes(self._get(ObjectClass.PRIVATE_KEY, key_id).sign(message, mechanism=Mechanism.EDDSA))
+            signer = self._signers.get(key_id)
+            if signer is None:
+                signer = self._signers[key_id] = self._get(ObjectClass.PRIVATE_KEY, key_id)
+            return bytes(signer.sign(message, mechanism=Mechanism.EDDSA))
 
     def is_extractable(self, key_id: bytes) -> bool:
         """Whether the token would let the private key ``key_id`` out (it must not)."""
