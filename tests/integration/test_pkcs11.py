@@ -153,45 +153,42 @@ def test_rotation_in_the_token_keeps_the_retired_key_usable(softhsm: Path, tmp_p
 
 def test_wrong_pin_is_a_clear_error(softhsm: Path, tmp_path: Path) -> None:
     wrong = write_secret(softhsm / "wrong-pin", "0000-not-it")
-    keys = KeyStore.open(
-        tmp_path, token=TokenConfig(MODULE, SECOND_LABEL), environ={PKCS11_PIN_FILE_ENV: str(wrong)}
-    )
-    with pytest.raises(
-        ConfigError, match=f"the PIN from {wrong} is wrong for PKCS#11 token '{SECOND_LABEL}'"
-    ) as info:
-        keys.load_or_create("site")
+    token = TokenConfig(MODULE, SECOND_LABEL)
+    expected = f"the PIN from {wrong} is wrong for PKCS#11 token '{SECOND_LABEL}'"
+    with pytest.raises(ConfigError, match=expected) as info:
+        KeyStore.open(tmp_path, token=token, environ={PKCS11_PIN_FILE_ENV: str(wrong)})
     assert "0000-not-it" not in str(info.value) and "0000-not-it" not in (info.value.hint or "")
-    assert not (tmp_path / "keys" / "site.key").exists()
+    assert not (tmp_path / "keys" / "pkcs11.json").exists()  # the store was not pointed at it
 
 
 def test_pin_file_readable_by_others_is_refused(softhsm: Path, tmp_path: Path) -> None:
     loose = write_secret(softhsm / "loose-pin", PIN)
     loose.chmod(0o644)
-    keys = KeyStore.open(
-        tmp_path, token=TokenConfig(MODULE, LABEL), environ={PKCS11_PIN_FILE_ENV: str(loose)}
-    )
     with pytest.raises(ConfigError, match="group or others can access it"):
-        keys.load_or_create("site")
+        KeyStore.open(tmp_path, token=TokenConfig(MODULE, LABEL), environ={PKCS11_PIN_FILE_ENV: str(loose)})
 
 
 def test_no_pin_configured_is_a_clear_error(softhsm: Path, tmp_path: Path) -> None:
-    keys = KeyStore.open(tmp_path, token=TokenConfig(MODULE, LABEL), environ={})
     with pytest.raises(ConfigError, match=f"no PIN for PKCS#11 token '{LABEL}'"):
-        keys.load_or_create("site")
+        KeyStore.open(tmp_path, token=TokenConfig(MODULE, LABEL), environ={})
 
 
 def test_missing_module_is_a_config_error(tmp_path: Path) -> None:
-    keys = KeyStore.open(
-        tmp_path, token=TokenConfig(tmp_path / "libnothere.so", LABEL), environ={PKCS11_PIN_ENV: PIN}
-    )
+    missing = TokenConfig(tmp_path / "libnothere.so", LABEL)
     with pytest.raises(ConfigError, match="PKCS#11 module .*libnothere.so does not exist"):
-        keys.load_or_create("site")
+        KeyStore.open(tmp_path, token=missing, environ={PKCS11_PIN_ENV: PIN})
 
 
 def test_unknown_token_label_is_a_config_error(softhsm: Path, tmp_path: Path) -> None:
-    keys = KeyStore.open(tmp_path, token=TokenConfig(MODULE, "no-such-token"))
     with pytest.raises(ConfigError, match="no PKCS#11 token labelled 'no-such-token'"):
-        keys.load_or_create("site")
+        KeyStore.open(tmp_path, token=TokenConfig(MODULE, "no-such-token"))
+
+
+def test_a_token_store_without_its_configuration_file_says_so(softhsm: Path, tmp_path: Path) -> None:
+    token_store(tmp_path).load_or_create("site")
+    (tmp_path / "keys" / "pkcs11.json").unlink()
+    with pytest.raises(ConfigError, match="is held in a PKCS#11 token, and .*pkcs11.json is missing"):
+        KeyStore.open(tmp_path).load("site")
 
 
 def test_a_store_cannot_be_repointed_at_another_token(softhsm: Path, tmp_path: Path) -> None:

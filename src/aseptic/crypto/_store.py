@@ -107,8 +107,9 @@ class KeyStore:
 
         Raises:
             BackendError: the directory cannot be created.
-            ConfigError: the passphrase variables are unusable, or ``token`` differs from the
-                token this store already uses.
+            ConfigError: the passphrase variables are unusable, ``token`` differs from the
+                token this store already uses, or a new ``token`` cannot be logged in to (module,
+                label, PIN).
         """
         directory = data_dir / "keys"
         try:
@@ -122,6 +123,10 @@ class KeyStore:
                         hint=f"edit or remove {directory / TOKEN_FILE} only when moving the keys",
                     )
                 if existing is None:
+                    # Log in first: a wrong module, label or PIN must not leave a store pointed at it.
+                    from aseptic.crypto._pkcs11 import open_token
+
+                    open_token(token, environ)
                     text = json.dumps(token.to_json(), indent=2) + "\n"
                     _replace_file(directory / TOKEN_FILE, text.encode("utf-8"), mode=0o600)
             if insecure_no_passphrase and not (directory / INSECURE_FILE).is_file():
