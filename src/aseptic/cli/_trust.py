@@ -241,11 +241,13 @@ def initialise(
         token = token_from_settings(settings_for(config))
     had_keys = (directory / "keys" / f"{SITE_KEY}.key").is_file()
     keys = KeyStore(directory / "keys")
-    if not (
-        had_keys or keys.encrypts_keys or keys.allows_plaintext or token is not None or insecure_no_passphrase
-    ):
+    protected = keys.encrypts_keys or token is not None
+    if not (had_keys or protected or keys.allows_plaintext or insecure_no_passphrase):
         keys.require_protection("the site's private keys")  # refuse before anything is created
-    keys = KeyStore.open(directory, token=token, insecure_no_passphrase=insecure_no_passphrase)
+    # The opt-out is recorded only where it takes effect: no passphrase and no token.
+    keys = KeyStore.open(
+        directory, token=token, insecure_no_passphrase=insecure_no_passphrase and not protected
+    )
     with open_trust(directory, config, create=True, algorithm=algorithm) as trust:
         trust.site_ca()
         if not had_keys:

@@ -116,7 +116,10 @@ class KeyStore:
             directory.mkdir(parents=True, exist_ok=True, mode=0o700)
             if token is not None:
                 existing = _read_token_file(directory / TOKEN_FILE)
-                if existing is not None and existing != token:
+                if existing is not None and (existing.module, existing.token_label) != (
+                    token.module,
+                    token.token_label,
+                ):
                     raise ConfigError(
                         f"{directory} already uses PKCS#11 token {existing.token_label!r} "
                         f"({existing.module}), not {token.token_label!r} ({token.module})",
