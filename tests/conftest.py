@@ -1,5 +1,6 @@
-"""Suite-wide set-up: private keys are never written unencrypted (ADR 0230), so every test process
-and its subprocesses get a random key passphrase from a 0600 file."""
+"""Fixtures shared by every test directory: a throwaway PostgreSQL server (tests/pg_support.py), and
+a random key passphrase for the whole session: private keys are never written unencrypted
+(ADR 0230), so every test process and its subprocesses get one from a 0600 file."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from aseptic.crypto import PASSPHRASE_ENV, PASSPHRASE_FILE_ENV
+from pg_support import PgServer, find_pg_bin
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -30,3 +32,25 @@ def key_passphrase_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pa
         patch.setenv(PASSPHRASE_FILE_ENV, str(path))
         patch.setenv("ASEPTIC_INSECURE_TEST_KDF", "1")
         yield path
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """One PostgreSQL server on 127.0.0.1 for the session; skips if Debian's binaries are absent."""
+    bin_dir = find_pg_bin()
+    if bin_dir is None:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL server binaries missing in CI (make system-deps installs them)")
+        pytest.skip("PostgreSQL server binaries not found (make system-deps: apt-get install postgresql)")
+    server = PgServer.start(bin_dir)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def pg_url(pg_server: PgServer, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh empty database on the session server; libpq reads its password from PGPASSFILE."""
+    monkeypatch.setenv("PGPASSFILE", str(pg_server.passfile))
+    return pg_server.create_database()

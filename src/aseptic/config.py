@@ -11,8 +11,9 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from aseptic.errors import ConfigError
 
@@ -20,18 +21,24 @@ __all__ = [
     "DEFAULT_CONFIG_FILE",
     "DEFAULT_DATA_DIR",
     "ApiSettings",
+    "BackupSettings",
     "CryptoSettings",
     "DetectSettings",
+    "GatewaySettings",
+    "LedgerSettings",
     "OpcUaSettings",
     "Settings",
     "SiteSettings",
     "TelemetrySettings",
+    "TlsSettings",
     "TwinSettings",
     "load_settings",
     "settings_from_mapping",
 ]
 
 DEFAULT_CONFIG_FILE = Path("aseptic.toml")
+# Keys whose rejected value is not repeated in the error (a URL with a password in it).
+_NEVER_ECHOED = {("ledger", "store")}
 DEFAULT_DATA_DIR = Path("aseptic-data")
 
 
@@ -107,6 +114,74 @@ class ApiSettings(_Section):
     max_readings: Annotated[int, Field(ge=1, le=1_000_000)] = 10_000
 
 
+class LedgerSettings(_Section):
+    """Where the ledger's tables live (docs/ledger.md, "Stores")."""
+
+    # postgresql://USER@HOST:PORT/DB of a PostgreSQL store; unset: D/ledger.db (SQLite). Never a
+    # password: libpq reads it from password_file, PGPASSFILE, PGPASSWORD or ~/.pgpass.
+    store: str | None = None
+    # A libpq password file (HOST:PORT:DB:USER:PASSWORD lines, mode 0600) for the store.
+    password_file: Path | None = None
+
+    @field_validator("store")
+    @classmethod
+    def _no_password_in_url(cls, url: str | None) -> str | None:
+        if url is None:
+            return None
+        parts = urlsplit(url)
+        if parts.scheme not in ("postgresql", "postgres"):
+            raise ValueError("must be a postgresql:// URL")
+        if parts.password is not None or "password=" in parts.query:
+            raise ValueError("must not hold a password (use password_file or PGPASSFILE)")
+        return url
+
+    def store_url(self) -> str | None:
+        """The store URL with ``passfile`` added when ``password_file`` is set."""
+        if self.store is None or self.password_file is None:
+            return self.store
+        joiner = "&" if urlsplit(self.store).query else "?"
+        return f"{self.store}{joiner}passfile={quote(str(self.password_file), safe='/')}"
+
+
+class BackupSettings(_Section):
+    """``aseptic backup`` / ``aseptic restore`` (docs/backup.md)."""
+
+    # Where backups go when --to is not given (unset: --to is required).
+    directory: Path | None = None
+    # Complete backups kept in that directory; older ones are deleted after each new backup.
+    keep: Annotated[int, Field(ge=1, le=10_000)] = 14
+    # Copy every checkpoint note into DIR/checkpoints/ (never pruned: the signed tree heads of
+    # every period outlive the backups they came with).
+    archive_checkpoints: bool = True
+
+
+class GatewaySettings(_Section):
+    """The write gateway: the one path from Aseptic to the plant's OPC UA server (docs/gateway.md)."""
+
+    # opc.tcp URL of the twin's (or plant's) OPC UA server; unset: the gateway is off (writes 503).
+    endpoint: Annotated[str, Field(pattern=r"^opc\.tcp://[^\s]+$")] | None = None
+    # The plant's one writer: the client identity D/pki/own/<writer>.der + .pem (certificate, key);
+    # the server must be in D/pki/trusted-servers. Files only: no secret on the command line.
+    writer: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")] = "client-aseptic-gateway"
+    # The plant hierarchy in the server's address space (ISA-95) and in the Cedar entity graph.
+    area: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")] = "fermentation"
+    unit: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")] = "fermenter-01"
+    # Every OPC UA request (connect, read, write) fails with a 503 after this long.
+    timeout_s: Annotated[float, Field(gt=0, le=60)] = 5.0
+    # What the audit trail says about the host clock's synchronisation (Annex 11 §12.4: time
+    # stamps must be trustworthy); "unknown" until a site states its time source.
+    clock_sync: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:@/ -]{0,63}$")] = "unknown"
+
+
+class TlsSettings(_Section):
+    """HTTPS and mutual TLS for ``aseptic serve`` (docs/api.md)."""
+
+    # Plain HTTP instead of HTTPS: for a TLS-terminating proxy on the same host, or tests. Unsafe.
+    insecure_http: bool = False
+    # Lifetime of the server certificate the site CA issues on first start (D/tls/server.pem).
+    server_cert_days: Annotated[int, Field(ge=1, le=825)] = 365
+
+
 class CryptoSettings(_Section):
     """Where the site's private keys live (docs/crypto.md): sealed on disk, or in a PKCS#11 token."""
 
@@ -126,6 +201,10 @@ class Settings(_Section):
     telemetry: TelemetrySettings = TelemetrySettings()
     detect: DetectSettings = DetectSettings()
     api: ApiSettings = ApiSettings()
+    ledger: LedgerSettings = LedgerSettings()
+    backup: BackupSettings = BackupSettings()
+    gateway: GatewaySettings = GatewaySettings()
+    tls: TlsSettings = TlsSettings()
     crypto: CryptoSettings = CryptoSettings()
 
 
@@ -143,7 +222,8 @@ def settings_from_mapping(data: dict[str, Any], *, source: str = "<settings>") -
         loc = [str(part) for part in first["loc"]]
         key = f"[{loc[0]}].{'.'.join(loc[1:])}" if len(loc) > 1 else loc[0] if loc else "?"
         value = first.get("input")
-        shown = "" if isinstance(value, dict) else f" (got {value!r})"
+        secret = tuple(loc) in _NEVER_ECHOED  # may hold a password by mistake: never in a message
+        shown = "" if isinstance(value, dict) or secret else f" (got {value!r})"
         more = f"; and {exc.error_count() - 1} more problem(s)" if exc.error_count() > 1 else ""
         raise ConfigError(
             f"{source}: {key}: {first['msg']}{shown}{more}",

@@ -82,6 +82,7 @@ class Server:
                 str(self.port),
                 "--data-dir",
                 str(data_dir),
+                "--insecure-http",  # the browser talks plain HTTP on loopback (serve defaults to HTTPS)
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

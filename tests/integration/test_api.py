@@ -12,6 +12,7 @@ import os
 import signal
 import socket
 import sqlite3
+import ssl
 import subprocess
 import sys
 import time
@@ -83,7 +84,9 @@ def _protected_routes(client: TestClient) -> list[tuple[str, str]]:
         if isinstance(route, APIRoute):
             for method in route.methods:
                 if (method, route.path) not in PUBLIC:
-                    routes.append((method, route.path.replace("{tag}", TAG)))
+                    routes.append(
+                        (method, route.path.replace("{tag}", TAG).replace("{unit}", "fermenter-01"))
+                    )
     return routes
 
 
@@ -114,6 +117,15 @@ def test_every_protected_route_refuses_missing_forged_expired_and_malformed_toke
         "/api/ledger/status",
         f"/api/tags/{TAG}/readings",
         "/api/findings",
+        f"/api/setpoints/{TAG}",
+        "/api/units/fermenter-01/recipe",
+        "/api/batches/active",
+    }
+    # With a good token: the reads answer; the writes need a body (422); no gateway configured: 503.
+    authenticated = {
+        f"/api/setpoints/{TAG}": 422,
+        "/api/units/fermenter-01/recipe": 422,
+        "/api/batches/active": 503,
     }
     good = _login(client, site, "olga")["Authorization"].removeprefix("Bearer ")
     other_key = KeyStore.open(site.data_dir / "elsewhere").load_or_create("session")
@@ -141,7 +153,8 @@ def test_every_protected_route_refuses_missing_forged_expired_and_malformed_toke
             assert response.status_code == 401, (method, path, what, response.text)
             assert response.headers["www-authenticate"] == "Bearer"
             assert response.json()["error"]["type"] == "Unauthenticated"
-        assert client.request(method, path, headers={"Authorization": f"Bearer {good}"}).status_code == 200
+        answer = client.request(method, path, headers={"Authorization": f"Bearer {good}"})
+        assert answer.status_code == authenticated.get(path, 200), (path, answer.text)
 
 
 def test_token_expires_after_its_lifetime(site: Site) -> None:
@@ -367,20 +380,26 @@ def test_serve_initialises_an_empty_data_dir_and_refuses_unauthenticated_request
         cwd=tmp_path,
     )
     try:
-        base = f"http://127.0.0.1:{port}"
+        base = f"https://127.0.0.1:{port}"
         deadline = time.monotonic() + 120
         while True:
             try:
-                health = httpx2.get(f"{base}/health", timeout=2)
+                # HTTPS by default, with a server certificate from the site CA `serve` just made.
+                context = ssl.create_default_context(cafile=str(data_dir / "site-ca.pem"))
+                health = httpx2.get(f"{base}/health", timeout=2, verify=context)
                 break
-            except httpx2.TransportError:
+            except (httpx2.TransportError, FileNotFoundError, ssl.SSLError):
                 assert server.poll() is None, server.communicate()[1]
                 assert time.monotonic() < deadline, "aseptic serve did not come up"
                 time.sleep(0.2)
         assert health.json() == {"status": "ok"}
-        assert httpx2.get(f"{base}/api/whoami", timeout=5).status_code == 401
-        assert httpx2.get(f"{base}/api/ledger/status", timeout=5).status_code == 401
-        assert "/api/login" in httpx2.get(f"{base}/openapi.json", timeout=5).json()["paths"]
+        with httpx2.Client(base_url=base, verify=context, timeout=5) as client:
+            assert client.get("/api/whoami").status_code == 401
+            assert client.get("/api/ledger/status").status_code == 401
+            assert client.post("/api/setpoints/ph_sp", json={"value": 6.6, "reason": "x"}).status_code == 401
+            assert "/api/setpoints/{tag}" in client.get("/openapi.json").json()["paths"]
+        with pytest.raises(httpx2.TransportError):
+            httpx2.get(f"http://127.0.0.1:{port}/health", timeout=5)  # no plain HTTP beside it
     finally:
         server.send_signal(signal.SIGINT)
         try:
@@ -395,6 +414,30 @@ def test_serve_initialises_an_empty_data_dir_and_refuses_unauthenticated_request
     assert (data_dir / "ledger.db").is_file()
 
 
+def test_write_gateway_not_configured_or_twin_unreachable_is_503_never_a_write(site: Site) -> None:
+    body = {"value": 6.6, "reason": "per SOP-12"}
+    with TestClient(create_app(site.data_dir, _settings(), site.clock)) as client:
+        headers = _login(client, site, "olga")
+        response = client.post("/api/setpoints/ph_sp", json=body, headers=headers)
+        assert response.status_code == 503
+        assert "not configured" in response.json()["error"]["message"]
+    unreachable = settings_from_mapping(
+        {"gateway": {"endpoint": f"opc.tcp://127.0.0.1:{_free_port()}/aseptic/", "timeout_s": 2}}
+    )
+    with TestClient(create_app(site.data_dir, unreachable, site.clock)) as client:
+        headers = _login(client, site, "olga")
+        for method, path, json_body in (
+            ("POST", "/api/setpoints/ph_sp", body),
+            ("POST", "/api/units/fermenter-01/recipe", {"parameter": "ph_sp", **body}),
+            ("GET", "/api/batches/active", None),
+        ):
+            response = client.request(method, path, json=json_body, headers=headers)
+            assert response.status_code == 503, response.text
+            assert response.json()["error"]["type"] in {"BackendError", "ConfigError"}
+    assert not [d for d in _ledger_entries(site.data_dir, "access_decision") if d["action"] != "read_record"]
+    assert _ledger_entries(site.data_dir, "record_change") == []
+
+
 def test_a_closed_service_fails_closed_with_503_not_401(site: Site) -> None:
     app = create_app(site.data_dir, _settings(), site.clock)
     client = TestClient(app)  # no lifespan: the service is closed by hand below
@@ -407,3 +450,17 @@ def test_a_closed_service_fails_closed_with_503_not_401(site: Site) -> None:
     ):
         assert response.status_code == 503, response.text
         assert response.json()["error"]["type"] == "BackendError"
+
+
+def test_serve_refuses_a_twin_endpoint_that_is_not_opc_tcp(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from aseptic.cli.main import app
+
+    result = CliRunner().invoke(
+        app, ["serve", "--twin-endpoint", "http://127.0.0.1:4840/", "--data-dir", str(tmp_path / "d")]
+    )
+    assert result.exit_code == 2
+    # (rich eats "[gateway]" as markup in report_error: only the rest of the key path shows)
+    assert "endpoint: String should match pattern" in " ".join(result.output.split())
+    assert not (tmp_path / "d").exists()  # refused before anything was created

@@ -2,8 +2,10 @@
 
 Every operation of the spec is fuzzed with data that fits the spec and data that does not, once
 without credentials (every route but health, login and the spec itself must answer 401) and once
-with an operator's valid session token (no 5xx). Schemathesis' pytest loader does not work with
-pytest 9, so its Hypothesis strategies are driven directly.
+with an operator's valid session token (no 5xx). The write gateway is on, connected to a real twin
+OPC UA server on loopback, so the gateway routes are fuzzed all the way to the plant's state.
+Schemathesis' pytest loader does not work with pytest 9, so its Hypothesis strategies are driven
+directly.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 import pyotp
 import pytest
 import schemathesis
-from api_support import PASSWORD, Site, build_site
+from api_support import PASSWORD, Site, TwinThread, build_site, provision_writer
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
@@ -25,7 +27,7 @@ from schemathesis.generation.modes import GenerationMode
 from schemathesis.python.asgi import get_client
 
 from aseptic.api import create_app
-from aseptic.config import Settings
+from aseptic.config import settings_from_mapping
 
 pytestmark = pytest.mark.integration
 
@@ -38,11 +40,18 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Site:
     return build_site(Path(tmp_path_factory.mktemp("fuzz")) / "data")
 
 
+GATEWAY_OPERATIONS = {"POST /api/setpoints/{tag}", "POST /api/units/{unit}/recipe", "GET /api/batches/active"}
+
+
 @pytest.fixture(scope="module")
 def app(site: Site) -> Iterator[FastAPI]:
-    application = create_app(site.data_dir, Settings(), site.clock)
-    yield application
-    application.state.service.close()
+    with TwinThread(site.data_dir.parent / "twin") as twin:
+        provision_writer(site.data_dir.parent / "twin", site.data_dir)
+        twin.publish()  # a running batch
+        settings = settings_from_mapping({"gateway": {"endpoint": twin.url}})
+        application = create_app(site.data_dir, settings, site.clock)
+        yield application
+        application.state.service.close()
 
 
 def _login(app: FastAPI, site: Site) -> dict[str, str]:
@@ -100,6 +109,7 @@ def test_fuzz_without_a_token_never_succeeds_on_a_protected_route(app: FastAPI, 
     statuses = _fuzz(app, mode, None)
     protected = {label for label, _ in statuses if label.split(" ", 1)[1] not in UNAUTHENTICATED_OK}
     assert "GET /api/tags/{tag}/readings" in protected
+    assert protected >= GATEWAY_OPERATIONS
     print(mode, sorted(statuses.items()))  # the numbers docs/api.md reports (-s)
 
 
@@ -109,4 +119,6 @@ def test_fuzz_with_an_operator_token_gives_no_server_error(
 ) -> None:
     statuses = _fuzz(app, mode, site)
     assert sum(count for (label, _), count in statuses.items() if label == "GET /api/tags/{tag}/readings") > 1
+    for operation in GATEWAY_OPERATIONS:
+        assert sum(count for (label, _), count in statuses.items() if label == operation) > 1, operation
     print(mode, sorted(statuses.items()))  # the numbers docs/api.md reports (-s)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -210,3 +211,161 @@ def test_historian_unknown_tag_and_bad_time_exit_2(data_dir: Path) -> None:
         str(data_dir),
     )
     assert code == 2 and "--from 'yesterday'" in err
+
+
+# -- evidence bundles, witness, lineage (issue 5 parts 4-5) ---------------------------------------
+
+
+@pytest.fixture
+def batch_dir(tmp_path: Path) -> Path:
+    """`aseptic init`, then one batch of 12 readings logged by the custody pipeline."""
+    from aseptic.config import settings_from_mapping
+    from aseptic.service import CustodyPipeline
+
+    directory = tmp_path / "site"
+    code, _, err = aseptic("init", "--data-dir", str(directory))
+    assert code == 0, err
+    clock = SimClock(START + timedelta(days=1))
+    settings = settings_from_mapping({"telemetry": {"readings_per_envelope": 4}})
+    pipeline = CustodyPipeline(directory, settings, clock, collector_id="collector-01")
+    pipeline.start_batch("b-1")
+    for i in range(12):
+        pipeline.add_reading(
+            Reading("temperature_k", START + timedelta(minutes=i), 298.0 + i / 100, Quality.GOOD, "TIC-101")
+        )
+    pipeline.end_batch()
+    pipeline.close()
+    return directory
+
+
+def test_init_writes_a_self_describing_site_key(tmp_path: Path) -> None:
+    directory = tmp_path / "d"
+    code, out, err = aseptic("init", "--data-dir", str(directory))
+    assert code == 0, err
+    algorithm, hex_key = (directory / "site.pub").read_text(encoding="ascii").split()
+    assert algorithm in ("ed25519", "ed25519+ml-dsa-65") and len(bytes.fromhex(hex_key)) >= 32
+    assert (directory / "enrolment-token").is_file() and "enrolment token" in out
+    code, _, err = aseptic("init", "--data-dir", str(directory))  # again: nothing new
+    assert code == 0 and "an enrolment token is waiting" in err
+
+
+def test_export_then_verify_offline_with_the_site_key(batch_dir: Path, tmp_path: Path) -> None:
+    bundle = tmp_path / "b-1.bundle.json"
+    code, out, err = aseptic(
+        "ledger", "export", "--batch", "b-1", "--out", str(bundle), "--data-dir", str(batch_dir)
+    )
+    assert code == 0, err
+    assert "window leaves" in out
+    auditor = tmp_path / "auditor"  # another machine: the bundle and a copy of site.pub, no database
+    auditor.mkdir()
+    (auditor / "site.pub").write_bytes((batch_dir / "site.pub").read_bytes())
+    shutil.move(bundle, auditor / "b.json")
+    shutil.rmtree(batch_dir)
+    code, out, err = aseptic(
+        "ledger", "verify", "--bundle", str(auditor / "b.json"), "--trust", str(auditor / "site.pub")
+    )
+    assert code == 0, err
+    assert "ok: every record in the bundle is proven" in out and "readings     12 in 3 envelopes" in out
+    code, out, _ = aseptic(
+        "ledger",
+        "verify",
+        "--bundle",
+        str(auditor / "b.json"),
+        "--trust",
+        str(auditor / "site.pub"),
+        "--json",
+    )
+    assert code == 0 and json.loads(out)["verified"] is True
+
+
+def test_verify_bundle_refuses_without_a_trust_anchor(batch_dir: Path, tmp_path: Path) -> None:
+    bundle = tmp_path / "b.json"
+    aseptic("ledger", "export", "--batch", "b-1", "--out", str(bundle), "--data-dir", str(batch_dir))
+    code, out, err = aseptic("ledger", "verify", "--bundle", str(bundle))
+    assert code == 2 and "no trust anchor" in err and "ok" not in out
+
+
+def test_verify_bundle_names_the_tampered_record(batch_dir: Path, tmp_path: Path) -> None:
+    bundle = tmp_path / "b.json"
+    aseptic("ledger", "export", "--batch", "b-1", "--out", str(bundle), "--data-dir", str(batch_dir))
+    document = json.loads(bundle.read_text(encoding="utf-8"))
+    envelope = next(r for r in document["records"] if r["kind"] == "envelope")
+    document["records"].remove(envelope)
+    bundle.write_text(json.dumps(document), encoding="utf-8")
+    code, _, err = aseptic(
+        "ledger", "verify", "--bundle", str(bundle), "--trust", str(batch_dir / "site.pub")
+    )
+    assert code == 1
+    assert f"leaf {envelope['leaf']} is missing from the bundle" in err
+    code, out, _ = aseptic(
+        "ledger", "verify", "--bundle", str(bundle), "--trust", str(batch_dir / "site.pub"), "--json"
+    )
+    assert code == 1 and json.loads(out)["object"] == "batch 'b-1' window (leaves 2-6)"
+    stranger = tmp_path / "stranger.pub"
+    stranger.write_text(f"ed25519 {SigningKey.generate().public.raw.hex()}\n", encoding="ascii")
+    code, _, err = aseptic("ledger", "verify", "--bundle", str(bundle), "--trust", str(stranger))
+    assert code == 1 and "not a trust anchor" in err
+
+
+def test_export_of_an_unknown_batch_is_bad_usage(batch_dir: Path, tmp_path: Path) -> None:
+    code, _, err = aseptic(
+        "ledger", "export", "--batch", "nope", "--out", str(tmp_path / "x"), "--data-dir", str(batch_dir)
+    )
+    assert code == 2 and "no batch 'nope'" in err and "b-1" in err
+
+
+def test_trace_prints_the_lineage_of_a_batch(batch_dir: Path) -> None:
+    code, out, err = aseptic("ledger", "trace", "b-1", "--data-dir", str(batch_dir))
+    assert code == 0, err
+    assert out.startswith("batch b-1  run ") and "envelopes/collector-01: 3 envelopes" in out
+    code, out, _ = aseptic("ledger", "trace", "b-1", "--data-dir", str(batch_dir), "--json")
+    steps = json.loads(out)["steps"]
+    assert [s["role"] for s in steps[:3]] == ["START", "COMPLETE", "input"]
+    code, _, err = aseptic("ledger", "trace", "b-2", "--data-dir", str(batch_dir))
+    assert code == 2 and "no batch 'b-2'" in err
+
+
+def test_a_witness_cosigns_and_its_key_alone_verifies_the_bundle(batch_dir: Path, tmp_path: Path) -> None:
+    witness = tmp_path / "witness"
+    code, _, err = aseptic("witness", "init", "--witness-dir", str(witness), "--name", "site-02")
+    assert code == 0, err
+    code, out, err = aseptic(
+        "witness", "cosign", "--log-data-dir", str(batch_dir), "--witness-dir", str(witness)
+    )
+    assert code == 0 and out.startswith("cosigned     size "), err
+    bundle = tmp_path / "b.json"
+    code, _, err = aseptic(
+        "ledger",
+        "export",
+        "--batch",
+        "b-1",
+        "--out",
+        str(bundle),
+        "--data-dir",
+        str(batch_dir),
+        "--witness-dir",
+        str(witness),
+    )
+    assert code == 0, err
+    code, out, err = aseptic(
+        "ledger", "verify", "--bundle", str(bundle), "--trust", str(witness / "witness.pub")
+    )
+    assert code == 0, err
+    assert "witness 'site-02'" in out
+
+
+def test_the_witness_refuses_a_rolled_back_log(batch_dir: Path, tmp_path: Path) -> None:
+    witness = tmp_path / "witness"
+    aseptic("witness", "init", "--witness-dir", str(witness))
+    old = tmp_path / "old"
+    shutil.copytree(batch_dir, old)
+    aseptic("ledger", "checkpoint", "--data-dir", str(batch_dir))
+    aseptic(
+        "ledger", "export", "--batch", "b-1", "--out", str(tmp_path / "b.json"), "--data-dir", str(batch_dir)
+    )
+    code, _, err = aseptic(
+        "witness", "cosign", "--log-data-dir", str(batch_dir), "--witness-dir", str(witness)
+    )
+    assert code == 0, err
+    code, _, err = aseptic("witness", "cosign", "--log-data-dir", str(old), "--witness-dir", str(witness))
+    assert code == 1 and "rollback" in err

@@ -228,3 +228,165 @@ def test_auditor_verifies_with_an_exported_site_key_and_a_foreign_key_exits_1(
     )
     assert code == 1
     assert "is not trusted" in err
+
+
+# -- model deploy (verify, policy deploy_model with the two-person rule, ledger) and model record --
+
+
+def _ledger_json(data_dir: Path) -> list[dict[str, object]]:
+    import sqlite3
+
+    with sqlite3.connect(data_dir / "ledger.db") as conn:
+        rows = conn.execute(
+            "SELECT leaf, payload FROM audit UNION ALL SELECT leaf, payload FROM decisions"
+            " UNION ALL SELECT leaf, payload FROM findings ORDER BY leaf"
+        ).fetchall()
+    return [json.loads(payload) for _, payload in rows]
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """An initialised data directory with an enrolled administrator and a session file (shared:
+    argon2id makes enrolment and login deliberately slow; tests count the entries they add)."""
+    import pyotp
+
+    tmp_path = tmp_path_factory.mktemp("site")
+    data_dir = tmp_path / "site"
+    code, _, err = aseptic("init", "--data-dir", str(data_dir))
+    assert code == 0, err
+    (tmp_path / "root.pw").write_text("root password 0123\n")
+    code, out, err = aseptic(
+        "user", "enrol", "root", "--token-file", str(data_dir / "enrolment-token"),
+        "--password-file", str(tmp_path / "root.pw"), "--data-dir", str(data_dir),
+    )  # fmt: skip
+    assert code == 0, err
+    secret = next(line.split()[1] for line in out.splitlines() if line.strip().startswith("secret"))
+    session = tmp_path / "root.session"
+    result = runner.invoke(
+        __import__("aseptic.cli.main", fromlist=["app"]).app,
+        ["user", "login", "root", "--out", str(session), "--password-file", str(tmp_path / "root.pw"),
+         "--data-dir", str(data_dir)],
+        input=pyotp.TOTP(secret).now() + "\n",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    return data_dir, session
+
+
+def test_deploy_without_a_two_person_grant_is_denied_and_the_decision_logged(
+    model: Path, site: tuple[Path, Path]
+) -> None:
+    data_dir, session = site
+    sign_model(model, data_dir)
+    before = len([e for e in _ledger_json(data_dir) if e.get("action") == "deploy_model"])
+    code, _, err = aseptic(
+        "model", "deploy", str(model), "--reason", "new calibration", "--session-file", str(session),
+        "--data-dir", str(data_dir),
+    )  # fmt: skip
+    assert code == 1, err
+    assert "may not deploy model" in err
+    decisions = [e for e in _ledger_json(data_dir) if e.get("action") == "deploy_model"]
+    assert len(decisions) == before + 1 and decisions[-1]["decision"] == "deny"
+    assert decisions[-1]["resource"] == 'Model::"paa-soft-sensor.json"'
+    assert not (data_dir / "deployed").exists()
+
+
+def test_deploy_of_a_model_changed_by_one_byte_is_refused_with_a_ledger_entry(
+    model: Path, site: tuple[Path, Path]
+) -> None:
+    data_dir, session = site
+    sign_model(model, data_dir)
+    data = bytearray(model.read_bytes())
+    data[100] ^= 0x01
+    model.write_bytes(bytes(data))
+    before = _ledger_json(data_dir)
+    code, _, err = aseptic(
+        "model", "deploy", str(model), "--reason", "x", "--session-file", str(session),
+        "--data-dir", str(data_dir),
+    )  # fmt: skip
+    assert code == 1
+    assert "SHA-256 expected" in err
+    added = _ledger_json(data_dir)[len(before) :]
+    assert [e["type"] for e in added] == ["provenance.load_refused"]  # it never got to the policy
+    assert added[0]["purpose"] == "deployment" and added[0]["artifact"] == str(model)
+
+
+def test_deploy_needs_a_reason(model: Path, site: tuple[Path, Path]) -> None:
+    data_dir, session = site
+    code, _, err = aseptic(
+        "model", "deploy", str(model), "--session-file", str(session), "--data-dir", str(data_dir)
+    )
+    assert code == 2 and "--reason" in err
+
+
+def test_model_record_shows_use_independence_criteria_and_history(
+    model: Path, site: tuple[Path, Path], tmp_path: Path
+) -> None:
+    data_dir, session = site
+    sign_model(model, data_dir, "--param", "training_seed=20190601", "--param", "test_seed=20190602",
+               "--metric", "r2=0.9997")  # fmt: skip
+    aseptic(
+        "model",
+        "deploy",
+        str(model),
+        "--reason",
+        "r",
+        "--session-file",
+        str(session),
+        "--data-dir",
+        str(data_dir),
+    )
+    out = tmp_path / "record.md"
+    code, _, err = aseptic(
+        "model", "record", str(model), "--out", str(out), "--accept", "rmse_mg_per_l<=50",
+        "--accept", "r2>=0.9999", "--data-dir", str(data_dir),
+    )  # fmt: skip
+    assert code == 0, err
+    text = out.read_text()
+    assert "PAA feed control" in text
+    assert "independent: simulated with distinct seeds" in text
+    assert "| rmse_mg_per_l | 21.5 | rmse_mg_per_l <= 50 | pass |" in text
+    assert "| r2 | 0.9997 | r2 >= 0.9999 | FAIL |" in text
+    assert "signed: version 1.0.0" in text
+    assert 'deploy deny for User::"root"' in text
+    assert "bins 800-860" in text  # the explanation of an example prediction
+    html_out = tmp_path / "record.html"
+    code, _, err = aseptic("model", "record", str(model), "--out", str(html_out), "--data-dir", str(data_dir))
+    assert code == 0, err
+    page = html_out.read_text()
+    assert page.startswith("<!doctype html>") and "no acceptance criteria were given" in page
+    assert "&quot;root&quot;" in page  # values are escaped
+
+
+def test_model_record_refuses_a_tampered_model(model: Path, data_dir: Path, tmp_path: Path) -> None:
+    sign_model(model, data_dir)
+    model.write_bytes(model.read_bytes() + b" ")
+    code, _, err = aseptic(
+        "model", "record", str(model), "--out", str(tmp_path / "r.md"), "--data-dir", str(data_dir)
+    )
+    assert code == 1 and "SHA-256 expected" in err
+
+
+def test_deploy_of_an_older_build_than_the_deployed_one_is_refused_as_rollback(
+    model: Path, site: tuple[Path, Path], tmp_path: Path
+) -> None:
+    data_dir, session = site
+    sign_model(model, data_dir)  # the older build
+    newer = tmp_path / "newer" / model.name
+    newer.parent.mkdir()
+    shutil.copy(model, newer)
+    import time
+
+    time.sleep(1.1)  # build times are whole seconds (RFC 3339)
+    sign_model(newer, data_dir)
+    deployed = data_dir / "deployed"
+    deployed.mkdir(exist_ok=True)
+    shutil.copy(newer, deployed / newer.name)
+    shutil.copy(str(newer) + ".manifest.json", deployed / (newer.name + ".manifest.json"))
+    try:
+        code, _, err = aseptic(
+            "model", "deploy", str(model), "--reason", "go back", "--session-file", str(session),
+            "--data-dir", str(data_dir),
+        )  # fmt: skip
+    finally:
+        shutil.rmtree(deployed)
+    assert code == 1 and "rollback" in err

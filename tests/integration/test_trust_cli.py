@@ -20,10 +20,10 @@ ROOT_PASSWORD = "root password 0123"
 ALICE_PASSWORD = "alice password 4567"
 
 
-def aseptic(*args: str, stdin: str | None = None) -> tuple[int, str, str]:
+def aseptic(*args: str, stdin: str | None = None, env: dict[str, str] | None = None) -> tuple[int, str, str]:
     from aseptic.cli.main import app
 
-    result = runner.invoke(app, list(args), input=stdin)
+    result = runner.invoke(app, list(args), input=stdin, env=env)
     return result.exit_code, result.stdout, " ".join(result.stderr.split())
 
 
@@ -31,16 +31,14 @@ def _secret(stdout: str) -> str:
     return next(line.split()[1] for line in stdout.splitlines() if line.strip().startswith("secret"))
 
 
-def _ledger_entries(data_dir: Path) -> list[dict[str, object]]:
+_ENTRIES = "SELECT leaf, payload FROM audit UNION ALL SELECT leaf, payload FROM decisions"
+_FINDINGS = " UNION ALL SELECT leaf, payload FROM findings"
+
+
+def _ledger_entries(data_dir: Path, findings: bool = False) -> list[dict[str, object]]:
+    query = f"SELECT payload FROM ({_ENTRIES}{_FINDINGS if findings else ''}) ORDER BY leaf"  # noqa: S608 - constants
     with sqlite3.connect(data_dir / "ledger.db") as conn:
-        return [
-            json.loads(row[0])
-            for row in conn.execute(
-                "SELECT payload FROM (SELECT leaf, payload FROM audit"
-                " UNION ALL SELECT leaf, payload FROM decisions)"
-                " ORDER BY leaf"
-            )
-        ]
+        return [json.loads(row[0]) for row in conn.execute(query)]
 
 
 @pytest.fixture
@@ -164,7 +162,14 @@ def test_forged_and_malformed_sessions_are_refused(site: dict[str, Path | str], 
 
 
 def test_secrets_have_no_command_line_option() -> None:
-    for command in (["user", "add"], ["user", "enrol"], ["user", "login"]):
+    commands = (
+        ["user", "add"],
+        ["user", "enrol"],
+        ["user", "login"],
+        ["grant", "approve"],
+        ["policy", "apply"],
+    )
+    for command in commands:
         code, out, _ = aseptic(*command, "--help")
         assert code == 0
         assert "--password " not in out and "--totp" not in out and "--token " not in out
@@ -276,6 +281,153 @@ def test_device_enrol_verify_and_revoke(site: dict[str, Path | str], tmp_path: P
     assert code == 1 and "revoked" in err
     changes = [e.get("change") for e in _ledger_entries(Path(data_dir)) if e["entry"] == "identity_change"]
     assert changes[-2:] == ["device_added", "revoked"]
+
+
+def _add_user(site: dict[str, Path | str], name: str, role: str, *areas: str) -> str:
+    """Add a user (password ``<name> password 0123`` in ``tmp/<name>.pw``); return its TOTP secret."""
+    tmp, data_dir = Path(site["tmp"]), str(site["dir"])
+    (tmp / f"{name}.pw").write_text(f"{name} password 0123\n")
+    area_args = [arg for area in areas for arg in ("--area", area)]
+    code, out, err = aseptic(
+        "user", "add", name, "--role", role, *area_args, "--password-file", str(tmp / f"{name}.pw"),
+        "--session-file", str(site["session"]), "--data-dir", data_dir,
+    )  # fmt: skip
+    assert code == 0, err
+    return _secret(out)
+
+
+def _as(site: dict[str, Path | str], name: str, secret: str) -> tuple[list[str], dict[str, str]]:
+    """Options and environment that log ``name`` in for one command (password file, TOTP from env)."""
+    password_file = str(Path(site["tmp"]) / f"{name}.pw")
+    return ["--as", name, "--actor-password-file", password_file], {
+        "ASEPTIC_TOTP_CODE": pyotp.TOTP(secret).now()
+    }
+
+
+def test_admin_command_with_password_and_totp_from_file_and_environment(site: dict[str, Path | str]) -> None:
+    data_dir = str(site["dir"])
+    sam_secret = _add_user(site, "sam", "security_analyst")
+    options, env = _as(site, "sam", sam_secret)
+    code, _, err = aseptic("user", "list", *options, "--data-dir", data_dir, env=env)
+    assert code == 1 and "may not manage_identity" in err  # authenticated, then denied by policy
+    wrong = {"ASEPTIC_TOTP_CODE": "000000" if env["ASEPTIC_TOTP_CODE"] != "000000" else "111111"}
+    code, _, err = aseptic("user", "list", *options, "--data-dir", data_dir, env=wrong)
+    assert code == 1 and "authentication failed" in err
+    entries = _ledger_entries(Path(data_dir))
+    logins = [e["result"] for e in entries if e["entry"] == "authentication" and e["subject"] == "sam"]
+    assert logins == ["session_issued", "refused"]
+    assert [e["decision"] for e in entries if e.get("principal") == 'User::"sam"'] == ["deny"]
+
+
+def test_policy_apply_with_a_grant_approved_by_a_second_person(
+    site: dict[str, Path | str], tmp_path: Path
+) -> None:
+    data_dir, session = Path(site["dir"]), str(site["session"])
+    sam_secret = _add_user(site, "sam", "security_analyst")
+    code, out, err = aseptic(
+        "grant", "request", "change_policy", "Site::site-01", "--reason", "CR-42: add the downstream area",
+        "--duration-s", "900", "--session-file", session, "--data-dir", str(data_dir), "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    grant_id = json.loads(out)["grant_id"]
+    folder = _copy_default(tmp_path / "new-policies")
+    apply = ["policy", "apply", str(folder), "--session-file", session, "--data-dir", str(data_dir)]
+    code, _, err = aseptic(*apply)
+    assert code == 1 and "may not change_policy" in err  # requested, not approved: no elevation
+    code, _, err = aseptic(
+        "grant", "approve", grant_id, "--session-file", session, "--data-dir", str(data_dir)
+    )
+    assert code == 1 and "own grant" in err  # the two-person rule
+    options, env = _as(site, "sam", sam_secret)
+    code, out, err = aseptic("grant", "approve", grant_id, *options, "--data-dir", str(data_dir), env=env)
+    assert code == 0, err
+    code, out, err = aseptic(*apply)
+    assert code == 0, err
+    assert "installed policy version 1" in out
+    code, out, _ = aseptic("grant", "list", "--json", "--session-file", session, "--data-dir", str(data_dir))
+    assert [(g["grant_id"], g["state"], g["approver"]) for g in json.loads(out)] == [
+        (grant_id, "active", "sam")
+    ]
+    entries = _ledger_entries(data_dir)
+    events = [e["event"] for e in entries if e["entry"] == "grant"]
+    assert events == ["requested", "approved"]
+    decisions = [
+        (e["principal"], e["action"], e["decision"], e.get("grant"))
+        for e in entries
+        if e["entry"] == "access_decision" and e["action"] in ("change_policy", "approve_grant")
+    ]
+    assert decisions == [
+        ('User::"root"', "change_policy", "deny", None),
+        ('User::"root"', "approve_grant", "deny", None),
+        ('User::"sam"', "approve_grant", "allow", None),
+        ('User::"root"', "change_policy", "allow", grant_id),
+    ]
+    assert any(e["entry"] == "policy_change" and e["actor"] == "root" for e in entries)
+    code, _, err = aseptic(
+        "grant", "revoke", grant_id, "--session-file", session, "--data-dir", str(data_dir)
+    )
+    assert code == 0, err
+    code, _, err = aseptic(*apply)
+    assert code == 1 and "may not change_policy" in err
+
+
+def test_breakglass_is_loud_and_reviewed_by_someone_else(site: dict[str, Path | str]) -> None:
+    data_dir, session = str(site["dir"]), str(site["session"])
+    sam_secret = _add_user(site, "sam", "security_analyst")
+    code, out, err = aseptic(
+        "breakglass", "open", "change_policy", "Site::site-01", "--reason", "incident IR-7: isolate the DMZ",
+        "--duration-s", "600", "--session-file", session, "--data-dir", data_dir, "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "BREAK-GLASS" in err
+    grant_id = json.loads(out)["grant_id"]
+    code, out, _ = aseptic(
+        "breakglass", "review", "--json", "--session-file", session, "--data-dir", data_dir
+    )
+    assert code == 1 and [g["grant_id"] for g in json.loads(out)] == [grant_id]
+    code, _, err = aseptic(
+        "breakglass", "review", grant_id, "--note", "mine", "--session-file", session, "--data-dir", data_dir
+    )
+    assert code == 1 and "own break-glass" in err
+    options, env = _as(site, "sam", sam_secret)
+    code, _, err = aseptic(
+        "breakglass", "review", grant_id, "--note", "justified", *options, "--data-dir", data_dir, env=env
+    )
+    assert code == 0, err
+    code, out, _ = aseptic(
+        "breakglass", "review", "--json", "--session-file", session, "--data-dir", data_dir
+    )
+    assert code == 0 and json.loads(out) == []
+    entries = _ledger_entries(Path(data_dir), findings=True)
+    findings = [e for e in entries if e.get("kind") == "finding"]
+    assert [(f["technique"], f["detector"]) for f in findings] == [("T0859", "trust.breakglass")]
+    events = [e["event"] for e in entries if e.get("entry") == "grant"]
+    assert events == ["breakglass_opened", "breakglass_reviewed"]
+
+
+def test_repeated_denials_become_a_finding_once(site: dict[str, Path | str]) -> None:
+    tmp, data_dir, session = Path(site["tmp"]), str(site["dir"]), str(site["session"])
+    alice_secret = _add_user(site, "alice", "operator", "fermentation")
+    alice_session = tmp / "alice.session"
+    code, _, err = aseptic(
+        "user", "login", "alice", "--out", str(alice_session), "--password-file", str(tmp / "alice.pw"),
+        "--data-dir", data_dir, stdin=pyotp.TOTP(alice_secret).now() + "\n",
+    )  # fmt: skip
+    assert code == 0, err
+    for _ in range(5):
+        code, _, _ = aseptic("user", "list", "--session-file", str(alice_session), "--data-dir", data_dir)
+        assert code == 1
+    code, _, err = aseptic("access", "analyse", "--session-file", str(alice_session), "--data-dir", data_dir)
+    assert code == 1 and "may not run access analytics" in err
+    sam_secret = _add_user(site, "sam", "security_analyst")
+    options, env = _as(site, "sam", sam_secret)
+    code, out, err = aseptic("access", "analyse", "--json", *options, "--data-dir", data_dir, env=env)
+    assert code == 1, err
+    assert [(f["technique"], f["principal"]) for f in json.loads(out)] == [("T0859", 'User::"alice"')]
+    code, out, err = aseptic("access", "analyse", "--json", "--session-file", session, "--data-dir", data_dir)
+    assert code == 0 and json.loads(out) == []  # nothing new: logged once
+    code, out, err = aseptic("ledger", "verify", "--data-dir", data_dir)
+    assert code == 0, err + out
 
 
 def test_policy_apply_needs_an_elevation_grant_and_the_deny_is_logged(

@@ -11,19 +11,24 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from aseptic import __version__
 from aseptic.api._errors import install_error_handlers
+from aseptic.api._grant_routes import router as grant_router
 from aseptic.api._limits import BodySizeLimit
-from aseptic.api._service import ApiService
+from aseptic.api._service import ApiService, Caller
+from aseptic.api._tls import client_certificate
 from aseptic.clock import Clock, format_rfc3339, parse_rfc3339
 from aseptic.config import Settings
 from aseptic.errors import InputError
+from aseptic.gateway import MAX_REASON_CHARS
 from aseptic.trust import Principal
 from aseptic.web import mount_dashboard
 
@@ -61,15 +66,48 @@ def _service(request: Request) -> ApiService:
     return service
 
 
-def _principal(
+def _caller(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Principal:
+) -> Caller:
+    # A bearer token names a user; a mutual-TLS client certificate names a device or service (or,
+    # with a token, the managed endpoint the user works from). Both are checked on every request.
     token = credentials.credentials if credentials is not None else None
-    return _service(request).authenticate(token, request.url.path)
+    return _service(request).authenticate_caller(token, request.url.path, client_certificate(request.scope))
+
+
+def _principal(caller: Annotated[Caller, Depends(_caller)]) -> Principal:
+    return caller.principal
 
 
 Authenticated = Annotated[Principal, Depends(_principal)]
+AuthenticatedCaller = Annotated[Caller, Depends(_caller)]
+
+_WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"description": "unknown tag or unit (the deny is logged)"},
+    409: {"description": "the plant reads back another value than the one written (tamper evidence)"},
+    422: {"description": "malformed request, no reason, or a value the plant refuses"},
+    503: {"description": "no write gateway configured, the plant unreachable, or the decision log failed"},
+}
+
+
+class SetpointWrite(BaseModel):
+    """A new setpoint value and why (the audit trail records who, what, when and why)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    value: Annotated[float, Field(allow_inf_nan=False)]
+    reason: Annotated[str, Field(min_length=1, max_length=MAX_REASON_CHARS)]
+
+
+class RecipeChange(BaseModel):
+    """A control-recipe parameter (the value a setpoint starts each batch with) and why."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    parameter: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+    value: Annotated[float, Field(allow_inf_nan=False)]
+    reason: Annotated[str, Field(min_length=1, max_length=MAX_REASON_CHARS)]
 
 
 def _time(text: str | None, default: datetime, name: str) -> datetime:
@@ -81,6 +119,22 @@ def _time(text: str | None, default: datetime, name: str) -> datetime:
         raise InputError(
             f"query parameter {name!r}: {exc}", hint="RFC 3339, e.g. 2026-03-01T10:00:00Z"
         ) from None
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _json_body(model: type[BaseModel]) -> dict[str, Any]:
+    """The OpenAPI request body of a route that parses ``model`` itself."""
+    schema = {"schema": model.model_json_schema()}
+    return {"requestBody": {"required": True, "content": {"application/json": schema}}}
+
+
+def _parse(model: type[M], raw: bytes) -> M:
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors(include_url=False)) from None
 
 
 def create_app(data_dir: Path, settings: Settings, clock: Clock) -> FastAPI:
@@ -120,6 +174,8 @@ def create_app(data_dir: Path, settings: Settings, clock: Clock) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_body_bytes=settings.api.max_body_bytes)
     install_error_handlers(app)
 
+    app.include_router(grant_router)
+
     @app.get("/health", tags=["service"])
     def health() -> dict[str, str]:
         """Liveness (unauthenticated; says nothing about the site)."""
@@ -155,6 +211,45 @@ def create_app(data_dir: Path, settings: Settings, clock: Clock) -> FastAPI:
         service = _service(request)
         to = _time(end, service.clock.now(), "to")
         return service.read_tag(principal, tag, _time(start, to - timedelta(hours=1), "from"), to)
+
+    # The write routes read their body only after authentication (FastAPI would parse a declared
+    # body first and answer a malformed one with 422 before asking who is calling).
+    @app.post(
+        "/api/setpoints/{tag}",
+        tags=["gateway"],
+        responses=_WRITE_ERRORS,
+        openapi_extra=_json_body(SetpointWrite),
+    )
+    async def write_setpoint(tag: str, caller: AuthenticatedCaller, request: Request) -> dict[str, Any]:
+        """Write a setpoint through the write gateway (action ``write_setpoint`` on ``Tag::"<tag>"``).
+
+        Decided from the plant's state (batch, controller firmware, validated range), logged, written
+        as the plant's one writer, read back and recorded as an audit-trail entry.
+        """
+        body = _parse(SetpointWrite, await request.body())
+        service = _service(request)
+        result = await run_in_threadpool(service.write_setpoint, caller, tag, body.value, body.reason)
+        return result.to_json()
+
+    @app.post(
+        "/api/units/{unit}/recipe",
+        tags=["gateway"],
+        responses=_WRITE_ERRORS,
+        openapi_extra=_json_body(RecipeChange),
+    )
+    async def change_recipe(unit: str, caller: AuthenticatedCaller, request: Request) -> dict[str, Any]:
+        """Change a recipe parameter through the write gateway (``change_recipe`` on ``Unit::"<unit>"``)."""
+        body = _parse(RecipeChange, await request.body())
+        service = _service(request)
+        result = await run_in_threadpool(
+            service.change_recipe, caller, unit, body.parameter, body.value, body.reason
+        )
+        return result.to_json()
+
+    @app.get("/api/batches/active", tags=["gateway"], responses={503: _WRITE_ERRORS[503]})
+    def active_batch(caller: AuthenticatedCaller, request: Request) -> dict[str, Any]:
+        """The unit's current batch and phase, read from the plant (``read_record`` on the batch)."""
+        return _service(request).active_batch(caller).to_json()
 
     @app.get("/api/findings", tags=["findings"])
     def findings(

@@ -21,19 +21,25 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+from cryptography import x509
+
 from aseptic.api._errors import Denied, Unauthenticated, UnknownResource
+from aseptic.api._tls import load_site_ca_certificate
 from aseptic.clock import Clock, format_rfc3339
 from aseptic.config import Settings
 from aseptic.crypto import SITE_KEY, KeyStore, SigningKey
 from aseptic.errors import AccessDenied, BackendError, ConfigError, InputError, IntegrityError
-from aseptic.ledger import Historian, LeafKind, Ledger, read_status
+from aseptic.gateway import BatchStatus, ChangeResult, TwinLink, UnknownTarget, WriteDenied, WriteGateway
+from aseptic.ledger import Historian, LeafKind, Ledger, has_ledger, read_status
 from aseptic.siem import alerts_from_entries
 from aseptic.trust import (
     AccessRequest,
+    ClientIdentity,
     Decision,
     DecisionLog,
     EnforcementPoint,
     EntityRef,
+    GrantStore,
     IdentityStore,
     PolicyDecisionPoint,
     Principal,
@@ -42,10 +48,11 @@ from aseptic.trust import (
     load_active_policy_set,
     plant_entities,
     record_entity,
+    verify_client_certificate,
 )
 from aseptic.twin import TAGS_BY_NAME
 
-__all__ = ["CONDUIT", "FINDINGS_RECORD", "LEDGER_RECORD", "ApiService", "LoginResult"]
+__all__ = ["CONDUIT", "FINDINGS_RECORD", "LEDGER_RECORD", "ApiService", "Caller", "LoginResult"]
 
 T = TypeVar("T")
 
@@ -69,6 +76,15 @@ class LoginResult:
     expires: datetime
 
 
+@dataclass(frozen=True)
+class Caller:
+    """Who is asking (a user by bearer token, or a device/service by its certificate) and from which
+    endpoint (the mutual-TLS client certificate, if one was presented)."""
+
+    principal: Principal
+    endpoint: ClientIdentity | None
+
+
 class ApiService:
     """The open state of one data directory for the HTTP API. Close it when the server stops."""
 
@@ -82,6 +98,9 @@ class ApiService:
         pep: EnforcementPoint,
         identity_thread: ThreadPoolExecutor,
         identities: IdentityStore,
+        gateway: WriteGateway | None = None,
+        ca_certificate: x509.Certificate | None = None,
+        grants: GrantStore | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.settings = settings
@@ -91,6 +110,9 @@ class ApiService:
         self.pep = pep
         self._identity_thread = identity_thread
         self._identities = identities
+        self.gateway = gateway
+        self.ca_certificate = ca_certificate
+        self.grants = grants  # elevation grants and break-glass (see _grant_routes)
         self._lock = threading.Lock()
         self.failed_logins = 0
         self.refused_tokens = 0
@@ -105,7 +127,7 @@ class ApiService:
             SignatureError, IntegrityError: the ledger or the site's policy set fails verification.
             BackendError: a store cannot be opened.
         """
-        if not (data_dir / "ledger.db").is_file():
+        if not has_ledger(data_dir):
             raise ConfigError(
                 f"{data_dir} holds no ledger: not initialised", hint=f"aseptic init --data-dir {data_dir}"
             )
@@ -126,8 +148,47 @@ class ApiService:
             thread.shutdown()
             log.close()
             raise
-        pep = EnforcementPoint(PolicyDecisionPoint(bundle, plant_entities()), log)
-        return cls(data_dir, settings, clock, session_key, log, pep, thread, identities)
+        try:
+            grants = GrantStore.open(data_dir, audit=log, findings=log.log_finding)
+        except BaseException:
+            thread.submit(identities.close).result()
+            thread.shutdown()
+            log.close()
+            raise
+        pep = EnforcementPoint(PolicyDecisionPoint(bundle, plant_entities()), log, grants)
+        gateway = None
+        gw = settings.gateway
+        if gw.endpoint is not None:
+            link = TwinLink(
+                gw.endpoint,
+                data_dir=data_dir,
+                writer=gw.writer,
+                unit_path=f"{origin}.{gw.area}.{gw.unit}",
+                clock=clock,
+                timeout_s=gw.timeout_s,
+            )
+            gateway = WriteGateway(
+                pep,
+                log,
+                link,
+                clock,
+                system=origin,
+                source_zone=settings.api.source_zone,
+                area=gw.area,
+                unit=gw.unit,
+                clock_sync=gw.clock_sync,
+            )
+        try:
+            ca = load_site_ca_certificate(data_dir)
+        except ConfigError:
+            if gateway is not None:
+                link.close()
+            grants.close()
+            thread.submit(identities.close).result()
+            thread.shutdown()
+            log.close()
+            raise
+        return cls(data_dir, settings, clock, session_key, log, pep, thread, identities, gateway, ca, grants)
 
     @property
     def closed(self) -> bool:
@@ -140,8 +201,12 @@ class ApiService:
                 return
             self._closed = True
         try:
+            if self.gateway is not None and isinstance(self.gateway.plant, TwinLink):
+                self.gateway.plant.close()
             self._identity_thread.submit(self._identities.close).result()
             self._identity_thread.shutdown()
+            if self.grants is not None:
+                self.grants.close()
         finally:
             self.log.close()
 
@@ -209,6 +274,119 @@ class ApiService:
                 }
             )
             raise Unauthenticated(f"bearer token refused: {exc.message}") from None
+
+    def authenticate_caller(self, token: str | None, route: str, client_pem: bytes | None) -> Caller:
+        """The caller of a request: by bearer token (a user), else by client certificate (a device
+        or service). A presented certificate is checked on every request, token or not: the site
+        CA, validity, usage, then the identity store (enrolled, not revoked, principal active).
+
+        Raises:
+            Unauthenticated: no credentials, or a refused token or certificate (logged).
+        """
+        endpoint = self._verify_endpoint(client_pem, route) if client_pem else None
+        if token or endpoint is None:
+            return Caller(self.authenticate(token, route), endpoint)
+        assert endpoint is not None  # noqa: S101 - the branch above
+        principal = self._on_identity_thread(lambda: self._identities.get(endpoint.name))
+        return Caller(principal, endpoint)
+
+    def _verify_endpoint(self, pem: bytes, route: str) -> ClientIdentity:
+        now = self.clock.now()
+        try:
+            if self.ca_certificate is None:
+                raise AccessDenied("this site has no CA: client certificates cannot be checked")
+            identity = verify_client_certificate(pem, self.ca_certificate, now)
+            self._on_identity_thread(
+                lambda: self._identities.verify_client(identity.kind, identity.name, identity.fingerprint)
+            )
+        except (InputError, IntegrityError, AccessDenied) as exc:
+            with self._lock:
+                self.refused_tokens += 1
+            self.log.record(
+                {
+                    "entry": "authentication",
+                    "subject": None,
+                    "result": "certificate_refused",
+                    "reason": f"{type(exc).__name__}: {exc.message}",
+                    "route": route,
+                    "time": format_rfc3339(now),
+                }
+            )
+            raise Unauthenticated(f"client certificate refused: {exc.message}") from None
+        return identity
+
+    # -- the write gateway ------------------------------------------------------------------------
+
+    def _gateway(self) -> WriteGateway:
+        if self.gateway is None:
+            raise ConfigError(
+                "the write gateway is not configured: this server writes nothing to the plant",
+                hint="aseptic serve --twin-endpoint opc.tcp://HOST:PORT/aseptic/ (or [gateway] endpoint)",
+            )
+        return self.gateway
+
+    def write_setpoint(self, caller: Caller, tag: str, value: float, reason: str) -> ChangeResult:
+        """A setpoint write through the gateway (``write_setpoint`` on ``Tag::tag``, logged).
+
+        Raises:
+            InputError: no reason, a bad value, or one the plant refused.
+            UnknownResource: no such tag (the deny is logged).
+            Denied: the policies deny it (logged).
+            IntegrityError: the plant reads back another value.
+            ConfigError, BackendError: no gateway, or the plant or log is unreachable (503).
+        """
+        try:
+            return self._gateway().write_setpoint(
+                caller.principal, tag, value, reason, endpoint=caller.endpoint
+            )
+        except WriteDenied as exc:
+            raise Denied(exc.decision) from None
+        except UnknownTarget as exc:
+            raise UnknownResource(exc.message, hint=exc.hint) from None
+
+    def change_recipe(
+        self, caller: Caller, unit: str, parameter: str, value: float, reason: str
+    ) -> ChangeResult:
+        """A recipe parameter change through the gateway (``change_recipe`` on ``Unit::unit``, logged).
+
+        Raises:
+            As ``write_setpoint``.
+        """
+        try:
+            return self._gateway().change_recipe(
+                caller.principal, unit, parameter, value, reason, endpoint=caller.endpoint
+            )
+        except WriteDenied as exc:
+            raise Denied(exc.decision) from None
+        except UnknownTarget as exc:
+            raise UnknownResource(exc.message, hint=exc.hint) from None
+
+    def active_batch(self, caller: Caller) -> BatchStatus:
+        """The unit's batch from the plant (``read_record`` on ``Batch::<id>``, logged).
+
+        Raises:
+            Denied: the policies deny it.
+            ConfigError, BackendError: no gateway, or the plant is unreachable (503).
+        """
+        gateway = self._gateway()
+        batch = gateway.active_batch()
+        batch_id = batch.batch_id or "none"
+        context = RequestContext(
+            batch_state=batch.batch_state,  # type: ignore[arg-type]  # a schema state by construction
+            firmware_attested=False,
+            source_zone=self.settings.api.source_zone,
+            conduit=CONDUIT,
+            time=self.clock.now(),
+        )
+        principal = caller.principal
+        request = AccessRequest(
+            EntityRef(principal.kind, principal.name), "read_record", EntityRef("Batch", batch_id), context
+        )
+        entity = batch_entity(batch_id, gateway.unit, gateway.area)
+        decision = self.pep.authorize(request, extra=[principal.to_entity(), entity])
+        if not decision.allowed:
+            raise Denied(decision)
+        return batch
 
     # -- authorised reads -------------------------------------------------------------------------
 

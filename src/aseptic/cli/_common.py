@@ -11,6 +11,7 @@ from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from aseptic.config import Settings, load_settings
 from aseptic.errors import AsepticError
@@ -51,9 +52,10 @@ def print_json(value: Any) -> None:
 
 def report_error(error: AsepticError) -> int:
     """Print ``error`` (and its hint) to stderr and return its exit code."""
-    stderr.print(f"[bold red]error:[/] {error.message}", highlight=False, markup=True)
+    # The message and hint are text, not markup: "[gateway]" in a message must stay visible.
+    stderr.print(f"[bold red]error:[/] {escape(error.message)}", highlight=False, markup=True)
     if error.hint:
-        stderr.print(f"[dim]hint: {error.hint}[/]", highlight=False)
+        stderr.print(f"[dim]hint: {escape(error.hint)}[/]", highlight=False)
     return error.exit_code
 
 

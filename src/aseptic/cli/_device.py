@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from aseptic.cli._common import ConfigOption, DataDirOption, JsonOption, handles_errors, print_json, stderr
-from aseptic.cli._trust import SessionFileOption, open_trust
+from aseptic.cli._trust import ActorOption, ActorPasswordFileOption, SessionFileOption, open_trust
 from aseptic.errors import BackendError, ConfigError, InputError
 from aseptic.trust import verify_client_certificate
 
@@ -41,6 +41,8 @@ def enrol(
     out_dir: Annotated[Path, typer.Option("--out-dir", help="Where to write NAME.crt.pem and NAME.key.pem.")],
     kind: Annotated[str, typer.Option("--kind", help="device or service.")] = "device",
     session_file: SessionFileOption = None,
+    actor_name: ActorOption = None,
+    actor_password_file: ActorPasswordFileOption = None,
     data_dir: DataDirOption = None,
     config: ConfigOption = None,
 ) -> None:
@@ -48,7 +50,7 @@ def enrol(
     if kind not in _KINDS:
         raise ConfigError(f"--kind {kind!r} is not device or service")
     with open_trust(data_dir, config) as trust:
-        actor = trust.authenticate(session_file)
+        actor = trust.authenticate(session_file, actor_name, actor_password_file)
         trust.require_admin_action(actor, "manage_identity")
         key_path = out_dir / f"{name}.key.pem"
         if key_path.exists():
@@ -71,12 +73,14 @@ def enrol(
 def revoke(
     name: Annotated[str, typer.Argument(help="The device or service to revoke.")],
     session_file: SessionFileOption = None,
+    actor_name: ActorOption = None,
+    actor_password_file: ActorPasswordFileOption = None,
     data_dir: DataDirOption = None,
     config: ConfigOption = None,
 ) -> None:
     """Disable a device or service and revoke its certificates (effective on its next request)."""
     with open_trust(data_dir, config) as trust:
-        actor = trust.authenticate(session_file)
+        actor = trust.authenticate(session_file, actor_name, actor_password_file)
         trust.require_admin_action(actor, "manage_identity")
         trust.identities.revoke_machine(name, actor=actor.name, now=trust.now())
     typer.echo(f"revoked {name}")

@@ -18,7 +18,7 @@ from aseptic.cli._common import (
     settings_for,
     stderr,
 )
-from aseptic.cli._trust import SessionFileOption, open_trust
+from aseptic.cli._trust import ActorOption, ActorPasswordFileOption, SessionFileOption, open_trust
 from aseptic.crypto import read_public_key
 from aseptic.errors import InputError
 from aseptic.trust import (
@@ -152,6 +152,8 @@ def apply(
         Path, typer.Argument(help="A policy directory: *.cedar, schema.cedarschema, cases.json.")
     ],
     session_file: SessionFileOption = None,
+    actor_name: ActorOption = None,
+    actor_password_file: ActorPasswordFileOption = None,
     data_dir: DataDirOption = None,
     config: ConfigOption = None,
 ) -> None:
@@ -159,7 +161,7 @@ def apply(
     with an elevation grant). It must validate and pass its own cases; the change is logged."""
     bundle = PolicyBundle.from_directory(policy_dir)
     with open_trust(data_dir, config) as trust:
-        actor = trust.authenticate(session_file)
+        actor = trust.authenticate(session_file, actor_name, actor_password_file)
         trust.require_admin_action(actor, "change_policy")
         version = install_policy_set(
             trust.data_dir, bundle, key=trust.site_key, actor=actor.name, now=trust.now(), audit=trust.log

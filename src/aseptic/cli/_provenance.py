@@ -1,9 +1,12 @@
-"""``aseptic model|firmware sign|verify``: signed manifests for artifacts (docs/provenance.md)."""
+"""``aseptic model|firmware sign|verify``, ``aseptic model deploy|record`` (docs/provenance.md)."""
 
 from __future__ import annotations
 
+import json as jsonlib
+import shutil
+from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -17,16 +20,24 @@ from aseptic.cli._common import (
     print_json,
     settings_for,
 )
-from aseptic.clock import WallClock
+from aseptic.clock import WallClock, parse_rfc3339
 from aseptic.crypto import SITE_KEY, KeyStore, read_public_key
-from aseptic.errors import ConfigError
-from aseptic.ledger import Ledger
+from aseptic.errors import AccessDenied, ConfigError, InputError
+from aseptic.ledger import LeafKind, Ledger
 from aseptic.provenance import (
+    AcceptanceCriterion,
     ArtifactKind,
+    LedgerFindingSink,
     LedgerReference,
     ManifestSpec,
+    build_model_record,
+    deployment_entry,
+    load_verified,
     manifest_path_for,
+    parse_manifest,
     record_manifest,
+    render_html,
+    render_markdown,
     sign_artifact,
     verify_artifact_manifest,
     write_manifest,
@@ -224,4 +235,189 @@ def _artifact_app(kind: ArtifactKind, noun: str) -> typer.Typer:
 
 
 model_app = _artifact_app(ArtifactKind.MODEL, "ML models")
+
+
+class _DecisionLogFindings:
+    """A ``FindingLog`` over the trust decision log (which owns the ledger while a command runs)."""
+
+    def __init__(self, log: Any) -> None:
+        self._log = log
+
+    def append_finding(self, payload: Any) -> int:
+        sequence: int = self._log.record(payload)
+        return sequence
+
+
+@model_app.command("deploy")
+@handles_errors
+def deploy(
+    path: PathArgument,
+    reason: Annotated[str, typer.Option("--reason", help="Why (recorded in the ledger; required).")] = "",
+    session_file: Annotated[
+        Path | None,
+        typer.Option("--session-file", envvar="ASEPTIC_SESSION_FILE", help="Your session token file."),
+    ] = None,
+    manifest: ManifestOption = None,
+    data_dir: DataDirOption = None,
+    config: ConfigOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Verify the model, ask the policy (deploy_model, two-person rule), deploy it to D/deployed, log it."""
+    from aseptic.cli._trust import open_trust
+    from aseptic.trust import AccessRequest, EntityRef, RequestContext, model_entity
+
+    if not reason.strip():
+        raise ConfigError("a deployment needs --reason (it is recorded in the ledger)")
+    with open_trust(data_dir, config) as ctx:
+        actor = ctx.authenticate(session_file)
+        now = ctx.now()
+        keys = KeyStore(ctx.data_dir / "keys", passphrase=None)
+        retired = [key.key_id for key in keys.retired(SITE_KEY)]
+        sink = LedgerFindingSink(_DecisionLogFindings(ctx.log))
+        floor = _deployed_build_time(ctx.data_dir)
+        try:
+            loaded = load_verified(
+                path,
+                [ctx.site_key.public],
+                kind=ArtifactKind.MODEL,
+                decode=bytes,
+                now=now,
+                sink=sink,
+                retired=retired,
+                manifest=manifest,
+                purpose="deployment",
+                not_built_before=floor,
+            )
+        finally:
+            ctx.log.flush()
+        name = loaded.manifest.statement.name
+        request = AccessRequest(
+            principal=EntityRef(actor.kind, actor.name),
+            action="deploy_model",
+            resource=EntityRef("Model", name),
+            # elevated: true only under a two-person grant; the enforcement point's grants fill it once
+            # they exist (issue: zero-trust grants). Without one, deploy_model is denied by default.
+            context=RequestContext(
+                batch_state="none",
+                firmware_attested=True,
+                source_zone="operations",
+                conduit="cli",
+                time=now,
+                elevated=False,
+            ),
+        )
+        decision = ctx.enforcement_point().authorize(request, extra=[actor.to_entity(), model_entity(name)])
+        if not decision.allowed:
+            ctx.log.flush()
+            raise AccessDenied(
+                f"{actor.kind} {actor.name!r} may not deploy model {name!r} (decision logged)",
+                reasons=decision.reasons + decision.errors,
+                hint="deploy_model needs the two-person rule: an approved, active elevation grant",
+            )
+        target_dir = ctx.data_dir / "deployed"
+        target_dir.mkdir(exist_ok=True)
+        target = target_dir / path.name
+        if path.is_dir():
+            raise InputError(f"{path}: deploying a directory artifact is not supported yet")
+        target.write_bytes(loaded.data)
+        shutil.copyfile(
+            manifest if manifest is not None else manifest_path_for(path), manifest_path_for(target)
+        )
+        entry = deployment_entry(
+            loaded.manifest,
+            principal=f"{actor.kind}::{actor.name}",
+            reason=reason,
+            target=str(target),
+            time=now,
+            policy_ids=decision.policy_ids,
+        )
+        ctx.log.record(entry)
+        ctx.log.flush()
+    if json:
+        print_json({"deployed": True, **entry})
+    else:
+        typer.echo(f"deployed {name} {entry['version']} to {target} (logged)")
+
+
+def _deployed_build_time(data_dir: Path) -> datetime | None:
+    """The signed build time of the model now in ``D/deployed`` (none deployed: None)."""
+    deployed = data_dir / "deployed"
+    if not deployed.is_dir():
+        return None
+    times = []
+    for manifest_file in deployed.glob("*.manifest.json"):
+        try:
+            envelope = parse_manifest(manifest_file.read_bytes(), source=str(manifest_file))
+            document = jsonlib.loads(envelope.payload)
+            times.append(parse_rfc3339(document["predicate"]["runDetails"]["metadata"]["finishedOn"]))
+        except (InputError, OSError, ValueError, KeyError, TypeError):
+            continue  # a deployed file is re-verified at load; here only its build time matters
+    return max(times) if times else None
+
+
+@model_app.command("record")
+@handles_errors
+def record(
+    path: PathArgument,
+    out: Annotated[Path, typer.Option("--out", help="The record file: .html or .md.")],
+    accept: Annotated[
+        list[str], typer.Option("--accept", help="Acceptance criterion NAME<=NUMBER (or >=, <, >).")
+    ] = [],  # noqa: B006 (typer reads the default, never mutates it)
+    manifest: ManifestOption = None,
+    site_key: SiteKeyOption = None,
+    data_dir: DataDirOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Write the GMP model record of PATH (verified first) from its manifest and the ledger."""
+    settings = settings_for(config)
+    directory = data_dir_for(data_dir, settings)
+    criteria = [AcceptanceCriterion.parse(text) for text in accept]
+    if out.suffix.lower() not in (".html", ".htm", ".md"):
+        raise ConfigError(f"--out {out}: the record is written as .html or .md")
+    trusted = read_public_key(site_key if site_key is not None else directory / "site.pub")
+    retired = [key.key_id for key in KeyStore(directory / "keys", passphrase=None).retired(SITE_KEY)]
+    verified = verify_artifact_manifest(path, manifest, [trusted], retired=retired, kind=ArtifactKind.MODEL)
+    clock = WallClock()
+    entries: list[tuple[int, Any]] = []
+    if (directory / "ledger.db").is_file():
+        signing = KeyStore.open(directory).load_or_create(SITE_KEY)
+        with Ledger.open(directory, site_key=signing, clock=clock, origin=settings.site.id) as ledger:
+            for kind in (LeafKind.FINDING, LeafKind.AUDIT, LeafKind.DECISION):
+                entries += [(leaf, jsonlib.loads(data)) for leaf, data in ledger.entries(kind)]
+    entries.sort(key=lambda pair: pair[0])
+    method, explanation = _explain(path)
+    model_record = build_model_record(
+        verified,
+        entries,
+        acceptance=criteria,
+        generated_at=clock.now(),
+        explanation_method=method,
+        explanation=explanation,
+    )
+    text = render_markdown(model_record) if out.suffix.lower() == ".md" else render_html(model_record)
+    out.write_text(text, encoding="utf-8")
+    typer.echo(
+        f"wrote {out}: {len(model_record.history)} ledger events, {len(model_record.gaps)} open gap(s)"
+    )
+
+
+def _explain(path: Path) -> tuple[str, tuple[tuple[str, float], ...]]:
+    """How this model's predictions are explained, with an example (for the PAA soft sensor)."""
+    from aseptic.twin import PaaSoftSensor, simulate_calibration
+
+    try:
+        sensor = PaaSoftSensor.from_bytes(path.read_bytes())
+    except (InputError, OSError):
+        return "", ()
+    spectra, paa = simulate_calibration(20_190_602, 1)
+    example = sensor.explain(spectra[0])
+    method = (
+        "linear PLS: each prediction is the calibration mean plus one exact additive term per spectral "
+        "feature window (PaaSoftSensor.explain); example below for a validation spectrum at "
+        f"{paa[0]:.0f} mg/L, "
+        f"predicted {sensor.predict(spectra[0]):.0f} mg/L"
+    )
+    return method, example
+
+
 firmware_app = _artifact_app(ArtifactKind.FIRMWARE, "device firmware images")

@@ -30,11 +30,12 @@ from aseptic.cli._common import (
     print_json,
     settings_for,
 )
-from aseptic.cli._trust import SESSION_KEY, SessionFileOption, open_trust, read_secret, read_secret_file
+from aseptic.cli._trust import SessionFileOption, open_trust, read_secret, read_secret_file
 from aseptic.clock import WallClock
 from aseptic.crypto import SITE_KEY, KeyStore, PublicKey, SigningKey, read_public_key
 from aseptic.errors import BackendError, ConfigError, InputError, IntegrityError
 from aseptic.ledger import Ledger, SiteKeys, canonical_json
+from aseptic.service import SESSION_KEY
 from aseptic.trust import IdentityStore, verify_token
 
 app = typer.Typer(help="Electronic signatures on records: sign, verify, signer names.", no_args_is_help=True)

@@ -2,12 +2,18 @@
 
 On an empty (or missing) data directory it first initialises it as ``aseptic init`` does and says
 where the one-time enrolment token is; a non-empty directory without a ledger is refused.
+
+HTTPS by default: a server certificate issued by the site CA (``D/tls/server.pem``, made on first
+start), client certificates from the site CA accepted for mutual TLS (devices, services, managed
+endpoints). ``--insecure-http`` (or ``[tls] insecure_http``) serves plain HTTP, for a
+TLS-terminating proxy on the same host. ``--twin-endpoint`` (or ``[gateway] endpoint``) turns the
+write gateway on; its writer certificate and key are files in ``D/pki/own``, never arguments.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -21,10 +27,26 @@ from aseptic.cli._common import (
 )
 from aseptic.cli._trust import initialise
 from aseptic.clock import WallClock
+from aseptic.config import Settings, settings_from_mapping
 from aseptic.errors import ConfigError
+from aseptic.ledger import has_ledger
 
 HostOption = Annotated[str, typer.Option("--host", help="Address to listen on (loopback by default).")]
 PortOption = Annotated[int, typer.Option("--port", min=1, max=65535, help="TCP port to listen on.")]
+TwinOption = Annotated[
+    str | None,
+    typer.Option(
+        "--twin-endpoint",
+        help="opc.tcp URL of the plant's OPC UA server: turns the write gateway on ([gateway] endpoint).",
+    ),
+]
+InsecureHttpOption = Annotated[
+    bool,
+    typer.Option(
+        "--insecure-http",
+        help="Serve plain HTTP, no TLS and no client certificates (behind a local TLS proxy only).",
+    ),
+]
 
 
 def _is_loopback(host: str) -> bool:
@@ -42,11 +64,17 @@ def serve(
     port: PortOption = 8080,
     data_dir: DataDirOption = None,
     config: ConfigOption = None,
+    twin_endpoint: TwinOption = None,
+    insecure_http: InsecureHttpOption = False,
 ) -> None:
-    """Serve the HTTP API (OpenAPI at /openapi.json) with the enforcement point on every route."""
-    settings = settings_for(config)
+    """Serve the HTTP API (OpenAPI at /openapi.json) with the enforcement point on every route.
+
+    HTTPS with a certificate from the site CA and optional client certificates (mutual TLS) by
+    default; the write gateway to the plant when --twin-endpoint (or [gateway] endpoint) is set.
+    """
+    settings = _with_overrides(settings_for(config), twin_endpoint, insecure_http)
     directory = data_dir_for(data_dir, settings)
-    if not (directory / "ledger.db").is_file():
+    if not has_ledger(directory):
         if directory.exists() and any(directory.iterdir()):
             raise ConfigError(
                 f"{directory} is not initialised (and not empty)",
@@ -64,18 +92,47 @@ def serve(
     # Imported here: the web stack is not needed by every other command.
     import uvicorn
 
-    from aseptic.api import create_app
+    from aseptic.api import PeerCertificateH11, create_app, ensure_server_certificate, server_ssl_context
 
-    app = create_app(directory, settings, WallClock())
-    if not _is_loopback(host):
-        stderr.print(
-            f"[yellow]warning:[/] listening on {host}: plain HTTP beyond loopback; put TLS in front",
-            highlight=False,
-            soft_wrap=True,
+    clock = WallClock()
+    app = create_app(directory, settings, clock)
+    options: dict[str, Any] = {}
+    scheme = "http"
+    if settings.tls.insecure_http:
+        if not _is_loopback(host):
+            stderr.print(
+                f"[yellow]warning:[/] --insecure-http on {host}: plain HTTP beyond loopback",
+                highlight=False,
+                soft_wrap=True,
+            )
+    else:
+        cert, key = ensure_server_certificate(
+            directory,
+            site=settings.site.id,
+            now=clock.now(),
+            valid_days=settings.tls.server_cert_days,
+            hosts=(host,) if host not in ("0.0.0.0", "::") else (),  # noqa: S104 - compared, not bound
         )
+        context = server_ssl_context(cert, key, directory / "site-ca.pem")
+        options = {"ssl_context_factory": lambda config, default: context, "http": PeerCertificateH11}
+        scheme = "https"
+    gateway = settings.gateway.endpoint or "off (no --twin-endpoint)"
     stderr.print(
-        f"serving the API of {directory} on http://{host}:{port} (Ctrl-C stops)",
+        f"serving the API of {directory} on {scheme}://{host}:{port}; write gateway: {gateway}"
+        " (Ctrl-C stops)",
         highlight=False,
         soft_wrap=True,
     )
-    uvicorn.run(app, host=host, port=port, log_level="warning", server_header=False, proxy_headers=False)
+    # uvicorn.run, not Server.run: it turns the re-raised SIGINT into a clean exit 0.
+    uvicorn.run(
+        app, host=host, port=port, log_level="warning", server_header=False, proxy_headers=False, **options
+    )
+
+
+def _with_overrides(settings: Settings, twin_endpoint: str | None, insecure_http: bool) -> Settings:
+    data = settings.model_dump()
+    if twin_endpoint is not None:
+        data["gateway"]["endpoint"] = twin_endpoint
+    if insecure_http:
+        data["tls"]["insecure_http"] = True
+    return settings_from_mapping(data, source="--twin-endpoint")

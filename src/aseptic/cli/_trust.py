@@ -7,6 +7,7 @@ never from argv, and never printed except the TOTP secret shown once at enrolmen
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,7 +18,6 @@ from typing import Annotated
 
 import typer
 
-from aseptic.audit import AuditEntry, read_host_clock_sync
 from aseptic.cli._common import (
     ConfigOption,
     DataDirOption,
@@ -27,7 +27,6 @@ from aseptic.cli._common import (
     stderr,
 )
 from aseptic.clock import WallClock
-from aseptic.config import Settings
 from aseptic.crypto import (
     ALGORITHMS,
     ED25519,
@@ -38,12 +37,14 @@ from aseptic.crypto import (
     TokenConfig,
 )
 from aseptic.errors import ConfigError, InputError
-from aseptic.ledger import Ledger
+from aseptic.ledger import Ledger, has_ledger
+from aseptic.service import CA_FILE, SESSION_KEY, initialise_site, open_site_ca, token_from_settings
 from aseptic.trust import (
     AccessRequest,
     DecisionLog,
     EnforcementPoint,
     EntityRef,
+    GrantStore,
     IdentityStore,
     PolicyDecisionPoint,
     Principal,
@@ -53,16 +54,35 @@ from aseptic.trust import (
     plant_entities,
 )
 
-SESSION_KEY = "session"
-CA_KEY = "ca"
-CA_FILE = "site-ca.pem"
+SESSION_TOKEN_ENV = "ASEPTIC_SESSION_TOKEN"  # noqa: S105 - the name of a variable, not a secret
+PASSWORD_ENV = "ASEPTIC_PASSWORD"  # noqa: S105 - the name of a variable, not a secret
+TOTP_ENV = "ASEPTIC_TOTP_CODE"
+ACTOR_SESSION_S = 60  # the session a password login of a single command gets (not handed out)
 
 SessionFileOption = Annotated[
     Path | None,
     typer.Option(
         "--session-file",
         envvar="ASEPTIC_SESSION_FILE",
-        help="File holding your session token (from `aseptic user login`).",
+        help="File holding your session token (from `aseptic user login`); or set ASEPTIC_SESSION_TOKEN.",
+    ),
+]
+ActorOption = Annotated[
+    str | None,
+    typer.Option(
+        "--as",
+        envvar="ASEPTIC_USER",
+        help="Log in as this user for this command instead of a session: the password comes from"
+        " --actor-password-file or ASEPTIC_PASSWORD, the TOTP code from ASEPTIC_TOTP_CODE (else a prompt"
+        " or standard input).",
+    ),
+]
+ActorPasswordFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--actor-password-file",
+        envvar="ASEPTIC_PASSWORD_FILE",
+        help="File holding the password of the --as user.",
     ),
 ]
 
@@ -77,60 +97,79 @@ class TrustContext:
     session_key: SigningKey
     log: DecisionLog
     identities: IdentityStore
+    grants: GrantStore
     clock: WallClock
 
     def now(self) -> datetime:
         return self.clock.now()
 
     def enforcement_point(self) -> EnforcementPoint:
-        """The enforcement point over the active policy set (the site's, else the shipped one)."""
+        """The enforcement point over the active policy set (the site's, else the shipped one), elevating
+        requests by the site's active grants."""
         bundle, _ = load_active_policy_set(self.data_dir, self.site_key.public)
-        return EnforcementPoint(PolicyDecisionPoint(bundle, plant_entities()), self.log)
+        return EnforcementPoint(PolicyDecisionPoint(bundle, plant_entities()), self.log, self.grants)
 
     def site_ca(self) -> SiteCA:
         """The site CA (created with its certificate ``D/site-ca.pem`` on first use)."""
-        # Exportable: pyca cryptography signs the certificates (sealed under the token's key if any).
-        key = KeyStore.open(self.data_dir).load_or_create(CA_KEY, exportable=True)
-        path = self.data_dir / CA_FILE
-        if path.is_file():
-            return SiteCA.load(key, path.read_bytes())
-        ca = SiteCA.create(key, self.site_id, self.now())
-        path.write_bytes(ca.to_pem())
-        return ca
+        return open_site_ca(self.data_dir, self.site_id, self.clock)
 
-    def authenticate(self, session_file: Path | None) -> Principal:
-        """The principal of the session token in ``session_file``.
+    def authenticate(
+        self,
+        session_file: Path | None,
+        actor: str | None = None,
+        actor_password_file: Path | None = None,
+    ) -> Principal:
+        """Who runs this command: the session token in ``session_file`` (else ``$ASEPTIC_SESSION_TOKEN``),
+        or a password and TOTP login of ``actor`` (logged as any login is). Never from argv.
 
         Raises:
-            ConfigError: no session file given.
-            AccessDenied, InputError, SignatureError: the token is refused.
+            ConfigError: no session and no ``--as`` user.
+            AccessDenied, InputError, SignatureError: the token or the credentials are refused.
         """
-        if session_file is None:
-            raise ConfigError(
-                "this command needs a session",
-                hint="`aseptic user login NAME --out F`, then --session-file F",
+        if session_file is not None or (actor is None and os.environ.get(SESSION_TOKEN_ENV)):
+            token = (
+                read_secret_file(session_file, "session token")
+                if session_file is not None
+                else os.environ[SESSION_TOKEN_ENV].strip()
             )
-        token = read_secret_file(session_file, "session token")
+            return self.identities.verify_session(token, public_key=self.session_key.public, now=self.now())
+        if actor is None:
+            raise ConfigError(
+                "this command needs a session or a login",
+                hint="`aseptic user login NAME --out F`, then --session-file F; or --as NAME with"
+                " --actor-password-file F (or ASEPTIC_PASSWORD) and ASEPTIC_TOTP_CODE",
+            )
+        password = (
+            read_secret_file(actor_password_file, "password")
+            if actor_password_file is not None
+            else os.environ.get(PASSWORD_ENV) or read_secret(None, f"password of {actor}")
+        )
+        code = os.environ.get(TOTP_ENV) or read_secret(None, f"TOTP code of {actor}")
+        token = self.identities.login(
+            actor, password, code.strip(), key=self.session_key, now=self.now(), lifetime_s=ACTOR_SESSION_S
+        )
         return self.identities.verify_session(token, public_key=self.session_key.public, now=self.now())
 
-    def require_admin_action(self, actor: Principal, action: str, *, elevated: bool = False) -> None:
+    def cli_context(self) -> RequestContext:
+        """The context of a CLI request: conduit ``cli``, operations zone, no batch, an attested
+        endpoint (the CLI has no posture signal yet). ``elevated`` is set by the enforcement point."""
+        return RequestContext(
+            batch_state="none",
+            firmware_attested=True,
+            source_zone="operations",
+            conduit="cli",
+            time=self.now(),
+        )
+
+    def require_admin_action(self, actor: Principal, action: str) -> None:
         """Ask the enforcement point whether ``actor`` may do ``action`` on the site; log the decision.
+        An active grant of ``actor`` for the action elevates the request (the enforcement point looks).
 
         Raises:
             AccessDenied: the policies deny it (the deny is logged).
         """
         request = AccessRequest(
-            principal=EntityRef(actor.kind, actor.name),
-            action=action,
-            resource=EntityRef("Site", "site-01"),
-            context=RequestContext(
-                batch_state="none",
-                firmware_attested=True,
-                source_zone="operations",
-                conduit="cli",
-                time=self.now(),
-                elevated=elevated,
-            ),
+            EntityRef(actor.kind, actor.name), action, EntityRef("Site", "site-01"), self.cli_context()
         )
         self.enforcement_point().require(request, extra=[actor.to_entity()])
 
@@ -146,7 +185,7 @@ def open_trust(
     """
     settings = settings_for(config)
     directory = data_dir_for(data_dir, settings)
-    if not create and not (directory / "ledger.db").is_file():
+    if not create and not has_ledger(directory):
         if directory.exists() and any(directory.iterdir()):
             raise ConfigError(
                 f"{directory} is not initialised (and not empty)",
@@ -171,7 +210,10 @@ def open_trust(
     try:
         identities = IdentityStore.open(directory, audit=log)
         try:
-            yield TrustContext(directory, settings.site.id, site_key, session_key, log, identities, clock)
+            with GrantStore.open(directory, audit=log, findings=log.log_finding) as grants:
+                yield TrustContext(
+                    directory, settings.site.id, site_key, session_key, log, identities, grants, clock
+                )
         finally:
             identities.close()
     finally:
@@ -211,14 +253,6 @@ def read_secret(path: Path | None, what: str, *, confirm: bool = False) -> str:
     return line
 
 
-def _key_protection(keys: KeyStore) -> str:
-    if keys.token is not None:
-        return f"pkcs11 token {keys.token.token_label!r} ({keys.token.module})"
-    if keys.encrypts_keys:
-        return "sealed (scrypt + AES-256-GCM, key passphrase)"
-    return "UNENCRYPTED (--insecure-no-passphrase)"
-
-
 def initialise(
     directory: Path,
     config: Path | None,
@@ -227,57 +261,18 @@ def initialise(
     insecure_no_passphrase: bool = False,
     token: TokenConfig | None = None,
 ) -> Path | None:
-    """Create keys (the site key as ``algorithm``), CA, ledger and identity store in ``directory``;
-    return the new enrolment token's path (``None`` if an administrator exists or a token is waiting).
-
-    Keys go to ``token`` (or the token of the config's ``[crypto]`` section) if given, else they are
-    sealed under the key passphrase; with neither, nothing is written unless ``insecure_no_passphrase``.
-
-    Raises:
-        ConfigError: no passphrase, no token and not ``insecure_no_passphrase`` (secure by default);
-            a token or passphrase problem.
-    """
-    if token is None:
-        token = token_from_settings(settings_for(config))
-    had_keys = (directory / "keys" / f"{SITE_KEY}.key").is_file()
-    keys = KeyStore(directory / "keys")
-    protected = keys.encrypts_keys or token is not None
-    if not (had_keys or protected or keys.allows_plaintext or insecure_no_passphrase):
-        keys.require_protection("the site's private keys")  # refuse before anything is created
-    # The opt-out is recorded only where it takes effect: no passphrase and no token.
-    keys = KeyStore.open(
-        directory, token=token, insecure_no_passphrase=insecure_no_passphrase and not protected
+    """Initialise ``directory`` (``aseptic.service.initialise_site``, the site key as ``algorithm``,
+    keys in ``token`` or sealed; refused without either unless ``insecure_no_passphrase``);
+    return the new enrolment token's path (``None`` if an administrator exists or a token is waiting)."""
+    site = initialise_site(
+        directory,
+        settings_for(config),
+        WallClock(),
+        algorithm,
+        insecure_no_passphrase=insecure_no_passphrase,
+        token=token,
     )
-    with open_trust(directory, config, create=True, algorithm=algorithm) as trust:
-        trust.site_ca()
-        if not had_keys:
-            # Part 11 / Annex 11: how the keys are protected is itself a logged configuration record.
-            entry = AuditEntry(
-                record="key-store:protection",
-                change="create",  # type: ignore[arg-type]  # converted in __post_init__
-                old=None,
-                new=_key_protection(keys),
-                who="aseptic-init",
-                when=trust.now(),
-                clock_sync=read_host_clock_sync(),
-                why="aseptic init created the site keys",
-                system=trust.site_id,
-            )
-            trust.log.record(entry.to_payload())
-        principals = trust.identities.list_principals()
-        if any(p.kind == "User" and "administrator" in p.roles for p in principals):
-            return None
-        if (directory / "enrolment-token").exists():
-            return None
-        return trust.identities.create_enrolment_token(directory, trust.now())
-
-
-def token_from_settings(settings: Settings) -> TokenConfig | None:
-    """The PKCS#11 token of the ``[crypto]`` section, if one is configured."""
-    crypto = settings.crypto
-    if crypto.pkcs11_module is None:
-        return None
-    return TokenConfig(crypto.pkcs11_module, crypto.token_label, crypto.pkcs11_pin_file)
+    return site.enrolment_token
 
 
 @handles_errors

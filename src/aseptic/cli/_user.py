@@ -13,7 +13,14 @@ from typing import Annotated
 import typer
 
 from aseptic.cli._common import ConfigOption, DataDirOption, JsonOption, handles_errors, print_json, stderr
-from aseptic.cli._trust import SessionFileOption, open_trust, read_secret, read_secret_file
+from aseptic.cli._trust import (
+    ActorOption,
+    ActorPasswordFileOption,
+    SessionFileOption,
+    open_trust,
+    read_secret,
+    read_secret_file,
+)
 from aseptic.errors import BackendError, ConfigError
 from aseptic.trust import TotpEnrolment
 
@@ -89,13 +96,15 @@ def add(
     area: Annotated[list[str] | None, typer.Option("--area", help="An area the user works in.")] = None,
     password_file: PasswordFileOption = None,
     session_file: SessionFileOption = None,
+    actor_name: ActorOption = None,
+    actor_password_file: ActorPasswordFileOption = None,
     data_dir: DataDirOption = None,
     config: ConfigOption = None,
 ) -> None:
     """Add a user (needs an administrator's session); prints the new user's TOTP secret once."""
     password = read_secret(password_file, "new user's password", confirm=True)
     with open_trust(data_dir, config) as trust:
-        actor = trust.authenticate(session_file)
+        actor = trust.authenticate(session_file, actor_name, actor_password_file)
         trust.require_admin_action(actor, "manage_identity")
         enrolment = trust.identities.add_user(
             name, tuple(role), tuple(area or ()), password, actor=actor.name, now=trust.now()
@@ -108,12 +117,14 @@ def add(
 def disable(
     name: Annotated[str, typer.Argument(help="The user, device or service to disable.")],
     session_file: SessionFileOption = None,
+    actor_name: ActorOption = None,
+    actor_password_file: ActorPasswordFileOption = None,
     data_dir: DataDirOption = None,
     config: ConfigOption = None,
 ) -> None:
     """Disable a user: its sessions are refused from the next request on."""
     with open_trust(data_dir, config) as trust:
-        actor = trust.authenticate(session_file)
+        actor = trust.authenticate(session_file, actor_name, actor_password_file)
         trust.require_admin_action(actor, "manage_identity")
         if actor.name == name:
             raise ConfigError("an administrator cannot disable their own account", hint="ask another one")
@@ -125,13 +136,15 @@ def disable(
 @handles_errors
 def list_users(
     session_file: SessionFileOption = None,
+    actor_name: ActorOption = None,
+    actor_password_file: ActorPasswordFileOption = None,
     data_dir: DataDirOption = None,
     config: ConfigOption = None,
     json: JsonOption = False,
 ) -> None:
     """List users, devices and services with their roles (needs an administrator's session)."""
     with open_trust(data_dir, config) as trust:
-        actor = trust.authenticate(session_file)
+        actor = trust.authenticate(session_file, actor_name, actor_password_file)
         trust.require_admin_action(actor, "manage_identity")
         principals = trust.identities.list_principals()
     if json:

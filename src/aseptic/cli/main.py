@@ -6,11 +6,16 @@ import typer
 
 from aseptic import __version__
 from aseptic.cli import (
+    _access,
     _audit,
+    _backup,
+    _bench,
+    _breakglass,
     _campaign,
     _demo,
     _device,
     _findings,
+    _grant,
     _historian,
     _ledger,
     _policy,
@@ -23,6 +28,7 @@ from aseptic.cli import (
     _twin_serve,  # noqa: F401  (registers `twin serve` and `twin trust`)
     _user,
     _validation,
+    _witness,
 )
 
 app = typer.Typer(
@@ -41,6 +47,9 @@ app.command("init")(_trust.init)
 app.add_typer(_user.app, name="user")
 app.add_typer(_policy.app, name="policy")
 app.add_typer(_device.app, name="device")
+app.add_typer(_grant.app, name="grant")
+app.add_typer(_breakglass.app, name="breakglass")
+app.add_typer(_access.app, name="access")
 app.add_typer(_provenance.model_app, name="model")
 app.add_typer(_provenance.firmware_app, name="firmware")
 app.command("serve")(_serve.serve)
@@ -51,6 +60,10 @@ app.add_typer(_audit.app, name="audit")
 app.add_typer(_audit.key_app, name="key")
 app.add_typer(_record.app, name="record")
 _user.app.command("unlock")(_record.unlock)
+app.add_typer(_bench.app, name="bench")
+app.add_typer(_witness.app, name="witness")
+app.command("backup")(_backup.backup)
+app.command("restore")(_backup.restore)
 
 
 @app.command("version")

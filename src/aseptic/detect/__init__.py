@@ -10,12 +10,19 @@ Train on clean batches, stream samples or readings through an ``Engine``, receiv
     for sample in plant_samples:
         engine.push_sample(sample)
 
+Tabular detectors (``PcaDetector``, ``DynamicPcaDetector``, ``TagPredictorDetector``,
+``EwmaResidualDetector``, ``AutoencoderDetector``, ``FrozenValueDetector``) score a samples x
+variables stream (continuous units, public benchmarks) and combine in an ``Ensemble`` whose limits
+are calibrated on held-out normal data for one false-alarm rate.
+
 See docs/detect.md for the method and docs/adr/0050-batch-mspc.md for why.
 """
 
+from aseptic.detect._autoencoder import AutoencoderDetector
 from aseptic.detect._baseline import ThreeSigmaDetector
 from aseptic.detect._cusum import ResidualCusum
 from aseptic.detect._detector import ONLINE_KINDS, Batch, Detector, Score, online_tags
+from aseptic.detect._dpca import DynamicPcaDetector
 from aseptic.detect._engine import (
     AlarmState,
     Engine,
@@ -25,41 +32,60 @@ from aseptic.detect._engine import (
     confirm_alarms,
     count_episodes,
 )
+from aseptic.detect._ensemble import Decision, Ensemble, Explanation
+from aseptic.detect._ewma import EwmaResidualDetector
 from aseptic.detect._finding import TECHNIQUES, Finding, suggest_technique
+from aseptic.detect._frozen import FrozenValueDetector
 from aseptic.detect._model import BatchModel, fit_model
 from aseptic.detect._mspc import MspcDetector
+from aseptic.detect._pca_tabular import PcaDetector
 from aseptic.detect._physics import PhysicsDetector
+from aseptic.detect._predictor import TagPredictorDetector
 from aseptic.detect._recipe import RecipeDetector
 from aseptic.detect._replay import ReplayDetector
 from aseptic.detect._stale import StaleValueDetector
 from aseptic.detect._store import load_model, model_digest, save_model
+from aseptic.detect._tabular import TabularDetector
+from aseptic.detect._tabular_store import load_detector, save_detector
 
 __all__ = [
     "ONLINE_KINDS",
     "TECHNIQUES",
     "AlarmState",
+    "AutoencoderDetector",
     "Batch",
     "BatchModel",
+    "Decision",
     "Detector",
+    "DynamicPcaDetector",
     "Engine",
+    "Ensemble",
+    "EwmaResidualDetector",
+    "Explanation",
     "Finding",
     "FindingSink",
+    "FrozenValueDetector",
     "MspcDetector",
+    "PcaDetector",
     "PhysicsDetector",
     "RecipeDetector",
     "ReplayDetector",
     "ResidualCusum",
     "Score",
     "StaleValueDetector",
+    "TabularDetector",
+    "TagPredictorDetector",
     "ThreeSigmaDetector",
     "Verdict",
     "alarm_episodes",
     "confirm_alarms",
     "count_episodes",
     "fit_model",
+    "load_detector",
     "load_model",
     "model_digest",
     "online_tags",
+    "save_detector",
     "save_model",
     "suggest_technique",
 ]

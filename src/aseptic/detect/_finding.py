@@ -9,7 +9,7 @@ verdict: a genuine process upset can look like an attack.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -46,11 +46,22 @@ class Finding:
     tags: tuple[str, ...]
     shares: tuple[float, ...]
     technique: str | None
+    # Optional, per tag in ``tags``: the value the model expected and the value read (NaN = none).
+    expected: tuple[float, ...] = ()
+    observed: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "time", ensure_utc(self.time))
         if len(self.tags) != len(self.shares):
             raise ValueError(f"{len(self.tags)} tags but {len(self.shares)} shares")
+        for name, values in (("expected", self.expected), ("observed", self.observed)):
+            if values and len(values) != len(self.tags):
+                raise ValueError(f"{len(self.tags)} tags but {len(values)} {name} values")
+
+    @property
+    def contributions(self) -> tuple[tuple[str, float], ...]:
+        """(tag, share) pairs, largest share first."""
+        return tuple(zip(self.tags, self.shares, strict=True))
 
     @property
     def technique_name(self) -> str | None:
@@ -59,13 +70,17 @@ class Finding:
 
     def to_payload(self) -> dict[str, Any]:
         """A JSON-able dict with canonical (sorted) keys and finite numbers, for the ledger."""
+        contributions: list[dict[str, Any]] = [
+            {"share": round(share, 6), "tag": tag} for tag, share in zip(self.tags, self.shares, strict=True)
+        ]
+        # Expected and observed values appear only when the detector provides them (payload v1 unchanged).
+        for name, values in (("expected", self.expected), ("observed", self.observed)):
+            for entry, value in zip(contributions, values, strict=False):
+                entry[name] = _finite(value)
         payload: dict[str, Any] = {
             "batch_id": self.batch_id,
             "batch_time_h": _finite(self.batch_time_h),
-            "contributions": [
-                {"share": round(share, 6), "tag": tag}
-                for tag, share in zip(self.tags, self.shares, strict=True)
-            ],
+            "contributions": [dict(sorted(c.items())) for c in contributions],
             "detector": self.detector,
             "kind": "finding",
             "limit": _finite(self.limit),
@@ -78,7 +93,12 @@ class Finding:
         return dict(sorted(payload.items()))
 
 
-def suggest_technique(statistic: str, contributions: Sequence[tuple[str, float]]) -> str | None:
+def suggest_technique(
+    statistic: str,
+    contributions: Sequence[tuple[str, float]],
+    *,
+    kinds: Mapping[str, str] | None = None,
+) -> str | None:
     """The ATT&CK for ICS technique a contribution pattern suggests, or None with no contribution.
 
     - the top tag is a setpoint: T0836 Modify Parameter;
@@ -87,6 +107,9 @@ def suggest_technique(statistic: str, contributions: Sequence[tuple[str, float]]
       Spoofed Reporting Message (one reported value disagrees with the physics of the others);
     - several sensors share the deviation: T0832 Manipulation of View (or a real process upset);
     - a held value (statistic ``*.hold``, the stale detector): T0815 Denial of View, whatever the tag.
+
+    ``kinds`` maps tag names outside the twin's catalogue (a benchmark's columns) to a kind value
+    (``"sensor"``, ``"actuator"``, ``"setpoint"``); unknown tags count as sensors.
     """
     if not contributions:
         return None
@@ -95,6 +118,8 @@ def suggest_technique(statistic: str, contributions: Sequence[tuple[str, float]]
     tag, share = contributions[0]
     spec = TAGS_BY_NAME.get(tag)
     kind = spec.kind if spec else TagKind.SENSOR
+    if kinds and tag in kinds:
+        kind = TagKind(kinds[tag])
     if kind is TagKind.SETPOINT:
         return "T0836"
     if kind is TagKind.ACTUATOR:

@@ -8,8 +8,7 @@ checkpoint must name the same origin. Checkpoints whose signature fails anchor n
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from aseptic.clock import format_rfc3339
@@ -20,7 +19,7 @@ from aseptic.ledger._report import Discrepancy
 from aseptic.ledger._rotation import SiteKeys
 from aseptic.ledger._verify_rows import describe
 
-__all__ = ["Anchor", "load_anchors"]
+__all__ = ["Anchor", "load_anchors", "report_missing_trusted"]
 
 
 @dataclass(frozen=True)
@@ -33,7 +32,7 @@ class Anchor:
 
 
 def load_anchors(
-    conn: sqlite3.Connection,
+    scan: Callable[[str], Iterator[tuple[object, ...]]],
     site_key: PublicKey | SiteKeys,
     trusted: Sequence[Checkpoint],
     report: Callable[[Discrepancy], object],
@@ -46,7 +45,7 @@ def load_anchors(
     keys = site_key if isinstance(site_key, SiteKeys) else SiteKeys.single(site_key)
     anchors: list[Anchor] = []
     previous: Anchor | None = None
-    for row in conn.execute(
+    for row in scan(
         "SELECT id, origin, size, root, time, key_id, algorithm, body, signature FROM checkpoints ORDER BY id"
     ):
         anchor = _check_row(row, keys, report)
@@ -142,3 +141,22 @@ def _check_order(previous: Anchor, anchor: Anchor, report: Callable[[Discrepancy
                 found=format_rfc3339(now.time),
             )
         )
+
+
+def report_missing_trusted(anchors: Sequence[Anchor], report: Callable[[Discrepancy], object]) -> None:
+    """Report every trusted checkpoint that no stored row holds. The site stores each checkpoint it
+    signs when it signs it, so one the auditor holds but the table lacks was deleted or replaced."""
+    stored = {(a.checkpoint.body, a.checkpoint.signature) for a in anchors if a.table == "checkpoints"}
+    for anchor in anchors:
+        held = anchor.checkpoint
+        if anchor.table != "checkpoints" and (held.body, held.signature) not in stored:
+            report(
+                Discrepancy(
+                    "checkpoints",
+                    f"size {held.size}",
+                    "*",
+                    "a checkpoint the auditor holds is not in the table (deleted or replaced?)",
+                    expected=f"root {held.root.hex()}",
+                    found="no such row",
+                )
+            )

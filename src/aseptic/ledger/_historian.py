@@ -13,7 +13,7 @@ from pathlib import Path
 from aseptic.clock import ensure_utc
 from aseptic.errors import InputError, IntegrityError
 from aseptic.ledger._entries import JSON_KINDS, LeafKind, ReadingRow, micros_of, time_of
-from aseptic.ledger._sqlite import SqliteStore
+from aseptic.ledger._store import LogStore, open_store
 from aseptic.telemetry import Quality, Reading
 from aseptic.twin import TAGS_BY_NAME
 
@@ -29,7 +29,7 @@ class StoredReading:
     position: int
 
 
-def query_readings(store: SqliteStore, tag: str, start: datetime, end: datetime) -> tuple[StoredReading, ...]:
+def query_readings(store: LogStore, tag: str, start: datetime, end: datetime) -> tuple[StoredReading, ...]:
     """Readings of ``tag`` with ``start <= time < end``, in time order.
 
     Raises:
@@ -65,19 +65,19 @@ def _stored_reading(row: ReadingRow) -> StoredReading:
 class Historian:
     """Read-only historian queries on a data directory (no keys needed)."""
 
-    def __init__(self, store: SqliteStore) -> None:
+    def __init__(self, store: LogStore) -> None:
         self._store = store
 
     @classmethod
     def open(cls, data_dir: Path) -> Historian:
-        """Open ``data_dir/ledger.db`` read-only.
+        """Open the ledger of ``data_dir`` (``ledger.db`` or its PostgreSQL store) read-only.
 
         Raises:
             ConfigError: there is no ledger in ``data_dir``.
             InputError: the file is not a ledger.
             IntegrityError: the file is corrupt.
         """
-        return cls(SqliteStore.open_read_only(data_dir / "ledger.db"))
+        return cls(open_store(data_dir, read_only=True))
 
     def close(self) -> None:
         self._store.close()

@@ -1,8 +1,9 @@
-"""The Ledger: the site's append-only Merkle log in ``ledger.db``, with signed checkpoints.
+"""The Ledger: the site's append-only Merkle log, with signed checkpoints.
 
 One writer per data directory. Each append hashes the entry, inserts the leaf and its rows in one
-SQLite transaction (``BEGIN IMMEDIATE`` ... ``COMMIT`` with ``synchronous=FULL``), and advances the
-in-memory frontier, so the current root is always known. ``batch()`` groups many appends into one
+transaction of the store (``D/ledger.db``, SQLite with ``synchronous=FULL``, or the PostgreSQL
+database named in ``D/ledger.store``: ``LogStore``, ``_store.py``), and advances the in-memory
+frontier, so the current root is always known. ``batch()`` groups many appends into one
 transaction (one fsync) for ingest throughput; a crash loses the whole open batch or nothing.
 """
 
@@ -31,8 +32,8 @@ from aseptic.ledger._historian import StoredReading, query_readings
 from aseptic.ledger._open import replace_trust_anchor, restore_frontier, write_trust_anchor
 from aseptic.ledger._proof import consistency_proof, inclusion_proof
 from aseptic.ledger._rotation import rotation_entry
-from aseptic.ledger._sqlite import SqliteStore
 from aseptic.ledger._state import FrontierCache
+from aseptic.ledger._store import LogStore, bind_store, has_ledger, open_store
 from aseptic.ledger._tree import Frontier, Hash, root_of
 from aseptic.telemetry import Envelope, QuarantineEvent
 
@@ -46,14 +47,16 @@ class Ledger:
 
     def __init__(
         self,
-        store: SqliteStore,
+        store: LogStore,
         state: FrontierCache,
         frontier: Frontier,
         *,
         site_key: SigningKey,
         clock: Clock,
         origin: str,
+        data_dir: Path,
     ) -> None:
+        self._data_dir = data_dir
         self._store = store
         self._state = state
         self._frontier = frontier
@@ -71,19 +74,24 @@ class Ledger:
         clock: Clock,
         origin: str = DEFAULT_ORIGIN,
         create: bool = True,
+        store: str | None = None,
     ) -> Ledger:
         """Open the ledger of ``data_dir`` (created on first use if ``create``); write ``site.pub`` if absent.
 
+        The tables live in ``data_dir/ledger.db`` unless ``store`` (a ``postgresql://`` URL without a
+        password) or the ``ledger.store`` file of ``data_dir`` names a PostgreSQL database; a given
+        ``store`` is recorded there on first use. ``site.pub`` and ``state.db`` stay in ``data_dir``.
+
         Raises:
-            ConfigError: no ledger and not ``create``, ``site.pub`` holds another key, or the ledger
-                belongs to another origin.
+            ConfigError: no ledger and not ``create``, ``site.pub`` holds another key, the ledger
+                belongs to another origin, or ``store`` is not the store ``data_dir`` is bound to.
             SignatureError: the latest checkpoint is not signed by ``site_key``.
             RollbackError: the log has fewer leaves than its latest checkpoint (truncated).
             IntegrityError: the stored leaves do not give the latest checkpoint's root, or the file is
                 corrupt (run ``aseptic ledger verify`` for the details).
             BackendError: the files cannot be created or SQLite fails.
         """
-        if not create and not (data_dir / "ledger.db").is_file():
+        if not create and not has_ledger(data_dir) and store is None:
             raise ConfigError(
                 f"no ledger in {data_dir}", hint="check --data-dir, or run `aseptic ledger init`"
             )
@@ -92,15 +100,23 @@ class Ledger:
         except OSError as exc:
             raise BackendError(f"cannot create data directory {data_dir}: {exc.strerror}") from None
         write_trust_anchor(data_dir / "site.pub", site_key.public)
-        store = SqliteStore.open(data_dir / "ledger.db", create=True)
-        state = FrontierCache.open(data_dir / "state.db")
+        url = bind_store(data_dir, store, record=False)
+        log_store = open_store(data_dir, create=True, url=url)
         try:
-            frontier = restore_frontier(store, state, site_key.public, origin)
+            bind_store(data_dir, url)  # recorded only once its database opened
+            state = FrontierCache.open(data_dir / "state.db")
         except BaseException:
-            store.close()
+            log_store.close()
+            raise
+        try:
+            frontier = restore_frontier(log_store, state, site_key.public, origin)
+        except BaseException:
+            log_store.close()
             state.close()
             raise
-        return cls(store, state, frontier, site_key=site_key, clock=clock, origin=origin)
+        return cls(
+            log_store, state, frontier, site_key=site_key, clock=clock, origin=origin, data_dir=data_dir
+        )
 
     def close(self) -> None:
         self._store.close()
@@ -191,7 +207,7 @@ class Ledger:
         stored = self._store.leaf_count()
         if stored != self._frontier.size:
             raise BackendError(
-                f"{self._store.path} has {stored} leaves, this writer expected {self._frontier.size}",
+                f"{self._store.where} has {stored} leaves, this writer expected {self._frontier.size}",
                 hint="only one process may append to a ledger; restart this one",
             )
 
@@ -241,9 +257,9 @@ class Ledger:
         encoded = [canonical_json(payload) for payload in payloads]
         with self.batch():
             first = self._frontier.size
-            for payload in encoded:
-                leaf_hash = hash_entry(kind, payload)
-                self._store.insert_payload(kind, self._frontier.size, leaf_hash, payload)
+            rows = [(first + n, hash_entry(kind, payload), payload) for n, payload in enumerate(encoded)]
+            self._store.insert_payloads(kind, rows)
+            for _, leaf_hash, _ in rows:
                 self._frontier.append(leaf_hash)
         return range(first, first + len(encoded))
 
@@ -329,7 +345,7 @@ class Ledger:
         leaf = self.append_entry(LeafKind.AUDIT, entry)
         retirement = self.checkpoint()  # the old key's last signature
         self._site_key = new_key
-        replace_trust_anchor(self._store.path.parent / "site.pub", new_key.public)
+        replace_trust_anchor(self._data_dir / "site.pub", new_key.public)
         return leaf, retirement
 
     def checkpoints(self) -> tuple[Checkpoint, ...]:

@@ -7,7 +7,6 @@ and each row is checked against what it must be derivable from (docs/ledger.md, 
 from __future__ import annotations
 
 import math
-import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +17,10 @@ from aseptic.ledger._report import Auditor, Discrepancy
 from aseptic.ledger._tree import HASH_SIZE, Frontier, Hash
 from aseptic.ledger._verify_rows import TABLE, check_envelope, check_payload, describe
 
-__all__ = ["LeafRows", "Pending", "merge_rows"]
+__all__ = ["LeafRows", "Pending", "Scan", "merge_rows"]
+
+# A store's row reader (``LogStore.scan``): the rows of one fixed query, streamed in order.
+Scan = Callable[[str], Iterator[tuple[Any, ...]]]
 
 _QUERY: dict[LeafKind, str] = {
     LeafKind.ENVELOPE: "SELECT leaf, source, sequence, digest, raw FROM envelopes ORDER BY leaf",
@@ -85,14 +87,18 @@ class Pending:
 class _Cursor:
     """A cursor over rows ordered by their first column, with one row of look-ahead."""
 
-    def __init__(self, cursor: sqlite3.Cursor) -> None:
-        self._cursor = cursor
-        self.head: tuple[Any, ...] | None = cursor.fetchone()
+    def __init__(self, rows: Iterator[tuple[Any, ...]]) -> None:
+        self._rows = rows
+        self.head: tuple[Any, ...] | None = next(rows, None)
+
+    def advance(self) -> None:
+        self.head = next(self._rows, None)
 
     def take(self, index: int) -> tuple[Any, ...] | None:
         if self.head is None or self.head[0] != index:
             return None
-        row, self.head = self.head, self._cursor.fetchone()
+        row = self.head
+        self.advance()
         return row
 
 
@@ -104,8 +110,8 @@ def _key(leaf: object) -> float:
 class _Readings(_Cursor):
     """The readings rows by (leaf, position); rows that no envelope claims are reported as they pass."""
 
-    def __init__(self, cursor: sqlite3.Cursor, audit: Auditor) -> None:
-        super().__init__(cursor)
+    def __init__(self, rows: Iterator[tuple[Any, ...]], audit: Auditor) -> None:
+        super().__init__(rows)
         self._audit = audit
 
     def _orphan(self) -> None:
@@ -120,7 +126,7 @@ class _Readings(_Cursor):
                 found=describe(tuple(rest)),
             )
         )
-        self.head = self._cursor.fetchone()
+        self.advance()
 
     def take_rows(self, index: int) -> list[ReadingRow]:
         rows: list[ReadingRow] = []
@@ -130,7 +136,7 @@ class _Readings(_Cursor):
                 self._orphan()
             elif leaf == index:
                 rows.append(self.head)
-                self.head = self._cursor.fetchone()
+                self.advance()
             else:
                 break
         return rows
@@ -140,13 +146,13 @@ class _Readings(_Cursor):
             self._orphan()
 
 
-def merge_rows(conn: sqlite3.Connection, audit: Auditor) -> Iterator[LeafRows]:
+def merge_rows(scan: Scan, audit: Auditor) -> Iterator[LeafRows]:
     """Walk every table in leaf order, checking rows as they pass; yield each log index's hashes."""
-    count = conn.execute("SELECT coalesce(max(idx) + 1, 0) FROM leaves").fetchone()[0]
-    leaves = _Cursor(conn.execute("SELECT idx, kind, hash FROM leaves ORDER BY idx"))
-    tables = {kind: _Cursor(conn.execute(query)) for kind, query in _QUERY.items()}
+    count = next(scan("SELECT coalesce(max(idx) + 1, 0) FROM leaves"))[0]
+    leaves = _Cursor(scan("SELECT idx, kind, hash FROM leaves ORDER BY idx"))
+    tables = {kind: _Cursor(scan(query)) for kind, query in _QUERY.items()}
     readings = _Readings(
-        conn.execute(
+        scan(
             "SELECT leaf, position, tag, time_us, value, quality, source FROM readings"
             " ORDER BY leaf, position"
         ),

@@ -13,12 +13,13 @@ from pathlib import Path
 
 from aseptic.crypto import PublicKey, read_public_key
 from aseptic.errors import BackendError, ConfigError, IntegrityError, RollbackError
-from aseptic.ledger._rotation import SiteKeys
-from aseptic.ledger._sqlite import SqliteStore
+from aseptic.ledger._entries import LeafKind
+from aseptic.ledger._rotation import KEY_RECORD, SiteKeys
 from aseptic.ledger._state import FrontierCache
+from aseptic.ledger._store import LogStore
 from aseptic.ledger._tree import Frontier
 
-__all__ = ["replace_trust_anchor", "restore_frontier", "write_trust_anchor"]
+__all__ = ["replace_trust_anchor", "restore_frontier", "site_keys_of", "write_trust_anchor"]
 
 _VERIFY_HINT = "run `aseptic ledger verify` to find what was changed"
 
@@ -56,9 +57,13 @@ def replace_trust_anchor(path: Path, public_key: PublicKey) -> None:
         raise BackendError(f"cannot write {path}: {exc.strerror}") from None
 
 
-def restore_frontier(
-    store: SqliteStore, state: FrontierCache, public_key: PublicKey, origin: str
-) -> Frontier:
+def site_keys_of(store: LogStore, anchor: PublicKey) -> SiteKeys:
+    """The site key chain from the key-rotation entries in the store's ``audit`` table."""
+    needle = f'"record":"{KEY_RECORD}"'.encode()
+    return SiteKeys.from_entries(anchor, store.entries_containing(LeafKind.AUDIT, needle))
+
+
+def restore_frontier(store: LogStore, state: FrontierCache, public_key: PublicKey, origin: str) -> Frontier:
     """The frontier of every stored leaf, checked against the latest signed checkpoint.
 
     Raises:
@@ -69,10 +74,10 @@ def restore_frontier(
     """
     count = store.leaf_count()
     latest = store.latest_checkpoint()
-    keys = SiteKeys.from_conn(store.conn, public_key)  # the logged site key rotations
+    keys = site_keys_of(store, public_key)  # the logged site key rotations
     if keys.current != public_key:
         raise ConfigError(
-            f"{store.path}: site key {public_key.key_id} was retired;"
+            f"{store.where}: site key {public_key.key_id} was retired;"
             f" the key in force is {keys.current.key_id}",
             hint="a retired key signs nothing new; check the key store (keys/site.key)",
         )
@@ -82,7 +87,7 @@ def restore_frontier(
             frontier.append(leaf_hash)
         _check_contiguous(store, frontier, count)
         return frontier
-    where = f"{store.path}: checkpoint at size {latest.size}"
+    where = f"{store.where}: checkpoint at size {latest.size}"
     if latest.origin != origin:
         raise ConfigError(
             f"{where} is for origin {latest.origin!r}, this site is {origin!r}",
@@ -110,9 +115,9 @@ def restore_frontier(
     return frontier
 
 
-def _check_contiguous(store: SqliteStore, frontier: Frontier, count: int) -> None:
+def _check_contiguous(store: LogStore, frontier: Frontier, count: int) -> None:
     if frontier.size != count:
         raise IntegrityError(
-            f"{store.path}: leaf indexes run to {count - 1} but only {frontier.size} leaves are stored",
+            f"{store.where}: leaf indexes run to {count - 1} but only {frontier.size} leaves are stored",
             hint=_VERIFY_HINT,
         )

@@ -8,7 +8,7 @@ import sqlite3
 
 from aseptic.errors import InputError, IntegrityError
 
-__all__ = ["LEDGER_TABLES", "SCHEMA_VERSION", "check_schema", "create_schema", "tune"]
+__all__ = ["LEDGER_TABLES", "SCHEMA_VERSION", "check_schema", "check_storage", "create_schema", "tune"]
 
 # PRAGMA user_version of a ledger.db written by this code (a number in the file header, not a row).
 SCHEMA_VERSION = 2
@@ -125,3 +125,17 @@ def check_schema(conn: sqlite3.Connection, where: str) -> None:
             raise IntegrityError(
                 f"{where}: table {name} has columns {list(found[name])}, expected {list(columns)}"
             )
+
+
+def check_storage(conn: sqlite3.Connection, where: str) -> None:
+    """``PRAGMA integrity_check`` of the file.
+
+    Raises:
+        IntegrityError: the file's pages or indexes are damaged (the problems SQLite lists).
+    """
+    problems = [row[0] for row in conn.execute("PRAGMA integrity_check(20)")]
+    if problems != ["ok"]:
+        raise IntegrityError(
+            f"{where}: the database file is damaged: " + "; ".join(str(p) for p in problems),
+            hint="the file was altered or truncated outside Aseptic; restore it from a trusted copy",
+        )

@@ -11,12 +11,13 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from aseptic.clock import format_rfc3339
 from aseptic.errors import AsepticError, BackendError, ConfigError, IntegrityError
 from aseptic.ledger._checkpoint import Checkpoint
 from aseptic.ledger._entries import TABLE_OF_KIND, LeafKind, ReadingRow
-from aseptic.ledger._schema import check_schema, create_schema, tune
+from aseptic.ledger._schema import check_schema, check_storage, create_schema, tune
 from aseptic.ledger._tree import Hash
 
 __all__ = ["SqliteStore", "sqlite_errors"]
@@ -30,7 +31,8 @@ _PAYLOAD_TABLES: dict[LeafKind, str] = {
 def translate(exc: sqlite3.Error, where: str) -> AsepticError:
     """The Aseptic error for a SQLite failure at ``where``."""
     code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
-    if code in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
+    # Text that is not UTF-8 (a flipped byte in a name or value) is damage too, not a backend fault.
+    if code in (_SQLITE_CORRUPT, _SQLITE_NOTADB) or "Could not decode to UTF-8" in str(exc):
         return IntegrityError(
             f"{where}: the database file is corrupt ({exc})",
             hint="the file was altered or truncated outside Aseptic; restore it from a trusted copy",
@@ -85,6 +87,10 @@ class SqliteStore:
             conn.execute("PRAGMA query_only=ON")
             check_schema(conn, str(path))
         return cls(conn, path)
+
+    @property
+    def where(self) -> str:
+        return str(self.path)
 
     def close(self) -> None:
         self.conn.close()
@@ -148,6 +154,18 @@ class SqliteStore:
             self.conn.execute("INSERT INTO leaves VALUES (?, ?, ?)", (index, kind.value, leaf_hash))
             self.conn.execute(f"INSERT INTO {table} VALUES (?, ?)", (index, payload))  # noqa: S608 - fixed names
 
+    def insert_payloads(self, kind: LeafKind, rows: list[tuple[int, Hash, bytes]]) -> None:
+        """Many leaves of one kind and their rows."""
+        table = _PAYLOAD_TABLES[kind]
+        with sqlite_errors(str(self.path)):
+            self.conn.executemany(
+                "INSERT INTO leaves VALUES (?, ?, ?)", [(index, kind.value, h) for index, h, _ in rows]
+            )
+            self.conn.executemany(
+                f"INSERT INTO {table} VALUES (?, ?)",  # noqa: S608 - fixed names
+                [(index, payload) for index, _, payload in rows],
+            )
+
     def insert_checkpoint(self, checkpoint: Checkpoint) -> None:
         with sqlite_errors(str(self.path)):
             self.conn.execute(
@@ -206,6 +224,15 @@ class SqliteStore:
             ).fetchall()
         return [(int(leaf), bytes(payload)) for leaf, payload in rows]
 
+    def entries_containing(self, kind: LeafKind, needle: bytes) -> list[tuple[int, bytes]]:
+        table = _PAYLOAD_TABLES[kind]
+        with sqlite_errors(str(self.path)):
+            rows = self.conn.execute(
+                f"SELECT leaf, payload FROM {table} WHERE instr(payload, ?) > 0 ORDER BY leaf",  # noqa: S608
+                (needle,),
+            ).fetchall()
+        return [(int(leaf), bytes(payload)) for leaf, payload in rows]
+
     def key_payloads(self) -> list[bytes]:
         """Every logged key payload, in log order."""
         with sqlite_errors(str(self.path)):
@@ -220,3 +247,21 @@ class SqliteStore:
                 " WHERE t.tag IS NOT NULL) SELECT tag FROM t WHERE tag IS NOT NULL"
             ).fetchall()
         return [tag for (tag,) in rows]
+
+    def counts(self) -> tuple[dict[str, int], int, int]:
+        """Leaves per kind, readings rows and checkpoints."""
+        with sqlite_errors(str(self.path)):
+            kinds = dict(self.conn.execute("SELECT kind, count(*) FROM leaves GROUP BY kind ORDER BY kind"))
+            readings = self.conn.execute("SELECT count(*) FROM readings").fetchone()[0]
+            checkpoints = self.conn.execute("SELECT count(*) FROM checkpoints").fetchone()[0]
+        return kinds, int(readings), int(checkpoints)
+
+    def scan(self, query: str) -> Iterator[tuple[Any, ...]]:
+        """The rows of a fixed read-only ``query``, streamed."""
+        with sqlite_errors(str(self.path)):
+            yield from self.conn.execute(query)
+
+    def check_storage(self) -> None:
+        """``PRAGMA integrity_check``: a damaged file is an ``IntegrityError`` naming the problems."""
+        with sqlite_errors(str(self.path)):
+            check_storage(self.conn, str(self.path))

@@ -9,11 +9,11 @@ from typing import Any
 from aseptic.clock import format_rfc3339
 from aseptic.errors import ConfigError
 from aseptic.ledger._checkpoint import Checkpoint
-from aseptic.ledger._sqlite import SqliteStore, sqlite_errors
 from aseptic.ledger._state import FrontierCache
+from aseptic.ledger._store import open_store
 from aseptic.ledger._tree import Frontier, Hash
 
-__all__ = ["LedgerStatus", "read_status"]
+__all__ = ["LedgerStatus", "read_checkpoints", "read_status"]
 
 
 @dataclass(frozen=True)
@@ -60,27 +60,37 @@ def read_status(data_dir: Path) -> LedgerStatus:
     """
     if not data_dir.is_dir():
         raise ConfigError(f"data directory {data_dir} does not exist", hint="check --data-dir")
-    path = data_dir / "ledger.db"
-    store = SqliteStore.open_read_only(path)
+    store = open_store(data_dir, read_only=True)
     cache = FrontierCache.open_read_only(data_dir / "state.db")
     try:
-        with sqlite_errors(str(path)):
-            latest = store.latest_checkpoint()
-            count = store.leaf_count()
-            frontier: Frontier | None = None
-            if latest is not None and cache is not None and latest.size <= count:
-                frontier = cache.get(latest.size)
-                if frontier is not None and frontier.root != latest.root:
-                    frontier = None
-            if frontier is None:
-                frontier = Frontier()
-            for leaf_hash in store.iter_leaf_hashes(frontier.size, count):
-                frontier.append(leaf_hash)
-            kinds = dict(store.conn.execute("SELECT kind, count(*) FROM leaves GROUP BY kind ORDER BY kind"))
-            readings = store.conn.execute("SELECT count(*) FROM readings").fetchone()[0]
-            checkpoints = store.conn.execute("SELECT count(*) FROM checkpoints").fetchone()[0]
+        latest = store.latest_checkpoint()
+        count = store.leaf_count()
+        frontier: Frontier | None = None
+        if latest is not None and cache is not None and latest.size <= count:
+            frontier = cache.get(latest.size)
+            if frontier is not None and frontier.root != latest.root:
+                frontier = None
+        if frontier is None:
+            frontier = Frontier()
+        for leaf_hash in store.iter_leaf_hashes(frontier.size, count):
+            frontier.append(leaf_hash)
+        kinds, readings, checkpoints = store.counts()
     finally:
         store.close()
         if cache is not None:
             cache.close()
-    return LedgerStatus(str(path), frontier.size, frontier.root, kinds, readings, checkpoints, latest)
+    return LedgerStatus(store.where, frontier.size, frontier.root, kinds, readings, checkpoints, latest)
+
+
+def read_checkpoints(data_dir: Path) -> tuple[Checkpoint, ...]:
+    """Every stored checkpoint of the ledger of ``data_dir``, oldest first (read-only, not verified).
+
+    Raises:
+        ConfigError: no ledger in ``data_dir``.
+        InputError: a stored checkpoint body is unreadable.
+    """
+    store = open_store(data_dir, read_only=True)
+    try:
+        return tuple(store.checkpoints())
+    finally:
+        store.close()

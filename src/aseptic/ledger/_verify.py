@@ -10,19 +10,19 @@ checkpoint, whose signed root tells which of the two was altered (docs/ledger.md
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
 from aseptic.crypto import PublicKey
 from aseptic.errors import ConfigError, IntegrityError, ProofError
-from aseptic.ledger._anchors import Anchor, load_anchors
+from aseptic.ledger._anchors import Anchor, load_anchors, report_missing_trusted
 from aseptic.ledger._checkpoint import Checkpoint
-from aseptic.ledger._merge import LeafRows, Pending, merge_rows
+from aseptic.ledger._merge import LeafRows, Pending, Scan, merge_rows
+from aseptic.ledger._open import site_keys_of
 from aseptic.ledger._proof import consistency_proof, verify_consistency
 from aseptic.ledger._report import Discrepancy, LedgerTampered, Report
-from aseptic.ledger._rotation import SiteKeys
-from aseptic.ledger._sqlite import SqliteStore, sqlite_errors
+from aseptic.ledger._sqlite import SqliteStore
+from aseptic.ledger._store import open_store
 from aseptic.ledger._tree import Frontier, Hash, root_of
 
 __all__ = ["verify_ledger"]
@@ -37,7 +37,8 @@ def verify_ledger(
     trusted: Sequence[Checkpoint] = (),
     require_signatures: bool = False,
 ) -> Report:
-    """Verify every row of ``data_dir/ledger.db``; return the report of a clean ledger.
+    """Verify every row of the ledger of ``data_dir`` (``ledger.db`` or its PostgreSQL store); return
+    the report of a clean ledger.
 
     ``trusted`` checkpoints (kept by the auditor) anchor the log too, so that truncating the log
     together with its stored checkpoints is caught. With ``require_signatures``, an envelope whose
@@ -53,15 +54,23 @@ def verify_ledger(
     """
     if not data_dir.is_dir():
         raise ConfigError(f"data directory {data_dir} does not exist", hint="check --data-dir")
-    path = data_dir / "ledger.db"
-    store = SqliteStore.open_read_only(path)
+    where = str(data_dir / "ledger.db")
     try:
-        with sqlite_errors(str(path)):
-            _check_file(store.conn, path)
-            audit = _Audit(str(path), site_public_key, require_signatures)
-            site_keys = SiteKeys.from_conn(store.conn, site_public_key)  # rotations: docs/crypto.md
-            audit.anchors = load_anchors(store.conn, site_keys, trusted, audit.add)
-            audit.run(store.conn)
+        store = open_store(data_dir, read_only=True)
+    except UnicodeDecodeError:
+        raise _not_utf8(where) from None
+    if isinstance(store, SqliteStore):
+        # Text that is not UTF-8 is tampering, not a crash: keep it as a string that equals nothing valid.
+        store.conn.text_factory = _lenient_text
+    try:
+        store.check_storage()
+        audit = _Audit(store.where, site_public_key, require_signatures)
+        site_keys = site_keys_of(store, site_public_key)  # rotations: docs/crypto.md
+        audit.anchors = load_anchors(store.scan, site_keys, trusted, audit.add)
+        audit.run(store.scan)
+        report_missing_trusted(audit.anchors, audit.add)
+    except UnicodeDecodeError:
+        raise _not_utf8(store.where) from None
     finally:
         store.close()
     if audit.report.discrepancies:
@@ -69,13 +78,15 @@ def verify_ledger(
     return audit.report
 
 
-def _check_file(conn: sqlite3.Connection, path: Path) -> None:
-    problems = [row[0] for row in conn.execute("PRAGMA integrity_check(20)")]
-    if problems != ["ok"]:
-        raise IntegrityError(
-            f"{path}: the database file is damaged: " + "; ".join(str(p) for p in problems),
-            hint="the file was altered or truncated outside Aseptic; restore it from a trusted copy",
-        )
+def _not_utf8(where: str) -> IntegrityError:
+    return IntegrityError(
+        f"{where}: the schema holds text that is not UTF-8 (the file was altered)",
+        hint="the file was altered outside Aseptic; restore it from a trusted copy",
+    )
+
+
+def _lenient_text(data: bytes) -> str:
+    return data.decode("utf-8", "surrogateescape")
 
 
 class _Audit:
@@ -102,9 +113,9 @@ class _Audit:
         self.report.discrepancies.append(discrepancy)
         return len(self.report.discrepancies) - 1
 
-    def run(self, conn: sqlite3.Connection) -> None:
+    def run(self, scan: Scan) -> None:
         self._reach_anchors()
-        for leaf in merge_rows(conn, self):
+        for leaf in merge_rows(scan, self):
             self._push(leaf)
         if self.pending is not None:
             self._resolve(None)

@@ -1,18 +1,38 @@
 """The composition root: builds the running system (chain of custody, detection) from settings."""
 
 from aseptic.service._assemble import SampleAssembler
+from aseptic.service._batch_record import ModelRef
 from aseptic.service._custody import CustodyPipeline
 from aseptic.service._demo import DemoPlan, run_demo
+from aseptic.service._init import (
+    CA_FILE,
+    CA_KEY,
+    SESSION_KEY,
+    SITE_PUB,
+    SiteInit,
+    initialise_site,
+    open_site_ca,
+    token_from_settings,
+)
 from aseptic.service._report import BatchSeries, render_report_html
 from aseptic.service._training import batch_samples, train_detector
 
 __all__ = [
+    "CA_FILE",
+    "CA_KEY",
+    "SESSION_KEY",
+    "SITE_PUB",
     "BatchSeries",
     "CustodyPipeline",
     "DemoPlan",
+    "ModelRef",
     "SampleAssembler",
+    "SiteInit",
     "batch_samples",
+    "initialise_site",
+    "open_site_ca",
     "render_report_html",
     "run_demo",
+    "token_from_settings",
     "train_detector",
 ]

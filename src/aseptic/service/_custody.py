@@ -11,8 +11,10 @@ from aseptic.clock import Clock
 from aseptic.config import Settings
 from aseptic.crypto import SITE_KEY, KeyStore, SigningKey
 from aseptic.detect import Finding
-from aseptic.errors import ConfigError
-from aseptic.ledger import Ledger
+from aseptic.errors import ConfigError, InputError
+from aseptic.ledger import LeafKind, Ledger, lineage_event
+from aseptic.provenance import ArtifactKind, ManifestSpec, record_manifest, sign_artifact
+from aseptic.service._batch_record import BatchTracker, ModelRef
 from aseptic.telemetry import (
     ChainHead,
     Collector,
@@ -71,6 +73,11 @@ class CustodyPipeline:
         self.collector = Collector(signer, readings_per_envelope=settings.telemetry.readings_per_envelope)
         self.findings = 0
         self.last_accepted_raw: bytes | None = None
+        self._clock = clock
+        self._origin = settings.site.id
+        self._actor = f"service:custody/{collector_id}"
+        self.batch: BatchTracker | None = None
+        self.models: tuple[ModelRef, ...] = ()  # the model versions in use (cited by each batch)
 
     @property
     def counters(self) -> IngestCounters:
@@ -91,14 +98,84 @@ class CustodyPipeline:
         """Verify raw bytes from across the conduit; log or quarantine them (never raises for bad input)."""
         with self.ledger.batch():
             result = self.ingestor.ingest(raw)
+        leaf = self.ledger.size - 1
         if isinstance(result, Envelope):
             self.last_accepted_raw = raw
+            if self.batch is not None:
+                self.batch.add_envelope(leaf, result.source, result.sequence, result.reading_count)
+        elif self.batch is not None:
+            self.batch.quarantine.append(leaf)
         return result
 
     def record_finding(self, finding: Finding) -> None:
         """A finding is evidence: log it."""
-        self.ledger.append_finding(finding.to_payload())
+        leaf = self.ledger.append_finding(finding.to_payload())
         self.findings += 1
+        if self.batch is not None and finding.batch_id == self.batch.batch_id:
+            self.batch.findings.append(leaf)
+
+    # -- batches and lineage (docs/ledger.md, "Batches and lineage") -----------------------------
+
+    def record_model(self, path: Path, *, name: str, version: str, code_version: str = "") -> ModelRef:
+        """Sign the model artifact at ``path`` with the site key and log its provenance manifest."""
+        spec = ManifestSpec(
+            kind=ArtifactKind.MODEL,
+            name=name,
+            version=version,
+            built_at=self._clock.now(),
+            builder_id=self._actor,
+            code_version=code_version or "aseptic",
+        )
+        manifest = sign_artifact(path, spec, self.site_key)
+        leaf = record_manifest(self.ledger, manifest)
+        return ModelRef(name, version, manifest.sha256, leaf)
+
+    def start_batch(self, batch_id: str, *, models: tuple[ModelRef, ...] = ()) -> int:
+        """Flush the edge and log the batch's lineage START event (the first leaf of its window).
+
+        Raises:
+            InputError: another batch is still open.
+        """
+        if self.batch is not None:
+            raise InputError(f"batch {self.batch.batch_id!r} is still open; end it before {batch_id!r}")
+        self.flush()
+        namespace = f"aseptic://{self._origin}"
+        event = lineage_event(
+            "START",
+            origin=self._origin,
+            batch_id=batch_id,
+            time=self._clock.now(),
+            actor=self._actor,
+            inputs=[model.to_dataset(namespace) for model in models],
+        )
+        leaf = self.ledger.append_entry(LeafKind.AUDIT, event)
+        self.batch = BatchTracker(batch_id, leaf, models)
+        return leaf
+
+    def end_batch(self) -> int:
+        """Flush the edge and log the COMPLETE event naming the batch's inputs and outputs (the last
+        leaf of its window).
+
+        Raises:
+            InputError: no batch is open.
+        """
+        if self.batch is None:
+            raise InputError("no batch is open")
+        self.flush()
+        tracker, namespace = self.batch, f"aseptic://{self._origin}"
+        decisions = [leaf for leaf, _ in self.ledger.entries(LeafKind.DECISION, tracker.start_leaf)]
+        event = lineage_event(
+            "COMPLETE",
+            origin=self._origin,
+            batch_id=tracker.batch_id,
+            time=self._clock.now(),
+            actor=self._actor,
+            inputs=tracker.inputs(namespace, decisions),
+            outputs=tracker.outputs(namespace),
+        )
+        leaf = self.ledger.append_entry(LeafKind.AUDIT, event)
+        self.batch = None
+        return leaf
 
     def close(self) -> None:
         """Flush the edge, sign a checkpoint and close the ledger."""

@@ -24,7 +24,7 @@ from aseptic.ledger import LedgerTampered, verify_ledger
 from aseptic.service._assemble import SampleAssembler
 from aseptic.service._custody import CustodyPipeline
 from aseptic.service._report import BatchSeries, render_report_html
-from aseptic.service._training import train_detector
+from aseptic.service._training import MODEL_FILE, train_detector
 from aseptic.telemetry import OpcUaSource
 from aseptic.twin import SIM_EPOCH, Plant, PlantLike, ServerOptions, TwinServer
 
@@ -75,6 +75,11 @@ def run_demo(
     model = train_detector(data_dir, settings, seed=plan.training_seed)
     pipeline = CustodyPipeline(data_dir, settings, clock, collector_id="collector-01")
     try:
+        # The model that scores both batches is a logged, signed artifact: lineage cites its manifest.
+        model_ref = pipeline.record_model(
+            data_dir / MODEL_FILE, name="batch-mspc", version=f"training-seed-{plan.training_seed}"
+        )
+        pipeline.models = (model_ref,)
         delivery: dict[str, int] = {}
         runs = asyncio.run(_stream(data_dir, settings, plan, pipeline, model, progress, delivery))
         _inject_bad_input(pipeline)
@@ -137,6 +142,10 @@ async def _stream(
     )
     server = TwinServer(lambda i: plants[i], data_dir, options, WallClock())
     runs = [_BatchRun(f"{settings.site.id}-fermenter-01-{i + 1:04d}", attacked=i == 1) for i in range(2)]
+    # The batch record in the log: a lineage START before the first reading, the switch at the
+    # first reading past the boundary, a COMPLETE after the last (docs/ledger.md).
+    logged_batch = 0
+    pipeline.start_batch(runs[0].batch_id, models=pipeline.models)
     engine = Engine(
         [MspcDetector(model), ResidualCusum(model), RecipeDetector(model)],
         sink=lambda finding: _on_finding(finding, runs, pipeline),
@@ -178,6 +187,10 @@ async def _stream(
                 except (StopAsyncIteration, TimeoutError):
                     break
                 for reading in batch:
+                    if logged_batch == 0 and reading.time.timestamp() > boundary + 1e-6:
+                        pipeline.end_batch()
+                        pipeline.start_batch(runs[1].batch_id, models=pipeline.models)
+                        logged_batch = 1
                     pipeline.add_reading(reading)
                 for when, sample in assembler.add(batch):
                     score(when, sample)
@@ -186,6 +199,10 @@ async def _stream(
     for when, sample in assembler.flush():
         score(when, sample)
     pipeline.flush()
+    if logged_batch == 0:
+        pipeline.end_batch()
+        pipeline.start_batch(runs[1].batch_id, models=pipeline.models)
+    pipeline.end_batch()
     return runs
 
 

@@ -4,14 +4,17 @@ Users (roles, argon2id passwords, TOTP), devices and services (X.509 client cert
 ``SiteCA``) live in ``IdentityStore`` (``D/identity.db``); sessions are short-lived Ed25519-signed
 tokens. ``PolicyDecisionPoint`` decides
 ``AccessRequest``s against a schema-validated ``PolicyBundle`` (deny by default, forbid overrides
-permit); ``EnforcementPoint`` logs every ``Decision`` through the group-committed ``DecisionLog``.
+permit); ``EnforcementPoint`` logs every ``Decision`` through the group-committed ``DecisionLog``
+and elevates a request only by an active, second-person-approved (or break-glass) ``Grant`` from the
+``GrantStore`` (``D/grants.db``). ``AccessAnalytics`` turns the decision log into findings.
 See docs/trust.md.
 """
 
+from aseptic.trust._analytics import AccessAnalytics, AnalyticsConfig
 from aseptic.trust._cases import CaseResult, run_policy_cases
 from aseptic.trust._certificates import ClientIdentity, SiteCA, verify_client_certificate
 from aseptic.trust._decision_log import DecisionLog
-from aseptic.trust._enforce import EnforcementPoint
+from aseptic.trust._enforce import EnforcementPoint, GrantSource
 from aseptic.trust._entities import (
     DEVICE_ROLES,
     SERVICE_ROLES,
@@ -28,6 +31,9 @@ from aseptic.trust._entities import (
     tag_entity,
     unit_entity,
 )
+from aseptic.trust._findings import ACCESS_TECHNIQUES, access_finding
+from aseptic.trust._grant import GRANTABLE_ACTIONS, MAX_BREAKGLASS_S, MAX_GRANT_S, Grant
+from aseptic.trust._grant_store import GRANT_DB, REVIEWER_ROLES, FindingSink, GrantStore
 from aseptic.trust._password import MIN_PASSWORD_LENGTH, hash_password, verify_password
 from aseptic.trust._policy import PolicyBundle, PolicyDecisionPoint
 from aseptic.trust._policy_store import POLICY_DIR, install_policy_set, load_active_policy_set
@@ -37,17 +43,25 @@ from aseptic.trust._token import SessionToken, issue_token, verify_token
 from aseptic.trust._totp import TotpEnrolment, new_totp_secret, verify_totp
 
 __all__ = [
+    "ACCESS_TECHNIQUES",
     "ACTIONS",
     "BATCH_STATES",
     "DEVICE_ROLES",
     "ENROLMENT_TOKEN_FILE",
+    "GRANTABLE_ACTIONS",
+    "GRANT_DB",
     "IDENTITY_DB",
+    "MAX_BREAKGLASS_S",
+    "MAX_GRANT_S",
     "MIN_PASSWORD_LENGTH",
     "POLICY_DIR",
+    "REVIEWER_ROLES",
     "SERVICE_ROLES",
     "USER_ROLES",
     "ZONES",
+    "AccessAnalytics",
     "AccessRequest",
+    "AnalyticsConfig",
     "AuditSink",
     "CaseResult",
     "ClientIdentity",
@@ -55,6 +69,10 @@ __all__ = [
     "DecisionLog",
     "EnforcementPoint",
     "EntityRef",
+    "FindingSink",
+    "Grant",
+    "GrantSource",
+    "GrantStore",
     "IdentityStore",
     "PolicyBundle",
     "PolicyDecisionPoint",
@@ -63,6 +81,7 @@ __all__ = [
     "SessionToken",
     "SiteCA",
     "TotpEnrolment",
+    "access_finding",
     "area_entity",
     "batch_entity",
     "hash_password",

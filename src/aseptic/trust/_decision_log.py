@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from aseptic.errors import AsepticError, BackendError
@@ -26,11 +26,12 @@ from aseptic.trust._request import Decision
 
 __all__ = ["DecisionLog"]
 
-_CHUNK = 32
+_CHUNK = 16
 
 # What the writer is handed: the leaf kind (access decisions are ``decision`` leaves; identity, login
 # and policy events are ``audit`` leaves) and the entry, canonical bytes or a decision's JSON dict.
-_Queued = tuple[LeafKind, bytes | dict[str, Any]]
+# A decision is queued as it is and turned into its entry by the writer, off the request's path.
+_Queued = tuple[LeafKind, bytes | dict[str, Any] | Decision]
 
 # Entries that are not ``audit`` leaves: access decisions, and Findings (an identity lockout).
 _KIND_OF_ENTRY = {"access_decision": LeafKind.DECISION, "finding": LeafKind.FINDING}
@@ -86,17 +87,38 @@ class DecisionLog:
         """Queue an access decision's entry and return its sequence number.
 
         A decision's entry is JSON by construction (strings, booleans, integers and lists of
-        strings), so it is encoded once, in the writer, instead of checked here and again there.
+        strings) and the decision is immutable, so the writer builds and encodes it, once, instead
+        of the request thread building it here.
 
         Raises:
             BackendError: the log is closed or its ledger failed (nothing is queued).
         """
-        entry = decision.to_json()
         with self._done:
             self._check_usable()
             self._recorded += 1
             sequence = self._recorded
-            self._hand_over((LeafKind.DECISION, entry))
+            self._hand_over((LeafKind.DECISION, decision))
+        return sequence
+
+    def record_finding(self, payload: Mapping[str, Any]) -> int:
+        """Queue a finding (a ``finding`` leaf, canonical JSON) and return its sequence number.
+
+        Raises:
+            InputError: the payload cannot be canonical JSON.
+            BackendError: the log is closed or its ledger failed.
+        """
+        encoded = canonical_json(payload)
+        with self._done:
+            self._check_usable()
+            self._recorded += 1
+            sequence = self._recorded
+            self._hand_over((LeafKind.FINDING, encoded))
+        return sequence
+
+    def log_finding(self, payload: Mapping[str, Any]) -> object:
+        """A finding sink: record ``payload`` and wait until it is durable."""
+        sequence = self.record_finding(payload)
+        self.wait_for(sequence)
         return sequence
 
     def _hand_over(self, entry: _Queued) -> None:
@@ -221,12 +243,19 @@ class DecisionLog:
                 self._done.notify_all()
 
 
-def _runs_by_kind(group: list[_Queued]) -> list[tuple[LeafKind, list[bytes | dict[str, Any]]]]:
-    """Consecutive entries of one kind, at most ``_CHUNK`` each, in order (log order is kept)."""
-    runs: list[tuple[LeafKind, list[bytes | dict[str, Any]]]] = []
-    for kind, entry in group:
-        if runs and runs[-1][0] is kind and len(runs[-1][1]) < _CHUNK:
-            runs[-1][1].append(entry)
-        else:
-            runs.append((kind, [entry]))
-    return runs
+def _runs_by_kind(group: list[_Queued]) -> Iterator[tuple[LeafKind, list[bytes | dict[str, Any]]]]:
+    """Consecutive entries of one kind, at most ``_CHUNK`` each, in order (log order is kept).
+
+    A generator: each run's decisions become entries only when the run is written, so the writer
+    never holds the GIL for a whole group's worth of encoding.
+    """
+    if not group:
+        return
+    run: list[bytes | dict[str, Any]] = []
+    run_kind = group[0][0]
+    for kind, queued in group:
+        if kind is not run_kind or len(run) >= _CHUNK:
+            yield run_kind, run
+            run, run_kind = [], kind
+        run.append(queued.to_json() if isinstance(queued, Decision) else queued)
+    yield run_kind, run

@@ -7,6 +7,8 @@ field is required: a request that leaves one out is malformed, never filled in w
 
 from __future__ import annotations
 
+import functools
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -41,6 +43,7 @@ ACTIONS: tuple[str, ...] = (
     "export_data",
     "change_policy",
     "manage_identity",
+    "approve_grant",
 )
 
 _TYPE = re.compile(r"^[A-Z][A-Za-z]{0,31}$")
@@ -100,6 +103,18 @@ class RequestContext:
         if self.batch_state not in BATCH_STATES:
             raise InputError(f"batch_state {self.batch_state!r} is not one of {', '.join(BATCH_STATES)}")
         object.__setattr__(self, "time", ensure_utc(self.time))
+
+    def to_cedar_json(self) -> str:
+        """``to_cedar`` as JSON text, the form Cedar is handed: one encoding per distinct context."""
+        return _context_json(
+            self.batch_state,
+            self.firmware_attested,
+            self.source_zone,
+            self.conduit,
+            self.time.hour,
+            self.elevated,
+            self.within_validated_range,
+        )
 
     def to_cedar(self) -> dict[str, Any]:
         return {
@@ -176,6 +191,15 @@ class AccessRequest:
             "context": self.context.to_cedar(),
         }
 
+    def to_cedar_request(self) -> dict[str, Any]:
+        """``to_cedar`` with the context as JSON text (cedarpy takes either; text skips a re-encoding)."""
+        return {
+            "principal": self.principal.to_cedar(),
+            "action": {"type": "Action", "id": self.action},
+            "resource": self.resource.to_cedar(),
+            "context": self.context.to_cedar_json(),
+        }
+
     def to_json(self) -> dict[str, Any]:
         return {
             "principal": self.principal.to_cedar(),
@@ -217,22 +241,26 @@ class Decision:
     reasons: tuple[str, ...]
     errors: tuple[str, ...]
     policy_digest: str
+    grant_id: str | None = None  # the elevation grant that set ``context.elevated``, if any
 
     def to_json(self) -> dict[str, Any]:
-        """The decision as its ledger entry (canonical JSON fields)."""
-        return {
+        """The decision as its ledger entry (canonical JSON fields; ``grant`` only when elevated)."""
+        entry = {
             "entry": "access_decision",
             "decision": "allow" if self.allowed else "deny",
             "principal": str(self.request.principal),
             "action": self.request.action,
             "resource": str(self.request.resource),
             "context": self.request.context.to_cedar(),
-            "time": format_rfc3339(self.request.context.time),
+            "time": _utc_text(self.request.context.time),
             "policy_ids": list(self.policy_ids),
             "reasons": list(self.reasons),
             "errors": list(self.errors),
             "policy_set": self.policy_digest,
         }
+        if self.grant_id is not None:
+            entry["grant"] = self.grant_id
+        return entry
 
     def verify_allowed(self) -> None:
         """Return if allowed.
@@ -245,3 +273,32 @@ class Decision:
                 f"{self.request.principal} may not {self.request.action} {self.request.resource}",
                 reasons=self.reasons + self.errors,
             )
+
+
+@functools.lru_cache(maxsize=4096)
+def _context_json(
+    batch_state: str,
+    firmware_attested: bool,
+    source_zone: str,
+    conduit: str,
+    hour_utc: int,
+    elevated: bool,
+    within_validated_range: bool,
+) -> str:
+    # Requests repeat a handful of contexts (the API and the gateway each have a few): encode each once.
+    return json.dumps(
+        {
+            "batch_state": batch_state,
+            "firmware_attested": firmware_attested,
+            "source_zone": source_zone,
+            "conduit": conduit,
+            "hour_utc": hour_utc,
+            "elevated": elevated,
+            "within_validated_range": within_validated_range,
+        }
+    )
+
+
+def _utc_text(when: datetime) -> str:
+    """``format_rfc3339`` of an aware UTC time (a context's), without strftime's cost: same text."""
+    return when.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"

@@ -5,7 +5,7 @@ Pure simulation, no I/O: ``Plant`` steps one batch sample by sample (the OPC UA 
 """
 
 from aseptic.twin._batches import BatchResult, simulate_batches
-from aseptic.twin._engine import MeasurementTamper, PaaControl
+from aseptic.twin._engine import MeasurementTamper, PaaControl, SpectrumTamper
 from aseptic.twin._faults import Fault, parse_faults
 from aseptic.twin._firmware import factory_image
 from aseptic.twin._phases import Phase, parse_phase
@@ -26,6 +26,7 @@ from aseptic.twin._softsensor import (
     SoftSensorQuality,
     assess_soft_sensor,
     default_soft_sensor,
+    load_soft_sensor,
     simulate_calibration,
 )
 from aseptic.twin.tags import DEVICES, TAGS, TAGS_BY_NAME, DeviceSpec, TagKind, TagSpec, tag_spec
@@ -51,6 +52,7 @@ __all__ = [
     "ServerOptions",
     "ServerStats",
     "SoftSensorQuality",
+    "SpectrumTamper",
     "TagKind",
     "TagSpec",
     "TwinServer",
@@ -58,6 +60,7 @@ __all__ = [
     "bootstrap_pki",
     "default_soft_sensor",
     "factory_image",
+    "load_soft_sensor",
     "parse_faults",
     "parse_phase",
     "simulate_batches",

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["PidTuning", "incremental_pid", "ph_split_range", "temperature_split_range"]
+__all__ = ["PidTuning", "assay_paa_feed", "incremental_pid", "ph_split_range", "temperature_split_range"]
 
 
 @dataclass(frozen=True)
@@ -93,3 +93,31 @@ def temperature_split_range(
         np.maximum(heat_out, _FLOOR_WATER_L_PER_H),
         e_now,
     )
+
+
+# Fallback when the soft sensor is not trusted (the model guard raised a Finding): the validated
+# assay-based control of the PAA feed. Between offline assays (every 12 h, reported 0.8 h later) the
+# feed holds; each new PAA assay trims it once. PAA integrates the feed (about 80 mg/L per 12 h for
+# each L/h at 530 g/L feed into 80 m3), so the trim has a level term (half the error per report) and
+# a trend term (cancel the change since the previous report): a PD step on an integrating process,
+# stable where an integral-only trim at a 12 h sample time oscillates. Slow, but independent of the
+# spectrum and of the model: what the plant ran before the soft sensor was validated.
+ASSAY_LEVEL_L_PER_H_PER_MG = 0.006
+ASSAY_TREND_L_PER_H_PER_MG = 0.0125
+
+
+def assay_paa_feed(
+    feed_prev: np.ndarray,
+    assay_mg_per_l: np.ndarray,
+    previous_assay_mg_per_l: np.ndarray,
+    setpoint_mg_per_l: np.ndarray,
+) -> np.ndarray:
+    """Assay-based PAA feed (L/h): hold; on a new assay report (not NaN) trim by level and trend."""
+    reported = np.isfinite(assay_mg_per_l)
+    assay = np.nan_to_num(assay_mg_per_l)
+    trend = np.where(
+        np.isfinite(previous_assay_mg_per_l), assay - np.nan_to_num(previous_assay_mg_per_l), 0.0
+    )
+    trim = ASSAY_LEVEL_L_PER_H_PER_MG * (setpoint_mg_per_l - assay) - ASSAY_TREND_L_PER_H_PER_MG * trend
+    result: np.ndarray = np.clip(feed_prev + np.where(reported, trim, 0.0), PAA.low, PAA.high)
+    return result

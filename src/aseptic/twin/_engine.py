@@ -13,7 +13,7 @@ import numpy as np
 
 from aseptic.twin import _kinetics as k
 from aseptic.twin._control import PAA as PAA_TUNING
-from aseptic.twin._control import incremental_pid, ph_split_range, temperature_split_range
+from aseptic.twin._control import assay_paa_feed, incremental_pid, ph_split_range, temperature_split_range
 from aseptic.twin._faults import Fault, fault_effects
 from aseptic.twin._phases import phase_at
 from aseptic.twin._recipe import RECIPE, discharge_kg_per_h
@@ -33,6 +33,7 @@ __all__ = ["BatchEngine", "PaaControl"]
 
 PaaControl = Literal["softsensor", "true", "recipe"]
 PAA_LOOP_START_H = 10.0
+_FALLBACK_FEED_WINDOW = 50  # samples (10 h)
 _DAMAGE_WINDOW = 64
 _DAMAGE_MIN_FALLS = 63
 _DAMAGE_FIRST_SAMPLE = 65
@@ -40,6 +41,9 @@ _DAMAGE_FIRST_SAMPLE = 65
 
 MeasurementTamper = Callable[[float, Mapping[str, float]], Mapping[str, float]]
 """``tamper(batch_time_h, measured) -> measured'``: e.g. an ``aseptic.campaign`` primitive's apply."""
+
+SpectrumTamper = Callable[[float, np.ndarray], np.ndarray]
+"""``tamper(batch_time_h, spectrum) -> spectrum'``: an attacker between the Raman analyser and the model."""
 
 
 def _col(name: str) -> int:
@@ -59,7 +63,11 @@ class BatchEngine:
         paa_control: PaaControl = "softsensor",
         n_substeps: int = 20,
         tampers: Sequence[MeasurementTamper | None] | None = None,
+        soft_sensor: Any = None,
+        spectrum_tampers: Sequence[SpectrumTamper | None] | None = None,
     ) -> None:
+        """``soft_sensor``: the PaaSoftSensor in the loop (default: ``default_soft_sensor()``);
+        ``spectrum_tampers``: per batch, what an attacker does to each Raman spectrum (or None)."""
         n = len(draws)
         # Per batch: what an attacker at the sensor (L0/L1) does to the measurements, if anything.
         self.tampers = tuple(tampers) if tampers is not None else (None,) * n
@@ -111,11 +119,23 @@ class BatchEngine:
                 self.assay_take[b, sample] = True
         self._analysers: list[Any] = []
         self._estimators: list[Any] = []
+        # Per batch: PAA loop on the validated assay-based fallback (the model guard's call).
+        self.paa_fallback = np.zeros(n, dtype=np.bool_)
+        self.spectrum_tampers = tuple(spectrum_tampers) if spectrum_tampers is not None else (None,) * n
+        if len(self.spectrum_tampers) != n:
+            raise ValueError(f"{len(self.spectrum_tampers)} spectrum tampers for {n} batches")
+        self.last_spectra: list[np.ndarray | None] = [None] * n
+        self._last_paa_assay = np.full(n, np.nan)  # reported at the last sample (NaN: none)
+        self._previous_paa_assay = np.full(n, np.nan)  # the report before the latest one
+        # The PAA feed of the last 10 h: on a switch to the fallback the feed restarts from its median,
+        # the last validated operating point, not from what a misled controller just did.
+        self._paa_feed_hist = np.zeros((n, _FALLBACK_FEED_WINDOW))
+        self._fallback_applied = np.zeros(n, dtype=np.bool_)
         if paa_control == "softsensor":
             from aseptic.twin._raman import RamanAnalyser
             from aseptic.twin._softsensor import PaaEstimator, default_soft_sensor
 
-            sensor = default_soft_sensor()
+            sensor = default_soft_sensor() if soft_sensor is None else soft_sensor
             for d in draws:
                 self._analysers.append(RamanAnalyser(np.random.default_rng(d.raman_seed)))
                 self._estimators.append(PaaEstimator(sensor))
@@ -159,8 +179,23 @@ class BatchEngine:
         else:
             e_now = self.paa_sp - self.paa_estimate
             flat = np.zeros((n, 3))
-            self.paa_feed = incremental_pid(PAA_TUNING, self.paa_feed, e_now, self.e_paa, flat, self.h)
+            starting = self.paa_fallback & ~self._fallback_applied
+            if starting.any():
+                restart = np.median(self._paa_feed_hist, axis=1)
+                self.paa_feed = np.where(starting, restart, self.paa_feed)
+            self._fallback_applied = self.paa_fallback.copy()
+            pid_feed = incremental_pid(PAA_TUNING, self.paa_feed, e_now, self.e_paa, flat, self.h)
+            if self.paa_fallback.any():
+                fallback_feed = assay_paa_feed(
+                    self.paa_feed, self._last_paa_assay, self._previous_paa_assay, self.paa_sp
+                )
+                pid_feed = np.where(self.paa_fallback, fallback_feed, pid_feed)
+            self.paa_feed = pid_feed
             self.e_paa = e_now
+        self._paa_feed_hist = np.column_stack([self._paa_feed_hist[:, 1:], self.paa_feed])
+        reported = np.isfinite(self._last_paa_assay)
+        self._previous_paa_assay = np.where(reported, self._last_paa_assay, self._previous_paa_assay)
+        self._last_paa_assay = np.full(n, np.nan)  # each assay report trims the fallback feed once
         u[:, k.FB], u[:, k.FA], u[:, k.FC], u[:, k.FH] = self.base, self.acid, self.cool, self.heat
         u[:, k.FPAA] = self.paa_feed
         return fx.temperature_bias_k, fx.ph_bias, t
@@ -273,6 +308,10 @@ class BatchEngine:
                     float(xb[k.VISC]),
                     t_end,
                 )
+                tamper = self.spectrum_tampers[b]
+                if tamper is not None:
+                    spectrum = np.asarray(tamper(t_end, spectrum), dtype=np.float64)
+                self.last_spectra[b] = spectrum
                 est[b] = self._estimators[b].update(spectrum)
             self.paa_estimate = est
             return est.copy()
@@ -291,4 +330,6 @@ class BatchEngine:
                 values.append(np.maximum(col * scale + noise[take, _col(name)], 0.0))
             self.assays[rows[take], self.k + ASSAY_DELAY_SAMPLES, :] = np.column_stack(values)
         report = self.assays[:, self.k, :]
-        return {name: report[:, i].copy() for i, name in enumerate(ASSAY_TAGS)}
+        reported = {name: report[:, i].copy() for i, name in enumerate(ASSAY_TAGS)}
+        self._last_paa_assay = reported["assay_paa_mg_per_l"].copy()
+        return reported

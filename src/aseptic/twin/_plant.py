@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -11,12 +12,15 @@ from aseptic.config import TwinSettings
 from aseptic.errors import InputError
 from aseptic.twin import _kinetics as k
 from aseptic.twin._batches import check_settings
-from aseptic.twin._engine import BatchEngine, MeasurementTamper, PaaControl
+from aseptic.twin._engine import BatchEngine, MeasurementTamper, PaaControl, SpectrumTamper
 from aseptic.twin._faults import Fault, parse_faults
 from aseptic.twin._firmware import FirmwareBank
 from aseptic.twin._phases import Phase
 from aseptic.twin._variation import draw_batch
 from aseptic.twin.tags import TAGS_BY_NAME, TagKind
+
+if TYPE_CHECKING:
+    from aseptic.twin._softsensor import PaaSoftSensor
 
 __all__ = ["Plant"]
 
@@ -38,8 +42,12 @@ class Plant:
         duration_h: float | None = None,
         paa_control: PaaControl = "softsensor",
         measurement_tamper: MeasurementTamper | None = None,
+        soft_sensor: PaaSoftSensor | None = None,
+        spectrum_tamper: SpectrumTamper | None = None,
     ) -> None:
         """``measurement_tamper``: a sensor attack at the instrument (the controllers see it).
+        ``soft_sensor``: the PAA model in the loop (default: the plant's validated one; load a signed
+        one with ``load_soft_sensor``); ``spectrum_tamper``: an attack on the Raman spectra.
 
         Raises: InputError for an unknown fault, ConfigError for impossible settings.
         """
@@ -61,6 +69,8 @@ class Plant:
             setpoints=(s.ph_setpoint, s.temperature_setpoint_k, s.paa_setpoint_mg_per_l),
             paa_control=paa_control,
             tampers=[measurement_tamper],
+            soft_sensor=soft_sensor,
+            spectrum_tampers=[spectrum_tamper],
         )
         self._phase = Phase.CHARGE
         self._firmware = FirmwareBank()
@@ -136,6 +146,40 @@ class Plant:
             InputError: unknown device or an empty/oversized image.
         """
         self._firmware.install(device_id, image)
+
+    @property
+    def paa_fallback(self) -> bool:
+        """True while the PAA loop runs on the validated assay-based fallback, not the soft sensor."""
+        return bool(self._engine.paa_fallback[0])
+
+    def set_paa_fallback(self, on: bool) -> None:
+        """Switch the PAA loop to (True) or back from (False) the assay-based fallback control."""
+        self._engine.paa_fallback[0] = bool(on)
+
+    def replace_soft_sensor(self, sensor: PaaSoftSensor) -> None:
+        """Swap the soft sensor in the running loop (what an attacker with access to the controller
+        does, or a redeployment): the estimator keeps its state, the model changes.
+
+        Raises:
+            InputError: the plant runs without the soft sensor.
+        """
+        if not self._engine._estimators:
+            raise InputError("this plant's PAA loop does not run on the soft sensor (paa_control)")
+        self._engine._estimators[0].replace_sensor(sensor)
+
+    @property
+    def soft_sensor_digest(self) -> str | None:
+        """SHA-256 of the model the PAA loop runs now (None without the soft sensor)."""
+        if not self._engine._estimators:
+            return None
+        digest: str = self._engine._estimators[0].sensor.digest
+        return digest
+
+    @property
+    def last_spectrum(self) -> np.ndarray | None:
+        """The Raman spectrum the soft sensor read at the last step (None before the first, or
+        without the soft sensor): what the model guard inspects."""
+        return self._engine.last_spectra[0]
 
     def true_state(self) -> dict[str, float]:
         """The model's true state (not measured): for residual checks and tests."""

@@ -4,7 +4,8 @@ Address space (ISA-95 equipment hierarchy), namespace ``urn:aseptic:twin``::
 
     Objects/<site>/<area>/<unit>/<tag>                  AnalogItemType, Double, with the properties
                                                         EngineeringUnits, EURange and Device
-    Objects/<site>/<area>/<unit>/BatchState/            BatchId, Phase, BatchStart, SampleTimeH
+    Objects/<site>/<area>/<unit>/BatchState/            BatchId, Phase, State, BatchStart, SampleTimeH
+    Objects/<site>/<area>/<unit>/Recipe/<setpoint tag>  the control recipe's setpoint parameters
     Objects/<site>/<area>/<unit>/Devices/<id>/          FirmwareVersion, FirmwareDigest
 
 Time: values carry SOURCE timestamps in simulated time. A SimClock starts at a fixed epoch
@@ -13,6 +14,10 @@ server starts; batch n starts where batch n-1 ended, and a sample's time is its 
 the plant's batch time. Server timestamps are wall-clock time. An assay without a new laboratory
 report (NaN) is not published: the node keeps the last report and its timestamp. Any other NaN is
 published as ``BadSensorFailure``.
+
+Batch state (ISA-88): a batch is ``idle`` until its first sample, ``running`` until its HARVEST
+sample, then ``complete``. Recipe parameters are the setpoints a batch starts with: a change is
+applied to every later batch, and to the current one if it has not started (``idle``).
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from asyncua.server.server import Server
 
 from aseptic.clock import Clock, SimClock
 from aseptic.crypto import ApplicationIdentity, ApplicationRole, PkiDirectory, add_to_trust_list
-from aseptic.errors import ConfigError
+from aseptic.errors import ConfigError, InputError
 from aseptic.twin._server_access import (
     AccessStats,
     CertificateUserManager,
@@ -41,7 +46,7 @@ from aseptic.twin._server_access import (
     TrustGate,
 )
 from aseptic.twin._server_space import NAMESPACE_URI, AddressSpace, build_address_space
-from aseptic.twin.tags import TAGS, TagKind
+from aseptic.twin.tags import TAGS, TAGS_BY_NAME, TagKind
 
 # asyncua re-exports its protocol types implicitly; they stay Any inside this adapter.
 ua: Any = _ua
@@ -162,6 +167,8 @@ class TwinServer:
         self._server: Any = None
         self._space: AddressSpace | None = None
         self._published: dict[str, str] = {}
+        self._recipe: dict[str, float] = {}  # setpoint tag -> value a new batch starts with
+        self._batch_samples = 0
 
     @property
     def plant(self) -> PlantLike:
@@ -215,12 +222,14 @@ class TwinServer:
         self._space = await build_address_space(server, opts.site, opts.area, opts.unit)
         server.iserver.attribute_service = SetpointGuard(
             server.iserver.attribute_service,
-            self._space.setpoints,
+            {**self._space.setpoints, **self._space.recipe},
             opts.writer_identity,
             self._write_setpoint,
             self.stats,
         )
         await self._space.write_batch_state(self._batch_id(), self._plant, self._batch_start)
+        await self._publish_recipe()
+        await self._space.write_firmware(self._plant.firmware())  # known before the first sample
         try:
             await server.start()
         except OSError as exc:  # asyncua has already stopped its internal server
@@ -245,11 +254,46 @@ class TwinServer:
     def _batch_id(self) -> str:
         return f"{self.options.site}-{self.options.unit}-{self.stats.batches + 1:04d}"
 
-    async def _write_setpoint(self, tag: str, value: float) -> None:
+    @property
+    def batch_state(self) -> str:
+        """``idle``, ``running`` or ``complete`` (ISA-88) for the current batch."""
+        if self._plant.finished:
+            return "complete"
+        return "running" if self._batch_samples else "idle"
+
+    async def _publish_recipe(self) -> None:
+        space = self._space
+        if space is None:
+            raise RuntimeError("start() the server first")
+        setpoints = self._recipe_defaults()
+        for tag, value in {**setpoints, **self._recipe}.items():
+            await space.write_recipe(tag, value)
+
+    def _recipe_defaults(self) -> dict[str, float]:
+        # Plant.setpoints() (a method); a test double may hold a plain mapping, or nothing.
+        read = getattr(self._plant, "setpoints", None)
+        values = read() if callable(read) else read
+        return {str(k): float(v) for k, v in values.items()} if isinstance(values, Mapping) else {}
+
+    async def _write_setpoint(self, key: str, value: float) -> None:
         if self._space is None:
             raise RuntimeError("start() the server first")
-        self._plant.write_setpoint(tag, value)  # raises InputError: refused before the node changes
-        await self._space.write_value(tag, value, self._sim.now(), self._clock.now())
+        if key.startswith("recipe."):
+            await self._write_recipe(key.removeprefix("recipe."), value)
+            return
+        self._plant.write_setpoint(key, value)  # raises InputError: refused before the node changes
+        await self._space.write_value(key, value, self._sim.now(), self._clock.now())
+
+    async def _write_recipe(self, tag: str, value: float) -> None:
+        assert self._space is not None  # noqa: S101 - checked by the caller
+        spec = TAGS_BY_NAME[tag]
+        if not (math.isfinite(value) and spec.low <= value <= spec.high):
+            raise InputError(f"recipe {tag} = {value!r} is outside {spec.low:g}..{spec.high:g} {spec.unit}")
+        if self.batch_state == "idle":  # not started: this batch runs with the new recipe too
+            self._plant.write_setpoint(tag, value)
+            await self._space.write_value(tag, value, self._sim.now(), self._clock.now())
+        self._recipe[tag] = value
+        await self._space.write_recipe(tag, value)
 
     async def publish_sample(self) -> None:
         """Step the plant once and publish every tag (a new batch starts when one finishes)."""
@@ -260,8 +304,12 @@ class TwinServer:
             self.stats.batches += 1
             self._plant = self._plants(self.stats.batches)
             self._batch_start = self._sim.now()
+            self._batch_samples = 0
+            for tag, value in self._recipe.items():
+                self._plant.write_setpoint(tag, value)
             await space.write_batch_state(self._batch_id(), self._plant, self._batch_start)
         values = self._plant.step()
+        self._batch_samples += 1
         when = self._batch_start + timedelta(hours=self._plant.time_h)
         self._sim.set(when)
         now = self._clock.now()
@@ -272,6 +320,7 @@ class TwinServer:
             await space.write_value(spec.name, value, when, now)
             self.stats.values += 1
         await space.write_phase(self._plant.phase.name)
+        await space.write_state(self.batch_state)
         await space.write_firmware(self._plant.firmware())
         self.stats.samples += 1
 

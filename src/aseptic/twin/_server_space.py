@@ -4,6 +4,11 @@ Every tag of the catalogue (``aseptic.twin.tags``) is an ``AnalogItemType`` vari
 the standard properties ``EngineeringUnits`` (UNECE code where one exists, else UnitId -1) and
 ``EURange`` (the instrument's calibrated span), plus ``Device`` (the reporting device's id). Only
 setpoint tags are writable, and only by the writer identity (``_server_access.SetpointGuard``).
+
+``BatchState/State`` is the ISA-88 state of the current batch: ``idle`` (created, not started),
+``running``, ``complete`` (harvested; the next batch starts with the next sample). ``Recipe/<tag>``
+holds the control recipe's setpoint parameters: the value each setpoint starts a batch with
+(writable by the writer identity only, like the setpoints).
 """
 
 from __future__ import annotations
@@ -88,6 +93,13 @@ class AddressSpace:
         self.setpoints: dict[ua.NodeId, str] = {
             self.tags[spec.name]: spec.name for spec in TAGS if spec.kind is TagKind.SETPOINT
         }
+        # Recipe parameters, keyed "recipe.<setpoint tag>" for the writer guard.
+        self.recipe: dict[ua.NodeId, str] = {
+            self.node_id(f"Recipe.{spec.name}"): f"recipe.{spec.name}"
+            for spec in TAGS
+            if spec.kind is TagKind.SETPOINT
+        }
+        self._state: str | None = None
         self._phase: str | None = None
         self._firmware: dict[str, str] = {}
         self._write_attribute = server.iserver.aspace.write_attribute_value  # the hot path: bind once
@@ -115,6 +127,15 @@ class AddressSpace:
         await self._write(self.node_id("BatchState.BatchStart"), ua.DataValue(Value=ua.Variant(start)))
         sample = ua.Variant(float(plant.sample_time_h), ua.VariantType.Double)
         await self._write(self.node_id("BatchState.SampleTimeH"), ua.DataValue(Value=sample))
+
+    async def write_state(self, state: str) -> None:
+        if state != self._state:
+            self._state = state
+            await self._write_text("BatchState.State", state)
+
+    async def write_recipe(self, tag: str, value: float) -> None:
+        variant = ua.Variant(float(value), _DOUBLE)
+        await self._write(self.node_id(f"Recipe.{tag}"), ua.DataValue(Value=variant))
 
     async def write_phase(self, phase: str) -> None:
         if phase != self._phase:
@@ -146,11 +167,19 @@ async def build_address_space(server: Any, site: str, area: str, unit: str) -> A
     initial: tuple[tuple[str, Any], ...] = (
         ("BatchId", ""),
         ("Phase", ""),
+        ("State", "idle"),
         ("BatchStart", ua.Variant(datetime(1601, 1, 1, tzinfo=UTC), ua.VariantType.DateTime)),
         ("SampleTimeH", 0.0),
     )
     for name, value in initial:
         await state.add_variable(space.node_id(f"BatchState.{name}"), ua.QualifiedName(name, idx), value)
+    recipe = await unit_node.add_object(space.node_id("Recipe"), ua.QualifiedName("Recipe", idx))
+    for spec in TAGS:
+        if spec.kind is TagKind.SETPOINT:
+            node = await recipe.add_variable(
+                space.node_id(f"Recipe.{spec.name}"), ua.QualifiedName(spec.name, idx), 0.0
+            )
+            await node.set_writable(True)
     devices = await unit_node.add_object(space.node_id("Devices"), ua.QualifiedName("Devices", idx))
     for device in DEVICES:
         node = await devices.add_object(

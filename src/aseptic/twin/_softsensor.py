@@ -16,14 +16,21 @@ import functools
 import hashlib
 import json
 import math
+from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Any, Final
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 from numpy.typing import NDArray
 
 from aseptic.errors import InputError
 from aseptic.twin._raman import RAMAN_BINS, RamanAnalyser
+
+if TYPE_CHECKING:
+    from aseptic.crypto import PublicKey
+    from aseptic.provenance import FindingSink, LoadedArtifact
 
 __all__ = [
     "MODEL_FORMAT",
@@ -34,6 +41,7 @@ __all__ = [
     "SpectralPreprocessing",
     "assess_soft_sensor",
     "default_soft_sensor",
+    "load_soft_sensor",
     "simulate_calibration",
 ]
 
@@ -76,7 +84,7 @@ class SpectralPreprocessing:
         """0-based indices of the features in the differenced spectrum."""
         return np.concatenate([np.arange(lo - 1, hi, dtype=np.intp) for lo, hi in self.feature_bins])
 
-    @property
+    @functools.cached_property
     def savgol_kernel(self) -> FloatArray:
         """Savitzky-Golay smoothing weights on a window: the least-squares polynomial's centre value."""
         half = self.savgol_window // 2
@@ -213,6 +221,27 @@ class PaaSoftSensor:
             raise InputError("Raman spectrum has non-finite intensities; no PAA prediction")
         return value
 
+    def explain(self, spectrum: FloatArray) -> tuple[tuple[str, float], ...]:
+        """Why this prediction: ``("mean of calibration", y_mean)`` then one term per feature window.
+
+        The prediction is ``y_mean + coef . (features - x_mean)``, so splitting the dot product by
+        feature window gives exact, additive contributions (mg/L) that sum to :meth:`predict`.
+
+        Raises:
+            InputError: as :meth:`predict`.
+        """
+        fitted = self._require_fitted()
+        self.predict(spectrum)  # the same input checks
+        features = self._preprocessing.features(np.asarray(spectrum, dtype=np.float64))
+        terms = fitted.coef * (features - fitted.x_mean)
+        parts = [("mean of calibration", fitted.y_mean)]
+        start = 0
+        for lo, hi in self._preprocessing.feature_bins:
+            width = hi - lo + 1
+            parts.append((f"bins {lo}-{hi}", float(terms[start : start + width].sum())))
+            start += width
+        return tuple(parts)
+
     def predict_many(self, spectra: FloatArray) -> FloatArray:
         """PAA (mg/L) for each row of ``spectra`` (same rule as :meth:`predict`)."""
         fitted = self._require_fitted()
@@ -257,6 +286,16 @@ class PaaSoftSensor:
                 sensor cannot run (wrong lengths, non-finite numbers, bad preprocessing).
         """
         return _load_model(cls, bytes(data))
+
+    @property
+    def spectrum_weights(self) -> FloatArray:
+        """``w`` with ``predict(s) == w @ s + intercept`` (read-only): what an evasion attack aims along."""
+        return self._require_fitted().weights
+
+    @property
+    def intercept(self) -> float:
+        """The prediction for an all-zero spectrum."""
+        return self._require_fitted().intercept
 
     @functools.cached_property
     def digest(self) -> str:
@@ -419,6 +458,16 @@ class PaaEstimator:
     def samples_seen(self) -> int:
         return self._samples
 
+    def replace_sensor(self, sensor: PaaSoftSensor) -> None:
+        """Swap the model, keeping the filter's state (a redeployment, or an attacker's model swap).
+
+        Raises:
+            ValueError: the sensor is not fitted.
+        """
+        if not sensor.is_fitted:
+            raise ValueError("PaaEstimator needs a fitted soft sensor")
+        self._sensor = sensor
+
     def update(self, spectrum: FloatArray) -> float:
         """The PAA estimate (mg/L) for the next sample.
 
@@ -485,3 +534,36 @@ def default_soft_sensor() -> PaaSoftSensor:
     """The plant's PAA soft sensor: fitted on the fixed-seed calibration design, once per process."""
     spectra, paa = simulate_calibration(CALIBRATION_SEED, _CALIBRATION_SAMPLES)
     return PaaSoftSensor().fit(spectra, paa)
+
+
+def load_soft_sensor(
+    path: Path,
+    trusted_keys: Collection[PublicKey],
+    *,
+    now: datetime,
+    sink: FindingSink | None = None,
+    retired: Collection[str] = (),
+    manifest: Path | None = None,
+) -> LoadedArtifact[PaaSoftSensor]:
+    """Load a soft sensor model file only after its signed manifest checks out (verify-before-load).
+
+    The bytes that are hashed are the bytes parsed; a refusal is passed to ``sink`` (the ledger) as a
+    Finding before it is raised. ``.value`` is the sensor, ``.manifest`` what its manifest says.
+
+    Raises:
+        InputError, ConfigError, SignatureError, IntegrityError: see ``aseptic.provenance.load_verified``;
+            a verified file that is not a canonical soft sensor model is an ``InputError``.
+    """
+    from aseptic.provenance import ArtifactKind, load_verified
+
+    return load_verified(
+        path,
+        trusted_keys,
+        kind=ArtifactKind.MODEL,
+        decode=PaaSoftSensor.from_bytes,
+        now=now,
+        sink=sink,
+        retired=retired,
+        manifest=manifest,
+        purpose="PAA soft sensor in the control loop",
+    )

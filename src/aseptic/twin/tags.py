@@ -3,6 +3,9 @@
 This is the contract between the twin, the OPC UA server, telemetry, detection and the dashboard:
 tag names are stable identifiers. Ranges are the instrument's calibrated span (a value outside is
 physically impossible for that instrument, which telemetry rejects), not alarm limits.
+A setpoint also has a validated range: the proven acceptable range of the process validation
+(ICH Q8 design space). A write outside it is possible (the controller takes it) but is a critical
+change: the policies allow it only with an elevation grant (docs/trust.md, docs/gateway.md).
 """
 
 from __future__ import annotations
@@ -44,6 +47,22 @@ class TagSpec:
     device: str
     description: str
     noise_sd: float = 0.0  # standard deviation of the measurement noise, in ``unit``
+    # Setpoints only: the validated range (inclusive), inside [low, high]; None for other kinds.
+    validated: tuple[float, float] | None = None
+
+    def __post_init__(self) -> None:
+        if self.validated is not None:
+            lo, hi = self.validated
+            if not self.low <= lo <= hi <= self.high:
+                raise ValueError(
+                    f"{self.name}: validated range {lo}..{hi} is not inside {self.low}..{self.high}"
+                )
+
+    def is_within_validated_range(self, value: float) -> bool:
+        """True when ``value`` lies in the validated range (False for a tag without one, or NaN)."""
+        if self.validated is None:
+            return False
+        return self.validated[0] <= value <= self.validated[1]
 
 
 @dataclass(frozen=True)
@@ -95,9 +114,21 @@ TAGS: tuple[TagSpec, ...] = (
     TagSpec("cooling_water_l_per_h", "L/h", 0.0, 2000.0, _A, "TIC-101", "cooling water Fc", 0.0),
     TagSpec("heating_water_l_per_h", "L/h", 0.0, 2000.0, _A, "TIC-101", "heating water Fh", 0.0),
     TagSpec("aeration_m3_per_min", "m3/min", 0.0, 150.0, _A, "FIC-104", "aeration Fg", 0.0),
-    TagSpec("temperature_sp_k", "K", 273.15, 373.15, _P, "TIC-101", "temperature setpoint"),
-    TagSpec("ph_sp", "pH", 0.0, 14.0, _P, "AIC-102", "pH setpoint"),
-    TagSpec("paa_sp_mg_per_l", "mg/L", 0.0, 10_000.0, _P, "AIC-103", "PAA setpoint"),
+    # Validated ranges around the reference process's setpoints (298 K, pH 6.5, PAA 1200 mg/L).
+    TagSpec(
+        "temperature_sp_k",
+        "K",
+        273.15,
+        373.15,
+        _P,
+        "TIC-101",
+        "temperature setpoint",
+        validated=(296.15, 300.15),
+    ),
+    TagSpec("ph_sp", "pH", 0.0, 14.0, _P, "AIC-102", "pH setpoint", validated=(6.2, 6.8)),
+    TagSpec(
+        "paa_sp_mg_per_l", "mg/L", 0.0, 10_000.0, _P, "AIC-103", "PAA setpoint", validated=(800.0, 1600.0)
+    ),
     TagSpec(
         "paa_softsensor_mg_per_l",
         "mg/L",

@@ -20,7 +20,16 @@ from aseptic.errors import (
 
 
 def test_public_api_is_pinned() -> None:
-    assert sorted(aseptic.api.__all__) == ["ApiService", "ERROR_TABLE", "create_app"]
+    assert sorted(aseptic.api.__all__) == [
+        "ApiService",
+        "Caller",
+        "ERROR_TABLE",
+        "PeerCertificateH11",
+        "client_certificate",
+        "create_app",
+        "ensure_server_certificate",
+        "server_ssl_context",
+    ]
     for name in aseptic.api.__all__:
         assert getattr(aseptic.api, name) is not None
 

@@ -1,22 +1,46 @@
-"""One contract suite over every detector: seeded determinism, finite scores, missing tags."""
+"""One contract suite over every detector: determinism, causality, finite scores, missing tags, save/load.
+
+Batch detectors (fed-batch samples with batch time) and tabular detectors (samples x variables
+streams, and their ensemble) each run the same checks in their own shape of data.
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 from detect_synthetic import MakeBatch, Sample
+from tabular_synthetic import COLUMNS, KINDS, make_stream
 
 from aseptic.detect import (
+    AutoencoderDetector,
     Detector,
+    DynamicPcaDetector,
+    Ensemble,
+    EwmaResidualDetector,
+    FrozenValueDetector,
     MspcDetector,
+    PcaDetector,
     RecipeDetector,
+    ReplayDetector,
     ResidualCusum,
     Score,
+    StaleValueDetector,
+    TabularDetector,
+    TagPredictorDetector,
     ThreeSigmaDetector,
+    fit_model,
+    load_detector,
+    load_model,
+    model_digest,
+    save_detector,
+    save_model,
 )
-from aseptic.errors import InputError
+from aseptic.errors import InputError, IntegrityError
 
 FACTORIES: dict[str, Callable[[], Detector]] = {
     "mspc": lambda: MspcDetector(seed=7),
@@ -110,3 +134,224 @@ def test_three_training_batches_are_enough(
     detector.fit(training_batches[:3])
     for scores in _scores(detector, batch_maker(1004)):
         assert all(math.isfinite(s.value) and math.isfinite(s.limit) for s in scores)
+
+
+# --- The same contract for the existing batch detectors: causality and save/load round trip ---
+
+
+CAUSAL: dict[str, Callable[[], Detector]] = {
+    **FACTORIES,
+    "stale": StaleValueDetector,
+    "replay": ReplayDetector,
+}
+
+
+@pytest.mark.parametrize("name", sorted(CAUSAL))
+def test_batch_score_of_a_sample_does_not_change_when_later_samples_change(
+    name: str, training_batches: list[list[Sample]], batch_maker: MakeBatch
+) -> None:
+    detector = CAUSAL[name]()
+    detector.fit(training_batches)
+    batch = batch_maker(1005)
+    altered = [dict(s) for s in batch]
+    for s in altered[40:]:
+        s["temperature_k"] = batch[40]["temperature_k"] + 5.0  # frozen, and off by 5 K
+        s["sugar_feed_l_per_h"] = s["sugar_feed_l_per_h"] + 3.0
+        s["agitator_rpm"] = s["agitator_rpm"] + 50.0
+    before, after = _scores(detector, batch), _scores(detector, altered)
+    assert before[:40] == after[:40]
+    if name != "replay":  # a frozen tag is the stale detector's, not replay's (flat windows are skipped)
+        assert before[40:] != after[40:]
+
+
+def test_batch_model_save_load_round_trip_scores_identically(
+    tmp_path: Path, training_batches: list[list[Sample]], batch_maker: MakeBatch
+) -> None:
+    model = fit_model(training_batches, seed=7)
+    save_model(model, tmp_path / "m.json")
+    loaded = load_model(tmp_path / "m.json")
+    batch = batch_maker(1006)
+    assert _scores(MspcDetector(model), batch) == _scores(MspcDetector(loaded), batch)
+    assert _scores(ResidualCusum(model), batch) == _scores(ResidualCusum(loaded), batch)
+
+
+# --- Tabular detectors (samples x variables streams) and the ensemble ---
+
+TABULAR: dict[str, Callable[[], TabularDetector]] = {
+    "pca": lambda: PcaDetector(components=3, seed=7),
+    "dpca": lambda: DynamicPcaDetector(lags=2, seed=7),
+    "predictor": lambda: TagPredictorDetector(seed=7),
+    "ewma": lambda: EwmaResidualDetector(lam=0.2, seed=7),
+    "autoencoder": lambda: AutoencoderDetector(hidden=8, bottleneck=3, max_iter=60, seed=7),
+    "frozen": lambda: FrozenValueDetector(seed=7),
+}
+
+
+def _ensemble() -> Ensemble:
+    return Ensemble(
+        [TagPredictorDetector(seed=7), DynamicPcaDetector(lags=1, seed=7), FrozenValueDetector(seed=7)],
+        false_alarm_rate=0.02,
+        kinds=KINDS,
+    )
+
+
+class _EnsembleAsDetector:
+    """The ensemble under the tabular contract: one statistic, its score (max ratio to the limits)."""
+
+    name = "ensemble"
+    statistics = ("score",)
+
+    def __init__(self, ensemble: Ensemble | None = None) -> None:
+        self.ensemble = ensemble or _ensemble()
+
+    def fit(self, x: np.ndarray, columns: tuple[str, ...]) -> None:
+        self.ensemble.fit(x, columns)
+
+    def score(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        return {"score": self.ensemble.decide(x).score}
+
+
+@pytest.fixture(params=[*sorted(TABULAR), "ensemble"])
+def tabular_name(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def _make(name: str) -> Any:
+    return _EnsembleAsDetector() if name == "ensemble" else TABULAR[name]()
+
+
+@pytest.fixture(scope="module")
+def normal() -> np.ndarray:
+    return make_stream(0, 300)
+
+
+def test_tabular_same_seed_and_data_give_identical_scores(tabular_name: str, normal: np.ndarray) -> None:
+    first, second = _make(tabular_name), _make(tabular_name)
+    first.fit(normal, COLUMNS)
+    second.fit(normal, COLUMNS)
+    test = make_stream(1, 120)
+    a, b = first.score(test), second.score(test)
+    assert a.keys() == b.keys()
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key])
+
+
+def test_tabular_score_of_a_row_does_not_change_when_later_rows_change(
+    tabular_name: str, normal: np.ndarray
+) -> None:
+    detector = _make(tabular_name)
+    detector.fit(normal, COLUMNS)
+    test = make_stream(2, 120)
+    altered = test.copy()
+    altered[60:] += np.array([5.0, -3.0, 2.0, 0.0, 50.0, 1.0])
+    altered[60:, 3] = altered[59, 3]  # and freeze the valve
+    full, changed = detector.score(test), detector.score(altered)
+    prefix = detector.score(test[:60])
+    for key in full:
+        np.testing.assert_array_equal(full[key][:60], changed[key][:60])
+        np.testing.assert_array_equal(full[key][:60], prefix[key])
+        assert not np.array_equal(full[key][60:], changed[key][60:])
+
+
+def test_tabular_scores_are_finite_non_negative_and_named(tabular_name: str, normal: np.ndarray) -> None:
+    detector = _make(tabular_name)
+    detector.fit(normal, COLUMNS)
+    scores = detector.score(make_stream(3, 100))
+    assert set(scores) == set(detector.statistics)
+    for values in scores.values():
+        assert values.shape == (100,)
+        assert np.all(np.isfinite(values)) and np.all(values >= 0)
+
+
+def test_tabular_missing_variables_and_nan_are_tolerated(tabular_name: str, normal: np.ndarray) -> None:
+    detector = _make(tabular_name)
+    training = normal.copy()
+    training[::17, 2] = np.nan  # gaps in the training data too
+    detector.fit(training, COLUMNS)
+    test = make_stream(4, 80)
+    test[:, 1] = np.nan  # a variable missing throughout
+    test[10:20, :] = np.nan  # whole samples missing
+    test[30, 4] = np.nan
+    for values in detector.score(test).values():
+        assert np.all(np.isfinite(values))
+
+
+@pytest.mark.parametrize("name", sorted(TABULAR))
+def test_tabular_contributions_cover_every_variable_and_are_non_negative(
+    name: str, normal: np.ndarray
+) -> None:
+    detector = TABULAR[name]()
+    detector.fit(normal, COLUMNS)
+    test = make_stream(5, 50)
+    for stat in detector.statistics:
+        c = detector.contributions(test, stat)
+        assert c.shape == (50, len(COLUMNS))
+        assert np.all(np.isfinite(c)) and np.all(c >= 0)
+    expected = detector.expected(test)
+    assert expected is None or expected.shape == test.shape
+    with pytest.raises(ValueError, match="no statistic"):
+        detector.contributions(test, "nonsense")
+
+
+@pytest.mark.parametrize("name", [*sorted(TABULAR), "ensemble"])
+def test_tabular_save_load_round_trip_scores_identically(
+    name: str, normal: np.ndarray, tmp_path: Path
+) -> None:
+    detector = _make(name)
+    detector.fit(normal, COLUMNS)
+    model = detector.ensemble if isinstance(detector, _EnsembleAsDetector) else detector
+    path = tmp_path / "det.json"
+    digest = save_detector(model, path)
+    assert (tmp_path / "det.json.sha256").read_text().split()[0] == digest
+    loaded = load_detector(path, expected_digest=digest)
+    again = _EnsembleAsDetector(loaded) if isinstance(loaded, Ensemble) else loaded
+    test = make_stream(6, 90)
+    a, b = detector.score(test), again.score(test)
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key])
+    assert (
+        path.read_bytes()
+        == (save_detector(model, tmp_path / "again.json"), (tmp_path / "again.json").read_bytes())[1]
+    )
+
+
+def test_tampered_tabular_detector_file_is_refused(normal: np.ndarray, tmp_path: Path) -> None:
+    detector = TagPredictorDetector(seed=7)
+    detector.fit(normal, COLUMNS)
+    path = tmp_path / "det.json"
+    save_detector(detector, path)
+    path.write_bytes(path.read_bytes().replace(b'"alpha":1.0', b'"alpha":2.0'))
+    with pytest.raises(IntegrityError, match="does not match"):
+        load_detector(path)
+    (tmp_path / "det.json.sha256").unlink()
+    with pytest.raises(IntegrityError, match="no readable recorded digest"):
+        load_detector(path)
+
+
+def test_garbled_tabular_detector_file_is_bad_input(normal: np.ndarray, tmp_path: Path) -> None:
+    detector = FrozenValueDetector()
+    detector.fit(normal, COLUMNS)
+    path = tmp_path / "det.json"
+    save_detector(detector, path)
+    data = path.read_bytes()[:-20]
+    path.write_bytes(data)
+    with pytest.raises(InputError, match="truncated or garbled"):
+        load_detector(path, expected_digest=model_digest(data))
+
+
+def test_unfitted_tabular_detector_says_so(tabular_name: str) -> None:
+    if tabular_name == "ensemble":
+        with pytest.raises(RuntimeError, match="not fitted"):
+            _ensemble().decide(make_stream(0, 10))
+        return
+    with pytest.raises(RuntimeError, match="not fitted"):
+        TABULAR[tabular_name]().score(make_stream(0, 10))
+
+
+def test_tabular_input_with_other_columns_is_refused(normal: np.ndarray) -> None:
+    detector = TagPredictorDetector()
+    detector.fit(normal, COLUMNS)
+    with pytest.raises(InputError, match="fitted on 6"):
+        detector.score(normal[:, :5])
+    with pytest.raises(InputError, match="column names"):
+        TagPredictorDetector().fit(normal, COLUMNS[:5])

@@ -1,5 +1,9 @@
 """A small real ledger: a logged collector key, signed envelopes, a finding, a quarantine event and
-two checkpoints, built with the same public API the ingest pipeline uses."""
+two checkpoints, built with the same public API the ingest pipeline uses.
+
+Every test that takes ``site`` (or ``built``) runs once per store: SQLite and PostgreSQL (the
+latter marked ``integration``). Tests marked ``sqlite_only`` are about the SQLite file itself.
+"""
 
 from __future__ import annotations
 
@@ -12,10 +16,19 @@ from ledger_support import SOURCE, START, Site, make_envelopes, quarantine_event
 from aseptic.clock import SimClock
 from aseptic.crypto import SigningKey
 
+STORES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "store_kind" in metafunc.fixturenames:
+        only_sqlite = metafunc.definition.get_closest_marker("sqlite_only") is not None
+        metafunc.parametrize("store_kind", ["sqlite"] if only_sqlite else STORES)
+
 
 @pytest.fixture
-def site(tmp_path: Path) -> Site:
-    return Site(tmp_path / "data", SigningKey.generate(), SigningKey.generate(), SimClock(START))
+def site(tmp_path: Path, store_kind: str, request: pytest.FixtureRequest) -> Site:
+    store = request.getfixturevalue("pg_url") if store_kind == "postgresql" else None
+    return Site(tmp_path / "data", SigningKey.generate(), SigningKey.generate(), SimClock(START), store)
 
 
 @pytest.fixture

@@ -6,20 +6,27 @@ import json
 import math
 import sqlite3
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from ledger_support import SOURCE, START, Site, make_envelopes, quarantine_event
 
 from aseptic.crypto import SigningKey
 from aseptic.errors import BackendError, ConfigError, InputError, IntegrityError, RollbackError
-from aseptic.ledger import LeafKind, Ledger, hash_entry, root_of, verify_consistency, verify_inclusion
+from aseptic.ledger import (
+    LeafKind,
+    Ledger,
+    hash_entry,
+    root_of,
+    verify_consistency,
+    verify_inclusion,
+    verify_ledger,
+)
 from aseptic.telemetry import Envelope, Quality, Reading
 
 
-def stored_leaf_hashes(data_dir: Path) -> list[bytes]:
-    with sqlite3.connect(data_dir / "ledger.db") as conn:
-        return [row[0] for row in conn.execute("SELECT hash FROM leaves ORDER BY idx")]
+def stored_leaf_hashes(site: Site) -> list[bytes]:
+    with site.db() as conn:
+        return [bytes(row[0]) for row in conn.execute("SELECT hash FROM leaves ORDER BY idx").fetchall()]
 
 
 def test_empty_ledger_has_the_empty_root(site: Site) -> None:
@@ -49,7 +56,7 @@ def test_root_is_the_tree_of_the_entries_hashes(built: Site) -> None:
         assert ledger.size == 7
         assert ledger.root == root_of(expected)
         assert [c.size for c in ledger.checkpoints()] == [6, 7]
-    assert stored_leaf_hashes(built.data_dir) == expected
+    assert stored_leaf_hashes(built) == expected
 
 
 def test_entry_kinds_are_domain_separated() -> None:
@@ -78,18 +85,18 @@ def test_restart_continues_the_same_tree(built: Site) -> None:
         assert (ledger.size, ledger.root) == (size, root)
         extra = make_envelopes(built.collector_key, 1, first_sequence=5)[0]
         assert ledger.append_envelope(extra, extra.to_bytes()) == size
-        assert ledger.root == root_of(stored_leaf_hashes(built.data_dir))
+        assert ledger.root == root_of(stored_leaf_hashes(built))
 
 
 def test_altered_frontier_cache_is_not_trusted(built: Site) -> None:
     with sqlite3.connect(built.data_dir / "state.db") as conn:
         conn.execute("UPDATE ledger_frontier SET nodes = zeroblob(length(nodes))")
     with built.open() as ledger:
-        assert ledger.root == root_of(stored_leaf_hashes(built.data_dir))
+        assert ledger.root == root_of(stored_leaf_hashes(built))
 
 
 def test_truncated_log_refuses_to_open(built: Site) -> None:
-    with sqlite3.connect(built.data_dir / "ledger.db") as conn:
+    with built.db() as conn:
         conn.execute("DELETE FROM readings WHERE leaf = 6")
         conn.execute("DELETE FROM envelopes WHERE leaf = 6")
         conn.execute("DELETE FROM leaves WHERE idx = 6")
@@ -98,7 +105,7 @@ def test_truncated_log_refuses_to_open(built: Site) -> None:
 
 
 def test_rewritten_leaf_hash_refuses_to_open_without_cache(built: Site) -> None:
-    with sqlite3.connect(built.data_dir / "ledger.db") as conn:
+    with built.db() as conn:
         conn.execute("UPDATE leaves SET hash = zeroblob(32) WHERE idx = 2")
     (built.data_dir / "state.db").unlink()
     with pytest.raises(IntegrityError, match="stored leaves give"):
@@ -129,7 +136,7 @@ def test_failed_batch_leaves_nothing_behind(built: Site) -> None:
             raise RuntimeError("crash in the middle of a batch")
         assert (ledger.size, ledger.root) == (size, root)
         assert ledger.append_envelope(envelopes[1], envelopes[1].to_bytes()) == size
-    assert len(stored_leaf_hashes(built.data_dir)) == size + 1
+    assert len(stored_leaf_hashes(built)) == size + 1
 
 
 def test_second_writer_is_detected(built: Site) -> None:
@@ -161,8 +168,8 @@ def test_findings_are_stored_as_canonical_json(site: Site) -> None:
             ledger.append_finding({"x": math.nan})
         with pytest.raises(InputError, match="JSON object"):
             ledger.append_finding(b"[1]")
-    with sqlite3.connect(site.data_dir / "ledger.db") as conn:
-        assert conn.execute("SELECT payload FROM findings WHERE leaf = ?", (index,)).fetchone()[0] == (
+    with site.db() as conn:
+        assert bytes(conn.execute("SELECT payload FROM findings WHERE leaf = ?", (index,)).fetchone()[0]) == (
             '{"a":"é","n":[1.5,null],"z":1}'.encode()
         )
 
@@ -214,7 +221,7 @@ def test_failed_append_inside_a_batch_leaves_no_half_entry(site: Site) -> None:
                 ledger.append_envelope(broken, good.to_bytes())
             assert ledger.append_envelope(good, good.to_bytes()) == 0
         assert ledger.size == 1
-    with sqlite3.connect(site.data_dir / "ledger.db") as conn:
+    with site.db() as conn:
         assert conn.execute("SELECT count(*) FROM envelopes").fetchone()[0] == 1
         assert conn.execute("SELECT count(*) FROM readings").fetchone()[0] == 5
 
@@ -232,3 +239,20 @@ def test_empty_ledger_has_no_heads_and_no_keys(site: Site) -> None:
     with site.open() as ledger:
         assert ledger.chain_heads() == {}
         assert ledger.logged_keys() == {}
+
+
+def test_site_key_rotation_is_followed_on_reopen_and_by_verify(built: Site) -> None:
+    """On either store: the rotation entry is found through the store, the old key is refused
+    afterwards, and verify accepts both keys each within its span."""
+    new_key = SigningKey.generate()
+    fields = {"who": "user:admin", "when": "2026-01-01T00:02:00.000000Z", "why": "yearly rotation"}
+    with built.open() as ledger:
+        ledger.rotate_site_key(new_key, fields)
+        built.clock.advance(60)
+        ledger.append_finding({"after": "rotation"})
+        ledger.checkpoint()
+    with pytest.raises(ConfigError, match="holds key"):  # site.pub names the new key now
+        built.open()
+    with Ledger.open(built.data_dir, site_key=new_key, clock=built.clock) as ledger:
+        assert ledger.size == 9
+    assert verify_ledger(built.data_dir, built.site_key.public).size == 9

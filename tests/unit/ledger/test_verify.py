@@ -11,54 +11,52 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from ledger_support import SOURCE, Site, make_envelopes
+from ledger_support import SOURCE, Db, Site, make_envelopes
 
 from aseptic.crypto import SigningKey
 from aseptic.errors import ConfigError, InputError, IntegrityError
 from aseptic.ledger import Checkpoint, LeafKind, LedgerTampered, hash_entry, verify_ledger
 from aseptic.ledger._schema import LEDGER_TABLES
 
-Tamper = Callable[[sqlite3.Connection], None]
+Tamper = Callable[[Db], None]
 
 
 def tampered(site: Site, tamper: Tamper) -> LedgerTampered:
-    conn = sqlite3.connect(site.data_dir / "ledger.db")
-    with conn:
+    with site.db() as conn:
         tamper(conn)
-    conn.close()
     with pytest.raises(LedgerTampered) as info:
         verify_ledger(site.data_dir, site.site_key.public)
     return info.value
 
 
 def sql(*statements: str) -> Tamper:
-    def run(conn: sqlite3.Connection) -> None:
+    def run(conn: Db) -> None:
         for statement in statements:
             conn.execute(statement)
 
     return run
 
 
-def flip_raw_byte(conn: sqlite3.Connection) -> None:
+def flip_raw_byte(conn: Db) -> None:
     (raw,) = conn.execute("SELECT raw FROM envelopes WHERE leaf = 2").fetchone()
     changed = bytearray(raw)
     changed[len(raw) // 2] ^= 0x01
     conn.execute("UPDATE envelopes SET raw = ? WHERE leaf = 2", (bytes(changed),))
 
 
-def replace_key_entry(conn: sqlite3.Connection) -> None:
+def replace_key_entry(conn: Db) -> None:
     other = SigningKey.generate().public
     payload = f'{{"algorithm":"ed25519","name":"{SOURCE}","public_key":"{other.raw.hex()}"}}'.encode()
     conn.execute("UPDATE keys SET payload = ? WHERE leaf = 0", (payload,))
 
 
-def rewrite_finding_and_its_leaf_hash(conn: sqlite3.Connection) -> None:
+def rewrite_finding_and_its_leaf_hash(conn: Db) -> None:
     payload = b'{"detector":"none"}'
     conn.execute("UPDATE findings SET payload = ? WHERE leaf = 4", (payload,))
     conn.execute("UPDATE leaves SET hash = ? WHERE idx = 4", (hash_entry(LeafKind.FINDING, payload),))
 
 
-def forge_checkpoint_time(conn: sqlite3.Connection) -> None:
+def forge_checkpoint_time(conn: Db) -> None:
     (body,) = conn.execute("SELECT body FROM checkpoints WHERE id = 1").fetchone()
     forged = body.replace(b"time: 2026-01-01T00:00:00.000000Z", b"time: 2025-12-31T00:00:00.000000Z")
     assert forged != body
@@ -302,11 +300,9 @@ def test_verify_with_another_site_key_fails(built: Site) -> None:
 def test_truncation_with_its_checkpoint_is_caught_by_a_kept_checkpoint(built: Site) -> None:
     with built.open() as ledger:
         kept = Checkpoint.from_note(ledger.checkpoints()[-1].to_note())
-    conn = sqlite3.connect(built.data_dir / "ledger.db")
-    with conn:
+    with built.db() as conn:
         TRUNCATE_LAST_LEAF(conn)
         conn.execute("DELETE FROM checkpoints WHERE id = 2")
-    conn.close()
     verify_ledger(built.data_dir, built.site_key.public)  # consistent with what is left...
     with pytest.raises(LedgerTampered, match="trusted checkpoint size 7, column size"):
         verify_ledger(built.data_dir, built.site_key.public, trusted=[kept])
@@ -338,6 +334,7 @@ def test_garbage_file_named_ledger_db_is_corrupt(tmp_path: Path) -> None:
         verify_ledger(tmp_path, SigningKey.generate().public)
 
 
+@pytest.mark.sqlite_only
 def test_truncated_database_file_is_corrupt(built: Site) -> None:
     path = built.data_dir / "ledger.db"
     data = path.read_bytes()
@@ -359,7 +356,7 @@ def test_missing_data_dir_and_foreign_database_are_usage_errors(tmp_path: Path) 
 
 
 def test_dropped_table_is_tampering(built: Site) -> None:
-    with sqlite3.connect(built.data_dir / "ledger.db") as conn:
+    with built.db() as conn:
         conn.execute("DROP TABLE findings")
     with pytest.raises(IntegrityError, match="table findings has columns"):
         verify_ledger(built.data_dir, built.site_key.public)
@@ -395,6 +392,9 @@ MUTABLE = [
 ]
 
 
+_KEYS = {"leaves": ("idx",), "readings": ("leaf", "position"), "checkpoints": ("id",)}
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.sampled_from(MUTABLE), st.integers(0, 10_000))
 def test_any_random_mutation_of_any_row_is_detected(
@@ -402,6 +402,9 @@ def test_any_random_mutation_of_any_row_is_detected(
 ) -> None:
     built = built_all_kinds
     table, column = target
+    if built.store is not None:
+        _mutate_postgres_and_verify(built, table, column, salt)
+        return
     keys = ("leaf", "position") if table == "readings" else ("rowid",)  # readings has no rowid
     where = " AND ".join(f"{key} = ?" for key in keys)
     with tempfile.TemporaryDirectory() as scratch:
@@ -419,3 +422,34 @@ def test_any_random_mutation_of_any_row_is_detected(
         conn.close()
         with pytest.raises(IntegrityError):
             verify_ledger(copy, built.site_key.public)
+
+
+def _mutate_postgres_and_verify(built: Site, table: str, column: str, salt: int) -> None:
+    """Mutate one committed row, verify, and put the row back (the ledger is shared by the examples)."""
+    import psycopg
+
+    keys = _KEYS.get(table, ("leaf",))
+    names = ", ".join(keys)
+    assert built.store is not None
+    with psycopg.connect(built.store, autocommit=True) as conn:
+        conn.execute("SET session_replication_role = replica")
+        rows = conn.execute(f"SELECT {column}, {names} FROM {table} ORDER BY {names}").fetchall()  # noqa: S608
+        value, *key = rows[salt % len(rows)]
+        where = " AND ".join(f"{k} = %s" for k in keys)
+        try:
+            changed = conn.execute(
+                f"UPDATE {table} SET {column} = %s WHERE {where} RETURNING {names}",  # noqa: S608
+                (_mutate(value, salt), *key),
+            ).fetchone()
+        except psycopg.errors.UniqueViolation:
+            assume(False)  # the schema itself refuses this change (a duplicate key)
+        assert changed is not None
+        try:
+            with pytest.raises(IntegrityError):
+                verify_ledger(built.data_dir, built.site_key.public)
+        finally:
+            conn.execute(
+                f"UPDATE {table} SET {column} = %s WHERE {where}",  # noqa: S608 - test constants
+                (value, *changed),
+            )
+    verify_ledger(built.data_dir, built.site_key.public)  # the row is back: clean again

@@ -66,6 +66,17 @@ RESOURCES = (
     Resource(EntityRef("Model", "model"), None, None, "operations", 2),
     Resource(EntityRef("Site", "site-01"), None, None, "enterprise", 1),
 )
+# Grants to approve (action approve_grant): one per grantable action, asked for by someone else or by
+# the approver themself (the entity is made per principal, see ``_grant_resources``).
+GRANT_ACTIONS = (
+    "write_setpoint",
+    "change_recipe",
+    "deploy_model",
+    "release_batch",
+    "change_policy",
+    "export_data",
+)
+OTHER_REQUESTER = "someone-else"
 
 
 def _kind_of(role: str) -> str:
@@ -111,6 +122,10 @@ def _atom(text: str) -> Callable[[Facts], bool]:
         return lambda f: not inner(f)
     if text == "always":
         return lambda f: True
+    if text.startswith("grant:"):
+        actions = set(text.removeprefix("grant:").split("/"))
+        assert actions <= set(GRANT_ACTIONS), text
+        return lambda f: f["grant"] in actions
     if text.startswith("batch:"):
         states = set(text.removeprefix("batch:").split("/"))
         assert states <= set(BATCH_STATES), text
@@ -125,6 +140,7 @@ def _atom(text: str) -> Callable[[Facts], bool]:
         "enterprise",
         "safety",
         "sl3",
+        "own_grant",
     }
     known.add("active")
     assert text in known, f"unknown condition word {text!r} in docs/trust.md"
@@ -205,8 +221,31 @@ def _contexts(full: bool) -> Iterator[RequestContext]:
         yield RequestContext(state, attested, zone, conduit, WHEN, elevated, in_range)  # type: ignore[arg-type]
 
 
-def _facts(resource: Resource, context: RequestContext, kind: str, active: bool) -> Facts:
+def _grant_resources(principal: EntityRef) -> Iterator[tuple[Resource, dict[str, Any], str, bool]]:
+    """Per grantable action, a grant asked for by someone else and one asked for by ``principal``."""
+    for action in GRANT_ACTIONS:
+        for own in (False, True):
+            requester = principal.id if own else OTHER_REQUESTER
+            ident = f"grant-{action}-{'own' if own else 'other'}"
+            entity = {
+                "uid": {"type": "Grant", "id": ident},
+                "attrs": {"action": action, "requester": {"__entity": {"type": "User", "id": requester}}},
+                "parents": [],
+            }
+            yield Resource(EntityRef("Grant", ident), None), entity, action, own
+
+
+def _facts(
+    resource: Resource,
+    context: RequestContext,
+    kind: str,
+    active: bool,
+    grant: str | None = None,
+    own_grant: bool = False,
+) -> Facts:
     return {
+        "grant": grant,
+        "own_grant": own_grant,
         "own_area": kind == "User" and resource.area == OWN,
         "setpoint": resource.tag_kind == "setpoint",
         "batch": context.batch_state,
@@ -227,7 +266,7 @@ def test_policies_match_the_documented_matrix_with_no_unauthorised_allow() -> No
     assert set(applies) == {row[1] for row in _table("permit")} | {"change_policy"} or applies
     unauthorised_allows: list[str] = []
     wrongful_denials: list[str] = []
-    decided = 0
+    decided = approvals_decided = 0
     for role in (*USER_ROLES, *DEVICE_ROLES, *SERVICE_ROLES):
         kind = _kind_of(role)
         for active in (True, False):
@@ -235,13 +274,18 @@ def test_policies_match_the_documented_matrix_with_no_unauthorised_allow() -> No
             for action, (principal_kinds, resource_kinds) in applies.items():
                 if kind not in principal_kinds:
                     continue
-                for resource in (r for r in RESOURCES if r.ref.type in resource_kinds):
+                cases: list[tuple[Resource, list[dict[str, Any]], str | None, bool]] = [
+                    (r, [], None, False) for r in RESOURCES if r.ref.type in resource_kinds
+                ]
+                if "Grant" in resource_kinds:
+                    cases += [(r, [e], g, own) for r, e, g, own in _grant_resources(principal)]
+                for resource, extra, grant, own in cases:
                     for context in _contexts(full=active):
-                        decision = pdp.decide(AccessRequest(principal, action, resource.ref, context))
-                        expected = oracle.allows(
-                            role, action, resource.ref.type, _facts(resource, context, kind, active)
-                        )
+                        decision = pdp.decide(AccessRequest(principal, action, resource.ref, context), extra)
+                        facts = _facts(resource, context, kind, active, grant, own)
+                        expected = oracle.allows(role, action, resource.ref.type, facts)
                         decided += 1
+                        approvals_decided += action == "approve_grant"
                         if decision.allowed and not expected:
                             unauthorised_allows.append(
                                 f"{principal} {action} {resource.ref} {context.to_json()}"
@@ -249,6 +293,7 @@ def test_policies_match_the_documented_matrix_with_no_unauthorised_allow() -> No
                         elif expected and not decision.allowed:
                             wrongful_denials.append(f"{principal} {action} {resource.ref} {decision.reasons}")
     assert decided > 10_000
+    assert approvals_decided > 0
     assert unauthorised_allows == [], (
         f"{len(unauthorised_allows)} unauthorised allows, e.g. {unauthorised_allows[:3]}"
     )
@@ -263,7 +308,7 @@ def test_oracle_itself_catches_an_overly_broad_permit() -> None:
         ("z.cedar", '@id("oops")\npermit (principal, action == Action::"release_batch", resource);'),
     ]
     pdp = PolicyDecisionPoint(PolicyBundle.load(sources, bundle.schema_text), _entities())
-    context = RequestContext("complete", True, "control", "write-gateway", WHEN)
+    context = RequestContext("complete", True, "control", "write-gateway", WHEN, elevated=True)
     request = AccessRequest(
         EntityRef("User", "operator-on"), "release_batch", EntityRef("Batch", "batch-own"), context
     )

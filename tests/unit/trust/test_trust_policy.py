@@ -69,6 +69,9 @@ def test_public_api_is_pinned() -> None:
         *("new_totp_secret", "plant_entities", "principal_entity", "record_entity", "role_entities"),
         *("run_policy_cases", "site_entity", "tag_entity", "unit_entity", "verify_password"),
         *("verify_token", "verify_totp", "POLICY_DIR", "install_policy_set", "load_active_policy_set"),
+        *("ACCESS_TECHNIQUES", "GRANTABLE_ACTIONS", "GRANT_DB", "MAX_BREAKGLASS_S", "MAX_GRANT_S"),
+        *("REVIEWER_ROLES", "AccessAnalytics", "AnalyticsConfig", "FindingSink", "Grant", "GrantSource"),
+        *("GrantStore", "access_finding"),
     }
 
 
@@ -189,3 +192,39 @@ def test_malformed_request_json_is_refused(change: dict[str, object]) -> None:
 def test_request_json_round_trips() -> None:
     request = _write()
     assert AccessRequest.from_json(request.to_json()) == request
+
+
+def test_request_entities_kept_in_the_graph_never_go_stale(pdp: PolicyDecisionPoint) -> None:
+    """Request entities are merged into the graph once (speed); a changed one replaces the old, and
+    one not passed again is still unknown to the request."""
+    assert pdp.decide(_write(), extra=[ALICE]).allowed
+    disabled = principal_entity("User", "alice", ["operator"], active=False, areas=["fermentation"])
+    assert pdp.decide(_write(), extra=[disabled]).policy_ids == ("forbid-inactive-principal",)
+    assert pdp.decide(_write(), extra=[ALICE]).allowed  # enabled again
+    assert pdp.decide(_write()).reasons == ('unknown principal User::"alice"',)
+    other_area = principal_entity("User", "alice", ["operator"], active=True, areas=["downstream"])
+    assert not pdp.decide(_write(), extra=[other_area]).allowed
+
+
+def test_request_entity_that_clashes_with_the_plant_graph_is_refused(pdp: PolicyDecisionPoint) -> None:
+    fake_tag = {
+        "uid": {"type": "Tag", "id": "temperature_sp_k"},
+        "attrs": {
+            "area": {"__entity": {"type": "Area", "id": "fermentation"}},
+            "zone": "operations",
+            "security_level": 1,
+            "kind": "setpoint",
+        },
+        "parents": [],
+    }
+    with pytest.raises(InputError, match="clash"):
+        pdp.decide(_write(), extra=[ALICE, fake_tag])
+    with pytest.raises(InputError, match="twice"):
+        pdp.decide(_write(), extra=[ALICE, {**ALICE, "parents": []}])
+
+
+def test_caller_mutating_its_entity_afterwards_is_seen_as_a_change(pdp: PolicyDecisionPoint) -> None:
+    alice = principal_entity("User", "alice", ["operator"], active=True, areas=["fermentation"])
+    assert pdp.decide(_write(), extra=[alice]).allowed
+    alice["attrs"]["active"] = False  # the same dict object, changed in place
+    assert pdp.decide(_write(), extra=[alice]).policy_ids == ("forbid-inactive-principal",)

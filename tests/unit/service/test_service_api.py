@@ -1,0 +1,27 @@
+"""The public API of aseptic.service is pinned: changing it is a decision, not an accident."""
+
+from __future__ import annotations
+
+import aseptic.service
+
+
+def test_public_api_is_pinned() -> None:
+    assert aseptic.service.__all__ == [
+        "CA_FILE",
+        "CA_KEY",
+        "SESSION_KEY",
+        "SITE_PUB",
+        "BatchSeries",
+        "CustodyPipeline",
+        "DemoPlan",
+        "ModelRef",
+        "SampleAssembler",
+        "SiteInit",
+        "batch_samples",
+        "initialise_site",
+        "open_site_ca",
+        "render_report_html",
+        "run_demo",
+        "token_from_settings",
+        "train_detector",
+    ]
