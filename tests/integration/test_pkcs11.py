@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -222,3 +223,8 @@ def test_aseptic_init_creates_the_keys_in_the_token(softhsm: Path, tmp_path: Pat
     assert read_public_key(data_dir / "site.pub") == site.public
     report = verify_ledger(data_dir, site.public)
     assert report.discrepancies == []
+    with sqlite3.connect(data_dir / "ledger.db") as conn:
+        payloads = [json.loads(row[0]) for row in conn.execute("SELECT payload FROM audit")]
+    conn.close()
+    [entry] = [p for p in payloads if p.get("record") == "key-store:protection"]
+    assert entry["new"] == f"pkcs11 token '{LABEL}' ({MODULE})"

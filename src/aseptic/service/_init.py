@@ -103,7 +103,8 @@ def initialise_site(
 
     Keys go to ``token`` (default: the ``[crypto]`` section's) if any, else they are sealed under
     the key passphrase; with neither, nothing is written unless ``insecure_no_passphrase`` (ADR 0230).
-    How the keys are protected is logged as an audit entry (``key-store:protection``).
+    Unencrypted keys or keys in a token (anything but the sealed default) are logged as an audit
+    entry (``key-store:protection``).
 
     Raises:
         ConfigError: a key or ``site.pub`` belongs to another site, a passphrase or token problem,
@@ -119,9 +120,8 @@ def initialise_site(
     if not (had_keys or protected or existing.allows_plaintext or insecure_no_passphrase):
         existing.require_protection("the site's private keys")  # refuse before anything is created
     # The opt-out is recorded only where it takes effect: no passphrase and no token.
-    keys = KeyStore.open(
-        data_dir, token=token, insecure_no_passphrase=insecure_no_passphrase and not protected
-    )
+    insecure = insecure_no_passphrase and not protected
+    keys = KeyStore.open(data_dir, token=token, insecure_no_passphrase=insecure)
     site_key = keys.load_or_create(SITE_KEY, algorithm)
     keys.load_or_create(SESSION_KEY)
     origin = settings.site.id
@@ -135,8 +135,9 @@ def initialise_site(
         identities = IdentityStore.open(data_dir, audit=log)
         try:
             open_site_ca(data_dir, origin, clock)
-            if not had_keys:
-                # Part 11 / Annex 11: how the keys are protected is itself a logged configuration record.
+            if not had_keys and (insecure or token is not None):
+                # Part 11 / Annex 11: a departure from the default (sealed keys) is a logged
+                # configuration record: unencrypted keys, or keys in a token.
                 entry = AuditEntry(
                     record="key-store:protection",
                     change="create",  # type: ignore[arg-type]  # converted in __post_init__
