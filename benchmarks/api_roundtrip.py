@@ -37,7 +37,8 @@ PASSWORD = "benchmark password 1"  # noqa: S105 - a throwaway user in a temporar
 
 
 def _site(data_dir: Path, clock: SimClock) -> str:
-    site_key = KeyStore.open(data_dir).load_or_create("site")
+    # A throwaway temporary site: plaintext keys by explicit opt-in (ADR 0230).
+    site_key = KeyStore.open(data_dir, insecure_no_passphrase=True).load_or_create("site")
     with DecisionLog(lambda: Ledger.open(data_dir, site_key=site_key, clock=clock)) as log:
         with IdentityStore.open(data_dir, audit=log) as store:
             token = store.create_enrolment_token(data_dir, clock.now()).read_text().strip()

@@ -22,6 +22,7 @@ __all__ = [
     "DEFAULT_DATA_DIR",
     "ApiSettings",
     "BackupSettings",
+    "CryptoSettings",
     "DetectSettings",
     "GatewaySettings",
     "LedgerSettings",
@@ -181,6 +182,16 @@ class TlsSettings(_Section):
     server_cert_days: Annotated[int, Field(ge=1, le=825)] = 365
 
 
+class CryptoSettings(_Section):
+    """Where the site's private keys live (docs/crypto.md): sealed on disk, or in a PKCS#11 token."""
+
+    # The PKCS#11 module (shared library) of the token; unset: keys sealed under the passphrase.
+    pkcs11_module: Path | None = None
+    token_label: Annotated[str, Field(pattern=r"^[\x20-\x7e]{1,32}$")] = "aseptic"  # noqa: S105 - a label, not a secret
+    # A file (mode 0600) holding the token's user PIN; $ASEPTIC_PKCS11_PIN_FILE overrides it.
+    pkcs11_pin_file: Path | None = None
+
+
 class Settings(_Section):
     """Everything a site can configure. Built only by ``load_settings`` or ``settings_from_mapping``."""
 
@@ -194,6 +205,7 @@ class Settings(_Section):
     backup: BackupSettings = BackupSettings()
     gateway: GatewaySettings = GatewaySettings()
     tls: TlsSettings = TlsSettings()
+    crypto: CryptoSettings = CryptoSettings()
 
 
 def settings_from_mapping(data: dict[str, Any], *, source: str = "<settings>") -> Settings:

@@ -27,10 +27,18 @@ from aseptic.cli._common import (
     stderr,
 )
 from aseptic.clock import WallClock
-from aseptic.crypto import ALGORITHMS, ED25519, ED25519_ML_DSA_65, SITE_KEY, KeyStore, SigningKey
+from aseptic.crypto import (
+    ALGORITHMS,
+    ED25519,
+    ED25519_ML_DSA_65,
+    SITE_KEY,
+    KeyStore,
+    SigningKey,
+    TokenConfig,
+)
 from aseptic.errors import ConfigError, InputError
 from aseptic.ledger import Ledger, has_ledger
-from aseptic.service import CA_FILE, SESSION_KEY, initialise_site, open_site_ca
+from aseptic.service import CA_FILE, SESSION_KEY, initialise_site, open_site_ca, token_from_settings
 from aseptic.trust import (
     AccessRequest,
     DecisionLog,
@@ -245,10 +253,26 @@ def read_secret(path: Path | None, what: str, *, confirm: bool = False) -> str:
     return line
 
 
-def initialise(directory: Path, config: Path | None, algorithm: str = ED25519_ML_DSA_65) -> Path | None:
-    """Initialise ``directory`` (``aseptic.service.initialise_site``, the site key as ``algorithm``);
+def initialise(
+    directory: Path,
+    config: Path | None,
+    algorithm: str = ED25519_ML_DSA_65,
+    *,
+    insecure_no_passphrase: bool = False,
+    token: TokenConfig | None = None,
+) -> Path | None:
+    """Initialise ``directory`` (``aseptic.service.initialise_site``, the site key as ``algorithm``,
+    keys in ``token`` or sealed; refused without either unless ``insecure_no_passphrase``);
     return the new enrolment token's path (``None`` if an administrator exists or a token is waiting)."""
-    return initialise_site(directory, settings_for(config), WallClock(), algorithm).enrolment_token
+    site = initialise_site(
+        directory,
+        settings_for(config),
+        WallClock(),
+        algorithm,
+        insecure_no_passphrase=insecure_no_passphrase,
+        token=token,
+    )
+    return site.enrolment_token
 
 
 @handles_errors
@@ -258,24 +282,58 @@ def init(
     algorithm: Annotated[
         str, typer.Option("--algorithm", help=f"Site key algorithm: {' or '.join(ALGORITHMS)}.")
     ] = ED25519_ML_DSA_65,
+    pkcs11_module: Annotated[
+        Path | None,
+        typer.Option(
+            "--pkcs11-module",
+            help="Keep the keys in a PKCS#11 token: its module (overrides [crypto] pkcs11_module). "
+            "PIN from ASEPTIC_PKCS11_PIN_FILE or [crypto] pkcs11_pin_file, never argv.",
+        ),
+    ] = None,
+    token_label: Annotated[
+        str | None, typer.Option("--token-label", help="The token's label (overrides [crypto] token_label).")
+    ] = None,
+    insecure_no_passphrase: Annotated[
+        bool,
+        typer.Option(
+            "--insecure-no-passphrase",
+            help="UNSAFE: allow private keys to be written unencrypted when no key passphrase or "
+            "token is configured (throwaway setups only; recorded in the log).",
+        ),
+    ] = False,
 ) -> None:
     """Create the site keys and CA, the ledger and the identity store, and a one-time enrolment token for
     the first administrator (D/enrolment-token, readable by its owner only). Commands that find an
-    empty data directory do this themselves."""
-    directory = data_dir_for(data_dir, settings_for(config))
+    empty data directory do this themselves. Private keys are sealed under the key passphrase
+    (ASEPTIC_KEY_PASSPHRASE_FILE) or held in a PKCS#11 token; with neither, init refuses unless
+    --insecure-no-passphrase."""
+    settings = settings_for(config)
+    directory = data_dir_for(data_dir, settings)
     if algorithm not in ALGORITHMS:
         raise ConfigError(f"--algorithm {algorithm!r} is not one of {', '.join(ALGORITHMS)}")
-    if not KeyStore(directory / "keys").encrypts_keys:
+    token = token_from_settings(settings)
+    if pkcs11_module is not None:
+        token = TokenConfig(
+            pkcs11_module, token_label or settings.crypto.token_label, settings.crypto.pkcs11_pin_file
+        )
+    elif token_label is not None:
+        if token is None:
+            raise ConfigError("--token-label needs --pkcs11-module or [crypto] pkcs11_module")
+        token = TokenConfig(token.module, token_label, token.pin_file)
+    if token is None and not KeyStore(directory / "keys").encrypts_keys and insecure_no_passphrase:
         stderr.print(
-            "warning: no key passphrase is configured: private keys are written unencrypted (0600)",
+            "warning: --insecure-no-passphrase: private keys are written UNENCRYPTED (0600); "
+            "this is recorded in the log and in keys/INSECURE-NO-PASSPHRASE",
             highlight=False,
         )
         stderr.print("hint: set ASEPTIC_KEY_PASSPHRASE_FILE (docs/crypto.md)", highlight=False)
-    path = initialise(directory, config, algorithm)
+    path = initialise(
+        directory, config, algorithm, insecure_no_passphrase=insecure_no_passphrase, token=token
+    )
     if path is None:
-        token = directory / "enrolment-token"
-        if token.exists():
-            stderr.print(f"an enrolment token is waiting in {token} (mode 0600)", highlight=False)
+        waiting = directory / "enrolment-token"
+        if waiting.exists():
+            stderr.print(f"an enrolment token is waiting in {waiting} (mode 0600)", highlight=False)
         else:
             stderr.print(f"{directory} is initialised; administrators exist: no enrolment token made")
         return

@@ -10,6 +10,9 @@ from aseptic.crypto._passphrase import (
     passphrase_from_environment,
 )
 from aseptic.crypto._store import SITE_KEY, KeyStore, read_public_key
+from aseptic.crypto._token_config import PIN_ENV as PKCS11_PIN_ENV
+from aseptic.crypto._token_config import PIN_FILE_ENV as PKCS11_PIN_FILE_ENV
+from aseptic.crypto._token_config import TokenConfig
 from aseptic.crypto._x509 import (
     ApplicationIdentity,
     ApplicationRole,
@@ -29,6 +32,8 @@ __all__ = [
     "ED25519_ML_DSA_65",
     "PASSPHRASE_ENV",
     "PASSPHRASE_FILE_ENV",
+    "PKCS11_PIN_ENV",
+    "PKCS11_PIN_FILE_ENV",
     "SITE_KEY",
     "ApplicationIdentity",
     "ApplicationRole",
@@ -38,6 +43,7 @@ __all__ = [
     "PkiDirectory",
     "PublicKey",
     "SigningKey",
+    "TokenConfig",
     "TrustList",
     "add_to_trust_list",
     "generate_application_certificate",

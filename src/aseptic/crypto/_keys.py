@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from typing import NewType
+from typing import NewType, Protocol
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
@@ -135,10 +135,22 @@ def _ed25519_verifies(raw: bytes, signature: bytes, message: bytes) -> bool:
     return True
 
 
-class SigningKey:
-    """A private signing key: Ed25519, or Ed25519 with ML-DSA-65 (hybrid). Secrets never in ``repr``."""
+class Ed25519Signer(Protocol):
+    """What a SigningKey needs of its Ed25519 half: an in-memory key, or one held in a PKCS#11 token."""
 
-    def __init__(self, private: Ed25519PrivateKey, post_quantum: MLDSA65PrivateKey | None = None) -> None:
+    def sign(self, data: bytes) -> bytes: ...
+
+    def public_key(self) -> Ed25519PublicKey: ...
+
+
+class SigningKey:
+    """A private signing key: Ed25519, or Ed25519 with ML-DSA-65 (hybrid). Secrets never in ``repr``.
+
+    The Ed25519 half may live in a PKCS#11 token (``KeyStore`` with a token): it then signs there
+    and ``to_pem`` refuses to export it.
+    """
+
+    def __init__(self, private: Ed25519Signer, post_quantum: MLDSA65PrivateKey | None = None) -> None:
         self._private = private
         self._post_quantum = post_quantum
         ed_raw = _raw_public(private.public_key())
@@ -194,16 +206,34 @@ class SigningKey:
             )
         return cls(keys[0], keys[1])
 
+    @property
+    def in_token(self) -> bool:
+        """Whether the Ed25519 half is held (non-extractable) in a PKCS#11 token."""
+        return not isinstance(self._private, Ed25519PrivateKey)
+
+    def post_quantum_pem(self) -> bytes:
+        """Unencrypted PKCS#8 PEM of the ML-DSA-65 half alone (empty for an Ed25519 key)."""
+        if self._post_quantum is None:
+            return b""
+        return self._post_quantum.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+
     def to_pem(self) -> bytes:
-        """Unencrypted PKCS#8 PEM (the ML-DSA-65 block, if any, holds the 32-byte seed form)."""
+        """Unencrypted PKCS#8 PEM (the ML-DSA-65 block, if any, holds the 32-byte seed form).
+
+        Raises:
+            ConfigError: the Ed25519 half is in a PKCS#11 token (not extractable).
+        """
+        if not isinstance(self._private, Ed25519PrivateKey):
+            raise ConfigError(
+                f"key {self.key_id} is held in a PKCS#11 token and cannot be exported",
+                hint="keys that must leave the token (the site CA's) are created with exportable=True",
+            )
         pem = self._private.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
-        if self._post_quantum is not None:
-            pem += self._post_quantum.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-            )
-        return pem
+        return pem + self.post_quantum_pem()
 
     @property
     def algorithm(self) -> str:

@@ -35,9 +35,11 @@ from aseptic.errors import ConfigError, InputError
 SEALED_HEADER = "aseptic-sealed-key/v1"
 # OWASP's scrypt minimum (N=2^17, r=8, p=1): about 0.4 s and 128 MiB per derivation.
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**17, 8, 1
+# The lowest cost a file may ask for; what ASEPTIC_INSECURE_TEST_KDF=1 writes (tests only).
+FAST_SCRYPT_N = 2**14
 # What a file may ask for: room to raise the cost later, a cap so that a crafted file cannot make a
 # load allocate more than 1 GiB (scrypt needs 128 * n * r bytes).
-_MIN_N, _MAX_N, _MAX_MEMORY_BYTES = 2**14, 2**20, 2**30
+_MIN_N, _MAX_N, _MAX_MEMORY_BYTES = FAST_SCRYPT_N, 2**20, 2**30
 _FIELDS = ("algorithm", "kdf", "n", "r", "p", "salt", "nonce", "ciphertext")
 
 
@@ -50,11 +52,15 @@ def _derive(passphrase: Passphrase, salt: bytes, n: int, r: int, p: int) -> byte
     return Scrypt(salt=salt, length=32, n=n, r=r, p=p).derive(passphrase.secret)
 
 
-def seal(pem: bytes, *, algorithm: str, passphrase: Passphrase) -> bytes:
-    """Encrypt the PKCS#8 ``pem`` of an ``algorithm`` key under ``passphrase``."""
+def seal(pem: bytes, *, algorithm: str, passphrase: Passphrase, n: int | None = None) -> bytes:
+    """Encrypt the PKCS#8 ``pem`` of an ``algorithm`` key under ``passphrase`` (scrypt cost ``n``,
+    default ``SCRYPT_N``)."""
+    n = SCRYPT_N if n is None else n
+    if not (_MIN_N <= n <= _MAX_N and n & (n - 1) == 0):
+        raise ValueError(f"scrypt n={n} is outside [{_MIN_N}, {_MAX_N}] or not a power of two")
     salt, nonce = os.urandom(16), os.urandom(12)
-    header = _header(algorithm, SCRYPT_N, SCRYPT_R, SCRYPT_P, salt, nonce)
-    kek = _derive(passphrase, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P)
+    header = _header(algorithm, n, SCRYPT_R, SCRYPT_P, salt, nonce)
+    kek = _derive(passphrase, salt, n, SCRYPT_R, SCRYPT_P)
     ciphertext = AESGCM(kek).encrypt(nonce, pem, header)
     return header + b"ciphertext: " + base64.b64encode(ciphertext) + b"\n"
 

@@ -10,20 +10,36 @@ Both kinds load, so stores written before encryption keep working. ``NAME.pub`` 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 from collections.abc import Mapping
 from enum import Enum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aseptic.crypto._hybrid import ALGORITHMS, ED25519
 from aseptic.crypto._keys import KeyId, PublicKey, SigningKey
 from aseptic.crypto._passphrase import Passphrase, passphrase_from_environment
-from aseptic.crypto._sealed import is_sealed, seal, unseal
+from aseptic.crypto._sealed import FAST_SCRYPT_N, is_sealed, seal, unseal
+from aseptic.crypto._token_config import TokenConfig
+from aseptic.crypto._token_keys import create_token_key, is_token_key, load_token_key
 from aseptic.errors import BackendError, ConfigError, InputError
+
+if TYPE_CHECKING:
+    from aseptic.crypto._pkcs11 import TokenSession
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 RETIRED = "retired"
+TOKEN_FILE = "pkcs11.json"  # noqa: S105 - a file format name, not a secret
+INSECURE_FILE = "INSECURE-NO-PASSPHRASE"
+# Tests only: "1" makes new sealed keys use scrypt n = 2^14 (16 MiB) instead of 2^17 (128 MiB).
+INSECURE_TEST_KDF_ENV = "ASEPTIC_INSECURE_TEST_KDF"
+_INSECURE_NOTE = (
+    b"This key store was created with --insecure-no-passphrase: private keys here may be stored\n"
+    b"UNENCRYPTED (PKCS#8 PEM, mode 0600). Set ASEPTIC_KEY_PASSPHRASE_FILE and run\n"
+    b"`KeyStore.seal_plaintext_keys()` (docs/crypto.md), then delete this file.\n"
+)
 
 
 class _FromEnvironment(Enum):
@@ -41,7 +57,11 @@ SITE_KEY = "site"
 
 
 class KeyStore:
-    """Named keys under one directory, encrypted at rest when a passphrase is given."""
+    """Named keys under one directory: sealed under a passphrase, or held in a PKCS#11 token.
+
+    Secure by default: a store with neither refuses to write a private key, unless it was opened
+    once with ``insecure_no_passphrase=True`` (recorded in ``keys/INSECURE-NO-PASSPHRASE``).
+    """
 
     def __init__(
         self,
@@ -53,12 +73,18 @@ class KeyStore:
         """A store over ``directory``; see ``open`` for ``passphrase`` and ``environ``.
 
         Raises:
-            ConfigError: the passphrase variables are set but unusable.
+            ConfigError: the passphrase variables are set but unusable, or the token file is corrupt.
         """
         self.directory = directory
         if isinstance(passphrase, _FromEnvironment):
             passphrase = passphrase_from_environment(environ)
         self._passphrase = passphrase
+        self._environ = environ
+        env = os.environ if environ is None else environ
+        # Tests only (docs/crypto.md): the minimum scrypt cost loading accepts, 16 MiB instead of 128.
+        self._scrypt_n = FAST_SCRYPT_N if env.get(INSECURE_TEST_KDF_ENV) == "1" else None
+        self._token = _read_token_file(directory / TOKEN_FILE)
+        self._session: TokenSession | None = None
 
     @classmethod
     def open(
@@ -67,30 +93,78 @@ class KeyStore:
         *,
         passphrase: Passphrase | _FromEnvironment | None = _FROM_ENVIRONMENT,
         environ: Mapping[str, str] | None = None,
+        token: TokenConfig | None = None,
+        insecure_no_passphrase: bool = False,
     ) -> KeyStore:
         """Open (creating if needed) the key store of ``data_dir``.
 
         By default the passphrase comes from ``environ`` (default ``os.environ``):
         ``ASEPTIC_KEY_PASSPHRASE_FILE`` or ``ASEPTIC_KEY_PASSPHRASE``; ``passphrase=None`` means
-        none. Without one, new keys are written unencrypted (ADR 0090 says why that is still
-        allowed, and what remains); existing sealed keys then cannot be loaded.
+        none. ``token`` makes the store token-backed from now on (``keys/pkcs11.json``): new keys
+        are created in that PKCS#11 token. Without a passphrase or a token, writing a key is refused
+        unless ``insecure_no_passphrase`` (recorded in ``keys/INSECURE-NO-PASSPHRASE``, ADR 0230).
+        Existing keys of every kind keep loading.
 
         Raises:
             BackendError: the directory cannot be created.
-            ConfigError: the passphrase variables are set but unusable.
+            ConfigError: the passphrase variables are unusable, ``token`` differs from the
+                token this store already uses, or a new ``token`` cannot be logged in to (module,
+                label, PIN).
         """
-        store = cls(data_dir / "keys", passphrase, environ=environ)
-        directory = store.directory
+        directory = data_dir / "keys"
         try:
             directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+            if token is not None:
+                existing = _read_token_file(directory / TOKEN_FILE)
+                if existing is not None and (existing.module, existing.token_label) != (
+                    token.module,
+                    token.token_label,
+                ):
+                    raise ConfigError(
+                        f"{directory} already uses PKCS#11 token {existing.token_label!r} "
+                        f"({existing.module}), not {token.token_label!r} ({token.module})",
+                        hint=f"edit or remove {directory / TOKEN_FILE} only when moving the keys",
+                    )
+                if existing is None:
+                    # Log in first: a wrong module, label or PIN must not leave a store pointed at it.
+                    from aseptic.crypto._pkcs11 import open_token
+
+                    open_token(token, environ)
+                    text = json.dumps(token.to_json(), indent=2) + "\n"
+                    _replace_file(directory / TOKEN_FILE, text.encode("utf-8"), mode=0o600)
+            if insecure_no_passphrase and not (directory / INSECURE_FILE).is_file():
+                _replace_file(directory / INSECURE_FILE, _INSECURE_NOTE, mode=0o600)
         except OSError as exc:
             raise BackendError(f"cannot create key directory {directory}: {exc.strerror}") from None
-        return store
+        return cls(directory, passphrase, environ=environ)
 
     @property
     def encrypts_keys(self) -> bool:
-        """Whether keys this store writes are encrypted at rest."""
-        return self._passphrase is not None
+        """Whether keys this store writes are protected at rest (sealed, or in a token)."""
+        return self._passphrase is not None or self._token is not None
+
+    @property
+    def token(self) -> TokenConfig | None:
+        """The PKCS#11 token this store keeps its keys in, if any."""
+        return self._token
+
+    @property
+    def allows_plaintext(self) -> bool:
+        """Whether this store was deliberately set up to write unencrypted keys."""
+        return (self.directory / INSECURE_FILE).is_file()
+
+    def _token_session(self, source: str) -> TokenSession:
+        if self._token is None:
+            raise ConfigError(
+                f"{source} is held in a PKCS#11 token, and {self.directory / TOKEN_FILE} is missing",
+                hint="restore keys/pkcs11.json (module, token_label) from your backup",
+            )
+        if self._session is None:
+            # Imported here: python-pkcs11 (and asn1crypto) cost ~0.1 s; only token stores need them.
+            from aseptic.crypto._pkcs11 import open_token
+
+            self._session = open_token(self._token, self._environ)
+        return self._session
 
     def _path(self, name: str) -> Path:
         if not _NAME.match(name):
@@ -100,28 +174,56 @@ class KeyStore:
     def has(self, name: str) -> bool:
         return self._path(name).is_file()
 
-    def load_or_create(self, name: str, algorithm: str = ED25519) -> SigningKey:
+    def load_or_create(self, name: str, algorithm: str = ED25519, *, exportable: bool = False) -> SigningKey:
         """The key called ``name``, generated as ``algorithm`` and saved on first use.
 
         An existing key is returned whatever its algorithm: changing algorithm is ``rotate``.
+        In a token-backed store the Ed25519 half is generated in the token unless ``exportable``
+        (a key pyca ``cryptography`` must hold, e.g. the site CA's: sealed under the token's AES key).
 
         Raises:
-            ConfigError: unknown algorithm, no ML-DSA for a hybrid key, or a passphrase problem.
+            ConfigError: unknown algorithm, no ML-DSA for a hybrid key, a passphrase or PIN problem,
+                or no passphrase and no token (secure by default).
+            BackendError: the token failed.
         """
         if self.has(name):
             return self.load(name)
-        key = SigningKey.generate(algorithm)
         path = self._path(name)
+        key, data = self._new_key(name, algorithm, exportable=exportable)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as handle:
-            handle.write(self._key_file_bytes(key))
+            handle.write(data)
         _write_public(self.directory / f"{name}.pub", key.public)
         return key
+
+    def _new_key(self, name: str, algorithm: str, *, exportable: bool) -> tuple[SigningKey, bytes]:
+        """A new key and the bytes of its file, in the store's mode: token, sealed, or (opted in) plain."""
+        if self._token is not None:
+            return create_token_key(self._token_session(name), name, algorithm, exportable=exportable)
+        if self._passphrase is None and not self.allows_plaintext:
+            self.require_protection(f"key {name!r}")
+        key = SigningKey.generate(algorithm)
+        return key, self._key_file_bytes(key)
+
+    def require_protection(self, what: str) -> None:
+        """Refuse, before anything is written, to store ``what`` unencrypted.
+
+        Raises:
+            ConfigError: no passphrase, no token, and no recorded ``--insecure-no-passphrase``.
+        """
+        if self.encrypts_keys or self.allows_plaintext:
+            return
+        raise ConfigError(
+            f"refusing to write {what} unencrypted to {self.directory}: no key passphrase is configured",
+            hint="set ASEPTIC_KEY_PASSPHRASE_FILE (a 0600 file, preferred) or ASEPTIC_KEY_PASSPHRASE, "
+            "or configure a PKCS#11 token ([crypto] pkcs11_module); for a throwaway setup only: "
+            "aseptic init --insecure-no-passphrase",
+        )
 
     def _key_file_bytes(self, key: SigningKey) -> bytes:
         if self._passphrase is None:
             return key.to_pem()
-        return seal(key.to_pem(), algorithm=key.algorithm, passphrase=self._passphrase)
+        return seal(key.to_pem(), algorithm=key.algorithm, passphrase=self._passphrase, n=self._scrypt_n)
 
     def load(self, name: str) -> SigningKey:
         """Load the existing key ``name``.
@@ -138,6 +240,8 @@ class KeyStore:
         return self._parse(data, path)
 
     def _parse(self, data: bytes, path: Path) -> SigningKey:
+        if is_token_key(data):
+            return load_token_key(self._token_session(str(path)), data, source=str(path))
         if not is_sealed(data):
             return SigningKey.from_pem(data, source=str(path))
         algorithm, pem = unseal(data, passphrase=self._passphrase, source=str(path))
@@ -149,7 +253,8 @@ class KeyStore:
     def is_encrypted(self, name: str) -> bool:
         """Whether the key file of ``name`` is encrypted at rest."""
         try:
-            return is_sealed(self._path(name).read_bytes())
+            data = self._path(name).read_bytes()
+            return is_sealed(data) or is_token_key(data)
         except FileNotFoundError:
             raise ConfigError(f"no key {name!r} in {self.directory}") from None
 
@@ -174,7 +279,7 @@ class KeyStore:
         paths = sorted(self.directory.glob("*.key")) + sorted((self.directory / RETIRED).glob("*.key"))
         for path in paths:
             data = path.read_bytes()
-            if is_sealed(data):
+            if is_sealed(data) or is_token_key(data):
                 continue
             key = SigningKey.from_pem(data, source=str(path))
             try:
@@ -200,7 +305,9 @@ class KeyStore:
             BackendError: a file could not be written.
         """
         old = self.load(name)
-        new = SigningKey.generate(algorithm if algorithm is not None else old.algorithm)
+        new, new_data = self._new_key(
+            name, algorithm if algorithm is not None else old.algorithm, exportable=not old.in_token
+        )
         path, retired_dir = self._path(name), self.directory / RETIRED
         retired = retired_dir / f"{_retired_stem(name, old.key_id)}.key"
         try:
@@ -208,7 +315,7 @@ class KeyStore:
             if not retired.exists():
                 os.link(path, retired)  # the same bytes (still sealed if they were), atomically
             _write_public(retired.with_suffix(".pub"), old.public)
-            _replace_file(path, self._key_file_bytes(new), mode=0o600)
+            _replace_file(path, new_data, mode=0o600)
             _write_public(self.directory / f"{name}.pub", new.public)
         except OSError as exc:
             raise BackendError(f"cannot rotate key {name!r} in {self.directory}: {exc.strerror}") from None
@@ -288,3 +395,23 @@ def read_public_key(path: Path) -> PublicKey:
             f"public key file {path} is malformed",
             hint=f"expected one line '<algorithm> <hex>', algorithm one of {ALGORITHMS}",
         ) from None
+
+
+def _read_token_file(path: Path) -> TokenConfig | None:
+    """The token configuration of a token-backed store, or None.
+
+    Raises:
+        ConfigError: the file exists but is unreadable or malformed.
+    """
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"cannot read PKCS#11 token configuration {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: not a PKCS#11 token configuration (expected a JSON object)")
+    try:
+        return TokenConfig.from_json(data, source=str(path))
+    except InputError as exc:
+        raise ConfigError(exc.message) from None

@@ -12,6 +12,7 @@ from aseptic.service._init import (
     SiteInit,
     initialise_site,
     open_site_ca,
+    token_from_settings,
 )
 from aseptic.service._report import BatchSeries, render_report_html
 from aseptic.service._training import batch_samples, train_detector
@@ -32,5 +33,6 @@ __all__ = [
     "open_site_ca",
     "render_report_html",
     "run_demo",
+    "token_from_settings",
     "train_detector",
 ]

@@ -11,14 +11,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from aseptic.audit import AuditEntry, read_host_clock_sync
 from aseptic.clock import Clock
 from aseptic.config import Settings
-from aseptic.crypto import ED25519_ML_DSA_65, SITE_KEY, KeyStore, PublicKey
+from aseptic.crypto import ED25519_ML_DSA_65, SITE_KEY, KeyStore, PublicKey, TokenConfig
 from aseptic.errors import BackendError
 from aseptic.ledger import Ledger
 from aseptic.trust import DecisionLog, IdentityStore, SiteCA
 
-__all__ = ["CA_FILE", "CA_KEY", "SESSION_KEY", "SITE_PUB", "SiteInit", "initialise_site", "open_site_ca"]
+__all__ = [
+    "CA_FILE",
+    "CA_KEY",
+    "SESSION_KEY",
+    "SITE_PUB",
+    "SiteInit",
+    "initialise_site",
+    "open_site_ca",
+    "token_from_settings",
+]
 
 SESSION_KEY = "session"
 CA_KEY = "ca"
@@ -48,7 +58,8 @@ def open_site_ca(data_dir: Path, site_id: str, clock: Clock) -> SiteCA:
     Raises:
         BackendError: the certificate cannot be written.
     """
-    key = KeyStore.open(data_dir).load_or_create(CA_KEY)
+    # Exportable: pyca cryptography signs the certificates (sealed under the token's key if any).
+    key = KeyStore.open(data_dir).load_or_create(CA_KEY, exportable=True)
     path = data_dir / CA_FILE
     if path.is_file():
         return SiteCA.load(key, path.read_bytes())
@@ -60,20 +71,57 @@ def open_site_ca(data_dir: Path, site_id: str, clock: Clock) -> SiteCA:
     return ca
 
 
+def token_from_settings(settings: Settings) -> TokenConfig | None:
+    """The PKCS#11 token of the ``[crypto]`` section, if one is configured."""
+    crypto = settings.crypto
+    if crypto.pkcs11_module is None:
+        return None
+    return TokenConfig(crypto.pkcs11_module, crypto.token_label, crypto.pkcs11_pin_file)
+
+
+def _key_protection(keys: KeyStore) -> str:
+    if keys.token is not None:
+        return f"pkcs11 token {keys.token.token_label!r} ({keys.token.module})"
+    if keys.encrypts_keys:
+        return "sealed (scrypt + AES-256-GCM, key passphrase)"
+    return "UNENCRYPTED (--insecure-no-passphrase)"
+
+
 def initialise_site(
-    data_dir: Path, settings: Settings, clock: Clock, algorithm: str = ED25519_ML_DSA_65
+    data_dir: Path,
+    settings: Settings,
+    clock: Clock,
+    algorithm: str = ED25519_ML_DSA_65,
+    *,
+    insecure_no_passphrase: bool = False,
+    token: TokenConfig | None = None,
 ) -> SiteInit:
     """Create (if absent) the site key (a new one as ``algorithm``: hybrid by default), the session
     and CA keys, ``site.pub`` (the site's public checkpoint key: one line ``<algorithm> <hex>``),
     ``ledger.db``, ``identity.db`` and, while no administrator
     exists and none is waiting, a one-time enrolment token (mode 0600).
 
+    Keys go to ``token`` (default: the ``[crypto]`` section's) if any, else they are sealed under
+    the key passphrase; with neither, nothing is written unless ``insecure_no_passphrase`` (ADR 0230).
+    Unencrypted keys or keys in a token (anything but the sealed default) are logged as an audit
+    entry (``key-store:protection``).
+
     Raises:
-        ConfigError: a key or ``site.pub`` belongs to another site, or a passphrase problem.
+        ConfigError: a key or ``site.pub`` belongs to another site, a passphrase or token problem,
+            or no passphrase, no token and not ``insecure_no_passphrase`` (secure by default).
         IntegrityError: an existing ledger fails its open-time checks.
         BackendError: the files cannot be written.
     """
-    keys = KeyStore.open(data_dir)
+    if token is None:
+        token = token_from_settings(settings)
+    had_keys = (data_dir / "keys" / f"{SITE_KEY}.key").is_file()
+    existing = KeyStore(data_dir / "keys")
+    protected = existing.encrypts_keys or token is not None
+    if not (had_keys or protected or existing.allows_plaintext or insecure_no_passphrase):
+        existing.require_protection("the site's private keys")  # refuse before anything is created
+    # The opt-out is recorded only where it takes effect: no passphrase and no token.
+    insecure = insecure_no_passphrase and not protected
+    keys = KeyStore.open(data_dir, token=token, insecure_no_passphrase=insecure)
     site_key = keys.load_or_create(SITE_KEY, algorithm)
     keys.load_or_create(SESSION_KEY)
     origin = settings.site.id
@@ -87,13 +135,28 @@ def initialise_site(
         identities = IdentityStore.open(data_dir, audit=log)
         try:
             open_site_ca(data_dir, origin, clock)
-            token: Path | None = None
+            if not had_keys and (insecure or token is not None):
+                # Part 11 / Annex 11: a departure from the default (sealed keys) is a logged
+                # configuration record: unencrypted keys, or keys in a token.
+                entry = AuditEntry(
+                    record="key-store:protection",
+                    change="create",  # type: ignore[arg-type]  # converted in __post_init__
+                    old=None,
+                    new=_key_protection(keys),
+                    who="aseptic-init",
+                    when=clock.now(),
+                    clock_sync=read_host_clock_sync(),
+                    why="aseptic init created the site keys",
+                    system=origin,
+                )
+                log.record(entry.to_payload())
+            enrolment: Path | None = None
             principals = identities.list_principals()
             has_admin = any(p.kind == "User" and "administrator" in p.roles for p in principals)
             if not has_admin and not (data_dir / _TOKEN_FILE).exists():
-                token = identities.create_enrolment_token(data_dir, clock.now())
+                enrolment = identities.create_enrolment_token(data_dir, clock.now())
         finally:
             identities.close()
     finally:
         log.close()
-    return SiteInit(data_dir, site_key.public, data_dir / SITE_PUB, data_dir / CA_FILE, token)
+    return SiteInit(data_dir, site_key.public, data_dir / SITE_PUB, data_dir / CA_FILE, enrolment)

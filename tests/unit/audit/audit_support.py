@@ -44,7 +44,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """A data directory with a site key, a ledger and one signer, made once (argon2 is slow)."""
     data_dir = tmp_path_factory.mktemp("template") / "data"
     clock = SimClock(START)
-    site_key = KeyStore.open(data_dir, passphrase=None).load_or_create("site")
+    site_key = KeyStore.open(data_dir).load_or_create("site")
     with Ledger.open(data_dir, site_key=site_key, clock=clock) as ledger:
         with IdentityStore.open(data_dir, audit=ledger_sink(ledger)) as identities:
             enrolment = identities.add_user(
@@ -59,7 +59,7 @@ def site(tmp_path: Path, template: tuple[Path, str]) -> Iterator[Site]:
     data_dir = tmp_path / "data"
     shutil.copytree(template[0], data_dir)
     clock = SimClock(START)
-    site_key = KeyStore.open(data_dir, passphrase=None).load("site")
+    site_key = KeyStore.open(data_dir).load("site")
     ledger = Ledger.open(data_dir, site_key=site_key, clock=clock)
     identities = IdentityStore.open(data_dir, audit=ledger_sink(ledger))
     sync = fixed_clock_sync("synchronized")

@@ -20,7 +20,7 @@ SYNC = fixed_clock_sync("synchronized")
 
 def _site(tmp_path: Path) -> tuple[Path, KeyStore, SimClock]:
     data_dir = tmp_path / "data"
-    keys = KeyStore.open(data_dir, passphrase=None)
+    keys = KeyStore.open(data_dir)
     clock = SimClock(START)
     with Ledger.open(data_dir, site_key=keys.load_or_create("site"), clock=clock) as ledger:
         ledger.append_finding({"n": 1})

@@ -69,6 +69,8 @@ def test_public_api_is_pinned() -> None:
             "ED25519_ML_DSA_65",
             "PASSPHRASE_ENV",
             "PASSPHRASE_FILE_ENV",
+            "PKCS11_PIN_ENV",
+            "PKCS11_PIN_FILE_ENV",
             "ApplicationIdentity",
             "ApplicationRole",
             "KeyId",
@@ -78,6 +80,7 @@ def test_public_api_is_pinned() -> None:
             "SITE_KEY",
             "PublicKey",
             "SigningKey",
+            "TokenConfig",
             "TrustList",
             "add_to_trust_list",
             "generate_application_certificate",
@@ -239,7 +242,7 @@ def test_pem_with_keys_in_the_wrong_order_is_refused(key: SigningKey) -> None:
 
 
 def test_key_store_creates_hybrid_keys_and_their_public_file(tmp_path: Path) -> None:
-    store = KeyStore.open(tmp_path, environ={})
+    store = KeyStore.open(tmp_path)
     key = store.load_or_create("site", ED25519_ML_DSA_65)
     assert store.load("site").key_id == key.key_id
     assert read_public_key(tmp_path / "keys" / "site.pub") == key.public == store.public("site")

@@ -31,7 +31,7 @@ def build(data_dir: Path, site_key: SigningKey) -> None:
 
 
 def test_hybrid_site_key_signs_checkpoints_that_verify_offline(tmp_path: Path) -> None:
-    site_key = KeyStore.open(tmp_path, environ={}).load_or_create("site", ED25519_ML_DSA_65)
+    site_key = KeyStore.open(tmp_path).load_or_create("site", ED25519_ML_DSA_65)
     build(tmp_path, site_key)
     anchor = read_public_key(tmp_path / "site.pub")
     assert anchor == site_key.public and anchor.algorithm == ED25519_ML_DSA_65
@@ -69,7 +69,7 @@ def test_hybrid_checkpoint_stripped_to_its_ed25519_half_is_refused(tmp_path: Pat
 
 def test_rotated_site_key_cannot_silently_continue_an_existing_ledger(tmp_path: Path) -> None:
     # Until the ledger logs key retirements (a later step), a new site key must not be accepted.
-    keys = KeyStore.open(tmp_path, environ={})
+    keys = KeyStore.open(tmp_path)
     build(tmp_path, keys.load_or_create("site", ED25519))
     rotated = keys.rotate("site", ED25519_ML_DSA_65)
     with pytest.raises(ConfigError, match="site.pub holds key ed25519:"):

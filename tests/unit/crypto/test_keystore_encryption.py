@@ -40,7 +40,10 @@ def cheap_kdf(monkeypatch: Any) -> None:
 
 
 def store(tmp_path: Path, passphrase: Passphrase | None = PASSPHRASE) -> KeyStore:
-    return KeyStore.open(tmp_path, passphrase=passphrase, environ={})
+    # Without a passphrase, writing keys needs the recorded opt-in (ADR 0230).
+    return KeyStore.open(
+        tmp_path, passphrase=passphrase, environ={}, insecure_no_passphrase=passphrase is None
+    )
 
 
 def secrets_of(key: SigningKey) -> list[bytes]:
@@ -170,9 +173,41 @@ def test_passphrase_file_readable_by_others_is_refused(tmp_path: Path) -> None:
     assert_no_secret_in(str(info.value))
 
 
-def test_no_passphrase_configured_means_unencrypted_keys(tmp_path: Path) -> None:
+def test_no_passphrase_configured_refuses_to_write_an_unencrypted_key(tmp_path: Path) -> None:
     assert passphrase_from_environment({}) is None
-    assert not KeyStore.open(tmp_path, environ={}).encrypts_keys
+    keys = KeyStore.open(tmp_path, environ={})
+    assert not keys.encrypts_keys and not keys.allows_plaintext
+    with pytest.raises(ConfigError, match="refusing to write key 'site' unencrypted") as info:
+        keys.load_or_create("site")
+    assert info.value.hint is not None and "--insecure-no-passphrase" in info.value.hint
+    assert not (tmp_path / "keys" / "site.key").exists()
+    assert not (tmp_path / "keys" / "site.pub").exists()
+
+
+def test_insecure_opt_in_is_recorded_in_the_store_and_kept(tmp_path: Path) -> None:
+    KeyStore.open(tmp_path, environ={}, insecure_no_passphrase=True).load_or_create("site")
+    note = (tmp_path / "keys" / "INSECURE-NO-PASSPHRASE").read_text()
+    assert "UNENCRYPTED" in note
+    # Later openers (the service, other commands) honour the recorded choice without the flag.
+    reopened = KeyStore.open(tmp_path, environ={})
+    assert reopened.allows_plaintext
+    reopened.load_or_create("collector-01")
+    assert (tmp_path / "keys" / "collector-01.key").read_bytes().startswith(b"-----BEGIN PRIVATE KEY-----")
+
+
+def test_rotation_without_a_passphrase_is_refused_for_a_legacy_plaintext_store(tmp_path: Path) -> None:
+    KeyStore.open(tmp_path, environ={}, insecure_no_passphrase=True).load_or_create("site")
+    (tmp_path / "keys" / "INSECURE-NO-PASSPHRASE").unlink()  # a store from before ADR 0230
+    keys = KeyStore.open(tmp_path, environ={})
+    assert keys.load("site").algorithm == ED25519  # old plaintext keys keep loading
+    with pytest.raises(ConfigError, match="refusing to write key 'site' unencrypted"):
+        keys.rotate("site")
+
+
+def test_test_kdf_switch_lowers_the_cost_only_to_the_documented_minimum(tmp_path: Path) -> None:
+    keys = KeyStore.open(tmp_path, passphrase=PASSPHRASE, environ={"ASEPTIC_INSECURE_TEST_KDF": "1"})
+    keys.load_or_create("site")
+    assert b"\nn: 16384\n" in (tmp_path / "keys" / "site.key").read_bytes()
 
 
 @pytest.mark.parametrize(

@@ -22,5 +22,6 @@ def test_public_api_is_pinned() -> None:
         "open_site_ca",
         "render_report_html",
         "run_demo",
+        "token_from_settings",
         "train_detector",
     ]
