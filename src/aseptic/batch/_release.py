@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from aseptic.clock import Clock, format_rfc3339
 from aseptic.crypto import PublicKey
 from aseptic.errors import AccessDenied, AsepticError, IntegrityError
 from aseptic.ledger import LeafKind, LedgerTampered, verify_ledger
+from aseptic.trust import AccessRequest, EnforcementPoint, EntityRef, Principal, RequestContext, batch_entity
 
 __all__ = [
     "APPROVED",
@@ -28,6 +30,7 @@ __all__ = [
     "QA_REVIEWER",
     "REVIEWED",
     "ReleaseDecision",
+    "authorize_release",
     "decide_release",
     "decide_review",
     "release_batch",
@@ -154,6 +157,34 @@ def verify_batch_evidence(data_dir: Path, site_public_key: PublicKey, record: Ba
     except IntegrityError as exc:
         return [str(exc)]
     return []
+
+
+def authorize_release(
+    enforcement: EnforcementPoint,
+    actor: Principal,
+    record: BatchRecord,
+    *,
+    area: str,
+    time: datetime,
+    conduit: str = "cli",
+) -> tuple[bool, tuple[str, ...]]:
+    """Ask the enforcement point whether ``actor`` may ``release_batch`` on this Batch (logged there;
+    ``elevated`` only through an approved two-person grant). Returns (allowed, reasons)."""
+    unit = record.unit or "fermenter-01"
+    request = AccessRequest(
+        EntityRef(actor.kind, actor.name),
+        "release_batch",
+        EntityRef("Batch", record.batch_id),
+        RequestContext(
+            batch_state="complete" if record.completed else "running",
+            firmware_attested=True,
+            source_zone="operations",
+            conduit=conduit,
+            time=time,
+        ),
+    )
+    decision = enforcement.authorize(request, [actor.to_entity(), batch_entity(record.batch_id, unit, area)])
+    return decision.allowed, tuple(decision.reasons) + tuple(decision.errors)
 
 
 def _log_outcome(log: AuditLog, clock: Clock, decision: ReleaseDecision, leaf: int | None) -> int:

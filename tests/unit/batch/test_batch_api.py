@@ -17,6 +17,7 @@ def test_batch_public_api_is_pinned() -> None:
         "ReleaseDecision",
         "assemble_batch_record",
         "assess_finding",
+        "authorize_release",
         "batch_record_id",
         "closing_assessments",
         "decide_release",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 from batch_support import PASSWORD, Site
@@ -13,6 +14,7 @@ from aseptic.batch import (
     BatchRecord,
     ReleaseDecision,
     assess_finding,
+    authorize_release,
     closing_assessments,
     decide_release,
     decide_review,
@@ -21,7 +23,17 @@ from aseptic.batch import (
     verify_batch_evidence,
 )
 from aseptic.errors import AccessDenied, InputError
-from aseptic.ledger import LeafKind
+from aseptic.ledger import LeafKind, Ledger
+from aseptic.trust import (
+    DecisionLog,
+    EnforcementPoint,
+    EntityRef,
+    GrantStore,
+    PolicyBundle,
+    PolicyDecisionPoint,
+    RequestContext,
+    plant_entities,
+)
 
 pytestmark = pytest.mark.requirement("P11-11.50", "P11-11.70", "P11-11.200", "A11-14")
 
@@ -222,3 +234,45 @@ def test_enforcement_point_deny_is_a_reason(site: Site) -> None:
         "enforcement point denied release_batch: release_batch needs an approved grant",
     )
     assert _refusals(site)
+
+
+def test_release_goes_through_the_enforcement_point_and_needs_an_approved_grant(
+    site: Site, tmp_path: Path
+) -> None:
+    _review(site, "qa.rita")
+    _assess_all(site)
+    record = site.record()
+    anna, both = site.identities.get("qa.anna"), site.identities.get("qa.both")
+    sink: list[object] = []
+    log = DecisionLog(
+        lambda: Ledger.open(tmp_path / "decisions", site_key=site.site_key, clock=site.clock), max_batch=8
+    )
+    with GrantStore.open(tmp_path / "grants", audit=sink.append, findings=sink.append) as grants:
+        pep = EnforcementPoint(PolicyDecisionPoint(PolicyBundle.default(), plant_entities()), log, grants)
+        now = site.clock.now()
+        allowed, reasons = authorize_release(pep, anna, record, area="fermentation", time=now)
+        assert not allowed and reasons  # no grant: denied by policy, with the policy's reasons
+        with pytest.raises(AccessDenied):
+            _release(
+                site,
+                "qa.anna",
+                authorize=lambda: authorize_release(pep, anna, record, area="fermentation", time=now),
+            )
+        assert _refusals(site)[-1]["reasons"]
+        grant = grants.request(
+            anna,
+            "release_batch",
+            EntityRef("Batch", record.batch_id),
+            "release of batch 1 after QA review",
+            900,
+            now,
+        )
+        grants.approve(grant.grant_id, both, RequestContext("complete", True, "operations", "cli", now), pep)
+        _release(
+            site,
+            "qa.anna",
+            authorize=lambda: authorize_release(
+                pep, anna, record, area="fermentation", time=site.clock.now()
+            ),
+        )
+    log.close()
