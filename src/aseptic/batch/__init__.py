@@ -13,6 +13,7 @@ from aseptic.batch._record import (
     PhaseSpan,
     assemble_batch_record,
     batch_record_id,
+    finding_ref,
 )
 from aseptic.batch._release import (
     APPROVED,
@@ -47,6 +48,7 @@ __all__ = [
     "decide_release",
     "decide_review",
     "finding_record_id",
+    "finding_ref",
     "release_batch",
     "review_batch",
     "verify_batch_evidence",

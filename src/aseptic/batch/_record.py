@@ -29,6 +29,7 @@ __all__ = [
     "PhaseSpan",
     "assemble_batch_record",
     "batch_record_id",
+    "finding_ref",
 ]
 
 _EVER = (datetime(1970, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC))
@@ -168,6 +169,28 @@ def _material_name(tag: str) -> str | None:
     return tag.removesuffix("_per_h") if tag.endswith("_per_h") else f"{tag}_total"
 
 
+def finding_ref(leaf: int, payload: bytes, fields: Mapping[str, Any] | None = None) -> FindingRef:
+    """The finding logged at ``leaf`` with ``payload``.
+
+    Raises:
+        InputError: the payload is not a JSON object.
+    """
+    fields = _json(payload) if fields is None else fields
+    if fields is None:
+        raise InputError(f"finding leaf {leaf} is not a JSON object")
+    tags = tuple(str(c.get("tag")) for c in fields.get("contributions", []) if isinstance(c, dict))
+    technique = fields.get("technique")
+    return FindingRef(
+        leaf,
+        record_digest(payload),
+        str(fields.get("detector", "")),
+        str(fields.get("time", "")),
+        None if technique is None else str(technique),
+        tags,
+        dict(fields),
+    )
+
+
 def assemble_batch_record(source: BatchSource, batch_id: str) -> BatchRecord:
     """Batch ``batch_id``'s record, read from ``source`` (reads only; verification is separate).
 
@@ -204,18 +227,7 @@ def assemble_batch_record(source: BatchSource, batch_id: str) -> BatchRecord:
         fields = _json(payload)
         if fields is None or not (inside(leaf) or fields.get("batch_id") == batch_id):
             continue
-        tags = tuple(str(c.get("tag")) for c in fields.get("contributions", []) if isinstance(c, dict))
-        findings.append(
-            FindingRef(
-                leaf,
-                record_digest(payload),
-                str(fields.get("detector", "")),
-                str(fields.get("time", "")),
-                None if fields.get("technique") is None else str(fields["technique"]),
-                tags,
-                fields,
-            )
-        )
+        findings.append(finding_ref(leaf, payload, fields))
 
     deviations = []
     for leaf, payload in audit:

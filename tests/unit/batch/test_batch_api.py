@@ -23,6 +23,7 @@ def test_batch_public_api_is_pinned() -> None:
         "decide_release",
         "decide_review",
         "finding_record_id",
+        "finding_ref",
         "release_batch",
         "review_batch",
         "verify_batch_evidence",
