@@ -6,6 +6,7 @@ reason a step is blocked) and ``review_batch`` / ``release_batch`` sign and log.
 """
 
 from aseptic.batch._assess import Assessment, assess_finding, closing_assessments, finding_record_id
+from aseptic.batch._package import EvidencePackage, render_report, trend_svg, write_evidence_package
 from aseptic.batch._record import (
     BatchRecord,
     BatchSource,
@@ -37,6 +38,7 @@ __all__ = [
     "Assessment",
     "BatchRecord",
     "BatchSource",
+    "EvidencePackage",
     "FindingRef",
     "PhaseSpan",
     "ReleaseDecision",
@@ -50,6 +52,9 @@ __all__ = [
     "finding_record_id",
     "finding_ref",
     "release_batch",
+    "render_report",
     "review_batch",
+    "trend_svg",
     "verify_batch_evidence",
+    "write_evidence_package",
 ]

@@ -27,6 +27,7 @@ from aseptic.batch import (
     release_batch,
     review_batch,
     verify_batch_evidence,
+    write_evidence_package,
 )
 from aseptic.cli._common import (
     ConfigOption,
@@ -320,4 +321,29 @@ def assess(
         typer.echo(
             f"finding {finding_leaf} closed by {name}: audit leaf {result.audit_leaf},"
             f" signature leaf {result.signature_leaf}"
+        )
+
+
+@app.command("package")
+@handles_errors
+def package(
+    batch_id: BatchArg,
+    out: Annotated[Path, typer.Option("--out", help="Directory for report.html, bundle.json, site.pub.")],
+    data_dir: DataDirOption = None,
+    config: ConfigOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Write the batch's evidence package: the HTML report and the offline-verifiable bundle."""
+    with open_signing(data_dir, config) as signing:
+        directory = data_dir_for(data_dir, settings_for(config))
+        result = write_evidence_package(
+            signing.ledger, directory, batch_id, out, clock=signing.clock, actor="cli:batch-package"
+        )
+    paths = {"report": str(result.report), "bundle": str(result.bundle), "site_pub": str(result.site_pub)}
+    if json_out:
+        print_json(paths)
+    else:
+        typer.echo(
+            f"report {result.report}; verify offline: aseptic ledger verify --bundle {result.bundle}"
+            f" --trust {result.site_pub}"
         )

@@ -12,6 +12,7 @@ def test_batch_public_api_is_pinned() -> None:
         "Assessment",
         "BatchRecord",
         "BatchSource",
+        "EvidencePackage",
         "FindingRef",
         "PhaseSpan",
         "ReleaseDecision",
@@ -25,6 +26,9 @@ def test_batch_public_api_is_pinned() -> None:
         "finding_record_id",
         "finding_ref",
         "release_batch",
+        "render_report",
         "review_batch",
+        "trend_svg",
         "verify_batch_evidence",
+        "write_evidence_package",
     ]

@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from batch_support import PASSWORD, Site
+from batch_support import BATCH, PASSWORD, Site
+from typer.testing import CliRunner
 
 from aseptic.batch import (
     BatchRecord,
@@ -21,7 +22,9 @@ from aseptic.batch import (
     release_batch,
     review_batch,
     verify_batch_evidence,
+    write_evidence_package,
 )
+from aseptic.cli.main import app
 from aseptic.errors import AccessDenied, InputError
 from aseptic.ledger import LeafKind, Ledger
 from aseptic.trust import (
@@ -276,3 +279,28 @@ def test_release_goes_through_the_enforcement_point_and_needs_an_approved_grant(
             ),
         )
     log.close()
+
+
+@pytest.mark.requirement("A11-7", "P11-11.10e")
+def test_evidence_package_of_a_released_batch_verifies_offline(site: Site, tmp_path: Path) -> None:
+    _review(site, "qa.rita")
+    _assess_all(site)
+    _release(site, "qa.anna")
+    package = write_evidence_package(
+        site.ledger, site.data_dir, BATCH, tmp_path / "package", clock=site.clock, actor="test"
+    )
+    report = package.report.read_text(encoding="utf-8")
+    assert "Anna Tester" in report and "approved" in report and "Rita Tester" in report
+    assert "sensor drift confirmed by calibration" in report and "<svg" in report and "OPEN" not in report
+    site.ledger.close()
+    result = CliRunner().invoke(
+        app, ["ledger", "verify", "--bundle", str(package.bundle), "--trust", str(package.site_pub)]
+    )
+    assert result.exit_code == 0, result.output
+    document = json.loads(package.bundle.read_text(encoding="utf-8"))
+    document["records"][1]["payload"] = document["records"][2]["payload"]  # a swapped record
+    package.bundle.write_text(json.dumps(document), encoding="utf-8")
+    result = CliRunner().invoke(
+        app, ["ledger", "verify", "--bundle", str(package.bundle), "--trust", str(package.site_pub)]
+    )
+    assert result.exit_code == 1, result.output
