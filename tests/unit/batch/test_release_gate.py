@@ -217,6 +217,13 @@ def test_tampered_record_in_the_window_blocks_release(site: Site) -> None:
     _review(site, "qa.rita")
     _assess_all(site)
     record = site.record()
+    assessments = closing_assessments(
+        record.findings,
+        site.ledger.entries(LeafKind.AUDIT),
+        site.ledger.entries(LeafKind.SIGNATURE),
+        trusted_keys=[site.public],
+    )
+    assert _decide(site, "qa.anna").allowed
     site.ledger.close()
     conn = sqlite3.connect(site.data_dir / "ledger.db")
     with conn:
@@ -226,6 +233,16 @@ def test_tampered_record_in_the_window_blocks_release(site: Site) -> None:
     conn.close()
     problems = verify_batch_evidence(site.data_dir, site.public, record)
     assert problems and any("readings" in p for p in problems)
+    decision = decide_release(
+        record,
+        actor="qa.anna",
+        actor_roles=site.roles("qa.anna"),
+        roles_of=site.roles,
+        evidence_problems=problems,
+        assessments=assessments,
+        trusted_keys=[site.public],
+    )
+    assert decision.reasons and all(r.startswith("evidence does not verify: ") for r in decision.reasons)
 
 
 def test_enforcement_point_deny_is_a_reason(site: Site) -> None:
