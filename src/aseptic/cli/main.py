@@ -9,6 +9,7 @@ from aseptic.cli import (
     _access,
     _audit,
     _backup,
+    _batch,
     _bench,
     _breakglass,
     _campaign,
@@ -59,6 +60,7 @@ app.add_typer(_validation.app, name="validation")
 app.add_typer(_audit.app, name="audit")
 app.add_typer(_audit.key_app, name="key")
 app.add_typer(_record.app, name="record")
+app.add_typer(_batch.app, name="batch")
 _user.app.command("unlock")(_record.unlock)
 app.add_typer(_bench.app, name="bench")
 app.add_typer(_witness.app, name="witness")
