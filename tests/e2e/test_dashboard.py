@@ -7,6 +7,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx2
 import pyotp
 import pytest
 from playwright.sync_api import Browser, Page, expect
@@ -16,6 +17,7 @@ from api_support import PASSWORD, START, Site, build_site
 
 from aseptic.crypto import KeyStore
 from aseptic.ledger import Ledger
+from aseptic.trust import DecisionLog, IdentityStore
 from conftest import Server
 
 pytestmark = [pytest.mark.integration, pytest.mark.requirement("ASE-SOC", "ASE-ZERO-TRUST", "P11-11.10d")]
@@ -40,6 +42,17 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Site:
     with Ledger.open(built.data_dir, site_key=site_key, clock=built.clock) as ledger:
         ledger.append_finding(FINDING)
         ledger.checkpoint()
+    # Users of the audit and access views (each signs in once: a TOTP code is accepted once).
+    with DecisionLog(lambda: Ledger.open(built.data_dir, site_key=site_key, clock=built.clock)) as log:
+        with IdentityStore.open(built.data_dir, audit=log) as store:
+            for name, roles, areas in (
+                ("ada", ("auditor",), ()),
+                ("sam", ("security_analyst",), ()),
+                ("oscar", ("operator",), ("fermentation",)),
+                ("opal", ("operator",), ("fermentation",)),
+            ):
+                enrolment = store.add_user(name, roles, areas, PASSWORD, actor="root", now=built.clock.now())
+                built.totp[name] = enrolment.secret
     return built
 
 
@@ -113,3 +126,56 @@ def test_logout_forgets_the_token(page: Page, site: Site) -> None:
     page.click("#logout")
     expect(page.locator("#login-view")).to_be_visible()
     assert page.evaluate("sessionStorage.getItem('aseptic.token')") is None
+
+
+def test_auditor_sees_the_audit_trail_with_a_filter(page: Page, site: Site, artifacts: Path) -> None:
+    sign_in(page, site, "ada")
+    page.click("#nav a[href='#audit']")
+    rows = page.locator("#audit-table tbody tr")
+    expect(rows.first).to_be_visible(timeout=10_000)
+    expect(page.locator("#audit-table")).to_contain_text("principal:olga")
+    page.fill("#audit-who", "root")
+    page.fill("#audit-record", "principal:sam")
+    page.click("#audit-form button[type=submit]")
+    expect(page.locator("#audit-note")).to_contain_text("matching the filter")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("principal:sam")
+    expect(rows.first).to_contain_text("root")
+    expect(page.locator("#audit-table")).not_to_contain_text("principal:olga")
+    page.screenshot(path=str(artifacts / "audit-trail-auditor.png"), full_page=True)
+
+
+def test_operator_is_told_the_access_view_is_not_permitted(page: Page, site: Site, artifacts: Path) -> None:
+    sign_in(page, site, "opal")
+    page.click("#nav a[href='#access']")
+    expect(page.locator("#access-note")).to_have_text("Not permitted for your role.", timeout=10_000)
+    expect(page.locator("#denials-table")).to_be_hidden()
+    expect(page.locator("#grants-table")).to_be_hidden()
+    page.click("#nav a[href='#audit']")
+    expect(page.locator("#audit-note")).to_have_text("Not permitted for your role.")
+    page.screenshot(path=str(artifacts / "access-operator.png"), full_page=True)
+
+
+def test_security_analyst_sees_recent_denials(
+    page: Page, site: Site, server: Server, artifacts: Path
+) -> None:
+    # An operator asks for the access decisions through the API: denied, and the deny is logged.
+    code = pyotp.TOTP(site.totp["oscar"]).now()
+    login = httpx2.post(
+        f"{server.base_url}/api/login",
+        json={"username": "oscar", "password": PASSWORD, "totp_code": code},
+        timeout=10,
+    )
+    assert login.status_code == 200, login.text
+    headers = {"Authorization": f"Bearer {login.json()['token']}"}
+    assert httpx2.get(f"{server.base_url}/api/decisions", headers=headers, timeout=10).status_code == 403
+    sign_in(page, site, "sam")
+    page.click("#nav a[href='#access']")
+    expect(page.locator("#access-note")).to_contain_text("recent denials", timeout=10_000)
+    row = page.locator("#denials-table tbody tr", has_text='User::"oscar"').first
+    expect(row).to_contain_text('Record::"access-decisions"')
+    expect(page.locator("#grants-note")).to_contain_text("grants")
+    page.screenshot(path=str(artifacts / "access-security-analyst.png"), full_page=True)
+    page.click("#nav a[href='#ledger']")
+    expect(page.locator("#ledger-status")).to_contain_text("last checkpoint")
+    expect(page.locator("#ledger-status")).to_contain_text("witness cosignatures")

@@ -120,12 +120,16 @@ def test_every_protected_route_refuses_missing_forged_expired_and_malformed_toke
         f"/api/setpoints/{TAG}",
         "/api/units/fermenter-01/recipe",
         "/api/batches/active",
+        "/api/audit",
+        "/api/decisions",
     }
     # With a good token: the reads answer; the writes need a body (422); no gateway configured: 503.
     authenticated = {
         f"/api/setpoints/{TAG}": 422,
         "/api/units/fermenter-01/recipe": 422,
         "/api/batches/active": 503,
+        "/api/audit": 403,  # olga is an operator: the site records are outside her area
+        "/api/decisions": 403,
     }
     good = _login(client, site, "olga")["Authorization"].removeprefix("Bearer ")
     other_key = KeyStore.open(site.data_dir / "elsewhere").load_or_create("session")

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from aseptic import __version__
+from aseptic.api._dashboard_routes import install_dashboard_routes
 from aseptic.api._errors import install_error_handlers
 from aseptic.api._grant_routes import router as grant_router
 from aseptic.api._limits import BodySizeLimit
@@ -175,6 +176,7 @@ def create_app(data_dir: Path, settings: Settings, clock: Clock) -> FastAPI:
     install_error_handlers(app)
 
     app.include_router(grant_router)
+    install_dashboard_routes(app)
 
     @app.get("/health", tags=["service"])
     def health() -> dict[str, str]:

@@ -12,6 +12,7 @@ argon2 verification at a time.
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 from collections.abc import Callable
@@ -25,12 +26,13 @@ from cryptography import x509
 
 from aseptic.api._errors import Denied, Unauthenticated, UnknownResource
 from aseptic.api._tls import load_site_ca_certificate
+from aseptic.audit import AuditFilter, normalise
 from aseptic.clock import Clock, format_rfc3339
 from aseptic.config import Settings
 from aseptic.crypto import SITE_KEY, KeyStore, SigningKey
 from aseptic.errors import AccessDenied, BackendError, ConfigError, InputError, IntegrityError
 from aseptic.gateway import BatchStatus, ChangeResult, TwinLink, UnknownTarget, WriteDenied, WriteGateway
-from aseptic.ledger import Historian, LeafKind, Ledger, has_ledger, read_status
+from aseptic.ledger import Historian, LeafKind, Ledger, has_ledger, load_cosignatures, read_status
 from aseptic.siem import alerts_from_entries
 from aseptic.trust import (
     AccessRequest,
@@ -44,6 +46,7 @@ from aseptic.trust import (
     PolicyDecisionPoint,
     Principal,
     RequestContext,
+    area_entity,
     batch_entity,
     load_active_policy_set,
     plant_entities,
@@ -52,7 +55,16 @@ from aseptic.trust import (
 )
 from aseptic.twin import TAGS_BY_NAME
 
-__all__ = ["CONDUIT", "FINDINGS_RECORD", "LEDGER_RECORD", "ApiService", "Caller", "LoginResult"]
+__all__ = [
+    "AUDIT_RECORD",
+    "CONDUIT",
+    "DECISIONS_RECORD",
+    "FINDINGS_RECORD",
+    "LEDGER_RECORD",
+    "ApiService",
+    "Caller",
+    "LoginResult",
+]
 
 T = TypeVar("T")
 
@@ -66,6 +78,18 @@ _LEDGER_ENTITIES = (
     batch_entity("ledger", "fermenter-01", "fermentation"),
     record_entity("ledger", "ledger", "fermentation"),
     record_entity("findings", "ledger", "fermentation"),
+)
+# The audit trail and the access decisions are site records outside the plant areas (so an
+# operator's area permit does not reach them): Record::"audit-trail" and Record::"access-decisions"
+# in Batch::"site-records" of Area::"site-records" (docs/dashboard.md).
+AUDIT_RECORD = EntityRef("Record", "audit-trail")
+DECISIONS_RECORD = EntityRef("Record", "access-decisions")
+_SITE_RECORDS_AREA = "site-records"
+_SITE_RECORD_ENTITIES = (
+    area_entity(_SITE_RECORDS_AREA),
+    batch_entity(_SITE_RECORDS_AREA, "fermenter-01", _SITE_RECORDS_AREA),
+    record_entity("audit-trail", _SITE_RECORDS_AREA, _SITE_RECORDS_AREA),
+    record_entity("access-decisions", _SITE_RECORDS_AREA, _SITE_RECORDS_AREA),
 )
 _GENERIC_LOGIN_FAILURE = "authentication failed"
 
@@ -420,7 +444,12 @@ class ApiService:
             Denied: the policies deny it.
         """
         self._require(principal, "read_record", LEDGER_RECORD, _LEDGER_ENTITIES)
-        return read_status(self.data_dir).to_json()
+        status = read_status(self.data_dir).to_json()
+        status["cosignatures"] = [
+            {"size": checkpoint.size, **cosignature.to_json()}
+            for checkpoint, cosignature in load_cosignatures(self.data_dir)
+        ]
+        return status
 
     def read_tag(self, principal: Principal, tag: str, start: datetime, end: datetime) -> dict[str, Any]:
         """Readings of ``tag`` with ``start <= time < end`` (``read_tag`` on ``Tag::tag``, logged).
@@ -497,3 +526,78 @@ class ApiService:
             "truncated": len(alerts) > limit,
             "next_since_leaf": shown[-1].leaf + 1 if shown else since_leaf,
         }
+
+    def audit_trail(
+        self,
+        principal: Principal,
+        who: str | None,
+        record: str | None,
+        since: datetime | None,
+        until: datetime | None,
+        limit: int,
+    ) -> dict[str, Any]:
+        """Audit and signature entries that match the filters, newest first, at most ``limit``
+        (``read_record`` on ``Record::"audit-trail"``, logged); the same reading as
+        ``aseptic.audit.read_audit_trail`` over read-only connections.
+
+        Raises:
+            InputError: ``until`` before ``since``, or a limit outside 1..10,000.
+            Denied: the policies deny it.
+        """
+        if since is not None and until is not None and until < since:
+            raise InputError(
+                f"time range ends ({format_rfc3339(until)}) before it starts ({format_rfc3339(since)})"
+            )
+        if not 1 <= limit <= 10_000:
+            raise InputError(f"limit {limit} must be within 1..10000")
+        self._require(principal, "read_record", AUDIT_RECORD, _SITE_RECORD_ENTITIES)
+        where = AuditFilter(who=who, record=record, since=since, until=until)
+        with Historian.open(self.data_dir) as historian:
+            rows = [*historian.entries(LeafKind.AUDIT), *historian.entries(LeafKind.SIGNATURE)]
+        rows.sort(key=lambda row: row[0], reverse=True)
+        events = []
+        for leaf, payload in rows:
+            event = normalise(leaf, json.loads(payload))
+            if where.matches(event):
+                events.append(event)
+                if len(events) > limit:
+                    break
+        shown = events[:limit]
+        return {
+            "events": [{k: v for k, v in event.to_json().items() if k != "payload"} for event in shown],
+            "truncated": len(events) > limit,
+        }
+
+    def decisions(self, principal: Principal, *, denied: bool, limit: int) -> dict[str, Any]:
+        """Access decisions (``decision`` leaves), newest first, at most ``limit``; only denials when
+        ``denied`` (``read_record`` on ``Record::"access-decisions"``, logged).
+
+        Raises:
+            InputError: a limit outside 1..1000.
+            Denied: the policies deny it.
+        """
+        if not 1 <= limit <= 1000:
+            raise InputError(f"limit {limit} must be within 1..1000")
+        self._require(principal, "read_record", DECISIONS_RECORD, _SITE_RECORD_ENTITIES)
+        with Historian.open(self.data_dir) as historian:
+            rows = historian.entries(LeafKind.DECISION)
+        out: list[dict[str, Any]] = []
+        for leaf, payload in reversed(rows):
+            entry = json.loads(payload)
+            if entry.get("entry") != "access_decision" or (denied and entry.get("decision") == "allow"):
+                continue
+            out.append(
+                {
+                    "leaf": leaf,
+                    "time": entry.get("time"),
+                    "decision": entry.get("decision"),
+                    "principal": entry.get("principal"),
+                    "action": entry.get("action"),
+                    "resource": entry.get("resource"),
+                    "policy_ids": entry.get("policy_ids", []),
+                    "reasons": entry.get("reasons", []),
+                }
+            )
+            if len(out) > limit:
+                break
+        return {"decisions": out[:limit], "truncated": len(out) > limit}

@@ -76,7 +76,7 @@ function route() {
   if (!token) { show("login"); return; }
   stopTimers();
   const view = (location.hash || "#overview").slice(1);
-  const views = { overview: overview, findings: findings, ledger: ledger };
+  const views = { overview, findings, ledger, audit, access };
   (views[view] || overview)();
 }
 
@@ -184,17 +184,103 @@ async function findings() {
 
 // -- ledger ------------------------------------------------------------------------------------------
 
+const NOT_PERMITTED = "Not permitted for your role.";
+
+function denialText(result) { return result.status === 403 ? NOT_PERMITTED : errorText(result); }
+
+function shortJson(value) {
+  if (value === null || value === undefined) return null;
+  const text = typeof value === "string" ? value : JSON.stringify(value);
+  return text.length > 80 ? `${text.slice(0, 79)}…` : text;
+}
+
 async function ledger() {
   show("ledger");
   const result = await api("/api/ledger/status");
   const list = $("ledger-status");
   list.replaceChildren();
   const add = (term, value) => { const dt = document.createElement("dt"); dt.textContent = term; const dd = document.createElement("dd"); dd.textContent = value; list.append(dt, dd); };
-  if (result.status !== 200) { add("status", result.status === 403 ? "Not permitted for your role." : errorText(result)); return; }
-  for (const [key, value] of Object.entries(result.body)) add(key.replaceAll("_", " "), typeof value === "object" ? JSON.stringify(value) : String(value));
+  if (result.status !== 200) { add("status", denialText(result)); return; }
+  const { latest_checkpoint: latest, cosignatures = [], ...rest } = result.body;
+  for (const [key, value] of Object.entries(rest)) add(key.replaceAll("_", " "), typeof value === "object" ? JSON.stringify(value) : String(value));
+  if (latest) {
+    add("last checkpoint", `${latest.time} (size ${latest.size}, ${latest.leaves_since} leaves since)`);
+    add("checkpoint root", latest.root);
+  } else {
+    add("last checkpoint", "none yet");
+  }
+  const newest = cosignatures.filter((c) => latest && c.size === latest.size);
+  if (cosignatures.length === 0) add("witness cosignatures", "none kept (aseptic witness cosign)");
+  for (const c of newest.length ? newest : cosignatures.slice(-3)) {
+    add("witness cosignature", `${c.witness} at ${c.time} over size ${c.size} (key ${c.key})`);
+  }
+}
+
+// -- audit trail ---------------------------------------------------------------------------------------
+
+function auditQuery() {
+  const params = new URLSearchParams();
+  for (const name of ["who", "record", "since", "until"]) {
+    const value = $(`audit-${name}`).value.trim();
+    if (value) params.set(name, value);
+  }
+  return params.toString();
+}
+
+async function loadAudit() {
+  const query = auditQuery();
+  const result = await api(`/api/audit${query ? `?${query}` : ""}`);
+  const body = $("audit-table").querySelector("tbody");
+  body.replaceChildren();
+  if (result.status !== 200) { $("audit-note").textContent = denialText(result); $("audit-table").hidden = result.status === 403; return; }
+  $("audit-table").hidden = false;
+  const events = result.body.events;
+  $("audit-note").textContent = `${events.length} entries${result.body.truncated ? " (more: narrow the filter)" : ""}${query ? " matching the filter" : ""}`;
+  for (const e of events) {
+    const tr = document.createElement("tr");
+    tr.append(cell(e.leaf), cell(e.when), cell(e.who), cell(e.kind), cell(e.record), cell(e.change), cell(shortJson(e.old)), cell(shortJson(e.new)), cell(e.why));
+    body.append(tr);
+  }
+}
+
+async function audit() {
+  show("audit");
+  await loadAudit();
+}
+
+// -- access: recent denials and grants ------------------------------------------------------------------
+
+async function access() {
+  show("access");
+  const denials = $("denials-table").querySelector("tbody");
+  const grants = $("grants-table").querySelector("tbody");
+  denials.replaceChildren(); grants.replaceChildren();
+  $("grants-note").textContent = "";
+  const result = await api("/api/decisions?denied=true&limit=100");
+  const permitted = result.status === 200;
+  for (const id of ["denials-table", "grants-table"]) $(id).hidden = !permitted;
+  for (const heading of document.querySelectorAll("#access-view h2")) heading.hidden = !permitted;
+  if (!permitted) { $("access-note").textContent = denialText(result); return; }
+  const rows = result.body.decisions;
+  $("access-note").textContent = `${rows.length} recent denials`;
+  for (const d of rows) {
+    const tr = document.createElement("tr");
+    tr.append(cell(d.leaf), cell(d.time), cell(d.principal), cell(d.action), cell(d.resource), cell((d.reasons || []).join("; ") || (d.policy_ids || []).join(", ") || "no permit"));
+    denials.append(tr);
+  }
+  const listed = await api("/api/grants");
+  if (listed.status !== 200) { $("grants-note").textContent = denialText(listed); return; }
+  const open = listed.body.filter((g) => g.state === "active" || g.state === "requested");
+  $("grants-note").textContent = `${open.length} active or requested grants`;
+  for (const g of open) {
+    const tr = document.createElement("tr");
+    tr.append(cell(g.grant_id), cell(g.requester), cell(g.action), cell(g.scope), cell(g.breakglass ? `${g.state} (break-glass)` : g.state), cell(g.expires), cell(g.reason));
+    grants.append(tr);
+  }
 }
 
 $("login-form").addEventListener("submit", login);
 $("logout").addEventListener("click", () => logout());
+$("audit-form").addEventListener("submit", (event) => { event.preventDefault(); loadAudit(); });
 window.addEventListener("hashchange", route);
 if (token) start(); else logout();
