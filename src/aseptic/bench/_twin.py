@@ -157,9 +157,12 @@ def _run(task: _Task) -> dict[str, Any]:
     }
 
 
-def fit_detectors(train_batches: int, settings: DetectSettings | None = None) -> list[Detector]:
-    """The bench's detector set fitted on clean training batches (seeds 10000+)."""
-    batches = [batch_samples(b) for b in simulate_batches(train_batches, TRAIN_SEED, paa_control=PAA_CONTROL)]
+def fit_detectors(
+    train_batches: int, settings: DetectSettings | None = None, *, duration_h: float | None = None
+) -> list[Detector]:
+    """The bench's detector set fitted on clean training batches (seeds 10000+, ``duration_h`` long)."""
+    simulated = simulate_batches(train_batches, TRAIN_SEED, duration_h=duration_h, paa_control=PAA_CONTROL)
+    batches = [batch_samples(b) for b in simulated]
     model = fit_model(batches, settings, seed=0)
     detectors: list[Detector] = [MspcDetector(model), ResidualCusum(model), RecipeDetector(model)]
     for integrity in (StaleValueDetector(), ReplayDetector(), PhysicsDetector(), TwinResidualDetector()):

@@ -226,6 +226,7 @@ def _score(
         "detection_rate": round(rate, 3) if evaluated else None,
         "median_ttd_h": (round(statistics.median(ttd0), 2) if ttd0 else None) if evaluated else None,
         "p95_ttd_h": _quantile(ttd0, 0.95) if evaluated else None,
+        "batch_ttd_h": [round(t, 2) for t in ttd0] if evaluated else [],
         "steps": [
             {
                 "primitive": step.primitive,
@@ -261,9 +262,13 @@ def run_campaign(
     batches: int = 4,
     train_batches: int = 10,
     workers: int = 2,
+    train_duration_h: float | None = None,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Execute ``scenarios`` on ``batches`` batches each and score them (the campaign.json content).
+
+    The detectors are fitted on ``train_batches`` clean batches of ``train_duration_h`` hours
+    (default: the full recipe), as in ``aseptic bench twin``.
 
     Raises:
         ConfigError: ``batches`` < 1, ``train_batches`` < 3, ``workers`` < 1 or no scenario.
@@ -286,7 +291,7 @@ def run_campaign(
         else:
             runnable.append(scenario)
     t0 = time.perf_counter()
-    detectors = fit_detectors(train_batches) if runnable else []
+    detectors = fit_detectors(train_batches, duration_h=train_duration_h) if runnable else []
     fit_s = time.perf_counter() - t0
     seeds = [CAMPAIGN_SEED + i for i in range(batches)]
     durations = sorted({s.preconditions.batch_duration_h for s in runnable})
