@@ -56,7 +56,18 @@ from aseptic.detect import (
 from aseptic.errors import ConfigError
 from aseptic.twin import PaaControl, simulate_batches
 
-__all__ = ["GROUPS", "TEST_SEED", "TRAIN_SEED", "run_twin_bench"]
+__all__ = [
+    "GROUPS",
+    "PAA_CONTROL",
+    "TEST_SEED",
+    "TRAIN_SEED",
+    "batch_samples",
+    "detector_group",
+    "fit_detectors",
+    "init_worker",
+    "run_twin_bench",
+    "score_samples",
+]
 
 TRAIN_SEED, TEST_SEED = 10_000, 30_000
 GROUPS = ("mspc", "stale", "replay", "physics", "twin", "ensemble")
@@ -67,12 +78,12 @@ Sample = dict[str, float]
 Progress = Callable[[int, int], None]
 
 
-def _group(statistic: str) -> str:
+def detector_group(statistic: str) -> str:
     head = statistic.split(".", 1)[0]
     return _PREFIX.get(head, head)
 
 
-def _samples(batch: Any) -> list[Sample]:
+def batch_samples(batch: Any) -> list[Sample]:
     names = list(batch.tags)
     return [{n: float(batch.tags[n][i]) for n in names} for i in range(batch.time_h.size)]
 
@@ -88,19 +99,19 @@ class _Task:
 _DETECTORS: list[Detector] = []
 
 
-def _init(detectors: list[Detector]) -> None:
+def init_worker(detectors: list[Detector]) -> None:
     global _DETECTORS
     _DETECTORS = detectors
 
 
-def _score(samples: Sequence[Sample]) -> tuple[list[Finding], dict[str, list[tuple[int, int]]], int]:
+def score_samples(samples: Sequence[Sample]) -> tuple[list[Finding], dict[str, list[tuple[int, int]]], int]:
     findings: list[Finding] = []
     engine = Engine(_DETECTORS, findings.append, clock=SimClock(datetime(2026, 1, 1, tzinfo=UTC)))
     engine.start_batch("bench")
     flags: dict[str, list[bool]] = {g: [] for g in GROUPS}
     for sample in samples:
         confirmed = engine.push_sample(sample).confirmed
-        groups = {_group(s) for s in confirmed}
+        groups = {detector_group(s) for s in confirmed}
         for g in GROUPS[:-1]:
             flags[g].append(g in groups)
         flags["ensemble"].append(bool(groups))
@@ -111,12 +122,12 @@ def _run(task: _Task) -> dict[str, Any]:
     seed = TEST_SEED + task.index
     if task.kind == "fault":
         batch = simulate_batches(1, seed, faults=[task.fault], paa_control=PAA_CONTROL)[0]
-        samples = _samples(batch)
+        samples = batch_samples(batch)
     elif task.kind == "clean" or task.scenario is None:
-        samples = _samples(simulate_batches(1, seed, paa_control=PAA_CONTROL)[0])
+        samples = batch_samples(simulate_batches(1, seed, paa_control=PAA_CONTROL)[0])
     elif task.scenario.placement == "reporting":
         attacks = build_attacks(task.scenario, attacked_tag(task.index))
-        clean = _samples(simulate_batches(1, seed, paa_control=PAA_CONTROL)[0])
+        clean = batch_samples(simulate_batches(1, seed, paa_control=PAA_CONTROL)[0])
         samples = [apply_attacks(attacks, s["batch_time_h"], s) for s in clean]
     else:
         plant = InLoopPlant(
@@ -125,7 +136,7 @@ def _run(task: _Task) -> dict[str, Any]:
         samples = []
         while not plant.finished:
             samples.append(plant.step())
-    findings, episodes, n = _score(samples)
+    findings, episodes, n = score_samples(samples)
     return {
         "task": task,
         "samples": n,
@@ -134,7 +145,7 @@ def _run(task: _Task) -> dict[str, Any]:
         "findings": [
             (
                 f.batch_time_h,
-                _group(f.detector),
+                detector_group(f.detector),
                 f.detector,
                 f.tags[:1],
                 f.technique,
@@ -146,9 +157,12 @@ def _run(task: _Task) -> dict[str, Any]:
     }
 
 
-def fit_detectors(train_batches: int, settings: DetectSettings | None = None) -> list[Detector]:
-    """The bench's detector set fitted on clean training batches (seeds 10000+)."""
-    batches = [_samples(b) for b in simulate_batches(train_batches, TRAIN_SEED, paa_control=PAA_CONTROL)]
+def fit_detectors(
+    train_batches: int, settings: DetectSettings | None = None, *, duration_h: float | None = None
+) -> list[Detector]:
+    """The bench's detector set fitted on clean training batches (seeds 10000+, ``duration_h`` long)."""
+    simulated = simulate_batches(train_batches, TRAIN_SEED, duration_h=duration_h, paa_control=PAA_CONTROL)
+    batches = [batch_samples(b) for b in simulated]
     model = fit_model(batches, settings, seed=0)
     detectors: list[Detector] = [MspcDetector(model), ResidualCusum(model), RecipeDetector(model)]
     for integrity in (StaleValueDetector(), ReplayDetector(), PhysicsDetector(), TwinResidualDetector()):
@@ -186,7 +200,7 @@ def run_twin_bench(
     tasks += [_Task("fault", i, fault=f) for f in PROCESS_FAULTS for i in range(batches)]
     results: list[dict[str, Any]] = []
     t1 = time.perf_counter()
-    with ProcessPoolExecutor(max_workers=workers, initializer=_init, initargs=(detectors,)) as pool:
+    with ProcessPoolExecutor(max_workers=workers, initializer=init_worker, initargs=(detectors,)) as pool:
         for done, result in enumerate(pool.map(_run, tasks, chunksize=1), start=1):
             results.append(result)
             if progress is not None:

@@ -10,12 +10,21 @@ On the reporting path apply them to published samples; in the loop use ``InLoopP
 
 Scenario files (``load_scenario``, ``load_library``; YAML checked against ``scenario_schema()``,
 the shipped ATT&CK for ICS / ATLAS catalogues and the ``PRIMITIVES`` table) describe attacks for the
-campaign runner; the library ships in ``campaign/scenarios/`` (docs/campaign.md).
+campaign runner (``run_campaign``, ``write_campaign``); the library ships in ``campaign/scenarios/``
+(docs/campaign.md).
 """
 
 from aseptic.campaign._loop import InLoopPlant
 from aseptic.campaign._primitive_specs import PRIMITIVES, ParamSpec, PrimitiveSpec
 from aseptic.campaign._primitives import REPORTING_TECHNIQUES, Attack, Bias, Ramp, Replay, apply_attacks
+from aseptic.campaign._report import render_html, write_campaign
+from aseptic.campaign._runner import (
+    CAMPAIGN_SEED,
+    DETECTION_QUORUM,
+    FAMILY_STATISTICS,
+    not_executable_reason,
+    run_campaign,
+)
 from aseptic.campaign._scenario import (
     DETECTOR_FAMILIES,
     Expectation,
@@ -34,7 +43,10 @@ from aseptic.campaign._view import TamperedView
 
 __all__ = [
     "ATLAS_VERSION",
+    "CAMPAIGN_SEED",
+    "DETECTION_QUORUM",
     "DETECTOR_FAMILIES",
+    "FAMILY_STATISTICS",
     "ICS_ATTACK_VERSION",
     "PRIMITIVES",
     "REPORTING_TECHNIQUES",
@@ -59,8 +71,12 @@ __all__ = [
     "builtin_scenario_dir",
     "load_library",
     "load_scenario",
+    "not_executable_reason",
     "parse_scenario",
+    "render_html",
+    "run_campaign",
     "scenario_schema",
     "technique",
     "techniques",
+    "write_campaign",
 ]

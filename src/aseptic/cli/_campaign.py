@@ -1,4 +1,4 @@
-"""``aseptic campaign ...``: the threat-simulation scenario library (list, validate)."""
+"""``aseptic campaign ...``: the threat-simulation scenario library (list, validate) and the runner."""
 
 from __future__ import annotations
 
@@ -6,9 +6,19 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from aseptic.campaign import PRIMITIVES, ParamSpec, Scenario, load_library, load_scenario
-from aseptic.cli._common import JsonOption, handles_errors, print_json
+from aseptic.campaign import (
+    PRIMITIVES,
+    ParamSpec,
+    Scenario,
+    load_library,
+    load_scenario,
+    run_campaign,
+    write_campaign,
+)
+from aseptic.cli._common import JsonOption, handles_errors, print_json, stderr
+from aseptic.errors import InputError
 
 app = typer.Typer(help="Threat simulation on the digital twin: the scenario library.", no_args_is_help=True)
 
@@ -97,3 +107,53 @@ def primitives(as_json: JsonOption = False) -> None:
     for spec in specs:
         params = ", ".join(f"{name}:{p.type}" for name, p in spec.params.items())
         print(f"{spec.name:22} {spec.target:9} {','.join(spec.techniques):20} {params}")
+
+
+@app.command("run")
+@handles_errors
+def run(
+    scenario_ids: Annotated[
+        list[str] | None,
+        typer.Argument(metavar="[SCENARIO]...", help="Scenario ids; none = the whole library."),
+    ] = None,
+    batches: Annotated[int, typer.Option("--batches", min=1, help="Attacked batches per scenario.")] = 4,
+    train_batches: Annotated[
+        int, typer.Option("--train-batches", min=3, help="Clean batches the detectors are fitted on.")
+    ] = 10,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes.")] = 2,
+    out: Annotated[Path, typer.Option("--out", help="Directory for campaign.json and report.html.")] = Path(
+        "campaign-out"
+    ),
+    scenario_dir: ScenarioDirOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Run scenarios on twin batches, score detection and impact; write OUT/campaign.json and report.html."""
+    library = {s.id: s for s in load_library(scenario_dir or [])}
+    unknown = [i for i in scenario_ids or [] if i not in library]
+    if unknown:
+        raise InputError(
+            f"unknown scenario id(s): {', '.join(unknown)}", hint="`aseptic campaign list` shows the library"
+        )
+    chosen = [library[i] for i in scenario_ids] if scenario_ids else list(library.values())
+    with Progress(
+        TextColumn("campaign"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=stderr
+    ) as bar:
+        task = bar.add_task("batches", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        report = run_campaign(
+            chosen, batches=batches, train_batches=train_batches, workers=workers, progress=progress
+        )
+    json_path, html_path = write_campaign(report, out)
+    if as_json:
+        print_json(report)
+        return
+    for s in report["scenarios"]:
+        verdict = "not evaluable" if s["detected"] is None else ("detected" if s["detected"] else "MISSED")
+        ttd = f" median TTD {s['median_ttd_h']} h" if s["median_ttd_h"] is not None else ""
+        print(f"{s['id']:36} {verdict:13} rate {s['detection_rate']}{ttd}")
+    for n in report["not_executed"]:
+        print(f"{n['id']:36} not executed: {'; '.join(n['reasons'])}")
+    print(f"written: {json_path} {html_path}")

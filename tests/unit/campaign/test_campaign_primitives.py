@@ -26,7 +26,10 @@ def test_public_api_is_pinned() -> None:
     assert sorted(aseptic.campaign.__all__) == sorted(
         [
             "ATLAS_VERSION",
+            "CAMPAIGN_SEED",
+            "DETECTION_QUORUM",
             "DETECTOR_FAMILIES",
+            "FAMILY_STATISTICS",
             "ICS_ATTACK_VERSION",
             "PRIMITIVES",
             "REPORTING_TECHNIQUES",
@@ -51,10 +54,14 @@ def test_public_api_is_pinned() -> None:
             "builtin_scenario_dir",
             "load_library",
             "load_scenario",
+            "not_executable_reason",
             "parse_scenario",
+            "render_html",
+            "run_campaign",
             "scenario_schema",
             "technique",
             "techniques",
+            "write_campaign",
         ]
     )
 
