@@ -133,3 +133,21 @@ def test_breakglass_over_the_api_is_a_finding_and_waits_for_review(client: TestC
     assert client.get("/api/breakglass/reviews", headers=sam).json() == []
     findings = [e for e in _entries(site.data_dir) if e.get("kind") == "finding"]
     assert [(f["technique"], f["principal"]) for f in findings] == [("T0859", 'User::"olga"')]
+
+
+def test_grants_are_listed_in_full_only_to_roles_that_may_read_access_records(
+    client: TestClient, site: Site
+) -> None:
+    olga, otto, sam = (_login(client, site, name) for name in ("olga", "otto", "sam"))
+    grant = client.post("/api/grants", json=WRITE, headers=olga).json()
+    assert [g["grant_id"] for g in client.get("/api/grants", headers=olga).json()] == [grant["grant_id"]]
+    assert client.get("/api/grants", headers=otto).json() == []  # another operator sees only their own
+    assert [g["grant_id"] for g in client.get("/api/grants", headers=sam).json()] == [grant["grant_id"]]
+    assert client.get("/api/breakglass/reviews", headers=otto).status_code == 403
+    client.app.state.service.log.flush()  # type: ignore[attr-defined]
+    reads = [
+        (e["principal"], e["decision"])
+        for e in _entries(site.data_dir)
+        if e.get("entry") == "access_decision" and e.get("resource") == 'Record::"access-decisions"'
+    ]
+    assert ('User::"otto"', "deny") in reads and ('User::"sam"', "allow") in reads

@@ -124,12 +124,18 @@ async def request_grant(principal: Authenticated, request: Request) -> dict[str,
 
 @router.get("/api/grants", tags=["grants"])
 def list_grants(principal: Authenticated, request: Request) -> list[dict[str, Any]]:
-    """Every grant with its state (expiries that passed are logged first)."""
+    """Grants with their state (expiries that passed are logged first): every grant for a role that
+    may read the access records, otherwise only the caller's own (as requester or approver)."""
     service = _service(request)
     grants = _grants(service)
     now = service.clock.now()
     grants.expire_due(now)
-    return [g.to_json(now) for g in grants.list_grants()]
+    everything = service.may_read_all_grants(principal)
+    return [
+        g.to_json(now)
+        for g in grants.list_grants()
+        if everything or principal.name in (g.requester, g.approver)
+    ]
 
 
 @router.post("/api/grants/{grant_id}/approve", tags=["grants"])
@@ -168,8 +174,9 @@ async def open_breakglass(principal: Authenticated, request: Request) -> dict[st
 
 @router.get("/api/breakglass/reviews", tags=["break-glass"])
 def pending_reviews(principal: Authenticated, request: Request) -> list[dict[str, Any]]:
-    """Break-glass sessions nobody has reviewed yet."""
+    """Break-glass sessions nobody has reviewed yet (for roles that may read the access records)."""
     service = _service(request)
+    service.require_access_records(principal)
     now = service.clock.now()
     return [g.to_json(now) for g in _grants(service).pending_reviews()]
 

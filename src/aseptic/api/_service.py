@@ -437,6 +437,22 @@ class ApiService:
             raise Denied(decision)
         return decision
 
+    def require_access_records(self, principal: Principal) -> None:
+        """``read_record`` on ``Record::"access-decisions"`` (the access view's record), logged.
+
+        Raises:
+            Denied: the policies deny it.
+        """
+        self._require(principal, "read_record", DECISIONS_RECORD, _SITE_RECORD_ENTITIES)
+
+    def may_read_all_grants(self, principal: Principal) -> bool:
+        """Whether ``principal`` may see every grant (``require_access_records``; logged either way)."""
+        try:
+            self.require_access_records(principal)
+        except Denied:
+            return False
+        return True
+
     def ledger_status(self, principal: Principal) -> dict[str, Any]:
         """The ledger's size, root, leaf kinds and latest checkpoint (``read_record``, logged).
 
