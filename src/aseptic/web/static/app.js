@@ -137,6 +137,8 @@ async function refreshTrend(card) {
     state.from = last.time;
     card.querySelector(".value").textContent = last.value === null ? "bad quality" : `${last.value.toPrecision(5)} ${state.unit}`;
     card.dataset.lastTime = last.time;
+  } else {
+    card.querySelector(".value").textContent = "no readings yet";
   }
   drawTrend(card, state.points);
 }
