@@ -181,7 +181,7 @@ def test_rotation_logged_before_a_crash_resumes_from_postgresql(tmp_path: Path, 
     from aseptic.ledger import Ledger, verify_ledger
 
     data_dir = tmp_path / "data"
-    keys = KeyStore.open(data_dir, passphrase=None)
+    keys = KeyStore.open(data_dir)  # sealed under the suite's passphrase file (tests/conftest.py)
     clock = SimClock(START)
     with Ledger.open(data_dir, site_key=keys.load_or_create("site"), clock=clock, store=pg_url) as ledger:
         ledger.append_finding({"n": 1})
