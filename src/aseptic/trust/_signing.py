@@ -39,21 +39,18 @@ class LockoutMixin:
     lockout: LockoutPolicy
     _findings: AuditSink
 
-    def _change(self, entry: Mapping[str, Any]) -> AbstractContextManager[sqlite3.Connection]:
-        raise NotImplementedError
+    if TYPE_CHECKING:  # provided by IdentityStore, the class this mixin is part of
 
-    def _row(self, name: str) -> tuple[Any, ...] | None:
-        raise NotImplementedError
+        def _change(self, entry: Mapping[str, Any]) -> AbstractContextManager[sqlite3.Connection]: ...
 
-    @staticmethod
-    def _principal(row: tuple[Any, ...]) -> Principal:
-        raise NotImplementedError
+        def _row(self, name: str) -> tuple[Any, ...] | None: ...
 
-    def get(self, name: str) -> Principal:
-        raise NotImplementedError
+        @staticmethod
+        def _principal(row: tuple[Any, ...]) -> Principal: ...
 
-    def authenticate(self, name: str, password: str, totp_code: str, now: datetime) -> Principal:
-        raise NotImplementedError
+        def get(self, name: str) -> Principal: ...
+
+        def authenticate(self, name: str, password: str, totp_code: str, now: datetime) -> Principal: ...
 
     def _checked_row(self, name: str, password: str, now: datetime) -> tuple[Any, ...]:
         """The row of user ``name`` if not locked and ``password`` is right (failures counted)."""
