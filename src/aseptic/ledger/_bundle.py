@@ -174,6 +174,11 @@ def export_bundle(
         if has_envelopes:  # their collector keys, so that envelope signatures verify offline
             for record in reader.key_leaves(last):
                 chosen.setdefault(record.leaf, ("key", record))
+        # Every site-key rotation: the chain that says which key signs which span of the tree, so
+        # that a bundle spanning a rotation verifies with either key and a retired key is refused
+        # past its retirement point (rule 2 of _bundle_verify).
+        for leaf, payload in reader.rotation_entries():
+            chosen.setdefault(leaf, ("key_rotation", Record(leaf, LeafKind.AUDIT, payload)))
     ordered = [chosen[leaf] for leaf in sorted(chosen)]
     rendering = _render_html(batch_id, ledger.origin, ordered)
     rendering_digest = hashlib.sha256(rendering.encode("utf-8")).hexdigest()

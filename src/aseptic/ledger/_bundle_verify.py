@@ -5,7 +5,11 @@ No database, no network, no key from the bundle itself is trusted. The rules, in
 
 1. At least one trust anchor is given, else nothing is verified (``ConfigError``).
 2. Every checkpoint is signed by a trusted key, or cosigned by a trusted witness (and then its site
-   signature must still verify with the site key the bundle names).
+   signature must still verify with the site key the bundle names), or signed by a key of the site's
+   key chain that holds a trusted key. The chain comes from the bundle's site-key rotation entries
+   (each signed by the retiring and the successor key, and proven in the anchor's tree by rule 5):
+   trust flows along it both ways, so a bundle spanning a rotation verifies with the old or the new
+   ``site.pub``, and a key of the chain signs no checkpoint past its retirement point.
 3. One origin; no two checkpoints of one size with different roots; time never goes back.
 4. Every checkpoint has a consistency proof to the anchor (the largest): all are prefixes of one
    tree, so every pair is consistent and the log never forked.
@@ -29,12 +33,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aseptic.crypto import PublicKey
-from aseptic.errors import AsepticError, ConfigError, InputError, IntegrityError, ProofError
+from aseptic.errors import AsepticError, ConfigError, InputError, IntegrityError, ProofError, SignatureError
 from aseptic.ledger._bundle import BUNDLE_FORMAT, EXPORT_ENTRY
 from aseptic.ledger._checkpoint import Checkpoint
 from aseptic.ledger._entries import LeafKind, canonical_json, decode_key_payload, hash_entry
 from aseptic.ledger._lineage import parse_lineage_event
 from aseptic.ledger._proof import verify_consistency, verify_inclusion
+from aseptic.ledger._rotation import KEY_RECORD, SiteKeys
 from aseptic.ledger._verify_rows import envelope_signature_problem
 from aseptic.ledger._witness import Cosignature
 from aseptic.telemetry import Envelope, QuarantineEvent
@@ -185,6 +190,7 @@ def _check_trust(
             if checkpoint.size == size and checkpoint.root.hex() == root:
                 cosigned.setdefault(checkpoint.body, []).append(cosignature)
     trusted_by: set[str] = set()
+    chain = _trusted_chain(document, keys)
     # Pass 1: checkpoints cosigned by a trusted witness. The witness checked their site signature with
     # the site key it pinned, so that key is vouched for: it may then sign the other checkpoints.
     vouched: dict[str, PublicKey] = {}
@@ -198,7 +204,8 @@ def _check_trust(
                 raise BundleRejected(where, f"a cosignature does not verify ({exc})") from None
             trusted_by.add(f"witness {cosignature.witness!r} key {cosignature.key_id}")
             report.cosignatures += 1
-        if witnessed and str(checkpoint.key_id) not in keys:
+        in_chain = chain is not None and checkpoint.key_id in {k.key_id for k in chain.keys}
+        if witnessed and str(checkpoint.key_id) not in keys and not in_chain:
             if site_key is None or site_key.key_id != checkpoint.key_id:
                 raise BundleRejected(where, "the bundle does not name the site key that signed it")
             vouched[str(site_key.key_id)] = site_key
@@ -207,7 +214,16 @@ def _check_trust(
         where = _where(checkpoint)
         if checkpoint.origin != report.origin:
             raise BundleRejected(where, f"belongs to another log than the bundle's {report.origin!r}")
-        key = keys.get(str(checkpoint.key_id)) or vouched.get(str(checkpoint.key_id))
+        key: PublicKey | None
+        if chain is not None and checkpoint.key_id in {k.key_id for k in chain.keys}:
+            try:  # the span rule holds even when the auditor trusts the retired key itself
+                key = chain.key_for(checkpoint)
+            except SignatureError as exc:
+                raise BundleRejected(where, exc.message, hint=exc.hint) from None
+            if str(key.key_id) not in keys:
+                trusted_by.add(f"site key {key.key_id} (key chain)")
+        else:
+            key = keys.get(str(checkpoint.key_id)) or vouched.get(str(checkpoint.key_id))
         if key is None:
             raise BundleRejected(
                 where,
@@ -222,6 +238,46 @@ def _check_trust(
         if str(key.key_id) in keys:
             trusted_by.add(f"site key {key.key_id}")
     report.trusted_by = sorted(trusted_by)
+
+
+def _trusted_chain(document: Mapping[str, Any], keys: Mapping[str, PublicKey]) -> SiteKeys | None:
+    """The site key chain of the bundle's rotation entries, if it holds a trusted key; else None.
+
+    A rotation entry that is not signed by both its keys, or a chain that does not link, rejects
+    the bundle: it is a damaged or forged key history, not an unknown one.
+    """
+    rotations: list[tuple[int, bytes]] = []
+    for item in document.get("records", []) if isinstance(document.get("records"), list) else []:
+        if not isinstance(item, dict) or item.get("kind") != LeafKind.AUDIT.value:
+            continue
+        leaf = item.get("leaf")
+        try:
+            payload = base64.b64decode(str(item.get("payload")), validate=True)
+            fields = json.loads(payload)
+        except (binascii.Error, ValueError):
+            continue  # rule 5 names it
+        if (
+            isinstance(leaf, int)
+            and isinstance(fields, dict)
+            and fields.get("record") == KEY_RECORD
+            and fields.get("key_event") == "retired"
+        ):
+            rotations.append((leaf, payload))
+    if not rotations:
+        return None
+    rotations.sort()
+    where = f"site key rotation at leaf {rotations[0][0]}"
+    try:
+        first = json.loads(rotations[0][1]).get("old_public_key")
+        algorithm, raw = str(first).split()
+        chain = SiteKeys.from_entries(PublicKey.from_raw(algorithm, bytes.fromhex(raw)), rotations)
+    except (ValueError, InputError) as exc:
+        raise BundleRejected(where, f"names no valid retiring key ({exc})") from None
+    except SignatureError as exc:
+        raise BundleRejected(where, f"the key chain does not verify ({exc.message})") from None
+    if not any(str(k.key_id) in keys for k in chain.keys):
+        return None
+    return chain
 
 
 def _where(checkpoint: Checkpoint) -> str:

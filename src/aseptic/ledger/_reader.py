@@ -7,6 +7,7 @@ bundle's verifier re-hashes every record (docs/ledger.md, "Evidence bundles").
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,6 +130,15 @@ class LogReader:
             if found == payload:
                 return leaf
         return None
+
+    def rotation_entries(self) -> list[tuple[int, bytes]]:
+        """``(leaf, payload)`` of every site-key rotation entry, in log order."""
+        needle = f'"record":"{KEY_RECORD}"'.encode()
+        return [
+            (leaf, payload)
+            for leaf, payload in self._store.entries_containing(LeafKind.AUDIT, needle)
+            if json.loads(payload).get("key_event") == "retired"
+        ]
 
     def site_keys(self, anchor: PublicKey) -> SiteKeys:
         """The site key chain from the key-rotation entries of the log, starting at ``anchor``.
