@@ -31,6 +31,7 @@ __all__ = [
     "SiteSettings",
     "TelemetrySettings",
     "TlsSettings",
+    "TrustSettings",
     "TwinSettings",
     "load_settings",
     "settings_from_mapping",
@@ -192,6 +193,15 @@ class CryptoSettings(_Section):
     pkcs11_pin_file: Path | None = None
 
 
+class TrustSettings(_Section):
+    """Identities (docs/access.md): how a burst of failed logins or signings locks an identity."""
+
+    # Failed password/TOTP attempts (login or e-signature) that lock the identity and raise a Finding.
+    lockout_failures: Annotated[int, Field(ge=1, le=100)] = 5
+    # The window those failures are counted in, in seconds (21 CFR 11.300(d): detect and report).
+    lockout_window_s: Annotated[int, Field(ge=60, le=7 * 24 * 3600)] = 15 * 60
+
+
 class Settings(_Section):
     """Everything a site can configure. Built only by ``load_settings`` or ``settings_from_mapping``."""
 
@@ -206,6 +216,7 @@ class Settings(_Section):
     gateway: GatewaySettings = GatewaySettings()
     tls: TlsSettings = TlsSettings()
     crypto: CryptoSettings = CryptoSettings()
+    trust: TrustSettings = TrustSettings()
 
 
 def settings_from_mapping(data: dict[str, Any], *, source: str = "<settings>") -> Settings:

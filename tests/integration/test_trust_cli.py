@@ -485,3 +485,32 @@ def test_a_non_empty_foreign_directory_is_not_initialised(tmp_path: Path) -> Non
     code, _, err = aseptic("user", "list", "--data-dir", str(tmp_path))
     assert code == 2 and "not initialised (and not empty)" in err
     assert not (tmp_path / "ledger.db").exists()
+
+
+def test_lockout_thresholds_come_from_the_sites_configuration(site: dict[str, Path | str]) -> None:
+    """``[trust] lockout_failures = 2``: the second wrong password locks root, who then cannot log
+    in even with the right password and code, and the lockout is a Finding in the log."""
+    tmp, data_dir = Path(site["tmp"]), Path(site["dir"])
+    config = tmp / "aseptic.toml"
+    config.write_text("[trust]\nlockout_failures = 2\nlockout_window_s = 600\n", encoding="utf-8")
+    (tmp / "wrong.pw").write_text("not the password 999\n")
+    for password in ("wrong.pw", "wrong.pw", "root.pw"):
+        code, _, err = aseptic(
+            "user", "login", "root", "--out", str(tmp / "again.session"), "--password-file",
+            str(tmp / password), "--data-dir", str(data_dir), "--config", str(config),
+            stdin=pyotp.TOTP(str(site["root_secret"])).now() + "\n",
+        )  # fmt: skip
+        assert code == 1, err
+    findings = [e for e in _ledger_entries(data_dir, findings=True) if e.get("kind") == "finding"]
+    locks = [
+        f for f in findings if f.get("detector") == "authentication-lockout" and f.get("subject") == "root"
+    ]
+    assert [(f["failures"], f["limit"], f["window_s"]) for f in locks] == [(2, 2, 600)]
+
+
+def test_a_lockout_threshold_out_of_range_is_a_config_error(site: dict[str, Path | str]) -> None:
+    tmp, data_dir = Path(site["tmp"]), Path(site["dir"])
+    config = tmp / "aseptic.toml"
+    config.write_text("[trust]\nlockout_failures = 0\n", encoding="utf-8")
+    code, _, err = aseptic("user", "list", "--data-dir", str(data_dir), "--config", str(config))
+    assert code == 2 and "[trust].lockout_failures" in err

@@ -49,6 +49,7 @@ from aseptic.trust import (
     area_entity,
     batch_entity,
     load_active_policy_set,
+    lockout_policy,
     plant_entities,
     record_entity,
     verify_client_certificate,
@@ -167,7 +168,9 @@ class ApiService:
         log = DecisionLog(open_ledger)
         thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="identity-store")
         try:
-            identities = thread.submit(IdentityStore.open, data_dir, audit=log).result()
+            identities = thread.submit(
+                IdentityStore.open, data_dir, audit=log, lockout=lockout_policy(settings)
+            ).result()
         except BaseException:
             thread.shutdown()
             log.close()

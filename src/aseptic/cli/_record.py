@@ -35,7 +35,7 @@ from aseptic.crypto import SITE_KEY, KeyStore, PublicKey, SigningKey, read_publi
 from aseptic.errors import BackendError, ConfigError, InputError, IntegrityError
 from aseptic.ledger import LeafKind, Ledger, LogReader, canonical_json, has_ledger
 from aseptic.service import SESSION_KEY
-from aseptic.trust import IdentityStore, verify_token
+from aseptic.trust import IdentityStore, lockout_policy, verify_token
 
 app = typer.Typer(help="Electronic signatures on records: sign, verify, signer names.", no_args_is_help=True)
 
@@ -67,7 +67,9 @@ def open_signing(data_dir: Path | None, config: Path | None) -> Iterator[Signing
     with Ledger.open(
         directory, site_key=site_key, clock=clock, origin=settings.site.id, create=False
     ) as ledger:
-        with IdentityStore.open(directory, audit=ledger_sink(ledger)) as identities:
+        with IdentityStore.open(
+            directory, audit=ledger_sink(ledger), lockout=lockout_policy(settings)
+        ) as identities:
             yield Signing(ledger, identities, site_key, session_key, clock, settings.site.id)
 
 

@@ -51,6 +51,7 @@ from aseptic.trust import (
     RequestContext,
     SiteCA,
     load_active_policy_set,
+    lockout_policy,
     plant_entities,
 )
 
@@ -208,7 +209,7 @@ def open_trust(
 
     log = DecisionLog(open_ledger)
     try:
-        identities = IdentityStore.open(directory, audit=log)
+        identities = IdentityStore.open(directory, audit=log, lockout=lockout_policy(settings))
         try:
             with GrantStore.open(directory, audit=log, findings=log.log_finding) as grants:
                 yield TrustContext(

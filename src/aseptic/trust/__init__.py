@@ -34,6 +34,7 @@ from aseptic.trust._entities import (
 from aseptic.trust._findings import ACCESS_TECHNIQUES, access_finding
 from aseptic.trust._grant import GRANTABLE_ACTIONS, MAX_BREAKGLASS_S, MAX_GRANT_S, Grant
 from aseptic.trust._grant_store import GRANT_DB, REVIEWER_ROLES, FindingSink, GrantStore
+from aseptic.trust._lockout import LockoutPolicy, lockout_policy
 from aseptic.trust._password import MIN_PASSWORD_LENGTH, hash_password, verify_password
 from aseptic.trust._policy import PolicyBundle, PolicyDecisionPoint
 from aseptic.trust._policy_store import POLICY_DIR, install_policy_set, load_active_policy_set
@@ -74,6 +75,7 @@ __all__ = [
     "GrantSource",
     "GrantStore",
     "IdentityStore",
+    "LockoutPolicy",
     "PolicyBundle",
     "PolicyDecisionPoint",
     "Principal",
@@ -88,6 +90,7 @@ __all__ = [
     "install_policy_set",
     "issue_token",
     "load_active_policy_set",
+    "lockout_policy",
     "model_entity",
     "new_totp_secret",
     "plant_entities",

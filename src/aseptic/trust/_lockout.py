@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from aseptic.clock import format_rfc3339
+from aseptic.config import Settings
 
 __all__ = [
     "LOCKOUT_DDL",
@@ -25,6 +26,7 @@ __all__ = [
     "count_failure",
     "is_locked",
     "lockout_finding",
+    "lockout_policy",
     "mark_session_signed",
     "session_has_signed",
 ]
@@ -52,6 +54,11 @@ class LockoutPolicy:
     def __post_init__(self) -> None:
         if self.max_failures < 1 or self.window_s < 1:
             raise ValueError(f"lockout needs max_failures >= 1 and window_s >= 1, got {self}")
+
+
+def lockout_policy(settings: Settings) -> LockoutPolicy:
+    """The site's lockout policy from ``[trust] lockout_failures`` and ``lockout_window_s``."""
+    return LockoutPolicy(settings.trust.lockout_failures, settings.trust.lockout_window_s)
 
 
 def count_failure(conn: sqlite3.Connection, name: str, now: datetime, policy: LockoutPolicy) -> int:
