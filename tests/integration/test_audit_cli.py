@@ -12,6 +12,8 @@ import pyotp
 import pytest
 from typer.testing import CliRunner
 
+pytestmark = pytest.mark.requirement("P11-11.10e", "A11-9")
+
 runner = CliRunner()
 PASSWORD = "root password 0123"
 

@@ -18,6 +18,8 @@ from aseptic.crypto import KeyStore, SigningKey
 from aseptic.ledger import Ledger
 from aseptic.telemetry import Envelope, Quality, Reading
 
+pytestmark = pytest.mark.requirement("ASE-CUSTODY", "P11-11.10a")
+
 runner = CliRunner()
 START = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -12,7 +12,7 @@ from opcua_support import SAMPLE_TIME_H, FakePlant, gateway, make_server, raw_cl
 from aseptic.telemetry import OpcUaSource, Quality
 from aseptic.twin import DEVICES, SIM_EPOCH, TAGS, TagKind
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.requirement("ASE-TWIN")]
 
 
 async def test_trusted_client_reads_every_tag_with_units_ranges_and_simulated_timestamps(

@@ -18,7 +18,7 @@ from aseptic.crypto import PkiDirectory
 from aseptic.telemetry import OpcUaSource
 from aseptic.twin import TAGS
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.requirement("ASE-TWIN")]
 
 ASEPTIC = [str(Path(sys.executable).with_name("aseptic"))]  # the installed console script
 

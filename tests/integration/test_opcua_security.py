@@ -16,7 +16,7 @@ from aseptic.crypto import PkiDirectory, add_to_trust_list, thumbprint
 from aseptic.errors import AccessDenied, ConfigError, SignatureError
 from aseptic.telemetry import OpcUaSource
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.requirement("ASE-ZERO-TRUST", "P11-11.10h")]
 
 
 async def test_server_offers_only_signandencrypt_endpoints_with_x509_identities(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from opcua_support import FakePlant, make_server, new_client_identity, raw_clien
 from aseptic.errors import AccessDenied, InputError
 from aseptic.telemetry import OpcUaSource
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.requirement("ASE-TWIN")]
 
 PH_SP_BEFORE = 7.0  # FakePlant starts setpoints mid-range
 

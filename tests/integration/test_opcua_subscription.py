@@ -16,7 +16,7 @@ from aseptic.errors import BackendError
 from aseptic.telemetry import OpcUaSource, Quality, Reading
 from aseptic.twin import SIM_EPOCH, TAGS, Plant, TagKind
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.requirement("ASE-TWIN")]
 
 EVERY_SAMPLE = [t.name for t in TAGS if t.kind is not TagKind.ASSAY]
 ASSAYS = [t.name for t in TAGS if t.kind is TagKind.ASSAY]

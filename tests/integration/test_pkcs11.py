@@ -37,10 +37,13 @@ PIN, SO_PIN = "4711-aseptic", "so-pin-0815"
 LABEL, SECOND_LABEL = "aseptic-test", "aseptic-wrong-pin"
 START = datetime(2026, 1, 1, 6, 0, tzinfo=UTC)
 
-pytestmark = pytest.mark.skipif(
-    not MODULE.is_file() or shutil.which("softhsm2-util") is None,
-    reason="SoftHSM2 is not installed (Debian package softhsm2; `make system-deps` installs it)",
-)
+pytestmark = [
+    pytest.mark.skipif(
+        not MODULE.is_file() or shutil.which("softhsm2-util") is None,
+        reason="SoftHSM2 is not installed (Debian package softhsm2; `make system-deps` installs it)",
+    ),
+    pytest.mark.requirement("ASE-PQC"),
+]
 
 
 def write_secret(path: Path, text: str) -> Path:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from aseptic.cli.main import app
+
+pytestmark = pytest.mark.requirement("ASE-CUSTODY", "ALCOA-ORIGINAL")
 
 runner = CliRunner()
 

@@ -1,6 +1,10 @@
 """The public API of aseptic.audit is pinned: a change here is a deliberate API change."""
 
+import pytest
+
 import aseptic.audit
+
+pytestmark = pytest.mark.requirement("A11-9")
 
 
 def test_audit_public_api_is_pinned() -> None:

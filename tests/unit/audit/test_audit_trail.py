@@ -12,6 +12,8 @@ from aseptic.audit import AuditEntry, AuditFilter, Change, read_audit_trail, rea
 from aseptic.errors import InputError
 from aseptic.ledger import LeafKind, verify_ledger
 
+pytestmark = pytest.mark.requirement("P11-11.10e", "A11-9")
+
 
 def _changes(site: Site) -> None:
     site.trail.record_change(

@@ -21,6 +21,8 @@ from aseptic.crypto import SigningKey
 from aseptic.errors import AccessDenied, InputError, ProofError, SignatureError
 from aseptic.ledger import LeafKind
 
+pytestmark = pytest.mark.requirement("A11-9", "A11-17")
+
 
 def _history(site: Site) -> None:
     site.trail.record_change(

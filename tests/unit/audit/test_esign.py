@@ -14,6 +14,8 @@ from aseptic.crypto import ED25519_ML_DSA_65, SigningKey
 from aseptic.errors import AccessDenied, ConfigError, InputError, SignatureError
 from aseptic.ledger import LeafKind
 
+pytestmark = pytest.mark.requirement("P11-11.50", "P11-11.70", "P11-11.200", "P11-11.300")
+
 RECORD = {"batch": "B-2026-0042", "result": "pass", "assay_pct": 99.2}
 OTHER = {"batch": "B-2026-0043", "result": "pass", "assay_pct": 98.7}
 

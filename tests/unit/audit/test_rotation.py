@@ -14,6 +14,8 @@ from aseptic.crypto import ED25519, ED25519_ML_DSA_65, KeyStore, SigningKey, rea
 from aseptic.errors import ConfigError, InputError, SignatureError
 from aseptic.ledger import Checkpoint, Ledger, LedgerTampered, SiteKeys, verify_ledger
 
+pytestmark = pytest.mark.requirement("ASE-PQC", "P11-11.10e")
+
 START = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 SYNC = fixed_clock_sync("synchronized")
 

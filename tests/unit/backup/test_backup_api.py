@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 import aseptic.backup
+
+pytestmark = pytest.mark.requirement("A11-7")
 
 
 def test_public_api_is_pinned() -> None:

@@ -29,6 +29,8 @@ from aseptic.crypto import (
 )
 from aseptic.errors import ConfigError, InputError, SignatureError
 
+pytestmark = pytest.mark.requirement("ASE-PQC")
+
 VECTOR = json.loads((Path(__file__).parent / "vectors" / "ed25519-ml-dsa-65.json").read_text())
 MESSAGE = b"aseptic-checkpoint/v1\norigin: site-01\nsize: 7\n"
 # Frame offsets of the hybrid signature: name frame, Ed25519 frame, ML-DSA-65 frame.

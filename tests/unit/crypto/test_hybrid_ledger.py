@@ -16,6 +16,8 @@ from aseptic.ledger import Checkpoint, Ledger, LedgerTampered, verify_ledger
 from aseptic.telemetry import EdgeSigner, Envelope, Ingestor, IngestVerifier, Quality, Quarantine, Reading
 from aseptic.twin.tags import TAGS
 
+pytestmark = pytest.mark.requirement("ASE-PQC")
+
 START = datetime(2026, 1, 1, 6, 0, tzinfo=UTC)
 
 

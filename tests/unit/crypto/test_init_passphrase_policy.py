@@ -15,6 +15,8 @@ from typer.testing import CliRunner
 
 from aseptic.crypto import PASSPHRASE_ENV, PASSPHRASE_FILE_ENV, KeyStore
 
+pytestmark = pytest.mark.requirement("ASE-PQC")
+
 runner = CliRunner()
 NO_PASSPHRASE: dict[str, str | None] = {PASSPHRASE_FILE_ENV: None, PASSPHRASE_ENV: None}
 

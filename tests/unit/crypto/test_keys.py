@@ -10,6 +10,8 @@ import pytest
 from aseptic.crypto import ED25519, KeyStore, PublicKey, SigningKey, read_public_key
 from aseptic.errors import ConfigError, InputError, SignatureError
 
+pytestmark = pytest.mark.requirement("ASE-PQC")
+
 
 def test_signature_verifies() -> None:
     key = SigningKey.generate()

@@ -28,6 +28,8 @@ from aseptic.crypto import (
 )
 from aseptic.errors import AsepticError, ConfigError, InputError
 
+pytestmark = pytest.mark.requirement("ASE-PQC")
+
 SECRET = "correct horse battery staple 42"
 PASSPHRASE = Passphrase(SECRET.encode(), source="the test")
 WRONG = Passphrase(b"incorrect horse battery staple", source="the test")

@@ -26,6 +26,8 @@ from aseptic.crypto import (
 )
 from aseptic.errors import BackendError, ConfigError, SignatureError
 
+pytestmark = pytest.mark.requirement("ASE-ZERO-TRUST")
+
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 URI = "urn:aseptic:client:historian"
 

@@ -16,6 +16,8 @@ from aseptic.crypto import PublicKey, SigningKey, read_public_key
 from aseptic.errors import ConfigError, InputError
 from aseptic.ledger import BundleRejected, BundleReport, Checkpoint, verify_bundle
 
+pytestmark = pytest.mark.requirement("ASE-CUSTODY", "P11-11.10c", "A11-17")
+
 Document = dict[str, Any]
 
 

@@ -15,6 +15,8 @@ from aseptic.ledger import LogReader, root_of, verify_inclusion
 from aseptic.ledger._nodes import TILE_LEVEL
 from aseptic.ledger._proof import consistency_proof, inclusion_proof, subtree_roots_of
 
+pytestmark = pytest.mark.requirement("ASE-CUSTODY", "A11-17")
+
 TILE = 1 << TILE_LEVEL
 
 

@@ -12,6 +12,8 @@ from aseptic.errors import InputError, SignatureError
 from aseptic.ledger import EMPTY_ROOT, Checkpoint
 from aseptic.ledger._tree import Hash, hash_leaf
 
+pytestmark = pytest.mark.requirement("ASE-CUSTODY", "P11-11.10a")
+
 TIME = datetime(2026, 3, 4, 5, 6, 7, 890123, tzinfo=UTC)
 ROOT = hash_leaf(b"root")
 

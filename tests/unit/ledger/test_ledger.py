@@ -23,6 +23,8 @@ from aseptic.ledger import (
 )
 from aseptic.telemetry import Envelope, Quality, Reading
 
+pytestmark = pytest.mark.requirement("ASE-CUSTODY", "P11-11.10a")
+
 
 def stored_leaf_hashes(site: Site) -> list[bytes]:
     with site.db() as conn:

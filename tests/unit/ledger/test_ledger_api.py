@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 import aseptic.ledger
 from aseptic.ledger import Ledger
 from aseptic.telemetry import EnvelopeSink
+
+pytestmark = pytest.mark.requirement("ASE-CUSTODY")
 
 
 def test_public_api_is_pinned() -> None:

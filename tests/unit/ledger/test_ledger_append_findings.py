@@ -8,6 +8,8 @@ from ledger_support import Site
 from aseptic.errors import InputError
 from aseptic.ledger import LeafKind, hash_entry, verify_ledger
 
+pytestmark = pytest.mark.requirement("ASE-CUSTODY")
+
 
 def test_append_findings_gives_consecutive_leaves_that_verify(site: Site) -> None:
     with site.open() as ledger:

@@ -15,6 +15,8 @@ from aseptic.ledger import LeafKind, LogReader, batch_run_id, find_batch_windows
 from aseptic.ledger._lineage import mentions_batch
 from aseptic.service import CustodyPipeline
 
+pytestmark = pytest.mark.requirement("ASE-CUSTODY", "ALCOA-ATTRIBUTABLE")
+
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> EvidenceSite:

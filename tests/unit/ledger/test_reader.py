@@ -9,6 +9,8 @@ from ledger_support import Site
 from aseptic.ledger import LeafKind, LogReader, hash_entry
 from aseptic.ledger import _reader as reader_module
 
+pytestmark = pytest.mark.requirement("ASE-CUSTODY", "P11-11.10c")
+
 KINDS = [LeafKind.KEY, *[LeafKind.ENVELOPE] * 3, LeafKind.FINDING, LeafKind.QUARANTINE, LeafKind.ENVELOPE]
 
 

@@ -10,6 +10,8 @@ from aseptic.config import settings_from_mapping
 from aseptic.errors import ConfigError
 from aseptic.ledger._store import STORE_FILE, bind_store, check_store_url, redact_url, store_url_of
 
+pytestmark = pytest.mark.requirement("ASE-CUSTODY")
+
 
 @pytest.mark.parametrize(
     "url",

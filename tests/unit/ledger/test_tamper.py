@@ -16,6 +16,8 @@ from ledger_support import Site
 from aseptic.errors import IntegrityError
 from aseptic.ledger import LedgerTampered, verify_ledger
 
+pytestmark = pytest.mark.requirement("ASE-CUSTODY", "P11-11.10a")
+
 ROOT = Path(__file__).resolve().parents[3]
 
 

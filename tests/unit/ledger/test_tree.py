@@ -18,6 +18,8 @@ from aseptic.ledger._proof import (
 )
 from aseptic.ledger._tree import EMPTY_ROOT, Frontier, Hash, hash_children, hash_leaf, root_of
 
+pytestmark = pytest.mark.requirement("ASE-CUSTODY")
+
 # The Certificate Transparency reference inputs and the published tree heads for sizes 0..8.
 CT_LEAVES = [
     bytes.fromhex(h)

@@ -18,6 +18,8 @@ from aseptic.errors import ConfigError, InputError, IntegrityError
 from aseptic.ledger import Checkpoint, LeafKind, LedgerTampered, hash_entry, verify_ledger
 from aseptic.ledger._schema import LEDGER_TABLES
 
+pytestmark = pytest.mark.requirement("ASE-CUSTODY", "P11-11.10a")
+
 Tamper = Callable[[Db], None]
 
 

@@ -25,6 +25,8 @@ from aseptic.ledger import (
     witness_log,
 )
 
+pytestmark = pytest.mark.requirement("ASE-CUSTODY", "A11-17")
+
 
 @pytest.fixture
 def site(tmp_path: Path) -> EvidenceSite:

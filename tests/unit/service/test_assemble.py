@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from aseptic.service import SampleAssembler
 from aseptic.telemetry import Quality, Reading
+
+pytestmark = pytest.mark.requirement("ASE-CUSTODY")
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -5,12 +5,16 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from aseptic.clock import SimClock
 from aseptic.config import Settings, settings_from_mapping
 from aseptic.crypto import read_public_key
 from aseptic.ledger import verify_ledger
 from aseptic.service import CustodyPipeline
 from aseptic.telemetry import Envelope, Quality, QuarantineEvent, Reading
+
+pytestmark = pytest.mark.requirement("ASE-CUSTODY", "ALCOA-ORIGINAL")
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

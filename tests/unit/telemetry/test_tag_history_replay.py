@@ -21,6 +21,8 @@ from aseptic.telemetry import (
     TagHistoryReplay,
 )
 
+pytestmark = pytest.mark.requirement("ASE-CUSTODY")
+
 HISTORY = """time_h,phase,ph,temperature_k,assay_penicillin_g_per_l
 0.0,CHARGE,6.5,298.0,
 0.2,CHARGE,6.51,,nan

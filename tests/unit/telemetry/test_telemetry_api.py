@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 import aseptic.telemetry
+
+pytestmark = pytest.mark.requirement("ASE-CUSTODY")
 
 
 def test_public_api_is_pinned() -> None:

@@ -11,6 +11,8 @@ from typer.testing import CliRunner
 from aseptic.cli.main import app
 from aseptic.twin import TAGS
 
+pytestmark = pytest.mark.requirement("ASE-TWIN")
+
 runner = CliRunner()
 
 

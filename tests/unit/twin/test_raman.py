@@ -7,6 +7,8 @@ import pytest
 
 from aseptic.twin._raman import RAMAN_BINS, RamanAnalyser
 
+pytestmark = pytest.mark.requirement("ASE-TWIN")
+
 # glucose g/L, PAA mg/L, penicillin g/L, biomass g/L, viscosity cP, time h: mid-batch broth.
 BROTH = (2.0, 1200.0, 20.0, 22.0, 60.0, 120.0)
 

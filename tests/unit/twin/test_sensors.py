@@ -5,10 +5,13 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 
 from aseptic.twin import BatchResult, simulate_batches
 from aseptic.twin import _kinetics as k
 from aseptic.twin._sensors import assay_sample_indices
+
+pytestmark = pytest.mark.requirement("ASE-TWIN")
 
 
 def test_assays_are_reported_four_samples_late_and_absent_between(clean_batch: BatchResult) -> None:

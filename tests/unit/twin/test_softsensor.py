@@ -28,6 +28,8 @@ from aseptic.twin._softsensor import (
     simulate_calibration,
 )
 
+pytestmark = pytest.mark.requirement("ASE-TWIN")
+
 # Accurate enough to hold PAA at 1200 mg/L: a model without the first difference (85 mg/L), with
 # one latent variable (185 mg/L) or trained on shuffled labels (1590 mg/L) fails it.
 RMSE_BAR_MG_PER_L = 50.0

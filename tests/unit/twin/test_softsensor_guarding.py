@@ -10,6 +10,8 @@ from aseptic.errors import InputError
 from aseptic.twin import PaaEstimator, PaaSoftSensor, Plant, default_soft_sensor, simulate_calibration
 from aseptic.twin._control import assay_paa_feed
 
+pytestmark = pytest.mark.requirement("ASE-TWIN", "ASE-PROVENANCE")
+
 
 def test_explanation_terms_add_up_to_the_prediction() -> None:
     sensor = default_soft_sensor()
