@@ -37,6 +37,7 @@ from aseptic.crypto import (
 )
 from aseptic.errors import AsepticError, BackendError, ConfigError, InputError, SignatureError
 from aseptic.gateway._plant import BatchStatus, PlantSnapshot
+from aseptic.provenance import OpcUaFirmwareReader
 
 # asyncua re-exports its protocol types implicitly; they stay Any inside this adapter.
 ua: Any = _ua
@@ -138,6 +139,19 @@ class TwinLink:
 
         # Never retried: a write whose answer was lost may have happened.
         return self._call(write, retry=False)
+
+    def read_firmware_digests(self) -> dict[str, str]:
+        """Every device's reported firmware SHA-256 (``Devices/<id>/FirmwareDigest``), for attestation.
+
+        Raises:
+            BackendError: the plant cannot be reached or has no Devices folder for the unit.
+        """
+
+        async def read(client: Any) -> dict[str, str]:
+            reader = OpcUaFirmwareReader(client, unit=self._prefix, namespace=NAMESPACE_URI)
+            return await reader.read_firmware_digests()
+
+        return self._call(read)
 
     # -- lifecycle --------------------------------------------------------------------------------
 
