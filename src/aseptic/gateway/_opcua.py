@@ -37,7 +37,6 @@ from aseptic.crypto import (
 )
 from aseptic.errors import AsepticError, BackendError, ConfigError, InputError, SignatureError
 from aseptic.gateway._plant import BatchStatus, PlantSnapshot
-from aseptic.provenance import OpcUaFirmwareReader
 
 # asyncua re-exports its protocol types implicitly; they stay Any inside this adapter.
 ua: Any = _ua
@@ -148,8 +147,19 @@ class TwinLink:
         """
 
         async def read(client: Any) -> dict[str, str]:
-            reader = OpcUaFirmwareReader(client, unit=self._prefix, namespace=NAMESPACE_URI)
-            return await reader.read_firmware_digests()
+            # Two requests whatever the number of devices: browse the Devices folder, then one Read
+            # of every FirmwareDigest (OpcUaFirmwareReader reads two attributes per device).
+            prefix = f"{self._prefix}.Devices."
+            children = await client.get_node(self._node("Devices")).get_children()
+            names = sorted(
+                ident.removeprefix(prefix)
+                for ident in (child.nodeid.Identifier for child in children)
+                if isinstance(ident, str)
+                and ident.startswith(prefix)
+                and "." not in ident.removeprefix(prefix)
+            )
+            values = await self._read(client, [f"Devices.{name}.FirmwareDigest" for name in names])
+            return {name: _text(value) for name, value in zip(names, values, strict=True)}
 
         return self._call(read)
 
