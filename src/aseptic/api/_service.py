@@ -216,6 +216,7 @@ class ApiService:
                     interval_s=settings.attestation.interval_s,
                     max_report_age_s=settings.attestation.max_report_age_s,
                 )
+                link.add_connect_listener(attestation.request_round)  # attest at every (re)connect
             gateway = WriteGateway(
                 pep,
                 log,

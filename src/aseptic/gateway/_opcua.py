@@ -89,6 +89,7 @@ class TwinLink:
         self._thread = threading.Thread(target=self._loop.run_forever, name="twin-link", daemon=True)
         self._thread.start()
         self._closed = False
+        self._connect_listeners: list[Callable[[], None]] = []
 
     # -- the PlantPort ----------------------------------------------------------------------------
 
@@ -163,6 +164,11 @@ class TwinLink:
 
         return self._call(read)
 
+    def add_connect_listener(self, listener: Callable[[], None]) -> None:
+        """Call ``listener()`` (on the link's thread; it must not block) after every new session:
+        device attestation re-attests the plant at each (re)connect."""
+        self._connect_listeners.append(listener)
+
     # -- lifecycle --------------------------------------------------------------------------------
 
     def close(self) -> None:
@@ -221,6 +227,11 @@ class TwinLink:
     async def _connected(self) -> Any:
         if self._client is None:
             self._client = await asyncio.wait_for(self._connect(), self._timeout_s * 2)
+            for listener in self._connect_listeners:
+                try:
+                    listener()
+                except Exception:  # a listener's bug must not break the plant link
+                    log.exception("connect listener of %s failed", self.url)
         return self._client
 
     async def _connect(self) -> Any:

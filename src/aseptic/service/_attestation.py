@@ -131,6 +131,8 @@ class DeviceAttestation:
         self.rounds = 0
         self.failed_rounds = 0
         self.last_error: str | None = None
+        self._wake: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- attesting ------------------------------------------------------------------------------
 
@@ -173,20 +175,37 @@ class DeviceAttestation:
         log.warning("device attestation: %s", finding.message)
         return finding
 
+    def request_round(self) -> None:
+        """Ask ``run`` for a round now (thread-safe): the plant link calls it after a (re)connect."""
+        with self._lock:
+            loop, wake = self._loop, self._wake
+        if loop is not None and wake is not None:
+            loop.call_soon_threadsafe(wake.set)
+
     async def run(self, stop: asyncio.Event) -> None:
-        """Attest now (at connect) and every ``interval_s`` until ``stop`` is set."""
-        while not stop.is_set():
-            try:
-                await asyncio.to_thread(self.attest_once)
-            except AsepticError as exc:  # the ledger failed: keep the server up, say so
-                with self._lock:
-                    self.failed_rounds += 1
-                    self.last_error = exc.message
-                log.error("device attestation: %s", exc.message)
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=self.interval_s)
-            except TimeoutError:
-                continue
+        """Attest now, on every ``request_round`` (a reconnect) and every ``interval_s`` until ``stop``."""
+        wake = asyncio.Event()
+        with self._lock:
+            self._loop, self._wake = asyncio.get_running_loop(), wake
+        try:
+            while not stop.is_set():
+                try:
+                    await asyncio.to_thread(self.attest_once)
+                except AsepticError as exc:  # the ledger failed: keep the server up, say so
+                    with self._lock:
+                        self.failed_rounds += 1
+                        self.last_error = exc.message
+                    log.error("device attestation: %s", exc.message)
+                wake.clear()  # a connect during that round was read by it
+                waits = {asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())}
+                _, pending = await asyncio.wait(
+                    waits, timeout=self.interval_s, return_when=asyncio.FIRST_COMPLETED
+                )
+                for task in pending:
+                    task.cancel()
+        finally:
+            with self._lock:
+                self._loop = self._wake = None
 
     # -- what the policy context reads ----------------------------------------------------------
 

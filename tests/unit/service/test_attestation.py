@@ -124,3 +124,33 @@ def test_a_model_manifest_is_not_firmware(tmp_path: Path) -> None:
     settings = settings_from_mapping({"attestation": {"devices": {"TIC-101": {"manifest": str(manifest)}}}})
     with pytest.raises(IntegrityError, match="one firmware file"):
         load_expected_firmware(settings.attestation, tmp_path, [key.public])
+
+
+async def test_a_reconnect_asks_for_a_round_before_the_interval_ends() -> None:
+    import asyncio
+    import threading
+
+    plant, clock, logged = Plant(), SimClock(NOW), []
+    del plant.digests["AT-203"]
+    attestation = DeviceAttestation(
+        [ExpectedFirmware("TIC-101", "tic-101", GOOD, "4.2.1", "", True)],
+        plant.read,
+        clock,
+        logged.append,
+        interval_s=3600,
+        max_report_age_s=3600,
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(attestation.run(stop))
+    while attestation.rounds < 1:
+        await asyncio.sleep(0.01)
+    plant.digests["TIC-101"] = BAD
+    threading.Thread(target=attestation.request_round).start()  # as the plant link's thread would
+    for _ in range(500):
+        if attestation.rounds >= 2:
+            break
+        await asyncio.sleep(0.01)
+    stop.set()
+    await task
+    assert attestation.rounds == 2  # the hour-long interval did not have to pass
+    assert [entry["device"] for entry in logged] == ["TIC-101"]
