@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from aseptic.errors import ConfigError
 
@@ -21,6 +21,8 @@ __all__ = [
     "DEFAULT_CONFIG_FILE",
     "DEFAULT_DATA_DIR",
     "ApiSettings",
+    "AttestationDevice",
+    "AttestationSettings",
     "BackupSettings",
     "CryptoSettings",
     "DetectSettings",
@@ -174,6 +176,40 @@ class GatewaySettings(_Section):
     clock_sync: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:@/ -]{0,63}$")] = "unknown"
 
 
+class AttestationDevice(_Section):
+    """One device whose firmware ``aseptic serve`` attests (docs/provenance.md, "Device attestation")."""
+
+    # The signed firmware manifest (aseptic firmware sign) of the image the device must run; a
+    # relative path is in the data directory. Verified with the site key when serve starts.
+    manifest: Path
+    # A controller runs system firmware (ATT&CK for ICS T0857); false: a field module (T0839).
+    controller: bool = True
+    # The device's identity (aseptic device enrol NAME) whose requests carry this posture;
+    # unset: the device id in lower case.
+    principal: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_.-]{0,62}$")] | None = None
+
+
+class AttestationSettings(_Section):
+    """Device attestation in ``aseptic serve``: firmware digests read over the gateway's OPC UA session."""
+
+    # Seconds between attestation rounds (the first one runs when serve connects to the plant).
+    interval_s: Annotated[float, Field(gt=0, le=86_400)] = 60.0
+    # A device whose last report is older than this fails its posture (at least interval_s).
+    max_report_age_s: Annotated[float, Field(gt=0, le=7 * 86_400)] = 300.0
+    # Device id (as the plant reports it, e.g. "TIC-101") -> what it must run. Empty: attestation
+    # is off (the gateway then checks targets against the twin's catalogue firmware only).
+    devices: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")], AttestationDevice] = {}
+
+    @model_validator(mode="after")
+    def _age_covers_an_interval(self) -> AttestationSettings:
+        if self.max_report_age_s < self.interval_s:
+            raise ValueError(
+                f"max_report_age_s ({self.max_report_age_s:g}) must be at least interval_s "
+                f"({self.interval_s:g}), or every device goes stale between rounds"
+            )
+        return self
+
+
 class TlsSettings(_Section):
     """HTTPS and mutual TLS for ``aseptic serve`` (docs/api.md)."""
 
@@ -217,6 +253,7 @@ class Settings(_Section):
     tls: TlsSettings = TlsSettings()
     crypto: CryptoSettings = CryptoSettings()
     trust: TrustSettings = TrustSettings()
+    attestation: AttestationSettings = AttestationSettings()
 
 
 def settings_from_mapping(data: dict[str, Any], *, source: str = "<settings>") -> Settings:

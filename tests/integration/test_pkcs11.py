@@ -231,3 +231,27 @@ def test_aseptic_init_creates_the_keys_in_the_token(softhsm: Path, tmp_path: Pat
     conn.close()
     [entry] = [p for p in payloads if p.get("record") == "key-store:protection"]
     assert entry["new"] == f"pkcs11 token '{LABEL}' ({MODULE})"
+
+
+def test_tuf_role_keys_sign_inside_the_token_and_a_client_verifies_them(
+    softhsm: Path, tmp_path: Path
+) -> None:
+    from aseptic.provenance import FirmwareUpdateClient, TufRepository
+    from aseptic.twin import factory_image
+
+    keys = token_store(tmp_path / "site")
+    now = datetime.now(UTC)  # python-tuf checks expiry against the wall clock
+    repo = TufRepository.init(tmp_path / "repo", keys, now=now)
+    for role in ("root", "targets", "snapshot", "timestamp"):
+        assert keys.load(f"tuf-{role}").in_token
+        assert (
+            (tmp_path / "site" / "keys" / f"tuf-{role}.key")
+            .read_bytes()
+            .startswith(b"aseptic-pkcs11-key/v1\n")
+        )
+    image = factory_image("TIC-101", "4.2.1")
+    repo.publish({"TIC-101.fw": image}, now=now)
+    assert repo.rotate(("root",), now=now) == 2
+    client = FirmwareUpdateClient(tmp_path / "dev", repo.directory, trusted_root=repo.trusted_root())
+    assert client.fetch("TIC-101.fw", now=now) == image
+    assert client.trusted_versions()["root"] == 2

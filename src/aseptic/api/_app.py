@@ -7,6 +7,7 @@ logged either way). Errors are rendered by the one table in ``_errors``.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
@@ -156,9 +157,15 @@ def create_app(data_dir: Path, settings: Settings, clock: Clock) -> FastAPI:
         # Each run of the app (start ... shutdown) has an open service; shutdown flushes and closes it.
         if app.state.service.closed:
             app.state.service = ApiService.open(data_dir, settings, clock)
+        attestation = app.state.service.attestation  # device firmware posture, at start and periodically
+        stop = asyncio.Event()
+        task = asyncio.create_task(attestation.run(stop)) if attestation is not None else None
         try:
             yield
         finally:
+            stop.set()
+            if task is not None:
+                await task
             app.state.service.close()
 
     app = FastAPI(

@@ -33,6 +33,7 @@ from aseptic.crypto import SITE_KEY, KeyStore, SigningKey
 from aseptic.errors import AccessDenied, BackendError, ConfigError, InputError, IntegrityError
 from aseptic.gateway import BatchStatus, ChangeResult, TwinLink, UnknownTarget, WriteDenied, WriteGateway
 from aseptic.ledger import Historian, LeafKind, Ledger, has_ledger, load_cosignatures, read_status
+from aseptic.service import DeviceAttestation, ExpectedFirmware, load_expected_firmware
 from aseptic.siem import alerts_from_entries
 from aseptic.trust import (
     AccessRequest,
@@ -126,6 +127,7 @@ class ApiService:
         gateway: WriteGateway | None = None,
         ca_certificate: x509.Certificate | None = None,
         grants: GrantStore | None = None,
+        attestation: DeviceAttestation | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.settings = settings
@@ -138,6 +140,8 @@ class ApiService:
         self.gateway = gateway
         self.ca_certificate = ca_certificate
         self.grants = grants  # elevation grants and break-glass (see _grant_routes)
+        # Device firmware posture ([attestation] devices); None: no device is attested (fail closed).
+        self.attestation = attestation
         self._lock = threading.Lock()
         self.failed_logins = 0
         self.refused_tokens = 0
@@ -161,6 +165,17 @@ class ApiService:
         session_key = keys.load_or_create("session")
         bundle, _ = load_active_policy_set(data_dir, site_key.public)
         origin = settings.site.id
+        expected: tuple[ExpectedFirmware, ...] = ()
+        if settings.attestation.devices:
+            if settings.gateway.endpoint is None:
+                raise ConfigError(
+                    "[attestation] devices are read over the plant's OPC UA server: no [gateway] endpoint",
+                    hint="set [gateway] endpoint (or --twin-endpoint), or remove [attestation] devices",
+                )
+            retired = [key.key_id for key in keys.retired(SITE_KEY)]
+            expected = load_expected_firmware(
+                settings.attestation, data_dir, [site_key.public], retired=retired
+            )
 
         def open_ledger() -> Ledger:
             return Ledger.open(data_dir, site_key=site_key, clock=clock, origin=origin, create=False)
@@ -184,6 +199,7 @@ class ApiService:
             raise
         pep = EnforcementPoint(PolicyDecisionPoint(bundle, plant_entities()), log, grants)
         gateway = None
+        attestation = None
         gw = settings.gateway
         if gw.endpoint is not None:
             link = TwinLink(
@@ -194,6 +210,16 @@ class ApiService:
                 clock=clock,
                 timeout_s=gw.timeout_s,
             )
+            if expected:
+                attestation = DeviceAttestation(
+                    expected,
+                    link.read_firmware_digests,
+                    clock,
+                    log.log_finding,
+                    interval_s=settings.attestation.interval_s,
+                    max_report_age_s=settings.attestation.max_report_age_s,
+                )
+                link.add_connect_listener(attestation.request_round)  # attest at every (re)connect
             gateway = WriteGateway(
                 pep,
                 log,
@@ -204,6 +230,7 @@ class ApiService:
                 area=gw.area,
                 unit=gw.unit,
                 clock_sync=gw.clock_sync,
+                posture=attestation,
             )
         try:
             ca = load_site_ca_certificate(data_dir)
@@ -215,7 +242,20 @@ class ApiService:
             thread.shutdown()
             log.close()
             raise
-        return cls(data_dir, settings, clock, session_key, log, pep, thread, identities, gateway, ca, grants)
+        return cls(
+            data_dir,
+            settings,
+            clock,
+            session_key,
+            log,
+            pep,
+            thread,
+            identities,
+            gateway,
+            ca,
+            grants,
+            attestation,
+        )
 
     @property
     def closed(self) -> bool:
@@ -417,11 +457,18 @@ class ApiService:
 
     # -- authorised reads -------------------------------------------------------------------------
 
-    def _context(self) -> RequestContext:
-        # The API has no posture signal and no batch context yet: not attested, no batch.
+    def _context(self, principal: Principal | None = None) -> RequestContext:
+        # No batch context here. Posture: a Device's own firmware attestation (docs/provenance.md);
+        # users and services have no posture signal on these routes: not attested.
+        attested = (
+            principal is not None
+            and principal.kind == "Device"
+            and self.attestation is not None
+            and self.attestation.principal_attested(principal.name)
+        )
         return RequestContext(
             batch_state="none",
-            firmware_attested=False,
+            firmware_attested=attested,
             source_zone=self.settings.api.source_zone,
             conduit=CONDUIT,
             time=self.clock.now(),
@@ -430,7 +477,9 @@ class ApiService:
     def _require(
         self, principal: Principal, action: str, resource: EntityRef, extra: tuple[dict[str, Any], ...] = ()
     ) -> Decision:
-        request = AccessRequest(EntityRef(principal.kind, principal.name), action, resource, self._context())
+        request = AccessRequest(
+            EntityRef(principal.kind, principal.name), action, resource, self._context(principal)
+        )
         decision = self.pep.authorize(request, extra=[principal.to_entity(), *extra])
         if not decision.allowed:
             if resource.type == "Tag" and resource.id not in TAGS_BY_NAME:

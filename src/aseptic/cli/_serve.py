@@ -117,9 +117,13 @@ def serve(
         options = {"ssl_context_factory": lambda config, default: context, "http": PeerCertificateH11}
         scheme = "https"
     gateway = settings.gateway.endpoint or "off (no --twin-endpoint)"
+    attest = settings.attestation
+    attestation = (
+        f"{len(attest.devices)} device(s) every {attest.interval_s:g} s" if attest.devices else "off"
+    )
     stderr.print(
-        f"serving the API of {directory} on {scheme}://{host}:{port}; write gateway: {gateway}"
-        " (Ctrl-C stops)",
+        f"serving the API of {directory} on {scheme}://{host}:{port}; write gateway: {gateway};"
+        f" device attestation: {attestation} (Ctrl-C stops)",
         highlight=False,
         soft_wrap=True,
     )

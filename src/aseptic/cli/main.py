@@ -16,6 +16,7 @@ from aseptic.cli import (
     _demo,
     _device,
     _findings,
+    _firmware_repo,  # noqa: F401  (registers `firmware repo ...` and `firmware update`)
     _grant,
     _historian,
     _ledger,

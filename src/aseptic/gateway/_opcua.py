@@ -89,6 +89,7 @@ class TwinLink:
         self._thread = threading.Thread(target=self._loop.run_forever, name="twin-link", daemon=True)
         self._thread.start()
         self._closed = False
+        self._connect_listeners: list[Callable[[], None]] = []
 
     # -- the PlantPort ----------------------------------------------------------------------------
 
@@ -138,6 +139,35 @@ class TwinLink:
 
         # Never retried: a write whose answer was lost may have happened.
         return self._call(write, retry=False)
+
+    def read_firmware_digests(self) -> dict[str, str]:
+        """Every device's reported firmware SHA-256 (``Devices/<id>/FirmwareDigest``), for attestation.
+
+        Raises:
+            BackendError: the plant cannot be reached or has no Devices folder for the unit.
+        """
+
+        async def read(client: Any) -> dict[str, str]:
+            # Two requests whatever the number of devices: browse the Devices folder, then one Read
+            # of every FirmwareDigest (OpcUaFirmwareReader reads two attributes per device).
+            prefix = f"{self._prefix}.Devices."
+            children = await client.get_node(self._node("Devices")).get_children()
+            names = sorted(
+                ident.removeprefix(prefix)
+                for ident in (child.nodeid.Identifier for child in children)
+                if isinstance(ident, str)
+                and ident.startswith(prefix)
+                and "." not in ident.removeprefix(prefix)
+            )
+            values = await self._read(client, [f"Devices.{name}.FirmwareDigest" for name in names])
+            return {name: _text(value) for name, value in zip(names, values, strict=True)}
+
+        return self._call(read)
+
+    def add_connect_listener(self, listener: Callable[[], None]) -> None:
+        """Call ``listener()`` (on the link's thread; it must not block) after every new session:
+        device attestation re-attests the plant at each (re)connect."""
+        self._connect_listeners.append(listener)
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -197,6 +227,11 @@ class TwinLink:
     async def _connected(self) -> Any:
         if self._client is None:
             self._client = await asyncio.wait_for(self._connect(), self._timeout_s * 2)
+            for listener in self._connect_listeners:
+                try:
+                    listener()
+                except Exception:  # a listener's bug must not break the plant link
+                    log.exception("connect listener of %s failed", self.url)
         return self._client
 
     async def _connect(self) -> Any:

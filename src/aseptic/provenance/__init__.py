@@ -99,15 +99,16 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from aseptic.provenance._tuf import FirmwareUpdateClient, TufRepository, mirror_repository
+    from aseptic.provenance._tuf import TufRepository
+    from aseptic.provenance._tuf_client import FirmwareUpdateClient, mirror_repository
 
-_LAZY = {"FirmwareUpdateClient", "TufRepository", "mirror_repository"}
+_LAZY = {"TufRepository": "_tuf", "FirmwareUpdateClient": "_tuf_client", "mirror_repository": "_tuf_client"}
 
 
 def __getattr__(name: str) -> Any:
     # python-tuf (and urllib3 under it) costs ~0.3 s to import; only firmware updates need it.
     if name in _LAZY:
-        from aseptic.provenance import _tuf
+        import importlib
 
-        return getattr(_tuf, name)
+        return getattr(importlib.import_module(f"aseptic.provenance.{_LAZY[name]}"), name)
     raise AttributeError(f"module 'aseptic.provenance' has no attribute {name!r}")

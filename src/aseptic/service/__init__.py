@@ -1,6 +1,7 @@
 """The composition root: builds the running system (chain of custody, detection) from settings."""
 
 from aseptic.service._assemble import SampleAssembler
+from aseptic.service._attestation import DeviceAttestation, ExpectedFirmware, load_expected_firmware
 from aseptic.service._batch_record import ModelRef
 from aseptic.service._custody import CustodyPipeline
 from aseptic.service._demo import DemoPlan, run_demo
@@ -25,11 +26,14 @@ __all__ = [
     "BatchSeries",
     "CustodyPipeline",
     "DemoPlan",
+    "DeviceAttestation",
+    "ExpectedFirmware",
     "ModelRef",
     "SampleAssembler",
     "SiteInit",
     "batch_samples",
     "initialise_site",
+    "load_expected_firmware",
     "open_site_ca",
     "render_report_html",
     "run_demo",

@@ -61,3 +61,30 @@ def test_unknown_key_is_refused() -> None:
 def test_unknown_section_is_refused() -> None:
     with pytest.raises(ConfigError, match="nonsense"):
         settings_from_mapping({"nonsense": {}}, source="site.toml")
+
+
+def test_attestation_devices_name_a_manifest_and_their_kind() -> None:
+    settings = settings_from_mapping(
+        {"attestation": {"interval_s": 5, "devices": {"TIC-101": {"manifest": "firmware/tic.manifest.json"}}}}
+    )
+    device = settings.attestation.devices["TIC-101"]
+    assert (str(device.manifest), device.controller, device.principal) == (
+        "firmware/tic.manifest.json",
+        True,
+        None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("data", "fragment"),
+    [
+        ({"interval_s": 600, "max_report_age_s": 60}, "must be at least interval_s"),
+        ({"interval_s": 0}, "interval_s"),
+        ({"devices": {"TIC-101": {}}}, "manifest"),
+        ({"devices": {"TIC 101": {"manifest": "m.json"}}}, "TIC 101"),
+        ({"devices": {"TIC-101": {"manifest": "m.json", "principal": "Not Lower"}}}, "principal"),
+    ],
+)
+def test_bad_attestation_settings_are_refused(data: dict[str, object], fragment: str) -> None:
+    with pytest.raises(ConfigError, match=fragment):
+        settings_from_mapping({"attestation": data}, source="site.toml")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from aseptic.clock import SimClock
-from aseptic.crypto import SigningKey
+from aseptic.crypto import KeyStore, SigningKey
 from aseptic.errors import InputError, IntegrityError, RollbackError
 from aseptic.ledger import LeafKind, Ledger
 from aseptic.provenance import (
@@ -38,8 +38,13 @@ class ListSink:
 
 
 @pytest.fixture
-def repo(tmp_path: Path) -> TufRepository:
-    repository = TufRepository.init(tmp_path / "repo", now=NOW)
+def keys(tmp_path: Path) -> KeyStore:
+    return KeyStore.open(tmp_path / "site")  # sealed under the session's test passphrase
+
+
+@pytest.fixture
+def repo(tmp_path: Path, keys: KeyStore) -> TufRepository:
+    repository = TufRepository.init(tmp_path / "repo", keys, now=NOW)
     repository.publish({"TIC-101.fw": V1}, now=NOW)
     mirror_repository(repository.directory, tmp_path / "v1")
     repository.publish({"TIC-101.fw": V2}, now=NOW)
@@ -55,11 +60,13 @@ def client(
     )
 
 
-def test_a_device_updates_to_the_newest_signed_image(repo: TufRepository, tmp_path: Path) -> None:
+def test_a_device_updates_to_the_newest_signed_image(
+    repo: TufRepository, keys: KeyStore, tmp_path: Path
+) -> None:
     sink = ListSink()
     assert client(tmp_path, "dev", "v2", repo, sink).fetch("TIC-101.fw", now=NOW) == V2
     assert sink.refusals == []
-    assert TufRepository.open(repo.directory).trusted_root() == repo.trusted_root()
+    assert TufRepository.open(repo.directory, keys).trusted_root() == repo.trusted_root()
 
 
 def test_rollback_to_older_signed_metadata_is_refused(repo: TufRepository, tmp_path: Path) -> None:
@@ -126,6 +133,6 @@ def test_a_client_without_a_trusted_root_refuses_to_start(tmp_path: Path) -> Non
         FirmwareUpdateClient(tmp_path / "dev", tmp_path / "mirror")
 
 
-def test_init_twice_is_refused(repo: TufRepository) -> None:
+def test_init_twice_is_refused(repo: TufRepository, keys: KeyStore) -> None:
     with pytest.raises(InputError, match="already exists"):
-        TufRepository.init(repo.directory, now=NOW)
+        TufRepository.init(repo.directory, keys, now=NOW)
