@@ -88,12 +88,15 @@ def batadal(
     for label, score in (
         ("dataset04, time-blocked CV", report.cv),
         ("dataset04, label-free (values, c=1, hold 0)", report.label_free),
+        ("  same, values+differences (not used)", report.label_free_differences),
         ("dataset04, PCA-SPE baseline", report.baseline),
     ):
         typer.echo(
             f"{label:<44} S {score.s:.3f}  S_TTD {score.s_ttd:.3f}  S_CM {score.s_cm:.3f}  "
             f"TPR {score.tpr:.3f}  TNR {score.tnr:.3f}  attacks {score.detected}/{score.events}"
         )
+    for rule in report.rules:
+        typer.echo(f"control rule learned on dataset03: {rule}")
     features, c, h = report.test_setting
     typer.echo(
         f"test: {report.test_rows} hours, {report.test_flagged} flagged ({features}, c={c}, hold {h} h) "

@@ -11,7 +11,8 @@ Train on clean batches, stream samples or readings through an ``Engine``, receiv
         engine.push_sample(sample)
 
 Tabular detectors (``PcaDetector``, ``DynamicPcaDetector``, ``TagPredictorDetector``,
-``EwmaResidualDetector``, ``AutoencoderDetector``, ``FrozenValueDetector``) score a samples x
+``EwmaResidualDetector``, ``AutoencoderDetector``, ``FrozenValueDetector``, and the hydraulic
+consistency checks ``ControlRuleDetector`` and ``MassBalanceDetector``) score a samples x
 variables stream (continuous units, public benchmarks) and combine in an ``Ensemble`` whose limits
 are calibrated on held-out normal data for one false-alarm rate.
 
@@ -20,6 +21,7 @@ See docs/detect.md for the method and docs/adr/0050-batch-mspc.md for why.
 
 from aseptic.detect._autoencoder import AutoencoderDetector
 from aseptic.detect._baseline import ThreeSigmaDetector
+from aseptic.detect._control_rule import ControlRuleDetector
 from aseptic.detect._cusum import ResidualCusum
 from aseptic.detect._detector import ONLINE_KINDS, Batch, Detector, Score, online_tags
 from aseptic.detect._detector_file import FileDetector, load_detector, save_detector
@@ -37,6 +39,7 @@ from aseptic.detect._ensemble import Decision, Ensemble, Explanation
 from aseptic.detect._ewma import EwmaResidualDetector
 from aseptic.detect._finding import CAUSES, TECHNIQUES, Finding, suggest_technique
 from aseptic.detect._frozen import FrozenValueDetector
+from aseptic.detect._mass_balance import MassBalanceDetector
 from aseptic.detect._model import BatchModel, fit_model
 from aseptic.detect._mspc import MspcDetector
 from aseptic.detect._pca_tabular import PcaDetector
@@ -58,6 +61,7 @@ __all__ = [
     "AutoencoderDetector",
     "Batch",
     "BatchModel",
+    "ControlRuleDetector",
     "Decision",
     "Detector",
     "DynamicPcaDetector",
@@ -69,6 +73,7 @@ __all__ = [
     "Finding",
     "FindingSink",
     "FrozenValueDetector",
+    "MassBalanceDetector",
     "MspcDetector",
     "PcaDetector",
     "PhysicsDetector",

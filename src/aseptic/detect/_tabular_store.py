@@ -22,11 +22,13 @@ import numpy as np
 
 from aseptic.detect._autoencoder import AutoencoderDetector
 from aseptic.detect._codec import _decode_array, _encode_array
+from aseptic.detect._control_rule import ControlRuleDetector
 from aseptic.detect._detector import FloatArray
 from aseptic.detect._dpca import DynamicPcaDetector
 from aseptic.detect._ensemble import Ensemble
 from aseptic.detect._ewma import EwmaResidualDetector
 from aseptic.detect._frozen import FrozenValueDetector
+from aseptic.detect._mass_balance import MassBalanceDetector
 from aseptic.detect._pca_tabular import PcaDetector
 from aseptic.detect._predictor import TagPredictorDetector
 from aseptic.detect._store import _recorded_digest, _write_atomic, digest_path, model_digest
@@ -56,6 +58,8 @@ _KINDS: dict[str, _Restorable] = {
     "ewma": EwmaResidualDetector.from_state,
     "autoencoder": AutoencoderDetector.from_state,
     "frozen": FrozenValueDetector.from_state,
+    "rule": ControlRuleDetector.from_state,
+    "balance": MassBalanceDetector.from_state,
 }
 
 

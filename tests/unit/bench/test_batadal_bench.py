@@ -6,6 +6,7 @@ import csv
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from bench_fixtures import write_batadal
 from typer.testing import CliRunner
@@ -13,6 +14,7 @@ from typer.testing import CliRunner
 import aseptic.bench._batadal as batadal_module
 from aseptic.bench import BatadalTable, attack_events, batadal_score, load_batadal_csv, run_batadal
 from aseptic.cli.main import app
+from aseptic.detect import Decision
 from aseptic.errors import InputError
 
 runner = CliRunner()
@@ -39,9 +41,11 @@ def test_cli_writes_one_prediction_per_test_hour_with_the_time_verbatim(
     assert report["test"]["rows"] == 120
     cv = report["dataset04_cv"]
     assert cv["attacks"] == 2 and len(cv["fold_settings"]) == 4
-    assert report["test"]["setting"]["features"] in ("values", "values+differences")
+    assert report["test"]["setting"]["features"] in batadal_module.VARIANTS
     assert 0.0 <= cv["S"] <= 1.0
     assert report["dataset04_label_free"]["attacks_detected"] == 2
+    assert isinstance(report["control_rules"], list)
+    assert "dataset04_label_free_differences" in report
 
 
 def test_harness_reads_only_the_three_competition_files(
@@ -108,3 +112,19 @@ def test_s_score_counts_time_to_detect_and_missed_attacks() -> None:
     assert s.tpr == pytest.approx(3 / 6) and s.tnr == pytest.approx(7 / 8)
     assert s.s == pytest.approx(0.5 * s.s_ttd + 0.5 * (s.tpr + s.tnr) / 2)
     assert s.detected == 1
+
+
+def test_strict_variant_ignores_the_loose_rules_and_the_loose_variant_the_strict_ones() -> None:
+    members = ("predictor.max", "rule.rule", "rule_loose.rule")
+    ratios = np.array([[0.5, 0.0, 3.0], [0.2, 2.0, 2.0], [4.0, 0.0, 0.0]])
+    decision = Decision(members, ratios, ratios.max(axis=1), np.zeros(3))
+    np.testing.assert_array_equal(batadal_module.variant_score(decision, loose_rules=False), [0.5, 2.0, 4.0])
+    np.testing.assert_array_equal(batadal_module.variant_score(decision, loose_rules=True), [3.0, 2.0, 4.0])
+
+
+def test_ensemble_gets_the_hydraulic_members_only_with_levels_and_flows() -> None:
+    with_tanks = batadal_module.batadal_ensemble(columns=["L_T1", "F_PU1", "S_PU1"])
+    assert {"rule.rule", "rule_loose.rule", "balance.balance"} <= set(with_tanks.members)
+    assert "autoencoder.recon" not in with_tanks.members
+    without = batadal_module.batadal_ensemble(columns=["P_J1", "P_J2"])
+    assert not {"rule.rule", "balance.balance"} & set(without.members)

@@ -23,6 +23,7 @@ from aseptic.detect import (
     Ensemble,
     EwmaResidualDetector,
     FrozenValueDetector,
+    MassBalanceDetector,
     MspcDetector,
     PcaDetector,
     RecipeDetector,
@@ -184,6 +185,9 @@ TABULAR: dict[str, Callable[[], TabularDetector]] = {
     "ewma": lambda: EwmaResidualDetector(lam=0.2, seed=7),
     "autoencoder": lambda: AutoencoderDetector(hidden=8, bottleneck=3, max_iter=60, seed=7),
     "frozen": lambda: FrozenValueDetector(seed=7),
+    # The level rules need pumps switching on a level; their contract runs on a simulated tank
+    # (test_hydraulic_detectors.py). The mass balance runs here too: level change vs the inflow.
+    "balance": lambda: MassBalanceDetector(levels=["level"], flows=["flow_in", "valve"], seed=7),
 }
 
 
