@@ -24,12 +24,15 @@ from aseptic.api._dashboard_routes import install_dashboard_routes
 from aseptic.api._errors import install_error_handlers
 from aseptic.api._grant_routes import router as grant_router
 from aseptic.api._limits import BodySizeLimit
+from aseptic.api._metrics import install_metrics_route
+from aseptic.api._ops_routes import install_ops_routes
 from aseptic.api._service import ApiService, Caller
 from aseptic.api._tls import client_certificate
 from aseptic.clock import Clock, format_rfc3339, parse_rfc3339
 from aseptic.config import Settings
 from aseptic.errors import InputError
 from aseptic.gateway import MAX_REASON_CHARS
+from aseptic.service import start_scheduler
 from aseptic.trust import Principal
 from aseptic.web import mount_dashboard
 
@@ -156,9 +159,13 @@ def create_app(data_dir: Path, settings: Settings, clock: Clock) -> FastAPI:
         # Each run of the app (start ... shutdown) has an open service; shutdown flushes and closes it.
         if app.state.service.closed:
             app.state.service = ApiService.open(data_dir, settings, clock)
+        # The continuous campaign ([campaign_schedule] enabled), logging through this run's service.
+        app.state.scheduler = start_scheduler(data_dir, settings, app.state.service.log, clock)
         try:
             yield
         finally:
+            if app.state.scheduler is not None:
+                app.state.scheduler.stop()
             app.state.service.close()
 
     app = FastAPI(
@@ -172,11 +179,14 @@ def create_app(data_dir: Path, settings: Settings, clock: Clock) -> FastAPI:
         responses=_ERRORS,
     )
     app.state.service = service
+    app.state.scheduler = None
     app.add_middleware(BodySizeLimit, max_body_bytes=settings.api.max_body_bytes)
     install_error_handlers(app)
 
     app.include_router(grant_router)
     install_dashboard_routes(app)
+    install_ops_routes(app)
+    install_metrics_route(app, data_dir, clock)
 
     @app.get("/health", tags=["service"])
     def health() -> dict[str, str]:
