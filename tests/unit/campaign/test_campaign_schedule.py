@@ -260,7 +260,8 @@ def test_stored_result_edited_after_the_fact_fails_its_digest(site: Site) -> Non
     )
     with sqlite3.connect(site.data_dir / "campaign-schedule.db") as conn:
         conn.execute(
-            "UPDATE cycles SET result = replace(result, '\"detection_rate\": 1.0', '\"detection_rate\": 0.99')"
+            "UPDATE cycles SET result = replace(result, ?, ?)",
+            ('"detection_rate": 1.0', '"detection_rate": 0.99'),
         )
     with (
         ScheduleStore.open(site.data_dir, read_only=True) as store,
