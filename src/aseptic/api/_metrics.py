@@ -14,9 +14,8 @@ import threading
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
 
-from fastapi import Depends, FastAPI, Request, Response
+from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -26,7 +25,7 @@ from aseptic.api._service import ApiService
 from aseptic.campaign import ScheduleStore
 from aseptic.clock import Clock
 from aseptic.errors import AsepticError
-from aseptic.ledger import Historian, LeafKind, read_status
+from aseptic.ledger import LeafKind, LogReader, read_status
 from aseptic.service import read_last_verification
 
 __all__ = ["OpsCollector", "install_metrics_route"]
@@ -49,13 +48,11 @@ class OpsCollector(Collector):
         self._finding_technique: dict[int, str] = {}
         self._closed: set[int] = set()
 
-    def _catch_up(self, historian: Historian) -> None:
+    def _catch_up(self, reader: LogReader) -> None:
         for kind in self._next:
-            rows = historian.entries(kind, self._next[kind])
-            for leaf, raw in rows:
+            for leaf, raw in reader.iter_payloads(kind, self._next[kind]):
                 self._count(kind, leaf, raw)
-            if rows:
-                self._next[kind] = rows[-1][0] + 1
+                self._next[kind] = leaf + 1
 
     def _count(self, kind: LeafKind, leaf: int, raw: bytes) -> None:
         try:
@@ -80,8 +77,8 @@ class OpsCollector(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         status = read_status(self.data_dir)
-        with self._lock, Historian.open(self.data_dir) as historian:
-            self._catch_up(historian)
+        with self._lock, LogReader.open(self.data_dir) as reader:
+            self._catch_up(reader)
             quarantined = dict(self._quarantined)
             decisions = dict(self._decisions)
             open_by: Counter[str] = Counter(
@@ -157,17 +154,14 @@ def install_metrics_route(app: FastAPI, data_dir: Path, clock: Clock) -> None:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(OpsCollector(data_dir, clock))
 
-    def _service(request: Request) -> ApiService:
-        service: ApiService = request.app.state.service
-        return service
-
     @app.get(
         "/metrics",
         tags=["service"],
         response_class=Response,
         responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text format"}},
     )
-    def metrics(principal: Authenticated, service: Annotated[ApiService, Depends(_service)]) -> Response:
+    def metrics(principal: Authenticated, request: Request) -> Response:
         """Operations metrics in the Prometheus text format (``read_record`` on ``Record::"metrics"``)."""
+        service: ApiService = request.app.state.service
         authorize_site_record(service, principal, METRICS_RECORD)
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
