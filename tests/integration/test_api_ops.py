@@ -3,7 +3,9 @@ each decided by the enforcement point; Prometheus scraping with a mutual-TLS ser
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -228,3 +230,18 @@ def test_prometheus_scrapes_with_a_monitoring_service_certificate(tmp_path: Path
         with tls_client(api.url, ca) as anonymous:
             assert anonymous.get("/metrics").status_code == 401
             assert anonymous.get("/health").status_code == 200
+
+
+def test_openapi_covers_every_call_the_dashboard_makes(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    patterns = [re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", path) + "$") for path in paths]
+    static = Path(str(resources.files("aseptic.web") / "static"))
+    calls = set()
+    for script in static.glob("*.js"):
+        for literal in re.findall(r"api\(\s*[`\"]([^`\"]+)", script.read_text(encoding="utf-8")):
+            # A template's ${...} is one path segment or, at the end, the query (not part of the path).
+            path = re.sub(r"\$\{[^}]*\}?$", "", literal.split("?")[0])
+            calls.add(re.sub(r"\$\{[^}]*\}", "x", path))
+    assert {"/api/campaign/results", "/api/policies", "/api/tags/x/readings"} <= calls
+    uncovered = sorted(call for call in calls if not any(p.match(call) for p in patterns))
+    assert uncovered == []
