@@ -121,3 +121,10 @@ def test_schedule_is_off_by_default_and_serve_runs_it_when_enabled(site: Site, t
         assert scheduler is not None and scheduler.status()["running"] is True
         assert scheduler.plan.batches == 1 and [s.id for s in scheduler.library] == ["ph-bias-tiny-test"]
     assert scheduler.status()["running"] is False  # stopped with the server
+
+
+def test_serve_with_a_bad_schedule_fails_before_it_serves(site: Site, tmp_path: Path) -> None:
+    config = _config(tmp_path, enabled=True, scenarios=["no-such-scenario"])
+    settings = settings_from_mapping(tomllib.loads(config.read_text()))
+    with pytest.raises(ConfigError, match="no-such-scenario"):
+        create_app(site.data_dir, settings, site.clock)

@@ -32,7 +32,7 @@ from aseptic.clock import Clock, format_rfc3339, parse_rfc3339
 from aseptic.config import Settings
 from aseptic.errors import InputError
 from aseptic.gateway import MAX_REASON_CHARS
-from aseptic.service import start_scheduler
+from aseptic.service import scheduled_scenarios, start_scheduler
 from aseptic.trust import Principal
 from aseptic.web import mount_dashboard
 
@@ -152,6 +152,8 @@ def create_app(data_dir: Path, settings: Settings, clock: Clock) -> FastAPI:
         SignatureError, IntegrityError: the ledger or the site's policy set fails verification.
         BackendError: a store cannot be opened.
     """
+    if settings.campaign_schedule.enabled:
+        scheduled_scenarios(settings.campaign_schedule)  # a bad schedule fails here, not at startup
     service = ApiService.open(data_dir, settings, clock)  # opened here: a bad data dir fails at once
 
     @asynccontextmanager

@@ -255,6 +255,9 @@ class CampaignScheduler:
             except AsepticError as exc:
                 self.last_error = f"{format_rfc3339(self._clock.now())} {type(exc).__name__}: {exc.message}"
                 continue
+            except Exception as exc:  # a bug must not end the schedule silently: reported, retried
+                self.last_error = f"{format_rfc3339(self._clock.now())} {type(exc).__name__}: {exc}"
+                continue
             self.cycles_run += 1
             self.last_cycle = record
             self.last_error = None

@@ -57,26 +57,26 @@ def schedule(
     scenarios = scheduled_scenarios(section)
     plan = schedule_plan(section)
     with open_trust(data_dir, config) as trust:
-        stop = threading.Event()
-        while True:
-            record = run_cycle(
-                trust.data_dir,
-                scenarios,
-                plan,
-                audit=trust.log,
-                findings=trust.log.log_finding,
-                clock=trust.clock,
-            )
-            if as_json:
-                print_json(record.to_json())
-            else:
-                typer.echo(_line(record))
-            if once:
-                return
-            try:
-                stop.wait(section.interval_s)
-            except KeyboardInterrupt:
-                return
+        pause = threading.Event()
+        try:
+            while True:
+                record = run_cycle(
+                    trust.data_dir,
+                    scenarios,
+                    plan,
+                    audit=trust.log,
+                    findings=trust.log.log_finding,
+                    clock=trust.clock,
+                )
+                if as_json:
+                    print_json(record.to_json())
+                else:
+                    typer.echo(_line(record))
+                if once:
+                    return
+                pause.wait(section.interval_s)
+        except KeyboardInterrupt:  # Ctrl-C ends the loop; a cycle it interrupted stored nothing
+            stderr.print("stopped", highlight=False)
 
 
 @handles_errors
