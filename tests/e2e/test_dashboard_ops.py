@@ -148,6 +148,8 @@ def test_operator_is_told_the_ops_views_are_not_permitted(page: Page, site: Site
     expect(page.locator("#policies-note")).to_have_text("Not permitted for your role.")
     expect(page.locator("#policy-denials-note")).to_have_text("Not permitted for your role.")
     expect(page.locator("#policies-table")).to_be_hidden()
+    expect(page.locator("#policy-set")).to_be_hidden()
+    expect(page.locator("#policy-history-heading")).to_be_hidden()
     page.screenshot(path=str(artifacts / "policies-operator.png"), full_page=True)
 
 

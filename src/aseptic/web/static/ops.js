@@ -52,7 +52,7 @@ function buildSections() {
     element("dl", { id: "policy-set" }),
     element("p", { id: "policies-note", class: "status" }),
     table("policies-table", ["Policy", "Effect", "Principal", "Action", "Resource", "Conditions", "File"]),
-    element("h2", {}, "Policy changes"),
+    element("h2", { id: "policy-history-heading" }, "Policy changes"),
     table("policy-history", ["Leaf", "Time (UTC)", "Version", "By", "Policies", "Digest"]),
     element("h2", {}, "Recent denials"),
     element("p", { id: "policy-denials-note", class: "status" }),
@@ -153,7 +153,7 @@ async function policies() {
   const add = (term, value) => list.append(element("dt", {}, term), element("dd", {}, value));
   const result = await api("/api/policies");
   const permitted = result.status === 200;
-  for (const id of ["policy-set", "policies-table", "policy-history"]) $(id).hidden = !permitted;
+  for (const id of ["policy-set", "policies-table", "policy-history", "policy-history-heading"]) $(id).hidden = !permitted;
   if (permitted) {
     const p = result.body;
     $("policies-note").textContent = `${p.policies.length} policies`;
