@@ -117,9 +117,11 @@ def serve(
         options = {"ssl_context_factory": lambda config, default: context, "http": PeerCertificateH11}
         scheme = "https"
     gateway = settings.gateway.endpoint or "off (no --twin-endpoint)"
+    schedule = settings.campaign_schedule
+    campaign = f"every {schedule.interval_s:g} s" if schedule.enabled else "off"
     stderr.print(
-        f"serving the API of {directory} on {scheme}://{host}:{port}; write gateway: {gateway}"
-        " (Ctrl-C stops)",
+        f"serving the API of {directory} on {scheme}://{host}:{port}; write gateway: {gateway};"
+        f" campaign schedule: {campaign} (Ctrl-C stops)",
         highlight=False,
         soft_wrap=True,
     )
