@@ -24,6 +24,7 @@ __all__ = [
     "AttestationDevice",
     "AttestationSettings",
     "BackupSettings",
+    "CampaignScheduleSettings",
     "CryptoSettings",
     "DetectSettings",
     "GatewaySettings",
@@ -238,6 +239,30 @@ class TrustSettings(_Section):
     lockout_window_s: Annotated[int, Field(ge=60, le=7 * 24 * 3600)] = 15 * 60
 
 
+class CampaignScheduleSettings(_Section):
+    """``aseptic campaign schedule``: continuous threat simulation on a shadow twin (docs/operations.md).
+
+    Off unless ``enabled``: a cycle costs CPU on the server (workers run at a lower priority), and a
+    site turns it on knowingly. Every scenario runs on fresh in-process twins, never the plant's.
+    """
+
+    enabled: bool = False
+    # Seconds between the start of two cycles inside `aseptic serve` (the first starts after one).
+    interval_s: Annotated[float, Field(ge=60, le=7 * 24 * 3600)] = 3600.0
+    # Scenarios per cycle, taken in turn from the library (rotating over every executable one).
+    scenarios_per_cycle: Annotated[int, Field(ge=1, le=100)] = 3
+    batches: Annotated[int, Field(ge=1, le=100)] = 2
+    train_batches: Annotated[int, Field(ge=3, le=100)] = 5
+    workers: Annotated[int, Field(ge=1, le=64)] = 1
+    # Clean-batch length the detectors are trained on (unset: the full recipe).
+    train_duration_h: Annotated[float, Field(gt=0, le=1000)] | None = None
+    # A cycle whose resilience score (0-100) falls this many points below the previous one: a Finding.
+    score_drop: Annotated[float, Field(gt=0, le=100)] = 5.0
+    # Scenario ids to rotate over (empty: the whole library) and directories of a site's own.
+    scenarios: list[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")]] = []
+    scenario_dirs: list[Path] = []
+
+
 class Settings(_Section):
     """Everything a site can configure. Built only by ``load_settings`` or ``settings_from_mapping``."""
 
@@ -254,6 +279,7 @@ class Settings(_Section):
     crypto: CryptoSettings = CryptoSettings()
     trust: TrustSettings = TrustSettings()
     attestation: AttestationSettings = AttestationSettings()
+    campaign_schedule: CampaignScheduleSettings = CampaignScheduleSettings()
 
 
 def settings_from_mapping(data: dict[str, Any], *, source: str = "<settings>") -> Settings:

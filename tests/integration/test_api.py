@@ -122,6 +122,10 @@ def test_every_protected_route_refuses_missing_forged_expired_and_malformed_toke
         "/api/batches/active",
         "/api/audit",
         "/api/decisions",
+        "/api/campaign/results",
+        "/api/campaign/trend",
+        "/api/policies",
+        "/metrics",
     }
     # With a good token: the reads answer; the writes need a body (422); no gateway configured: 503.
     authenticated = {
@@ -130,6 +134,10 @@ def test_every_protected_route_refuses_missing_forged_expired_and_malformed_toke
         "/api/batches/active": 503,
         "/api/audit": 403,  # olga is an operator: the site records are outside her area
         "/api/decisions": 403,
+        "/api/campaign/results": 403,  # site records too (docs/operations.md)
+        "/api/campaign/trend": 403,
+        "/api/policies": 403,
+        "/metrics": 403,
     }
     good = _login(client, site, "olga")["Authorization"].removeprefix("Bearer ")
     other_key = KeyStore.open(site.data_dir / "elsewhere").load_or_create("session")

@@ -25,12 +25,15 @@ from aseptic.api._dashboard_routes import install_dashboard_routes
 from aseptic.api._errors import install_error_handlers
 from aseptic.api._grant_routes import router as grant_router
 from aseptic.api._limits import BodySizeLimit
+from aseptic.api._metrics import install_metrics_route
+from aseptic.api._ops_routes import install_ops_routes
 from aseptic.api._service import ApiService, Caller
 from aseptic.api._tls import client_certificate
 from aseptic.clock import Clock, format_rfc3339, parse_rfc3339
 from aseptic.config import Settings
 from aseptic.errors import InputError
 from aseptic.gateway import MAX_REASON_CHARS
+from aseptic.service import scheduled_scenarios, start_scheduler
 from aseptic.trust import Principal
 from aseptic.web import mount_dashboard
 
@@ -150,6 +153,8 @@ def create_app(data_dir: Path, settings: Settings, clock: Clock) -> FastAPI:
         SignatureError, IntegrityError: the ledger or the site's policy set fails verification.
         BackendError: a store cannot be opened.
     """
+    if settings.campaign_schedule.enabled:
+        scheduled_scenarios(settings.campaign_schedule)  # a bad schedule fails here, not at startup
     service = ApiService.open(data_dir, settings, clock)  # opened here: a bad data dir fails at once
 
     @asynccontextmanager
@@ -160,9 +165,13 @@ def create_app(data_dir: Path, settings: Settings, clock: Clock) -> FastAPI:
         attestation = app.state.service.attestation  # device firmware posture, at start and periodically
         stop = asyncio.Event()
         task = asyncio.create_task(attestation.run(stop)) if attestation is not None else None
+        # The continuous campaign ([campaign_schedule] enabled), logging through this run's service.
+        app.state.scheduler = start_scheduler(data_dir, settings, app.state.service.log, clock)
         try:
             yield
         finally:
+            if app.state.scheduler is not None:
+                app.state.scheduler.stop()
             stop.set()
             if task is not None:
                 await task
@@ -179,11 +188,14 @@ def create_app(data_dir: Path, settings: Settings, clock: Clock) -> FastAPI:
         responses=_ERRORS,
     )
     app.state.service = service
+    app.state.scheduler = None
     app.add_middleware(BodySizeLimit, max_body_bytes=settings.api.max_body_bytes)
     install_error_handlers(app)
 
     app.include_router(grant_router)
     install_dashboard_routes(app)
+    install_ops_routes(app)
+    install_metrics_route(app, data_dir, clock)
 
     @app.get("/health", tags=["service"])
     def health() -> dict[str, str]:

@@ -18,6 +18,16 @@ from aseptic.campaign._loop import InLoopPlant
 from aseptic.campaign._primitive_specs import PRIMITIVES, ParamSpec, PrimitiveSpec
 from aseptic.campaign._primitives import REPORTING_TECHNIQUES, Attack, Bias, Ramp, Replay, apply_attacks
 from aseptic.campaign._report import render_html, write_campaign
+from aseptic.campaign._resilience import (
+    DETECTION_WINDOW_H,
+    SCORE_WEIGHTS,
+    MissedTechnique,
+    ResilienceScore,
+    newly_missed,
+    resilience_findings,
+    rotate,
+    score_results,
+)
 from aseptic.campaign._runner import (
     CAMPAIGN_SEED,
     DETECTION_QUORUM,
@@ -37,6 +47,15 @@ from aseptic.campaign._scenario import (
     parse_scenario,
     scenario_schema,
 )
+from aseptic.campaign._schedule import (
+    SCHEDULER_IDENTITY,
+    CampaignScheduler,
+    SchedulePlan,
+    run_cycle,
+    run_shadow_campaign,
+    schedulable,
+)
+from aseptic.campaign._schedule_store import SCHEDULE_DB, CycleRecord, ScheduleStore, result_digest
 from aseptic.campaign._shapes import Freeze, Geometric, SetpointChange, Surge
 from aseptic.campaign._techniques import ATLAS_VERSION, ICS_ATTACK_VERSION, Technique, technique, techniques
 from aseptic.campaign._view import TamperedView
@@ -45,23 +64,33 @@ __all__ = [
     "ATLAS_VERSION",
     "CAMPAIGN_SEED",
     "DETECTION_QUORUM",
+    "DETECTION_WINDOW_H",
     "DETECTOR_FAMILIES",
     "FAMILY_STATISTICS",
     "ICS_ATTACK_VERSION",
     "PRIMITIVES",
     "REPORTING_TECHNIQUES",
+    "SCHEDULER_IDENTITY",
+    "SCHEDULE_DB",
+    "SCORE_WEIGHTS",
     "Attack",
     "Bias",
+    "CampaignScheduler",
+    "CycleRecord",
     "Expectation",
     "Freeze",
     "Geometric",
     "InLoopPlant",
+    "MissedTechnique",
     "ParamSpec",
     "Preconditions",
     "PrimitiveSpec",
     "Ramp",
     "Replay",
+    "ResilienceScore",
     "Scenario",
+    "SchedulePlan",
+    "ScheduleStore",
     "SetpointChange",
     "Step",
     "Surge",
@@ -71,11 +100,19 @@ __all__ = [
     "builtin_scenario_dir",
     "load_library",
     "load_scenario",
+    "newly_missed",
     "not_executable_reason",
     "parse_scenario",
     "render_html",
+    "resilience_findings",
+    "result_digest",
+    "rotate",
     "run_campaign",
+    "run_cycle",
+    "run_shadow_campaign",
     "scenario_schema",
+    "schedulable",
+    "score_results",
     "technique",
     "techniques",
     "write_campaign",

@@ -37,6 +37,7 @@ from aseptic.ledger import (
     verify_ledger,
     witness_log,
 )
+from aseptic.service import LastVerification, record_verification
 
 app = typer.Typer(
     help="The site's append-only Merkle log: status, checkpoints, verification, evidence bundles, lineage.",
@@ -231,9 +232,11 @@ def verify(
     try:
         report = verify_ledger(directory, public_key, trusted=anchors, require_signatures=require_signatures)
     except LedgerTampered as tampered:
+        _remember(directory, False, tampered.report.size, tampered.message)
         if json:
             print_json(tampered.report.to_json())
         raise
+    _remember(directory, True, report.size, None)
     if json:
         print_json(report.to_json())
         return
@@ -245,6 +248,11 @@ def verify(
             highlight=False,
         )
     typer.echo("ok: the ledger matches its hashes and signatures")
+
+
+def _remember(directory: Path, ok: bool, size: int, reason: str | None) -> None:
+    # The outcome for operations (/metrics); not evidence: an auditor re-runs the verification.
+    record_verification(directory, LastVerification(ok, WallClock().now(), size, reason))
 
 
 def _read_bundle(path: Path) -> bytes:

@@ -121,9 +121,11 @@ def serve(
     attestation = (
         f"{len(attest.devices)} device(s) every {attest.interval_s:g} s" if attest.devices else "off"
     )
+    schedule = settings.campaign_schedule
+    campaign = f"every {schedule.interval_s:g} s" if schedule.enabled else "off"
     stderr.print(
         f"serving the API of {directory} on {scheme}://{host}:{port}; write gateway: {gateway};"
-        f" device attestation: {attestation} (Ctrl-C stops)",
+        f" device attestation: {attestation}; campaign schedule: {campaign} (Ctrl-C stops)",
         highlight=False,
         soft_wrap=True,
     )

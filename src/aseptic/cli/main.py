@@ -13,6 +13,7 @@ from aseptic.cli import (
     _bench,
     _breakglass,
     _campaign,
+    _campaign_schedule,
     _demo,
     _device,
     _findings,
@@ -56,6 +57,8 @@ app.add_typer(_provenance.model_app, name="model")
 app.add_typer(_provenance.firmware_app, name="firmware")
 app.command("serve")(_serve.serve)
 app.add_typer(_campaign.app, name="campaign")
+_campaign.app.command("schedule")(_campaign_schedule.schedule)
+_campaign.app.command("trend")(_campaign_schedule.trend)
 app.add_typer(_findings.app, name="findings")
 app.add_typer(_validation.app, name="validation")
 app.add_typer(_audit.app, name="audit")

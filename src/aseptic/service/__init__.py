@@ -16,18 +16,27 @@ from aseptic.service._init import (
     token_from_settings,
 )
 from aseptic.service._report import BatchSeries, render_report_html
+from aseptic.service._schedule import schedule_plan, scheduled_scenarios, start_scheduler
 from aseptic.service._training import batch_samples, train_detector
+from aseptic.service._verification import (
+    VERIFICATION_FILE,
+    LastVerification,
+    read_last_verification,
+    record_verification,
+)
 
 __all__ = [
     "CA_FILE",
     "CA_KEY",
     "SESSION_KEY",
     "SITE_PUB",
+    "VERIFICATION_FILE",
     "BatchSeries",
     "CustodyPipeline",
     "DemoPlan",
     "DeviceAttestation",
     "ExpectedFirmware",
+    "LastVerification",
     "ModelRef",
     "SampleAssembler",
     "SiteInit",
@@ -35,8 +44,13 @@ __all__ = [
     "initialise_site",
     "load_expected_firmware",
     "open_site_ca",
+    "read_last_verification",
+    "record_verification",
     "render_report_html",
     "run_demo",
+    "schedule_plan",
+    "scheduled_scenarios",
+    "start_scheduler",
     "token_from_settings",
     "train_detector",
 ]

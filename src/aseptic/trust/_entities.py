@@ -40,7 +40,7 @@ USER_ROLES: tuple[str, ...] = (
     "administrator",
 )
 DEVICE_ROLES: tuple[str, ...] = ("field_device",)
-SERVICE_ROLES: tuple[str, ...] = ("detector",)
+SERVICE_ROLES: tuple[str, ...] = ("detector", "monitoring")
 
 # IEC 62443 zones of the site and their target security level (SL-T).
 ZONES: dict[str, int] = {"enterprise": 1, "dmz": 2, "operations": 2, "control": 3, "safety": 4}

@@ -16,8 +16,10 @@ const WINDOW_POINTS = 720;
 const $ = (id) => document.getElementById(id);
 let token = sessionStorage.getItem("aseptic.token");
 let timers = [];
+// Views added by other modules of the dashboard (ops.js: threat simulation, policies), by hash.
+export const extraViews = {};
 
-async function api(path, options = {}) {
+export async function api(path, options = {}) {
   const headers = { Accept: "application/json", ...(options.headers || {}) };
   if (token) headers.Authorization = `Bearer ${token}`;
   const response = await fetch(path, { ...options, headers });
@@ -32,7 +34,7 @@ function errorText(result) {
   return typeof detail === "string" ? detail : `HTTP ${result.status}`;
 }
 
-function show(view) {
+export function show(view) {
   for (const section of document.querySelectorAll("main > section")) section.hidden = section.id !== `${view}-view`;
   for (const link of document.querySelectorAll("#nav a")) link.classList.toggle("active", link.hash === `#${view}`);
 }
@@ -76,13 +78,13 @@ function route() {
   if (!token) { show("login"); return; }
   stopTimers();
   const view = (location.hash || "#overview").slice(1);
-  const views = { overview, findings, ledger, audit, access };
+  const views = { overview, findings, ledger, audit, access, ...extraViews };
   (views[view] || overview)();
 }
 
 // -- overview: live trends --------------------------------------------------------------------------
 
-function svg(tag, attrs) {
+export function svg(tag, attrs) {
   const node = document.createElementNS("http://www.w3.org/2000/svg", tag);
   for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, value);
   return node;
@@ -158,7 +160,7 @@ async function overview() {
 
 // -- findings ----------------------------------------------------------------------------------------
 
-function cell(text) { const td = document.createElement("td"); td.textContent = text ?? "–"; return td; }
+export function cell(text) { const td = document.createElement("td"); td.textContent = text ?? "–"; return td; }
 
 async function findings() {
   show("findings");
@@ -188,7 +190,7 @@ async function findings() {
 
 const NOT_PERMITTED = "Not permitted for your role.";
 
-function denialText(result) { return result.status === 403 ? NOT_PERMITTED : errorText(result); }
+export function denialText(result) { return result.status === 403 ? NOT_PERMITTED : errorText(result); }
 
 function shortJson(value) {
   if (value === null || value === undefined) return null;
