@@ -20,12 +20,14 @@ See docs/detect.md for the method and docs/adr/0050-batch-mspc.md for why.
 
 from aseptic.detect._autoencoder import AutoencoderDetector
 from aseptic.detect._baseline import ThreeSigmaDetector
+from aseptic.detect._block import BlockDetector, SampleBlock, ScoreBlock
 from aseptic.detect._cusum import ResidualCusum
 from aseptic.detect._detector import ONLINE_KINDS, Batch, Detector, Score, online_tags
 from aseptic.detect._detector_file import FileDetector, load_detector, save_detector
 from aseptic.detect._dpca import DynamicPcaDetector
 from aseptic.detect._engine import (
     AlarmState,
+    BlockVerdict,
     Engine,
     FindingSink,
     Verdict,
@@ -58,6 +60,8 @@ __all__ = [
     "AutoencoderDetector",
     "Batch",
     "BatchModel",
+    "BlockDetector",
+    "BlockVerdict",
     "Decision",
     "Detector",
     "DynamicPcaDetector",
@@ -75,7 +79,9 @@ __all__ = [
     "RecipeDetector",
     "ReplayDetector",
     "ResidualCusum",
+    "SampleBlock",
     "Score",
+    "ScoreBlock",
     "StaleValueDetector",
     "TabularDetector",
     "TagPredictorDetector",

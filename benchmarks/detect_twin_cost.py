@@ -1,0 +1,258 @@
+"""Scoring cost of the twin detector ensemble: batched vs per sample vs the previous per-sample code.
+
+    .venv/bin/python -m benchmarks.detect_twin_cost [--train-batches 8] [--rounds 3] [--baseline-ref REF]
+
+The ensemble is every detector the twin bench and the demo run: batch MSPC (T2, SPE, per tag),
+residual CUSUM, recipe check, stale values, replayed segments, physics (balance, loops) and the
+twin residuals, in one ``Engine`` (persistence 3). Fitted on clean training batches (seeds
+10000+), saved with digests and loaded back; scored on one test batch (seed 30000, full length)
+carrying a pH replay, a temperature freeze and a dissolved-oxygen bias, so that alarms and
+Findings are part of what is compared.
+
+Three ways, same process, same loaded models, CPU time (best of ``--rounds``):
+
+- ``push_block``: the whole batch as one block (file replay, benchmark, catch-up after a gap);
+- ``push_sample``: sample by sample, as live streaming does (this code);
+- baseline: the previous code (``git archive BASELINE_REF src``, default the commit this work
+  started from) pushing the same samples one by one, in a child process on the same files.
+
+The benchmark fails (AssertionError) unless block and per-sample verdicts are identical bit for
+bit at every sample (scores, contributions, open episodes, Findings) and the previous code gives
+the same open episodes and the same Findings at every sample. Scores are compared with the
+previous code too (printed); the replay score below its limit is defined differently now (no
+candidate window: 0 instead of a lower bound, docs/adr/0290) and is excluded there.
+
+A *tag-reading* is one value of one tag: a twin sample carries 33.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import math
+import os
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+BASELINE_REF = "e9cb33a"  # main when batched scoring started
+TRAIN_SEED, TEST_SEED = 10_000, 30_000
+EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _samples(batch: Any) -> list[dict[str, float]]:
+    names = list(batch.tags)
+    return [{n: float(batch.tags[n][i]) for n in names} for i in range(batch.time_h.size)]
+
+
+def _prepare(work: Path, train_batches: int) -> None:
+    """Fit and save the ensemble; write the attacked test batch as JSON (floats round-trip exactly)."""
+    from aseptic.campaign import Bias, Freeze, Replay, apply_attacks
+    from aseptic.detect import (
+        PhysicsDetector,
+        ReplayDetector,
+        StaleValueDetector,
+        TwinResidualDetector,
+        fit_model,
+        save_detector,
+        save_model,
+    )
+    from aseptic.twin import simulate_batches
+
+    train = [_samples(b) for b in simulate_batches(train_batches, TRAIN_SEED, paa_control="true")]
+    save_model(fit_model(train, seed=0), work / "mspc.json")
+    for detector in (StaleValueDetector(), ReplayDetector(), PhysicsDetector(), TwinResidualDetector()):
+        detector.fit(train)
+        save_detector(detector, work / f"{detector.name}.json")
+    clean = _samples(simulate_batches(1, TEST_SEED, paa_control="true")[0])
+    attacks = [
+        Replay("ph", 100.0, 40.0, record_from_h=50.0),
+        Freeze("temperature_k", 160.0, 10.0),
+        Bias("dissolved_o2_mg_per_l", 180.0, 20.0, 3.0),
+    ]
+    test = [apply_attacks(attacks, s["batch_time_h"], s) for s in clean]
+    (work / "samples.json").write_text(json.dumps(test), encoding="utf-8")
+
+
+def _load(work: Path) -> tuple[list[Any], list[dict[str, float]]]:
+    from aseptic.detect import MspcDetector, RecipeDetector, ResidualCusum, load_detector, load_model
+
+    model = load_model(work / "mspc.json")
+    detectors: list[Any] = [MspcDetector(model), ResidualCusum(model), RecipeDetector(model)]
+    detectors += [load_detector(work / f"{name}.json") for name in ("stale", "replay", "physics", "twin")]
+    samples = json.loads((work / "samples.json").read_text(encoding="utf-8"))
+    return detectors, samples
+
+
+def _engine(detectors: list[Any], sink: Any) -> Any:
+    from aseptic.clock import SimClock
+    from aseptic.detect import Engine
+
+    engine = Engine(detectors, sink, clock=SimClock(EPOCH), persistence=3)
+    engine.start_batch("B-cost")
+    return engine
+
+
+def _times(n: int) -> list[datetime]:
+    return [EPOCH + timedelta(minutes=12 * i) for i in range(n)]
+
+
+def _record(verdicts: Sequence[Any], findings: Sequence[Any]) -> dict[str, Any]:
+    """What the comparison needs, JSON-able: per sample the scores and open episodes; the Findings."""
+    return {
+        "scores": [[[s.statistic, s.value, s.limit] for s in v.scores] for v in verdicts],
+        "confirmed": [sorted(v.confirmed) for v in verdicts],
+        "findings": [f.to_payload() for f in findings],
+    }
+
+
+def _per_sample(work: Path, rounds: int) -> tuple[float, dict[str, Any]]:
+    detectors, samples = _load(work)
+    times = _times(len(samples))
+    best, record = math.inf, {}
+    for _ in range(rounds):
+        findings: list[Any] = []
+        engine = _engine(detectors, findings.append)
+        t0 = time.process_time()
+        verdicts = [engine.push_sample(s, time=w) for s, w in zip(samples, times, strict=True)]
+        best = min(best, time.process_time() - t0)
+        record = _record(verdicts, findings)
+    return best, record
+
+
+def _baseline(work: Path, rounds: int, ref: str) -> tuple[float, dict[str, Any]]:
+    """The previous code, from git, in a child process on the same files."""
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", "--format=tar", ref, "src"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    old = work / "baseline"
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(old, filter="data")
+    env = {**os.environ, "PYTHONPATH": f"{old / 'src'}{os.pathsep}{ROOT}"}
+    command = [sys.executable, "-m", "benchmarks.detect_twin_cost", "--role", "baseline"]
+    subprocess.run(
+        [*command, "--work", str(work), "--rounds", str(rounds)],
+        check=True,
+        env=env,
+        cwd=str(work),
+    )
+    result = json.loads((work / "baseline.json").read_text(encoding="utf-8"))
+    return float(result["seconds"]), result["record"]
+
+
+def _detector_costs(work: Path) -> list[tuple[str, float, float]]:
+    """Per detector alone: CPU seconds for the batch per sample and as one block."""
+    from aseptic.detect._block import BlockDetector, SampleBlock
+
+    detectors, samples = _load(work)
+    out = []
+    for d in detectors:
+        d.reset()
+        t0 = time.process_time()
+        for s in samples:
+            d.score_one(s)
+        one = time.process_time() - t0
+        d.reset()
+        t0 = time.process_time()
+        if isinstance(d, BlockDetector):
+            d.score_block(SampleBlock(samples))
+        else:
+            for s in samples:
+                d.score_one(s)
+        out.append((d.name, one, time.process_time() - t0))
+    return out
+
+
+def _same(a: float, b: float) -> bool:
+    return a == b or (math.isnan(a) and math.isnan(b))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--train-batches", type=int, default=8)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--baseline-ref", default=BASELINE_REF)
+    p.add_argument("--cache", type=Path, help="keep the fitted models here and reuse them")
+    p.add_argument("--role", choices=("main", "baseline"), default="main", help=argparse.SUPPRESS)
+    p.add_argument("--work", type=Path, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.role == "baseline":
+        seconds, record = _per_sample(args.work, args.rounds)
+        (args.work / "baseline.json").write_text(json.dumps({"seconds": seconds, "record": record}))
+        return
+    with tempfile.TemporaryDirectory(prefix="aseptic-cost-") as tmp:
+        work = args.cache or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        if not (work / "samples.json").exists():
+            t0 = time.perf_counter()
+            _prepare(work, args.train_batches)
+            print(f"fitted on {args.train_batches} training batches in {time.perf_counter() - t0:.0f} s")
+        from aseptic.detect import BlockVerdict
+
+        detectors, samples = _load(work)
+        n, tags = len(samples), len(samples[0])
+        times = _times(n)
+        block_best = math.inf
+        block: BlockVerdict | None = None
+        block_findings: list[Any] = []
+        for _ in range(args.rounds):
+            block_findings = []
+            engine = _engine(detectors, block_findings.append)
+            t1 = time.process_time()
+            block = engine.push_block(samples, times=times)
+            block_best = min(block_best, time.process_time() - t1)
+        assert block is not None
+        one_best, one = _per_sample(work, args.rounds)
+        old_best, old = _baseline(work, args.rounds, args.baseline_ref)
+
+        # Block vs per sample (this code): the same bits everywhere.
+        detectors, _ = _load(work)
+        findings: list[Any] = []
+        engine = _engine(detectors, findings.append)
+        verdicts = [engine.push_sample(s, time=w) for s, w in zip(samples, times, strict=True)]
+        for i, v in enumerate(verdicts):
+            assert block.verdict(i) == v, f"sample {i}: block and per-sample verdicts differ"
+        assert block_findings == findings, "block and per-sample Findings differ"
+        assert _record(verdicts, findings) == one
+
+        # This code vs the previous code: same open episodes and Findings at every sample.
+        assert one["confirmed"] == old["confirmed"], "open episodes differ from the previous code"
+        assert one["findings"] == old["findings"], "Findings differ from the previous code"
+        worst: dict[str, float] = {}
+        for new_row, old_row in zip(one["scores"], old["scores"], strict=True):
+            for (stat, value, limit), (stat_old, value_old, limit_old) in zip(new_row, old_row, strict=True):
+                assert stat == stat_old and _same(limit, limit_old)
+                if stat.startswith("replay.") and max(value, value_old) <= limit:
+                    continue
+                rel = 0.0 if _same(value, value_old) else abs(value - value_old) / max(abs(value_old), 1e-300)
+                worst[stat] = max(worst.get(stat, 0.0), rel)
+
+        print(f"{n} samples x {tags} tags = {n * tags} tag-readings; {len(findings)} Findings")
+        print(f"{'path':38s} {'us/sample':>10s} {'us/tag-reading':>15s}")
+        for label, seconds in (
+            ("push_block (whole batch)", block_best),
+            ("push_sample (this code)", one_best),
+            (f"push_sample (previous code, {args.baseline_ref})", old_best),
+        ):
+            print(f"{label:38s} {1e6 * seconds / n:10.1f} {1e6 * seconds / n / tags:15.2f}")
+        print("identical: block == per-sample bit for bit (scores, episodes, Findings); same episodes")
+        print("and Findings as the previous code at every sample; largest relative score difference")
+        print("to the previous code per statistic (replay below its limit excluded):")
+        print("  " + ", ".join(f"{k} {v:.1e}" for k, v in sorted(worst.items())))
+        print(f"{'detector alone':16s} {'per sample us':>14s} {'block us':>10s}  (per sample of the batch)")
+        for name, one_s, block_s in _detector_costs(work):
+            print(f"{name:16s} {1e6 * one_s / n:14.1f} {1e6 * block_s / n:10.1f}")
+
+
+if __name__ == "__main__":
+    main()
