@@ -50,6 +50,7 @@ from aseptic.detect._stale import StaleValueDetector
 from aseptic.detect._store import load_model, model_digest, save_model
 from aseptic.detect._tabular import TabularDetector
 from aseptic.detect._tabular_store import load_tabular_detector, save_tabular_detector
+from aseptic.detect._tabular_stream import TabularEnsembleDetector, load_ensemble_detector
 from aseptic.detect._twin_residual import TwinResidualDetector
 
 __all__ = [
@@ -84,6 +85,7 @@ __all__ = [
     "ScoreBlock",
     "StaleValueDetector",
     "TabularDetector",
+    "TabularEnsembleDetector",
     "TagPredictorDetector",
     "ThreeSigmaDetector",
     "TwinResidualDetector",
@@ -93,6 +95,7 @@ __all__ = [
     "count_episodes",
     "fit_model",
     "load_detector",
+    "load_ensemble_detector",
     "load_model",
     "load_tabular_detector",
     "model_digest",

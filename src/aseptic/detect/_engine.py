@@ -28,6 +28,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -52,6 +53,13 @@ __all__ = [
 ]
 
 FindingSink = Callable[[Finding], None]
+
+
+@runtime_checkable
+class SuggestsTechnique(Protocol):
+    """A detector with its own ATT&CK suggestion for the score it just gave (the tabular ensemble)."""
+
+    def technique_of(self, score: Score) -> str | None: ...
 
 
 @dataclass
@@ -445,7 +453,9 @@ class Engine:
             limit=score.limit,
             tags=tags,
             shares=tuple(share for _, share in top),
-            technique=suggest_technique(score.statistic, score.contributions),
+            technique=detector.technique_of(score)
+            if isinstance(detector, SuggestsTechnique)
+            else suggest_technique(score.statistic, score.contributions),
             expected=expected,
             observed=observed,
             cause=cause,
