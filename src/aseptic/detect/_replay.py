@@ -152,7 +152,8 @@ class ReplayDetector:
             positions = np.arange(first, n)
             d = self._closest(h, positions)
             # Flat windows (or a NaN inside) are the stale detector's: no replay verdict.
-            windows = [h[positions - w + 1 + k] for k in range(w)]
+            count = n - first
+            windows = [h[first - w + 1 + k : first - w + 1 + k + count] for k in range(w)]  # views
             mean = windows[0]
             for x in windows[1:]:
                 mean = mean + x
