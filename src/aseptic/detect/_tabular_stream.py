@@ -20,8 +20,10 @@ before parsing it, like every other detector file.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -35,8 +37,14 @@ from aseptic.detect._detector import (
     sample_vector,
 )
 from aseptic.detect._ensemble import Ensemble, Explanation
-from aseptic.detect._tabular_store import load_tabular_detector
-from aseptic.errors import InputError
+from aseptic.detect._store import _recorded_digest, digest_path, model_digest
+from aseptic.detect._tabular import TabularDetector
+from aseptic.detect._tabular_store import decode_detector, load_tabular_detector
+from aseptic.errors import InputError, IntegrityError
+
+if TYPE_CHECKING:
+    from aseptic.crypto import PublicKey
+    from aseptic.provenance import FindingSink
 
 __all__ = ["TabularEnsembleDetector", "load_ensemble_detector"]
 
@@ -109,19 +117,70 @@ class TabularEnsembleDetector:
 
 
 def load_ensemble_detector(
-    path: Path, expected_digest: str | None = None, *, name: str = "tabular"
+    path: Path,
+    expected_digest: str | None = None,
+    *,
+    name: str = "tabular",
+    trusted_keys: Collection[PublicKey] | None = None,
+    retired: Collection[str] = (),
+    sink: FindingSink | None = None,
+    now: datetime | None = None,
 ) -> TabularEnsembleDetector:
-    """Load a saved ensemble (``save_tabular_detector``) as a streaming detector, digest checked first.
+    """Load a saved ensemble (``save_tabular_detector``) as a streaming detector, verified first.
+
+    Like ``load_model``: the bytes are checked against ``expected_digest`` or the recorded
+    ``<path>.sha256`` before anything is parsed (fail closed). With ``trusted_keys`` (a trust anchor
+    is configured) the file must also match its signed manifest ``<path>.manifest.json``
+    (``aseptic.provenance.load_verified``); a refusal is recorded in ``sink`` (needs ``now``), and
+    the recorded digest is then optional but checked if present.
 
     Raises:
-        IntegrityError: the file does not match ``expected_digest`` (or its recorded digest).
-        InputError: the file is not a valid tabular detector file, or holds a single detector rather
-            than a fitted ensemble.
+        IntegrityError: the bytes do not match the expected (or recorded) digest, or no digest.
+        SignatureError: (with ``trusted_keys``) the manifest is unsigned or not by a trusted key.
+        InputError: not a valid tabular detector file, or a single detector rather than an ensemble.
     """
-    loaded = load_tabular_detector(path, expected_digest=expected_digest)
+    if trusted_keys is None:
+        loaded = load_tabular_detector(path, expected_digest=expected_digest)
+    else:
+        loaded = _load_signed(path, expected_digest, trusted_keys, retired, sink, now)
     if not isinstance(loaded, Ensemble):
         raise InputError(
             f"tabular detector file {path} holds a single {type(loaded).__name__}, not an ensemble",
             hint="save the fitted Ensemble (its limits are what the engine compares with)",
         )
     return TabularEnsembleDetector(loaded, name=name)
+
+
+def _load_signed(
+    path: Path,
+    expected_digest: str | None,
+    trusted_keys: Collection[PublicKey],
+    retired: Collection[str],
+    sink: FindingSink | None,
+    now: datetime | None,
+) -> TabularDetector | Ensemble:
+    from aseptic.provenance import ArtifactKind, load_verified
+
+    if sink is not None and now is None:
+        raise ValueError("load_ensemble_detector: a refusal sink needs the time (now=)")
+
+    def decode(data: bytes) -> TabularDetector | Ensemble:
+        if expected_digest is not None or digest_path(path).exists():
+            wanted = expected_digest if expected_digest is not None else _recorded_digest(path)
+            computed = model_digest(data)
+            if computed != wanted.strip().lower():
+                raise IntegrityError(
+                    f"detector file {path}: SHA-256 {computed} does not match the expected {wanted}"
+                )
+        return decode_detector(data, source=str(path))
+
+    return load_verified(
+        path,
+        trusted_keys,
+        kind=ArtifactKind.MODEL,
+        decode=decode,
+        now=now if now is not None else datetime.min,
+        sink=sink,
+        retired=retired,
+        purpose="tabular detector",
+    ).value

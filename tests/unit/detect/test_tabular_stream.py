@@ -111,3 +111,53 @@ def test_a_missing_tag_is_scored_as_missing_not_refused(saved: tuple[Path, str],
     without = [{k: v for k, v in s.items() if k != "ph"} for s in clean[:60]]
     detector.reset()
     assert all(math.isfinite(detector.score_one(s)[0].value) for s in without)
+
+
+def test_signed_ensemble_is_loaded_only_with_its_manifest_and_a_flipped_byte_is_a_refusal(
+    saved: tuple[Path, str], tmp_path: Path
+) -> None:
+    from aseptic.crypto import SigningKey
+    from aseptic.provenance import (
+        ArtifactKind,
+        LedgerReference,
+        LoadRefusal,
+        ManifestSpec,
+        manifest_path_for,
+        sign_artifact,
+        write_manifest,
+    )
+
+    path = tmp_path / "signed.json"
+    path.write_bytes(saved[0].read_bytes())
+    key = SigningKey.generate()
+    spec = ManifestSpec(
+        kind=ArtifactKind.MODEL,
+        name="tabular-ensemble",
+        version="1.0.0",
+        built_at=datetime(2026, 3, 1, tzinfo=UTC),
+        builder_id="urn:aseptic:site:site-01",
+        code_version="0.1.0",
+        intended_use="process anomaly detection on fermenter-01",
+        approver="qa-lead",
+        parameters={},
+        metrics={},
+        training_data=(LedgerReference("site-01", 0, 9, 10, "ab" * 32),),
+    )
+    write_manifest(sign_artifact(path, spec, key), manifest_path_for(path))
+    now = datetime(2026, 3, 2, tzinfo=UTC)
+    assert load_ensemble_detector(path, trusted_keys=[key.public], now=now).tags  # no sidecar needed
+
+    class Refusals:
+        def __init__(self) -> None:
+            self.seen: list[LoadRefusal] = []
+
+        def record_refusal(self, refusal: LoadRefusal) -> None:
+            self.seen.append(refusal)
+
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+    refusals = Refusals()
+    with pytest.raises(IntegrityError):
+        load_ensemble_detector(path, trusted_keys=[key.public], sink=refusals, now=now)
+    assert [r.purpose for r in refusals.seen] == ["tabular detector"]
