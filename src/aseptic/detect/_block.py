@@ -9,8 +9,8 @@ rows that need one (a Finding, or a caller asking for a sample's ``Verdict``). D
 docs/adr/0290-batched-detector-scoring.md.
 
 Results are bit-identical to the per-sample path, not merely close: both paths run the same
-elementwise operations in the same order, and matrix products are written as explicit sums over
-the small dimension (``matmul_rows``) because BLAS sums a matrix-matrix product in another order
+elementwise operations, and sums run in an order that does not depend on how many rows are scored
+together (``matmul_rows``, ``sum_columns``): BLAS sums a matrix-matrix product in another order
 than a matrix-vector one (an ulp apart, measured), which could flip a flag sitting on its limit.
 """
 
@@ -138,41 +138,18 @@ def full(n: int, value: float) -> FloatArray:
 
 
 def matmul_rows(x: FloatArray, m: FloatArray) -> FloatArray:
-    """``x @ m`` (rows x a times a x b) summed term by term in a fixed order.
+    """``x @ m`` (rows x a times a x b), each row summed in an order that does not depend on the rows.
 
-    Each output element is ``((x0 m0 + x1 m1) + x2 m2) + ...`` whatever the number of rows, so one
-    row scored alone and the same row scored in a block give the same bits (BLAS does not promise
-    it). One row (streaming) runs on Python floats: the same IEEE operations in the same order,
-    without a numpy call per term.
+    The products are reduced over their middle axis: numpy accumulates term after term, row by
+    row (or pairwise within the row when b is 1), the same for one row as for a block, which BLAS
+    does not promise (a matrix-matrix and a matrix-vector product differ in the last bit).
+    Checked for every shape up to 24 x 11 and 1,120 rows; ``test_block_scoring`` checks the detectors.
     """
-    rows, a = x.shape
-    if a == 0:
-        return np.zeros((rows, m.shape[1]))
-    if rows == 1:
-        xs, ms = x[0].tolist(), m.tolist()
-        acc = [xs[0] * v for v in ms[0]]
-        for j in range(1, a):
-            xj = xs[j]
-            acc = [s + xj * v for s, v in zip(acc, ms[j], strict=True)]
-        return np.array([acc], dtype=np.float64)
-    out: FloatArray = x[:, 0:1] * m[0]
-    for j in range(1, a):
-        out = out + x[:, j : j + 1] * m[j]
+    out: FloatArray = np.add.reduce(x[:, :, np.newaxis] * m[np.newaxis], axis=1)
     return out
 
 
 def sum_columns(x: FloatArray) -> FloatArray:
-    """Row sums of ``x`` added column by column in a fixed order (see ``matmul_rows``)."""
-    rows, a = x.shape
-    if a == 0:
-        return np.zeros(rows)
-    if rows == 1:
-        xs = x[0].tolist()
-        total = xs[0]
-        for v in xs[1:]:
-            total += v
-        return np.array([total], dtype=np.float64)
-    out: FloatArray = x[:, 0].copy()
-    for j in range(1, a):
-        out = out + x[:, j]
+    """Row sums of ``x`` (the same per row for one row as for a block; see ``matmul_rows``)."""
+    out: FloatArray = np.add.reduce(np.ascontiguousarray(x), axis=1)
     return out

@@ -75,16 +75,21 @@ class MspcDetector(ModelDetector):
         t2, spe = np.zeros(m), np.zeros(m)
         t2_c, spe_c = np.zeros((m, p)), np.zeros((m, p))
         complete = np.isfinite(zc).all(axis=1)
-        if complete.any():
-            # Written-out sums (matmul_rows): a row gives the same bits alone or in a block.
-            x = zc[complete]
+        every = bool(complete.all())
+        if every or complete.any():
+            # Row-count-independent sums (matmul_rows): a row gives the same bits alone or in a block.
+            x = zc if every else zc[complete]
             scores = matmul_rows(x, pca.loadings)
             scaled = scores / pca.eigenvalues
             e = x - matmul_rows(scores, pca.loadings.T)
-            t2[complete] = sum_columns(scores * scaled)
-            spe[complete] = sum_columns(e * e)
-            t2_c[complete] = x * matmul_rows(scaled, pca.loadings.T)
-            spe_c[complete] = e * e
+            if every:
+                t2, spe = sum_columns(scores * scaled), sum_columns(e * e)
+                t2_c, spe_c = x * matmul_rows(scaled, pca.loadings.T), e * e
+            else:
+                t2[complete] = sum_columns(scores * scaled)
+                spe[complete] = sum_columns(e * e)
+                t2_c[complete] = x * matmul_rows(scaled, pca.loadings.T)
+                spe_c[complete] = e * e
         for i in np.flatnonzero(~complete):
             proj = project_one(pca, zc[i])
             if proj is not None:

@@ -151,17 +151,15 @@ class ReplayDetector:
         if first < n and p:
             positions = np.arange(first, n)
             d = self._closest(h, positions)
-            # Flat windows (or a NaN inside) are the stale detector's: no replay verdict.
+            # Flat windows (or a NaN inside) are the stale detector's: no replay verdict. Each window
+            # is a contiguous row reduced along its last axis: the same sums for one row or a block.
             count = n - first
-            windows = [h[first - w + 1 + k : first - w + 1 + k + count] for k in range(w)]  # views
-            mean = windows[0]
-            for x in windows[1:]:
-                mean = mean + x
-            mean = mean / w
-            var = (windows[0] - mean) ** 2
-            for x in windows[1:]:
-                var = var + (x - mean) ** 2
-            spread = np.sqrt(var / w)
+            windows = np.ascontiguousarray(
+                sliding_window_view(h, w, axis=0)[first - w + 1 : first - w + 1 + count]
+            )
+            mean = np.add.reduce(windows, axis=2) / w
+            dev = windows - mean[:, :, np.newaxis]
+            spread = np.sqrt(np.add.reduce(dev * dev, axis=2) / w)
             d = np.where(spread >= _FLAT * self.noise, d, np.inf)
             ratio[first - n0 :] = np.where(
                 np.isfinite(d), self.d_min / np.maximum(d, self.d_min / SCORE_CAP), 0.0

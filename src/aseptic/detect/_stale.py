@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from aseptic.detect._block import SampleBlock, ScoreBlock, full
+from aseptic.detect._block import SampleBlock, ScoreBlock, contribution_shares, full
 from aseptic.detect._detector import (
     Batch,
     FloatArray,
@@ -106,7 +106,18 @@ class StaleValueDetector:
     def score_one(self, sample: Sample) -> tuple[Score]:
         """The longest current hold in limits; a missing value neither extends nor breaks a hold."""
         self._check_fitted()
-        return (self._scan(sample_vector(sample, self.tags)[np.newaxis]).score(0),)
+        # The recursion of ``_scan`` for one row, elementwise: the same bits, fewer numpy calls.
+        x = sample_vector(sample, self.tags)
+        seen = np.isfinite(x)
+        parked = (np.abs(x - self._low) <= self.tolerance) | (np.abs(x - self._high) <= self.tolerance)
+        held = seen & ~parked & np.isfinite(self._last) & (np.abs(x - self._last) <= self.tolerance)
+        self._run = np.where(held, self._run + 1, np.where(seen, 0.0, self._run))
+        self._last = np.where(seen, x, self._last)
+        ratio = self._run / self.limit_samples if self.tags else np.zeros(0)
+        value = float(ratio.max()) if ratio.size else 0.0
+        over = np.where(ratio > 1.0, ratio, 0.0)
+        shares = contribution_shares(self.tags, over if over.any() else ratio)
+        return (Score(f"{self._name}.hold", value, 1.0, shares),)
 
     def score_block(self, block: SampleBlock) -> tuple[ScoreBlock]:
         """``score_one`` of every sample of ``block`` in turn, vectorised (the same bits)."""
