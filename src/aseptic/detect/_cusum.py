@@ -24,7 +24,7 @@ import numpy as np
 
 from aseptic.config import DetectSettings
 from aseptic.detect._align import cap_z
-from aseptic.detect._block import SampleBlock, ScoreBlock, full
+from aseptic.detect._block import SampleBlock, ScoreBlock, contribution_shares, full
 from aseptic.detect._detector import FloatArray, Sample, Score, sample_batch_time, sample_vector
 from aseptic.detect._fitted import ModelDetector
 from aseptic.detect._limits import CUSUM_CAP, cusum_step, innovation_step
@@ -68,8 +68,16 @@ class ResidualCusum(ModelDetector):
         """
         model = self.model
         t = sample_batch_time(sample)
-        z = model.alignment.standardise(t, sample_vector(sample, model.tags))
-        return (self._scan(z[np.newaxis]).score(0),)
+        z = cap_z(model.alignment.standardise(t, sample_vector(sample, model.tags)))
+        # One step of ``_scan``'s recursion: the same operations, without the block's arrays.
+        innovation, self._prediction = innovation_step(self._prediction, z, model.drift_lambda)
+        w = innovation / model.drift_scale
+        cap = CUSUM_CAP * model.cusum_h
+        self._upper, self._lower = cusum_step(self._upper, self._lower, w, model.cusum_k, cap)
+        per_tag = np.maximum(self._upper, self._lower) / model.cusum_h
+        return (
+            Score(f"{self._name}.drift", float(per_tag.max()), 1.0, contribution_shares(model.tags, per_tag)),
+        )
 
     def score_block(self, block: SampleBlock) -> tuple[ScoreBlock]:
         """``score_one`` of every sample of ``block`` in turn (the recursion row by row, the rest at once)."""

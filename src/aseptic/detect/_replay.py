@@ -134,7 +134,7 @@ class ReplayDetector:
         sqrt(window) x d_min noise sds of the current one* (a window closer than ``d_min`` in RMS
         must be; the rest are not compared). No such window: no match (ratio 0). So the ratio is
         exact whenever it is over the limit, and well defined below it, whichever path computes it.
-        Every sum is written out term by term, so one row alone and a block give the same bits.
+        Every sum runs along a contiguous row, so one row alone and a block give the same bits.
         """
         m, p = rows.shape
         n0, w = self._n, self._window
@@ -154,9 +154,12 @@ class ReplayDetector:
             # Flat windows (or a NaN inside) are the stale detector's: no replay verdict. Each window
             # is a contiguous row reduced along its last axis: the same sums for one row or a block.
             count = n - first
-            windows = np.ascontiguousarray(
-                sliding_window_view(h, w, axis=0)[first - w + 1 : first - w + 1 + count]
-            )
+            if count == 1:  # streaming: the last window only (sliding_window_view costs more)
+                windows = np.ascontiguousarray(h[n - w : n].T[np.newaxis])
+            else:
+                windows = np.ascontiguousarray(
+                    sliding_window_view(h, w, axis=0)[first - w + 1 : first - w + 1 + count]
+                )
             mean = np.add.reduce(windows, axis=2) / w
             dev = windows - mean[:, :, np.newaxis]
             spread = np.sqrt(np.add.reduce(dev * dev, axis=2) / w)
@@ -198,15 +201,20 @@ class ReplayDetector:
             starts = np.cumsum(counts) - counts
             pair = np.repeat(np.arange(query.size), counts)
             idx = np.arange(total) + np.repeat(lo.ravel() - starts, counts)
-            end, at = ends[idx], positions[pair // p]
-            causal = end <= at - w
-            pair, end, at = pair[causal], end[causal], at[causal]
-            tag = pair % p
-            acc = np.zeros(pair.size)
-            for k in range(1 - w, 1):
-                diff = h[end + k, tag] - h[at + k, tag]
-                acc = acc + diff * diff
-            rms = np.sqrt(acc / w) / self.noise[tag]
+            end = ends[idx]
+            if positions.size == 1:  # the streaming index holds earlier windows only
+                at, tag = np.full(total, positions[0]), pair
+            else:
+                at = positions[pair // p]
+                causal = end <= at - w
+                pair, end, at = pair[causal], end[causal], at[causal]
+                tag = pair % p
+            # Each candidate's squared differences as one contiguous row, reduced along it: the
+            # same sum for a candidate found streaming or in a block.
+            span = np.arange(1 - w, 1)
+            column = tag[:, np.newaxis]
+            diff = h[end[:, np.newaxis] + span, column] - h[at[:, np.newaxis] + span, column]
+            rms = np.sqrt(np.add.reduce(diff * diff, axis=1) / w) / self.noise[tag]
             np.minimum.at(best, pair, np.where(np.isfinite(rms), rms, np.inf))
         return best.reshape(query.shape)
 
