@@ -10,10 +10,14 @@ Train on clean batches, stream samples or readings through an ``Engine``, receiv
     for sample in plant_samples:
         engine.push_sample(sample)
 
+Several samples at once (a file, a benchmark, catch-up after a gap): ``engine.push_block(samples)``
+scores them in vectorised form with the same results, bit for bit (``BlockVerdict``).
+
 Tabular detectors (``PcaDetector``, ``DynamicPcaDetector``, ``TagPredictorDetector``,
 ``EwmaResidualDetector``, ``AutoencoderDetector``, ``FrozenValueDetector``) score a samples x
 variables stream (continuous units, public benchmarks) and combine in an ``Ensemble`` whose limits
-are calibrated on held-out normal data for one false-alarm rate.
+are calibrated on held-out normal data for one false-alarm rate; ``TabularEnsembleDetector`` (loaded
+with ``load_ensemble_detector``, verified first) runs a fitted ensemble in the streaming ``Engine``.
 
 See docs/detect.md for the method and docs/adr/0050-batch-mspc.md for why.
 """
