@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from aseptic.detect import TECHNIQUES
+
 pytestmark = pytest.mark.integration
 
 
@@ -45,6 +47,25 @@ def test_attacked_batch_is_detected_and_clean_batch_has_no_findings(demo_out: Pa
     assert telemetry["published"] == telemetry["received"] == telemetry["readings"]
     html = (demo_out / "report.html").read_text(encoding="utf-8")
     assert "<svg" in html and attacked["id"] in html
+
+
+def test_demo_findings_name_contributing_tags_and_a_technique(demo_out: Path) -> None:
+    """Issue 6: every Finding in the report says which tags drove it, with shares, expected vs
+    observed values, and the ATT&CK for ICS technique it suggests; the attacked tag is named."""
+    report = json.loads((demo_out / "report.json").read_text(encoding="utf-8"))
+    attacked = report["batches"][1]
+    findings = [f for batch in report["batches"] for f in batch["findings"]]
+    assert findings
+    for f in findings:
+        assert f["tags"] and f["technique"] in TECHNIQUES, f
+        assert [tag for tag, _ in f["contributions"]] == f["tags"]
+        shares = [share for _, share in f["contributions"]]
+        # The top tags (at most five) of a statistic: shares of the whole, largest first.
+        assert shares == sorted(shares, reverse=True) and 0 < sum(shares) <= 1.0 + 1e-3
+        assert len(f["expected"]) == len(f["observed"]) == len(f["tags"])
+        assert f["cause"] in ("attack", "process fault")
+    during = [f for f in attacked["findings"] if f["time_h"] >= attacked["attack"]["start_h"]]
+    assert any(attacked["attack"]["tag"] in f["tags"] for f in during)
 
 
 def test_ledger_verify_accepts_the_demo_evidence(demo_out: Path) -> None:

@@ -10,17 +10,22 @@ Train on clean batches, stream samples or readings through an ``Engine``, receiv
     for sample in plant_samples:
         engine.push_sample(sample)
 
+Several samples at once (a file, a benchmark, catch-up after a gap): ``engine.push_block(samples)``
+scores them in vectorised form with the same results, bit for bit (``BlockVerdict``).
+
 Tabular detectors (``PcaDetector``, ``DynamicPcaDetector``, ``TagPredictorDetector``,
 ``EwmaResidualDetector``, ``AutoencoderDetector``, ``FrozenValueDetector``, and the hydraulic
 consistency checks ``ControlRuleDetector`` and ``MassBalanceDetector``) score a samples x
 variables stream (continuous units, public benchmarks) and combine in an ``Ensemble`` whose limits
-are calibrated on held-out normal data for one false-alarm rate.
+are calibrated on held-out normal data for one false-alarm rate; ``TabularEnsembleDetector`` (loaded
+with ``load_ensemble_detector``, verified first) runs a fitted ensemble in the streaming ``Engine``.
 
 See docs/detect.md for the method and docs/adr/0050-batch-mspc.md for why.
 """
 
 from aseptic.detect._autoencoder import AutoencoderDetector
 from aseptic.detect._baseline import ThreeSigmaDetector
+from aseptic.detect._block import BlockDetector, SampleBlock, ScoreBlock
 from aseptic.detect._control_rule import ControlRuleDetector
 from aseptic.detect._cusum import ResidualCusum
 from aseptic.detect._detector import ONLINE_KINDS, Batch, Detector, Score, online_tags
@@ -28,6 +33,7 @@ from aseptic.detect._detector_file import FileDetector, load_detector, save_dete
 from aseptic.detect._dpca import DynamicPcaDetector
 from aseptic.detect._engine import (
     AlarmState,
+    BlockVerdict,
     Engine,
     FindingSink,
     Verdict,
@@ -51,6 +57,7 @@ from aseptic.detect._stale import StaleValueDetector
 from aseptic.detect._store import load_model, model_digest, save_model
 from aseptic.detect._tabular import TabularDetector
 from aseptic.detect._tabular_store import load_tabular_detector, save_tabular_detector
+from aseptic.detect._tabular_stream import TabularEnsembleDetector, load_ensemble_detector
 from aseptic.detect._twin_residual import TwinResidualDetector
 
 __all__ = [
@@ -61,6 +68,8 @@ __all__ = [
     "AutoencoderDetector",
     "Batch",
     "BatchModel",
+    "BlockDetector",
+    "BlockVerdict",
     "ControlRuleDetector",
     "Decision",
     "Detector",
@@ -80,9 +89,12 @@ __all__ = [
     "RecipeDetector",
     "ReplayDetector",
     "ResidualCusum",
+    "SampleBlock",
     "Score",
+    "ScoreBlock",
     "StaleValueDetector",
     "TabularDetector",
+    "TabularEnsembleDetector",
     "TagPredictorDetector",
     "ThreeSigmaDetector",
     "TwinResidualDetector",
@@ -92,6 +104,7 @@ __all__ = [
     "count_episodes",
     "fit_model",
     "load_detector",
+    "load_ensemble_detector",
     "load_model",
     "load_tabular_detector",
     "model_digest",

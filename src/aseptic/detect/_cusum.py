@@ -24,11 +24,11 @@ import numpy as np
 
 from aseptic.config import DetectSettings
 from aseptic.detect._align import cap_z
+from aseptic.detect._block import SampleBlock, ScoreBlock, contribution_shares, full
 from aseptic.detect._detector import FloatArray, Sample, Score, sample_batch_time, sample_vector
 from aseptic.detect._fitted import ModelDetector
 from aseptic.detect._limits import CUSUM_CAP, cusum_step, innovation_step
 from aseptic.detect._model import BatchModel
-from aseptic.detect._mspc import contribution_shares
 
 __all__ = ["ResidualCusum"]
 
@@ -69,6 +69,7 @@ class ResidualCusum(ModelDetector):
         model = self.model
         t = sample_batch_time(sample)
         z = cap_z(model.alignment.standardise(t, sample_vector(sample, model.tags)))
+        # One step of ``_scan``'s recursion: the same operations, without the block's arrays.
         innovation, self._prediction = innovation_step(self._prediction, z, model.drift_lambda)
         w = innovation / model.drift_scale
         cap = CUSUM_CAP * model.cusum_h
@@ -77,3 +78,21 @@ class ResidualCusum(ModelDetector):
         return (
             Score(f"{self._name}.drift", float(per_tag.max()), 1.0, contribution_shares(model.tags, per_tag)),
         )
+
+    def score_block(self, block: SampleBlock) -> tuple[ScoreBlock]:
+        """``score_one`` of every sample of ``block`` in turn (the recursion row by row, the rest at once)."""
+        model = self.model
+        return (self._scan(model.alignment.standardise(block.times, block.matrix(model.tags))),)
+
+    def _scan(self, z: FloatArray) -> ScoreBlock:
+        model = self.model
+        z = cap_z(z)
+        cap = CUSUM_CAP * model.cusum_h
+        per_tag = np.empty_like(z)
+        for i in range(z.shape[0]):
+            innovation, self._prediction = innovation_step(self._prediction, z[i], model.drift_lambda)
+            w = innovation / model.drift_scale
+            self._upper, self._lower = cusum_step(self._upper, self._lower, w, model.cusum_k, cap)
+            per_tag[i] = np.maximum(self._upper, self._lower) / model.cusum_h
+        values = per_tag.max(axis=1)
+        return ScoreBlock(f"{self._name}.drift", values, full(z.shape[0], 1.0), model.tags, per_tag)

@@ -25,6 +25,7 @@ __all__ = [
     "Batch",
     "Detector",
     "Score",
+    "as_float",
     "batch_matrix",
     "online_tags",
     "sample_vector",
@@ -109,9 +110,16 @@ def online_tags(batches: Sequence[Batch], *, min_finite_share: float = 0.95) -> 
     return tuple(chosen)
 
 
+_NUMERIC = frozenset({float, int, np.float64})
+
+
 def sample_vector(sample: Sample, tags: Sequence[str]) -> FloatArray:
     """The values of ``tags`` in ``sample`` as a float array; missing or non-numeric values are NaN."""
-    return np.array([_as_float(sample.get(t)) for t in tags], dtype=np.float64)
+    values = list(map(sample.get, tags))
+    # Fast path: every value a plain number (bool is its own type, so it takes the checked path).
+    if set(map(type, values)) <= _NUMERIC:
+        return np.array(values, dtype=np.float64)
+    return np.array([_as_float(v) for v in values], dtype=np.float64)
 
 
 def batch_matrix(batch: Batch, tags: Sequence[str]) -> tuple[FloatArray, FloatArray]:
@@ -141,6 +149,11 @@ def sample_batch_time(sample: Sample) -> float:
             hint="every sample carries hours since batch start; detectors align on it",
         )
     return t
+
+
+def as_float(value: object) -> float:
+    """``value`` as a float if it is a number (not a bool), else NaN."""
+    return _as_float(value)
 
 
 def _as_float(value: object) -> float:

@@ -13,24 +13,37 @@ per-sample false-alarm rate of 1 %, a 1150-sample batch has about 11 of them) at
 ``persistence - 1`` samples of detection delay. An *episode* is a run of consecutive confirmed
 samples; false alarms are counted per episode, not per sample, because an operator answers an
 alarm once, however long it stays up. The engine emits one Finding when an episode opens.
+
+Blocks (``push_block``): when several consecutive samples are at hand (a file replayed, a
+benchmark, catch-up after a gap), the engine scores them together: every detector that can
+(``score_block``) scores the whole block in vectorised form, the persistence rule runs on arrays,
+and ``Score`` objects are built only for the samples that open an episode. Flags, Findings (and
+their order) and scores are the same as pushing the samples one by one (tested bit for bit); the
+sink receives the block's Findings when the block is done. docs/adr/0290-batched-detector-scoring.md.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
 
 from aseptic.clock import Clock, ensure_utc, format_rfc3339
-from aseptic.detect._detector import Detector, Score, sample_batch_time, sample_vector
-from aseptic.detect._explain import classify_cause, expected_values
+from aseptic.detect._block import BlockDetector, SampleBlock, ScoreBlock
+from aseptic.detect._detector import Detector, FloatArray, Score, sample_batch_time, sample_vector
+from aseptic.detect._explain import Expects, classify_cause, expected_values
 from aseptic.detect._finding import Finding, suggest_technique
 from aseptic.errors import InputError
 from aseptic.telemetry import Quality, Reading
 
 __all__ = [
     "AlarmState",
+    "BlockVerdict",
     "Engine",
     "FindingSink",
     "Verdict",
@@ -40,6 +53,13 @@ __all__ = [
 ]
 
 FindingSink = Callable[[Finding], None]
+
+
+@runtime_checkable
+class SuggestsTechnique(Protocol):
+    """A detector with its own ATT&CK suggestion for the score it just gave (the tabular ensemble)."""
+
+    def technique_of(self, score: Score) -> str | None: ...
 
 
 @dataclass
@@ -114,6 +134,49 @@ class Verdict:
         return bool(self.confirmed)
 
 
+@dataclass(frozen=True)
+class BlockVerdict:
+    """What the engine concluded about each sample of a block (``verdict(i)`` is sample i's Verdict).
+
+    ``values``, ``limits`` and ``confirmed`` are samples x ``statistics``; ``statistics`` are in the
+    order of ``Verdict.scores``.
+    """
+
+    batch_id: str
+    batch_time_h: FloatArray
+    times: tuple[datetime, ...]
+    statistics: tuple[str, ...]
+    values: FloatArray
+    limits: FloatArray
+    confirmed: npt.NDArray[np.bool_]
+    findings: tuple[Finding, ...]
+    _rows: Callable[[int], tuple[Score, ...]] = field(repr=False, compare=False)
+    _opened: tuple[tuple[Finding, ...], ...] = field(repr=False, compare=False)
+
+    def __len__(self) -> int:
+        return int(self.batch_time_h.shape[0])
+
+    @property
+    def alarmed(self) -> npt.NDArray[np.bool_]:
+        """Per sample: some statistic has an open episode."""
+        return np.asarray(self.confirmed.any(axis=1), dtype=bool)
+
+    def confirmed_at(self, row: int) -> frozenset[str]:
+        """The statistics with an open episode at sample ``row``."""
+        return frozenset(s for s, c in zip(self.statistics, self.confirmed[row], strict=True) if c)
+
+    def verdict(self, row: int) -> Verdict:
+        """Sample ``row``'s Verdict, as ``push_sample`` would have returned it."""
+        return Verdict(
+            self.batch_id,
+            float(self.batch_time_h[row]),
+            self.times[row],
+            self._rows(row),
+            self.confirmed_at(row),
+            self._opened[row],
+        )
+
+
 class Engine:
     """Scores samples of one batch at a time with fitted detectors and emits Findings."""
 
@@ -174,18 +237,148 @@ class Engine:
         self._last_batch_time_h = t
         scores: list[Score] = []
         findings: list[Finding] = []
+        alarms, persistence = self._alarms, self._persistence
         for detector in self._detectors:
             for score in detector.score_one(sample):
                 scores.append(score)
-                state = self._alarms.setdefault(score.statistic, AlarmState(self._persistence))
-                if state.update(score.exceeds):
+                state = alarms.get(score.statistic)
+                if state is None:
+                    state = alarms[score.statistic] = AlarmState(persistence)
+                # AlarmState.update, inlined: this loop runs for every statistic of every sample.
+                state.run = state.run + 1 if score.value > score.limit else 0
+                if state.run == persistence:
                     findings.append(self._finding(batch_id, when, t, score, detector, sample))
         self.samples += 1
         for finding in findings:
             self.findings += 1
             self._sink(finding)
-        confirmed = frozenset(name for name, state in self._alarms.items() if state.confirmed)
+        confirmed = frozenset(name for name, state in alarms.items() if state.run >= persistence)
         return Verdict(batch_id, t, when, tuple(scores), confirmed, tuple(findings))
+
+    def push_block(
+        self, samples: Sequence[Mapping[str, float]], *, times: Sequence[datetime] | None = None
+    ) -> BlockVerdict:
+        """Score consecutive samples of the current batch at once; the same results as ``push_sample``
+        on each in turn, the block's Findings handed to the sink (in that order) at the end.
+
+        The block is checked whole before anything is scored: a bad sample rejects it all (push the
+        samples one by one to score those before it).
+
+        Raises:
+            InputError: a sample without usable ``batch_time_h``, batch time going back, or
+                ``times`` of another length.
+        """
+        batch_id = self._require_batch()
+        block = SampleBlock(samples)
+        n = len(block)
+        if times is not None and len(times) != n:
+            raise InputError(f"push_block got {n} samples but {len(times)} times")
+        whens = (
+            tuple(ensure_utc(w) for w in times)
+            if times is not None
+            else tuple(self._clock.now() for _ in range(n))
+        )
+        t = block.times
+        previous = np.concatenate([[self._last_batch_time_h], t[:-1]])
+        back = np.flatnonzero(t < previous)
+        if back.size:
+            i = int(back[0])
+            raise InputError(
+                f"batch {batch_id!r}: batch time {t[i]} h (block sample {i}) is behind {previous[i]} h",
+                hint="call start_batch() for a new batch; samples of one batch arrive in time order",
+            )
+        if n:
+            self._last_batch_time_h = float(t[-1])
+        columns: list[tuple[ScoreBlock | None, list[Score] | None]] = []
+        names: list[str] = []
+        values: list[FloatArray] = []
+        limits: list[FloatArray] = []
+        confirmed: list[npt.NDArray[np.bool_]] = []
+        opened: list[tuple[int, int, Finding]] = []  # (sample, statistic column, finding)
+        for detector in self._detectors:
+            if isinstance(detector, BlockDetector) and not isinstance(detector, Expects):
+                for sb in detector.score_block(block):
+                    col = len(names)
+                    conf, opens = self._alarm_block(sb.statistic, sb.exceeds)
+                    for i in np.flatnonzero(opens).tolist():
+                        finding = self._finding(
+                            batch_id, whens[i], float(t[i]), sb.score(i), detector, block.samples[i]
+                        )
+                        opened.append((i, col, finding))
+                    columns.append((sb, None))
+                    names.append(sb.statistic)
+                    values.append(sb.values)
+                    limits.append(sb.limits)
+                    confirmed.append(conf)
+            else:
+                # Scored sample by sample, and an opened episode explained at once: a detector that
+                # says what it expected (the twin residual) remembers only the sample it scored last.
+                first = len(names)
+                per_row: list[tuple[Score, ...]] = []
+                on: list[list[bool]] = []
+                for i, sample in enumerate(block.samples):
+                    row = detector.score_one(sample)
+                    per_row.append(row)
+                    flags = []
+                    for k, score in enumerate(row):
+                        state = self._alarms.setdefault(score.statistic, AlarmState(self._persistence))
+                        if state.update(score.exceeds):
+                            finding = self._finding(batch_id, whens[i], float(t[i]), score, detector, sample)
+                            opened.append((i, first + k, finding))
+                        flags.append(state.confirmed)
+                    on.append(flags)
+                for k in range(len(per_row[0]) if per_row else 0):
+                    column = [r[k] for r in per_row]
+                    names.append(column[0].statistic)
+                    values.append(np.array([s.value for s in column], dtype=np.float64))
+                    limits.append(np.array([s.limit for s in column], dtype=np.float64))
+                    confirmed.append(np.array([f[k] for f in on], dtype=bool))
+                    columns.append((None, column))
+        opened.sort(key=lambda item: (item[0], item[1]))
+        findings = tuple(f for _, _, f in opened)
+        self.samples += n
+        for finding in findings:
+            self.findings += 1
+            self._sink(finding)
+        by_row: list[list[Finding]] = [[] for _ in range(n)]
+        for i, _, finding in opened:
+            by_row[i].append(finding)
+
+        def rows(i: int) -> tuple[Score, ...]:
+            out: list[Score] = []
+            for sb, col in columns:
+                out.append(sb.score(i) if sb is not None else col[i])  # type: ignore[index]
+            return tuple(out)
+
+        return BlockVerdict(
+            batch_id,
+            t.copy(),
+            whens,
+            tuple(names),
+            np.stack(values, axis=1) if values else np.zeros((n, 0)),
+            np.stack(limits, axis=1) if limits else np.zeros((n, 0)),
+            np.stack(confirmed, axis=1) if confirmed else np.zeros((n, 0), dtype=bool),
+            findings,
+            rows,
+            tuple(tuple(f) for f in by_row),
+        )
+
+    def _alarm_block(
+        self, statistic: str, exceeds: npt.NDArray[np.bool_]
+    ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+        """The persistence rule over a block: (confirmed, opens an episode) per sample."""
+        state = self._alarms.setdefault(statistic, AlarmState(self._persistence))
+        n = exceeds.shape[0]
+        index = np.arange(n)
+        # Run length at each sample: samples since the last one under the limit, or the run
+        # carried in plus every sample so far when none was under it in this block.
+        last_under = np.maximum.accumulate(np.where(exceeds, -1, index)) if n else index
+        run = np.where(last_under >= 0, index - last_under, state.run + index + 1)
+        if n:
+            state.run = int(run[-1])
+        out_confirmed: npt.NDArray[np.bool_] = run >= self._persistence
+        opens: npt.NDArray[np.bool_] = run == self._persistence
+        return out_confirmed, opens
 
     def push_reading(self, reading: Reading) -> Verdict | None:
         """Add one reading; returns the verdict of the previous sample when this one starts a new one.
@@ -260,7 +453,9 @@ class Engine:
             limit=score.limit,
             tags=tags,
             shares=tuple(share for _, share in top),
-            technique=suggest_technique(score.statistic, score.contributions),
+            technique=detector.technique_of(score)
+            if isinstance(detector, SuggestsTechnique)
+            else suggest_technique(score.statistic, score.contributions),
             expected=expected,
             observed=observed,
             cause=cause,

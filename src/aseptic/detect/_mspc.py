@@ -13,12 +13,11 @@ detector's false-alarm rate (see ``fit_model``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 
 from aseptic.config import DetectSettings
 from aseptic.detect._align import cap_z
+from aseptic.detect._block import SampleBlock, ScoreBlock, contribution_shares, full, matmul_rows, sum_columns
 from aseptic.detect._detector import FloatArray, Sample, Score, sample_batch_time, sample_vector
 from aseptic.detect._fitted import ModelDetector
 from aseptic.detect._model import BatchModel
@@ -58,27 +57,47 @@ class MspcDetector(ModelDetector):
         model = self.model
         t = sample_batch_time(sample)
         z = model.alignment.standardise(t, sample_vector(sample, model.tags))
-        proj = project_one(model.pca, cap_z(z))
-        t2_name, spe_name = f"{self._name}.t2", f"{self._name}.spe"
+        t2, spe, per_tag = self._statistics(z[np.newaxis])
+        return t2.score(0), spe.score(0), per_tag.score(0)
+
+    def score_block(self, block: SampleBlock) -> tuple[ScoreBlock, ScoreBlock, ScoreBlock]:
+        """``score_one`` of every sample of ``block`` (no state: each row alone), vectorised."""
+        model = self.model
+        return self._statistics(model.alignment.standardise(block.times, block.matrix(model.tags)))
+
+    def _statistics(self, z: FloatArray) -> tuple[ScoreBlock, ScoreBlock, ScoreBlock]:
+        model, pca = self.model, self.model.pca
+        m, p = z.shape
         ratio = np.abs(z) / model.z_limit
         ratio = np.where(np.isfinite(ratio), ratio, 0.0)
-        per_tag = Score(f"{self._name}.tag", float(ratio.max()), 1.0, contribution_shares(model.tags, ratio))
-        if proj is None:
-            return Score(t2_name, 0.0, model.t2_limit), Score(spe_name, 0.0, model.spe_limit), per_tag
+        per_tag = ScoreBlock(f"{self._name}.tag", ratio.max(axis=1), full(m, 1.0), model.tags, ratio)
+        zc = cap_z(z)
+        t2, spe = np.zeros(m), np.zeros(m)
+        t2_c, spe_c = np.zeros((m, p)), np.zeros((m, p))
+        complete = np.isfinite(zc).all(axis=1)
+        every = bool(complete.all())
+        if every or complete.any():
+            # Row-count-independent sums (matmul_rows): a row gives the same bits alone or in a block.
+            x = zc if every else zc[complete]
+            scores = matmul_rows(x, pca.loadings)
+            scaled = scores / pca.eigenvalues
+            e = x - matmul_rows(scores, pca.loadings.T)
+            if every:
+                t2, spe = sum_columns(scores * scaled), sum_columns(e * e)
+                t2_c, spe_c = x * matmul_rows(scaled, pca.loadings.T), e * e
+            else:
+                t2[complete] = sum_columns(scores * scaled)
+                spe[complete] = sum_columns(e * e)
+                t2_c[complete] = x * matmul_rows(scaled, pca.loadings.T)
+                spe_c[complete] = e * e
+        for i in np.flatnonzero(~complete):
+            proj = project_one(pca, zc[i])
+            if proj is not None:
+                t2[i], spe[i] = proj.t2, proj.spe
+                t2_c[i], spe_c[i] = proj.t2_contributions, proj.spe_contributions
+        tags = model.tags
         return (
-            Score(t2_name, proj.t2, model.t2_limit, contribution_shares(model.tags, proj.t2_contributions)),
-            Score(
-                spe_name, proj.spe, model.spe_limit, contribution_shares(model.tags, proj.spe_contributions)
-            ),
+            ScoreBlock(f"{self._name}.t2", t2, full(m, model.t2_limit), tags, t2_c),
+            ScoreBlock(f"{self._name}.spe", spe, full(m, model.spe_limit), tags, spe_c),
             per_tag,
         )
-
-
-def contribution_shares(tags: Sequence[str], contributions: FloatArray) -> tuple[tuple[str, float], ...]:
-    """(tag, share) pairs from raw contributions: negatives and NaN count as 0, largest share first."""
-    c = np.where(np.isfinite(contributions), np.maximum(contributions, 0.0), 0.0)
-    total = float(c.sum())
-    if total <= 0:
-        return ()
-    order = sorted(range(len(tags)), key=lambda j: (-c[j], tags[j]))
-    return tuple((tags[j], float(c[j] / total)) for j in order if c[j] > 0)

@@ -1,7 +1,13 @@
 """One contract suite over every detector: determinism, causality, finite scores, missing tags, save/load.
 
 Batch detectors (fed-batch samples with batch time) and tabular detectors (samples x variables
-streams, and their ensemble) each run the same checks in their own shape of data.
+streams, and their ensemble) each run the same checks in their own shape of data. Every detector
+class of ``aseptic.detect`` is here: the batch-model ones (MSPC aligned and static, CUSUM, recipe,
+3-sigma) on synthetic batches; the integrity checks (stale, replay, physics), the twin residuals and
+a tabular ensemble run by the engine's adapter on short twin batches (the physics checks need the
+twin's flows and loops); the tabular detectors and the ensemble on synthetic streams.
+``ThreeSigmaDetector`` is a baseline kept for comparison and has no file format (no round trip).
+Batched scoring equals per-sample scoring bit for bit: test_block_scoring.py.
 """
 
 from __future__ import annotations
@@ -26,22 +32,29 @@ from aseptic.detect import (
     MassBalanceDetector,
     MspcDetector,
     PcaDetector,
+    PhysicsDetector,
     RecipeDetector,
     ReplayDetector,
     ResidualCusum,
     Score,
     StaleValueDetector,
     TabularDetector,
+    TabularEnsembleDetector,
     TagPredictorDetector,
     ThreeSigmaDetector,
+    TwinResidualDetector,
     fit_model,
+    load_detector,
+    load_ensemble_detector,
     load_model,
     load_tabular_detector,
     model_digest,
+    save_detector,
     save_model,
     save_tabular_detector,
 )
 from aseptic.errors import InputError, IntegrityError
+from aseptic.twin import simulate_batches
 
 FACTORIES: dict[str, Callable[[], Detector]] = {
     "mspc": lambda: MspcDetector(seed=7),
@@ -359,3 +372,136 @@ def test_tabular_input_with_other_columns_is_refused(normal: np.ndarray) -> None
         detector.score(normal[:, :5])
     with pytest.raises(InputError, match="column names"):
         TagPredictorDetector().fit(normal, COLUMNS[:5])
+
+
+# --- Every streaming detector on twin samples (the integrity checks need the twin's flows and loops),
+# and a fitted tabular ensemble run by the engine through its adapter ---
+
+
+def _twin_samples(seed: int, n: int) -> list[list[Sample]]:
+    out = []
+    for b in simulate_batches(n, seed, duration_h=40.0, paa_control="true"):
+        names = list(b.tags)
+        out.append([{k: float(b.tags[k][i]) for k in names} for i in range(b.time_h.size)])
+    return out
+
+
+@pytest.fixture(scope="module")
+def twin_train() -> list[list[Sample]]:
+    return _twin_samples(0, 5)
+
+
+@pytest.fixture(scope="module")
+def twin_test() -> list[Sample]:
+    return _twin_samples(700, 1)[0]
+
+
+STREAMING: dict[str, Callable[[], Detector]] = {
+    "stale": StaleValueDetector,
+    "replay": ReplayDetector,
+    "physics": PhysicsDetector,
+    "twin": lambda: TwinResidualDetector(seed=7),
+    "tabular": lambda: TabularEnsembleDetector(
+        Ensemble([TagPredictorDetector(seed=7), FrozenValueDetector(seed=7)], false_alarm_rate=0.02)
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def streaming_fitted(twin_train: list[list[Sample]]) -> dict[str, Detector]:
+    out = {}
+    for name, factory in STREAMING.items():
+        detector = factory()
+        detector.fit(twin_train)
+        out[name] = detector
+    return out
+
+
+def _saved_and_loaded(detector: Detector, path: Path) -> Detector:
+    if isinstance(detector, TabularEnsembleDetector):
+        digest = save_tabular_detector(detector.ensemble, path)
+        return load_ensemble_detector(path, expected_digest=digest)
+    assert isinstance(detector, StaleValueDetector | ReplayDetector | PhysicsDetector | TwinResidualDetector)
+    return load_detector(path, expected_digest=save_detector(detector, path))
+
+
+@pytest.mark.parametrize("name", sorted(STREAMING))
+def test_streaming_detector_same_seed_and_data_give_identical_scores(
+    name: str, twin_train: list[list[Sample]], twin_test: list[Sample], streaming_fitted: dict[str, Detector]
+) -> None:
+    again = STREAMING[name]()
+    again.fit(twin_train)
+    assert _scores(streaming_fitted[name], twin_test) == _scores(again, twin_test)
+
+
+@pytest.mark.parametrize("name", sorted(STREAMING))
+def test_streaming_detector_scores_are_finite_named_and_explained(
+    name: str, twin_test: list[Sample], streaming_fitted: dict[str, Detector]
+) -> None:
+    detector = streaming_fitted[name]
+    for scores in _scores(detector, twin_test):
+        assert scores
+        for score in scores:
+            assert score.statistic.startswith(detector.name + ".")
+            assert math.isfinite(score.value) and score.value >= 0
+            assert math.isfinite(score.limit) and score.limit > 0
+            shares = [share for _, share in score.contributions]
+            assert shares == sorted(shares, reverse=True)
+            assert not shares or math.isclose(sum(shares), 1.0, rel_tol=1e-9)
+
+
+@pytest.mark.parametrize("name", sorted(STREAMING))
+def test_streaming_detector_tolerates_missing_and_nan_tags(
+    name: str, twin_test: list[Sample], streaming_fitted: dict[str, Detector]
+) -> None:
+    detector = streaming_fitted[name]
+    detector.reset()
+    for sample in twin_test[:80]:
+        degraded = {k: v for k, v in sample.items() if k not in ("ph", "volume_l", "sugar_feed_l_per_h")}
+        degraded["dissolved_o2_mg_per_l"] = math.nan
+        degraded["temperature_k"] = "garbled"  # type: ignore[assignment]  # non-numeric reads as missing
+        only_time = {"batch_time_h": sample["batch_time_h"]}
+        for scores in (detector.score_one(degraded), detector.score_one(only_time)):
+            assert all(math.isfinite(s.value) for s in scores)
+
+
+@pytest.mark.parametrize("name", sorted(STREAMING))
+def test_streaming_score_of_a_sample_does_not_change_when_later_samples_change(
+    name: str, twin_test: list[Sample], streaming_fitted: dict[str, Detector]
+) -> None:
+    detector = streaming_fitted[name]
+    altered = [dict(s) for s in twin_test]
+    for i in range(100, len(altered)):
+        altered[i]["temperature_k"] = twin_test[100]["temperature_k"] + 3.0  # frozen, and off by 3 K
+        altered[i]["volume_l"] += 2000.0
+        altered[i]["ph"] = twin_test[40 + (i - 100) % 60]["ph"]  # a replayed pH
+    before, after = _scores(detector, twin_test), _scores(detector, altered)
+    assert before[:100] == after[:100]
+    assert before[100:] != after[100:]
+
+
+@pytest.mark.parametrize("name", sorted(STREAMING))
+def test_streaming_detector_save_load_round_trip_scores_identically(
+    name: str, twin_test: list[Sample], streaming_fitted: dict[str, Detector], tmp_path: Path
+) -> None:
+    detector = streaming_fitted[name]
+    loaded = _saved_and_loaded(detector, tmp_path / f"{name}.json")
+    assert type(loaded) is type(detector)
+    assert _scores(loaded, twin_test) == _scores(detector, twin_test)
+
+
+@pytest.mark.parametrize("name", sorted(STREAMING))
+def test_unfitted_streaming_detector_says_so(name: str) -> None:
+    with pytest.raises(RuntimeError, match="not fitted"):
+        STREAMING[name]().score_one({"batch_time_h": 1.0})
+
+
+@pytest.mark.parametrize("aligned", [True, False])
+def test_every_batch_model_detector_round_trips_through_its_file(
+    aligned: bool, tmp_path: Path, training_batches: list[list[Sample]], batch_maker: MakeBatch
+) -> None:
+    model = fit_model(training_batches, aligned=aligned, seed=7)
+    loaded = load_model(tmp_path / "m.json", expected_digest=save_model(model, tmp_path / "m.json"))
+    batch = batch_maker(1007)
+    for make in (MspcDetector, ResidualCusum, RecipeDetector):
+        assert _scores(make(model), batch) == _scores(make(loaded), batch)

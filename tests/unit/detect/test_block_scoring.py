@@ -1,0 +1,177 @@
+"""Batched scoring gives the bits of per-sample scoring: every block detector alone, and the engine."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+import pytest
+
+from aseptic.clock import SimClock
+from aseptic.detect import (
+    BatchModel,
+    BlockDetector,
+    Detector,
+    Engine,
+    Finding,
+    MspcDetector,
+    PhysicsDetector,
+    RecipeDetector,
+    ReplayDetector,
+    ResidualCusum,
+    SampleBlock,
+    Score,
+    StaleValueDetector,
+    TwinResidualDetector,
+    fit_model,
+)
+from aseptic.errors import InputError
+from aseptic.twin import simulate_batches
+
+Sample = dict[str, float]
+SPLITS = (1, 7, 30, 2, 1, 45)  # then the rest: blocks of every size, streaming rows in between
+
+
+def _samples(seed: int, n: int) -> list[list[Sample]]:
+    out = []
+    for b in simulate_batches(n, seed, duration_h=40.0, paa_control="true"):
+        names = list(b.tags)
+        out.append([{k: float(b.tags[k][i]) for k in names} for i in range(b.time_h.size)])
+    return out
+
+
+@pytest.fixture(scope="module")
+def train() -> list[list[Sample]]:
+    return _samples(0, 5)
+
+
+@pytest.fixture(scope="module")
+def model(train: list[list[Sample]]) -> BatchModel:
+    return fit_model(train, seed=3)
+
+
+@pytest.fixture(scope="module")
+def attacked() -> list[Sample]:
+    """A pH replay, a temperature freeze, DO bias, sugar feed off recipe, gaps, NaN: alarms, odd rows."""
+    batch = [dict(s) for s in _samples(900, 1)[0]]
+    for i in range(120, 170):
+        batch[i]["ph"] = batch[i - 80]["ph"]
+    for i in range(60, 100):
+        batch[i]["temperature_k"] = batch[59]["temperature_k"]
+    for i in range(175, 195):
+        batch[i]["dissolved_o2_mg_per_l"] += 4.0
+    for i in range(150, 160):
+        batch[i]["sugar_feed_l_per_h"] += 20.0
+    for i in range(0, len(batch), 13):
+        del batch[i]["volume_l"]
+    for i in range(5, len(batch), 17):
+        batch[i]["offgas_co2_pct"] = math.nan
+    batch[40] = {"batch_time_h": batch[40]["batch_time_h"]}
+    return batch
+
+
+def _factories(model: BatchModel, train: list[list[Sample]]) -> dict[str, Callable[[], Detector]]:
+    def fitted(detector: Detector) -> Detector:
+        detector.fit(train)
+        return detector
+
+    return {
+        "mspc": lambda: MspcDetector(model),
+        "cusum": lambda: ResidualCusum(model),
+        "recipe": lambda: RecipeDetector(model),
+        "stale": lambda: fitted(StaleValueDetector()),
+        "replay": lambda: fitted(ReplayDetector()),
+    }
+
+
+def _chunks(batch: Sequence[Sample]) -> list[list[Sample]]:
+    out, i = [], 0
+    for size in SPLITS:
+        out.append(list(batch[i : i + size]))
+        i += size
+    out.append(list(batch[i:]))
+    return out
+
+
+@pytest.mark.parametrize("name", ["mspc", "cusum", "recipe", "stale", "replay"])
+def test_block_scores_are_the_bits_of_per_sample_scores(
+    name: str, model: BatchModel, train: list[list[Sample]], attacked: list[Sample]
+) -> None:
+    detector = _factories(model, train)[name]()
+    assert isinstance(detector, BlockDetector)
+    detector.reset()
+    one = [detector.score_one(s) for s in attacked]
+    assert any(s.exceeds for row in one for s in row), "the attacked batch must raise this statistic"
+    for whole in (True, False):
+        detector.reset()
+        rows: list[tuple[Score, ...]] = []
+        for k, chunk in enumerate([list(attacked)] if whole else _chunks(attacked)):
+            if k % 2 and len(chunk) == 1:  # a streaming sample between two blocks
+                rows.append(detector.score_one(chunk[0]))
+                continue
+            blocks = detector.score_block(SampleBlock(chunk))
+            rows += [tuple(b.score(i) for b in blocks) for i in range(len(chunk))]
+        assert rows == one
+
+
+def _engine(detectors: list[Detector], sink: Callable[[Finding], None]) -> Engine:
+    engine = Engine(detectors, sink, clock=SimClock(datetime(2026, 1, 1, tzinfo=UTC)), persistence=3)
+    engine.start_batch("B-block")
+    return engine
+
+
+def _all(model: BatchModel, train: list[list[Sample]]) -> list[Detector]:
+    made = [f() for f in _factories(model, train).values()]
+    for other in (PhysicsDetector(), TwinResidualDetector(seed=1)):  # scored sample by sample
+        other.fit(train)
+        made.append(other)
+    return made
+
+
+def test_engine_block_gives_the_verdicts_and_findings_of_per_sample(
+    model: BatchModel, train: list[list[Sample]], attacked: list[Sample]
+) -> None:
+    detectors = _all(model, train)
+    one_findings: list[Finding] = []
+    engine = _engine(detectors, one_findings.append)
+    one = [engine.push_sample(s) for s in attacked]
+    assert {f.detector.split(".")[0] for f in one_findings} >= {"replay", "stale"}
+    for chunks in ([list(attacked)], _chunks(attacked)):
+        block_findings: list[Finding] = []
+        engine = _engine(detectors, block_findings.append)
+        verdicts = []
+        for chunk in chunks:
+            block = engine.push_block(chunk)
+            assert block.findings == tuple(f for i in range(len(block)) for f in block.verdict(i).findings)
+            verdicts += [block.verdict(i) for i in range(len(block))]
+            for i in range(len(block)):
+                assert block.confirmed_at(i) == block.verdict(i).confirmed
+        assert verdicts == one
+        assert block_findings == one_findings
+        assert engine.samples == len(attacked) and engine.findings == len(one_findings)
+
+
+def test_block_with_batch_time_going_back_is_refused_whole(
+    model: BatchModel, train: list[list[Sample]], attacked: list[Sample]
+) -> None:
+    engine = _engine([MspcDetector(model), ResidualCusum(model)], lambda f: None)
+    with pytest.raises(InputError, match="block sample 2"):
+        engine.push_block([attacked[0], attacked[2], attacked[1]])
+    assert engine.samples == 0
+    with pytest.raises(InputError, match="batch_time_h"):
+        engine.push_block([attacked[0], {"ph": 6.5}])
+    with pytest.raises(InputError, match="3 samples but 1 times"):
+        engine.push_block(attacked[:3], times=[datetime(2026, 1, 1, tzinfo=UTC)])
+    # Nothing was scored: the CUSUM state is still fresh, as the per-sample engine shows.
+    fresh = _engine([MspcDetector(model), ResidualCusum(model)], lambda f: None)
+    block = engine.push_block(attacked[:10])
+    assert [block.verdict(i) for i in range(10)] == [fresh.push_sample(s) for s in attacked[:10]]
+    with pytest.raises(InputError, match="behind"):
+        engine.push_block(attacked[5:8])
+
+
+def test_empty_block_changes_nothing(model: BatchModel, attacked: list[Sample]) -> None:
+    engine = _engine([MspcDetector(model)], lambda f: None)
+    block = engine.push_block([])
+    assert len(block) == 0 and block.values.shape == (0, 3) and engine.samples == 0
