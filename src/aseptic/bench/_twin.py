@@ -40,6 +40,7 @@ from aseptic.campaign import InLoopPlant, apply_attacks
 from aseptic.clock import SimClock
 from aseptic.config import DetectSettings
 from aseptic.detect import (
+    ControlLoopDetector,
     Detector,
     Engine,
     Finding,
@@ -70,7 +71,7 @@ __all__ = [
 ]
 
 TRAIN_SEED, TEST_SEED = 10_000, 30_000
-GROUPS = ("mspc", "stale", "replay", "physics", "twin", "ensemble")
+GROUPS = ("mspc", "stale", "replay", "physics", "twin", "control", "ensemble")
 _PREFIX = {"mspc": "mspc", "cusum": "mspc", "recipe": "mspc"}
 # Fast mode: the PAA loop on the true PAA, no Raman spectra (docs/bench-twin.md).
 PAA_CONTROL: PaaControl = "true"
@@ -165,7 +166,14 @@ def fit_detectors(
     batches = [batch_samples(b) for b in simulated]
     model = fit_model(batches, settings, seed=0)
     detectors: list[Detector] = [MspcDetector(model), ResidualCusum(model), RecipeDetector(model)]
-    for integrity in (StaleValueDetector(), ReplayDetector(), PhysicsDetector(), TwinResidualDetector()):
+    integrity_checks: list[Detector] = [
+        StaleValueDetector(),
+        ReplayDetector(),
+        PhysicsDetector(),
+        TwinResidualDetector(),
+        ControlLoopDetector(),
+    ]
+    for integrity in integrity_checks:
         integrity.fit(batches)
         detectors.append(integrity)
     return detectors

@@ -20,6 +20,7 @@ See docs/detect.md for the method and docs/adr/0050-batch-mspc.md for why.
 
 from aseptic.detect._autoencoder import AutoencoderDetector
 from aseptic.detect._baseline import ThreeSigmaDetector
+from aseptic.detect._control import ControlLoopDetector
 from aseptic.detect._cusum import ResidualCusum
 from aseptic.detect._detector import ONLINE_KINDS, Batch, Detector, Score, online_tags
 from aseptic.detect._detector_file import FileDetector, load_detector, save_detector
@@ -58,6 +59,7 @@ __all__ = [
     "AutoencoderDetector",
     "Batch",
     "BatchModel",
+    "ControlLoopDetector",
     "Decision",
     "Detector",
     "DynamicPcaDetector",

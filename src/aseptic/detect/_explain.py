@@ -31,6 +31,9 @@ __all__ = ["Expects", "FaultSignature", "classify_cause", "expected_values"]
 
 # Statistics that are evidence against the reading itself, never a process upset.
 INTEGRITY_STATISTICS = ("stale.", "replay.", "physics.", "twin.step", "balance.")
+# Control-loop checks (``ControlLoopDetector``): a reading the loop's physics cannot produce, unless
+# the detector names a stuck actuator or a departed utility first (a process-fault hypothesis).
+CONTROL_STATISTICS = ("control.",)
 
 
 @runtime_checkable
@@ -101,6 +104,12 @@ def classify_cause(
     if statistic.startswith(INTEGRITY_STATISTICS) or not tags:
         return "attack", None
     top = tags[0]
+    if statistic.startswith(CONTROL_STATISTICS):
+        # The control-loop checks name an actuator first only when it held a value against its
+        # controller's law (stuck, forced) or a utility left its clean envelope just before: the
+        # physics of the loop is consistent with the readings, the process itself moved.
+        signature = FAULT_SIGNATURES.get(top)
+        return ("process fault", signature.fault.name) if signature is not None else ("attack", None)
     for actuator, signature in FAULT_SIGNATURES.items():
         if top not in (actuator, signature.measurement):
             continue

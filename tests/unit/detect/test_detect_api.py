@@ -15,6 +15,7 @@ def test_public_api_is_pinned() -> None:
             "AutoencoderDetector",
             "Batch",
             "BatchModel",
+            "ControlLoopDetector",
             "Decision",
             "Detector",
             "DynamicPcaDetector",
