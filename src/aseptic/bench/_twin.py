@@ -55,7 +55,7 @@ from aseptic.detect import (
     fit_model,
 )
 from aseptic.errors import ConfigError
-from aseptic.twin import PaaControl, simulate_batches
+from aseptic.twin import Fault, PaaControl, simulate_batches
 
 __all__ = [
     "GROUPS",
@@ -263,6 +263,14 @@ def _summarise(results: list[dict[str, Any]], batches: int, train_batches: int) 
                 "findings": len(found),
                 "reported_as_process_fault": sum(1 for f in found if f[5] == "process fault"),
                 "reported_as_attack": sum(1 for f in found if f[5] == "attack"),
+                # The operator's first alarm of the batch: does it say "process fault"?
+                "first_finding_process_fault": sum(
+                    1
+                    for r in runs
+                    if r["findings"] and min(r["findings"], key=lambda f: f[0])[5] == "process fault"
+                ),
+                # The named fault when it is named: is it the right one?
+                "named_fault_correct": sum(1 for f in found if f[6] == Fault(fault).name),
             }
         )
     return {

@@ -84,5 +84,6 @@ def test_summary_counts_detections_false_alarms_and_fault_labels() -> None:
     assert row["groups"]["mspc"]["detected"] == 0  # a Finding before the window is not a detection
     fault = next(f for f in report["process_faults"] if f["fault"] == 4)
     assert fault["reported_as_process_fault"] == 1 and fault["reported_as_attack"] == 0
+    assert fault["first_finding_process_fault"] == 1 and fault["named_fault_correct"] == 1
     table = render_table(report)
     assert "in-loop: bias" in table and "1/2 0.4h" in table
