@@ -152,3 +152,23 @@ def test_fit_refuses_batches_without_the_loops(train: list[list[Sample]]) -> Non
         ControlLoopDetector().fit([[{k: v for k, v in x.items() if k != "ph"} for x in b] for b in train])
     with pytest.raises(InputError, match="at least 5 samples"):
         ControlLoopDetector().fit([])
+
+
+def test_finding_while_a_utility_is_off_its_recipe_is_that_process_fault() -> None:
+    def recipe(tag: str) -> float:
+        return {"aeration_m3_per_min": 70.0, "head_pressure_bar": 0.6}.get(tag, math.nan)
+
+    dropped = {"aeration_m3_per_min": 20.0, "head_pressure_bar": 0.6}
+    assert classify_cause("mspc.spe", ("offgas_co2_pct",), (), (), dropped, expect=recipe) == (
+        "process fault",
+        "AERATION_DROP",
+    )
+    raised = {"aeration_m3_per_min": 120.0, "head_pressure_bar": 0.6}  # not the fault's direction
+    assert classify_cause("mspc.spe", ("offgas_co2_pct",), (), (), raised, expect=recipe) == ("attack", None)
+    on_recipe = {"aeration_m3_per_min": 70.0, "head_pressure_bar": 0.61}
+    assert classify_cause("mspc.spe", ("offgas_co2_pct",), (), (), on_recipe, expect=recipe) == (
+        "attack",
+        None,
+    )
+    # Evidence against the reading itself stays an attack, whatever the utilities do.
+    assert classify_cause("replay.match", ("ph",), (), (), dropped, expect=recipe) == ("attack", None)
