@@ -40,6 +40,7 @@ from aseptic.campaign import InLoopPlant, apply_attacks
 from aseptic.clock import SimClock
 from aseptic.config import DetectSettings
 from aseptic.detect import (
+    ControlLoopDetector,
     Detector,
     Engine,
     Finding,
@@ -54,7 +55,7 @@ from aseptic.detect import (
     fit_model,
 )
 from aseptic.errors import ConfigError
-from aseptic.twin import PaaControl, simulate_batches
+from aseptic.twin import Fault, PaaControl, simulate_batches
 
 __all__ = [
     "GROUPS",
@@ -70,7 +71,7 @@ __all__ = [
 ]
 
 TRAIN_SEED, TEST_SEED = 10_000, 30_000
-GROUPS = ("mspc", "stale", "replay", "physics", "twin", "ensemble")
+GROUPS = ("mspc", "stale", "replay", "physics", "twin", "control", "ensemble")
 _PREFIX = {"mspc": "mspc", "cusum": "mspc", "recipe": "mspc"}
 # Fast mode: the PAA loop on the true PAA, no Raman spectra (docs/bench-twin.md).
 PAA_CONTROL: PaaControl = "true"
@@ -165,7 +166,14 @@ def fit_detectors(
     batches = [batch_samples(b) for b in simulated]
     model = fit_model(batches, settings, seed=0)
     detectors: list[Detector] = [MspcDetector(model), ResidualCusum(model), RecipeDetector(model)]
-    for integrity in (StaleValueDetector(), ReplayDetector(), PhysicsDetector(), TwinResidualDetector()):
+    integrity_checks: list[Detector] = [
+        StaleValueDetector(),
+        ReplayDetector(),
+        PhysicsDetector(),
+        TwinResidualDetector(),
+        ControlLoopDetector(),
+    ]
+    for integrity in integrity_checks:
         integrity.fit(batches)
         detectors.append(integrity)
     return detectors
@@ -255,6 +263,14 @@ def _summarise(results: list[dict[str, Any]], batches: int, train_batches: int) 
                 "findings": len(found),
                 "reported_as_process_fault": sum(1 for f in found if f[5] == "process fault"),
                 "reported_as_attack": sum(1 for f in found if f[5] == "attack"),
+                # The operator's first alarm of the batch: does it say "process fault"?
+                "first_finding_process_fault": sum(
+                    1
+                    for r in runs
+                    if r["findings"] and min(r["findings"], key=lambda f: f[0])[5] == "process fault"
+                ),
+                # The named fault when it is named: is it the right one?
+                "named_fault_correct": sum(1 for f in found if f[6] == Fault(fault).name),
             }
         )
     return {

@@ -63,10 +63,8 @@ def render_table(report: dict[str, Any]) -> str:
                 f"process fault {f['fault']}",
                 f"{f['batches_with_findings']}/{f['batches']} batches with findings",
                 f"{f['reported_as_process_fault']} of {f['findings']} findings as process fault",
-                "",
-                "",
-                "",
-                "",
+                f"first finding a process fault in {f.get('first_finding_process_fault', 0)}/{f['batches']}",
+                *[""] * (len(head) - 4),
             ]
         )
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]

@@ -31,6 +31,9 @@ __all__ = ["Expects", "FaultSignature", "classify_cause", "expected_values"]
 
 # Statistics that are evidence against the reading itself, never a process upset.
 INTEGRITY_STATISTICS = ("stale.", "replay.", "physics.", "twin.step", "balance.")
+# Control-loop checks (``ControlLoopDetector``): a reading the loop's physics cannot produce, unless
+# the detector names a stuck actuator or a departed utility first (a process-fault hypothesis).
+CONTROL_STATISTICS = ("control.",)
 
 
 @runtime_checkable
@@ -63,6 +66,9 @@ FAULT_SIGNATURES: dict[str, FaultSignature] = {
 }
 
 
+UTILITIES = ("aeration_m3_per_min", "head_pressure_bar", "sugar_feed_l_per_h")
+
+
 def expected_values(detector: object, sample: Mapping[str, float], tags: Sequence[str]) -> tuple[float, ...]:
     """What ``detector`` expected for ``tags`` at ``sample`` (NaN where it has no expectation)."""
     if isinstance(detector, Expects):
@@ -84,6 +90,31 @@ def expected_values(detector: object, sample: Mapping[str, float], tags: Sequenc
     return tuple(math.nan for _ in tags)
 
 
+# A recipe utility further than this fraction of its expected value from it has moved (the recipe
+# check's tolerance is 0.5 % of span; a published fault moves aeration by ~70 %, pressure x3).
+UTILITY_DEPARTURE = 0.1
+
+
+def _departed_utility(sample: Mapping[str, float], expect: Callable[[str], float] | None) -> Fault | None:
+    """The fault whose recipe utility (aeration, head pressure, sugar feed) has left the value the
+    detector expects at this batch time, in the fault's direction; None if none has (or no
+    expectation is known)."""
+    if expect is None:
+        return None
+    for utility in UTILITIES:
+        signature = FAULT_SIGNATURES[utility]
+        wanted = expect(utility)
+        value = sample.get(utility, math.nan)
+        if not (math.isfinite(wanted) and math.isfinite(value)):
+            continue
+        delta = value - wanted
+        if abs(delta) > UTILITY_DEPARTURE * max(abs(wanted), 1e-9) and (
+            signature.direction == 0 or np.sign(delta) == signature.direction
+        ):
+            return signature.fault
+    return None
+
+
 def classify_cause(
     statistic: str,
     tags: Sequence[str],
@@ -101,6 +132,15 @@ def classify_cause(
     if statistic.startswith(INTEGRITY_STATISTICS) or not tags:
         return "attack", None
     top = tags[0]
+    if statistic.startswith(CONTROL_STATISTICS):
+        # The control-loop checks name an actuator first only when it held a value against its
+        # controller's law (stuck, forced) or a utility left its clean envelope just before: the
+        # physics of the loop is consistent with the readings, the process itself moved.
+        signature = FAULT_SIGNATURES.get(top)
+        return ("process fault", signature.fault.name) if signature is not None else ("attack", None)
+    moved = _departed_utility(sample, expect)
+    if moved is not None:
+        return "process fault", moved.name
     for actuator, signature in FAULT_SIGNATURES.items():
         if top not in (actuator, signature.measurement):
             continue

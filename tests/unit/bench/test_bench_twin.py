@@ -47,7 +47,7 @@ def test_bad_arguments_are_refused(batches: int, train: int, tmp_path: Path) -> 
 
 
 def _result(task: _Task, findings: list[tuple[object, ...]], episodes: int = 0) -> dict[str, object]:
-    groups = ("mspc", "stale", "replay", "physics", "twin", "ensemble")
+    groups = ("mspc", "stale", "replay", "physics", "twin", "control", "ensemble")
     return {
         "task": task,
         "samples": 1000,
@@ -84,5 +84,6 @@ def test_summary_counts_detections_false_alarms_and_fault_labels() -> None:
     assert row["groups"]["mspc"]["detected"] == 0  # a Finding before the window is not a detection
     fault = next(f for f in report["process_faults"] if f["fault"] == 4)
     assert fault["reported_as_process_fault"] == 1 and fault["reported_as_attack"] == 0
+    assert fault["first_finding_process_fault"] == 1 and fault["named_fault_correct"] == 1
     table = render_table(report)
     assert "in-loop: bias" in table and "1/2 0.4h" in table

@@ -1,0 +1,399 @@
+"""Control-loop checks: the controller's own law, and steps the vessel cannot make.
+
+Both temperature and pH are closed loops. The plant's controller configuration (ISA-88 control
+modules TIC-101 and AIC-102: velocity-form PID with split range, one sample of transport delay) is
+site knowledge, given here as ``LoopConfig`` (defaults: the reference fermenter's published tuning,
+docs/twin.md). Statistics:
+
+``<name>.law`` - replay of the controller. From the *published* measurement, setpoint and the
+actuator's previous output, the controller's law says what every output of the loop must be now
+(``u_k = u_(k-1) + Kp [(e_k - e_(k-1)) + e_k h / Ti - (Td / h)(y_(k-1) - 2 y_(k-2) + y_(k-3))]``,
+clipped, with the split-range rules). On a clean plant the published outputs are exactly that. A
+reading falsified on its way to the historian (reporting path: the controller saw the true value)
+breaks the law from its first sample, however small the offset (a 0.02 K geometric onset moves the
+cooling water by ~1 L/h); so does a setpoint shown but not used. An actuator that *holds* a value
+while its law asks for a change (a stuck or limited valve, a forced flow: the published faults 4
+and 5) breaks it too: the detector then names the actuator first, and the explanation calls it a
+process fault. Limit per output: ``margin`` x the largest clean residual, at least ``FLOOR`` x the
+output's span (float rounding).
+
+``<name>.step`` - the vessel's one-sample response. Per loop a linear model identified on the clean
+batches (heat and charge balances linearised: ``dy_k`` from ``dy_(k-1)``, the change and level of
+both outputs) predicts the measurement's change; the residual is compared with a batch-time-dependent
+limit, ``margin`` x the largest clean residual within ``+-window_h`` of that batch time (the loops
+are loose early in the batch, ~0.6 K per sample, and tight later, ~0.06 K). A step over it is a
+reading the vessel's heat capacity or buffer cannot produce with the flows it got: the onset of an
+in-loop bias or surge, which the controller then hides.
+
+Both statistics are held over ``hold`` samples so that a one-sample disagreement passes the engine's
+persistence rule. Process-fault hypothesis: when an output is stuck (above), or was within the last
+``recent_h``, or a recipe utility (aeration, head pressure, sugar feed) left its clean envelope
+within the last ``recent_h``, the contributions name that actuator first, and ``classify_cause``
+reports a process fault (the readings are consistent with the loop's physics: the process moved).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from aseptic.detect._detector import Batch, FloatArray, Sample, Score, batch_matrix, sample_vector
+from aseptic.errors import InputError
+
+__all__ = ["ControlLoopDetector", "LoopConfig", "PidGains"]
+
+MARGIN = 2.0
+FLOOR = 1e-6
+HOLD = 3
+STEP_WINDOW_H = 6.0
+SLICE_H = 2.0
+RECENT_H = 3.0
+RECIPE_SLACK = 2  # samples of batch-time slack either side, as the recipe check
+RECIPE_TOLERANCE = 0.05  # of the utility's largest clean value (head pressure is measured, noisy)
+# Utilities a published process fault forces (faults 1-3); the loops' outputs cover faults 4-5.
+UTILITIES = ("aeration_m3_per_min", "head_pressure_bar", "sugar_feed_l_per_h")
+_WARMUP = 3  # samples before the law has its history
+
+
+@dataclass(frozen=True)
+class PidGains:
+    """One velocity-form PID: gain, integral and derivative times (h), output range."""
+
+    kp: float
+    ti_h: float
+    td_h: float
+    low: float
+    high: float
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """A split-range loop: ``primary`` acts at or on one side of the setpoint band, ``secondary`` on
+    the other. ``direct`` +1: the primary acts when the error ``sp - y`` is >= ``-band`` (base: pH
+    low); -1: when the error is <= ``band`` (cooling: temperature high). The idle branch decays by
+    its factor per sample; the secondary's PID runs on ``-e`` when ``secondary_reverse``."""
+
+    measurement: str
+    setpoint: str
+    primary: str
+    secondary: str
+    primary_gains: PidGains
+    secondary_gains: PidGains
+    direct: int
+    band: float
+    primary_idle: float
+    secondary_idle: float  # factor on the previous output; 0: shut
+    secondary_reverse: bool
+    floor: float  # minimum output of both (0: none)
+
+
+TEMPERATURE = LoopConfig(
+    "temperature_k",
+    "temperature_sp_k",
+    "cooling_water_l_per_h",
+    "heating_water_l_per_h",
+    PidGains(-300.0, 1.6, 0.005, 0.0, 1500.0),
+    PidGains(50.0, 0.05, 1.0, 0.0, 1500.0),
+    direct=-1,
+    band=0.05,
+    primary_idle=0.3,
+    secondary_idle=0.1,
+    secondary_reverse=False,
+    floor=1e-4,
+)
+PH = LoopConfig(
+    "ph",
+    "ph_sp",
+    "base_flow_l_per_h",
+    "acid_flow_l_per_h",
+    PidGains(0.08, 4e-5, 8.0, 0.0, 225.0),
+    PidGains(0.08, 12.5, 0.125, 0.0, 225.0),
+    direct=+1,
+    band=0.05,
+    primary_idle=0.5,
+    secondary_idle=0.0,
+    secondary_reverse=True,
+    floor=0.0,
+)
+LOOPS = (TEMPERATURE, PH)
+
+
+def _pid(g: PidGains, u_prev: float, e_now: float, e_prev: float, y: Sequence[float], h: float) -> float:
+    delta = e_now - e_prev
+    if g.ti_h > 1e-7:
+        delta += e_now * h / g.ti_h
+    if g.td_h > 0.001:
+        delta -= (g.td_h / h) * (y[0] - 2.0 * y[1] + y[2])
+    return min(max(u_prev + g.kp * delta, g.low), g.high)
+
+
+def controller_law(loop: LoopConfig, rows: FloatArray, col: dict[str, int], h: float) -> tuple[float, float]:
+    """What the loop's outputs must be at the last of ``rows`` (4 consecutive samples)."""
+    y = [rows[-2, col[loop.measurement]], rows[-3, col[loop.measurement]], rows[-4, col[loop.measurement]]]
+    e_now = rows[-1, col[loop.setpoint]] - y[0]
+    e_prev = rows[-2, col[loop.setpoint]] - y[1]
+    p_prev, s_prev = rows[-2, col[loop.primary]], rows[-2, col[loop.secondary]]
+    active = e_now >= -loop.band if loop.direct > 0 else e_now <= loop.band
+    primary = _pid(loop.primary_gains, p_prev, e_now, e_prev, y, h)
+    if loop.secondary_reverse:
+        secondary = _pid(loop.secondary_gains, s_prev, -e_now, -e_prev, [-v for v in y], h)
+    else:
+        secondary = _pid(loop.secondary_gains, s_prev, e_now, e_prev, y, h)
+    p_out = primary if active else loop.primary_idle * p_prev
+    s_out = loop.secondary_idle * s_prev if active else secondary
+    return max(p_out, loop.floor), max(s_out, loop.floor)
+
+
+class ControlLoopDetector:
+    """Controller-law replay and one-step response residuals per loop; statistics ``<name>.law``
+    and ``<name>.step``."""
+
+    def __init__(
+        self,
+        *,
+        loops: Sequence[LoopConfig] = LOOPS,
+        margin: float = MARGIN,
+        hold: int = HOLD,
+        step_window_h: float = STEP_WINDOW_H,
+        recent_h: float = RECENT_H,
+        name: str = "control",
+    ) -> None:
+        if hold < 1:
+            raise ValueError(f"hold must be at least 1 sample (got {hold})")
+        if not loops:
+            raise ValueError("at least one loop is needed")
+        self.loops = tuple(loops)
+        self._margin = margin
+        self._hold = hold
+        self._window_h = step_window_h
+        self._recent_h = recent_h
+        self._name = name
+        loop_tags = {t for lp in self.loops for t in (lp.measurement, lp.setpoint, lp.primary, lp.secondary)}
+        self._tags = tuple(sorted(loop_tags | set(UTILITIES)))
+        self._col = {t: i for i, t in enumerate(self._tags)}
+        self._fitted = False
+        self.h = 0.2
+        n = len(self.loops)
+        self.law_limit = np.ones((n, 2))
+        self.step_coef = np.zeros((n, 6))
+        self.step_limit = np.ones((1, n))  # time slices x loops
+        self.utility_low = np.zeros((1, len(UTILITIES)))  # samples x utilities: clean envelope
+        self.utility_high = np.zeros((1, len(UTILITIES)))
+        self._history: list[FloatArray] = []
+        self._law_recent: list[FloatArray] = []
+        self._step_recent: list[FloatArray] = []
+        self._expected: dict[str, float] = {}
+        self._stuck = np.zeros((n, 2), dtype=bool)
+        self._departed: dict[str, float] = {}
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        return self._tags
+
+    def fit(self, batches: Sequence[Batch]) -> None:
+        """Learn the law's residual limits, the one-step response models and their limits per
+        batch-time slice, and the utilities' clean envelope.
+
+        Raises:
+            InputError: no batch, or batches without the loops' measurement, setpoint and outputs.
+        """
+        if not batches or any(len(b) < _WARMUP + 2 for b in batches):
+            raise InputError("control-loop checks need clean batches of at least 5 samples")
+        mats = [batch_matrix(b, self._tags) for b in batches]
+        h = float(np.median(np.concatenate([np.diff(t) for t, _ in mats])))
+        if not (math.isfinite(h) and h > 0):
+            raise InputError("control-loop checks need increasing batch_time_h")
+        self.h = h
+        for lp in self.loops:
+            for tag in (lp.measurement, lp.setpoint, lp.primary, lp.secondary):
+                if not any(np.isfinite(x[:, self._col[tag]]).any() for _, x in mats):
+                    raise InputError(f"control-loop checks need {tag} in the training data")
+        n = len(self.loops)
+        worst = np.zeros((n, 2))
+        for _, x in mats:
+            for k in range(_WARMUP, x.shape[0]):
+                worst = np.fmax(worst, self._law_residuals(x[k - _WARMUP : k + 1]))
+        span = np.array([[lp.primary_gains.high, lp.secondary_gains.high] for lp in self.loops])
+        self.law_limit = np.maximum(self._margin * np.nan_to_num(worst), FLOOR * span)
+        feats = [self._step_features(x) for _, x in mats]
+        times = np.concatenate([t[2:] for t, _ in mats])
+        for i in range(n):
+            a = np.vstack([f[i][0] for f in feats])
+            y = np.concatenate([f[i][1] for f in feats])
+            ok = np.isfinite(a).all(axis=1) & np.isfinite(y)
+            if ok.sum() < 10:
+                raise InputError(
+                    "control-loop checks need longer clean batches (fewer than 10 usable samples)"
+                )
+            self.step_coef[i], *_ = np.linalg.lstsq(a[ok], y[ok], rcond=None)
+        resid = np.column_stack(
+            [np.concatenate([f[i][1] - f[i][0] @ self.step_coef[i] for f in feats]) for i in range(n)]
+        )
+        slices = max(math.ceil(float(np.nanmax(times)) / SLICE_H), 1)
+        peak = np.zeros((slices, n))
+        k = np.clip((times // SLICE_H).astype(int), 0, slices - 1)
+        for j in range(n):
+            np.fmax.at(peak[:, j], k, np.nan_to_num(np.abs(resid[:, j])))
+        reach = max(round(self._window_h / SLICE_H), 0)
+        limit = np.array([peak[max(s - reach, 0) : s + reach + 1].max(axis=0) for s in range(slices)])
+        self.step_limit = np.maximum(self._margin * limit, FLOOR)
+        length = max(x.shape[0] for _, x in mats)
+        cols = [self._col[u] for u in UTILITIES]
+        stacked = np.full((len(mats), length, len(cols)), np.nan)
+        for b, (_, x) in enumerate(mats):
+            stacked[b, : x.shape[0]] = x[:, cols]
+        top = np.nanmax(np.where(np.isfinite(stacked), np.abs(stacked), 0.0), axis=(0, 1))
+        tol = RECIPE_TOLERANCE * np.maximum(top, 1e-9)
+        with np.errstate(all="ignore"):
+            low = np.nanmin(stacked, axis=0) - tol
+            high = np.nanmax(stacked, axis=0) + tol
+        self.utility_low = np.where(np.isfinite(low), low, -np.inf)
+        self.utility_high = np.where(np.isfinite(high), high, np.inf)
+        self._fitted = True
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the current batch."""
+        self._history = []
+        self._law_recent = []
+        self._step_recent = []
+        self._expected = {}
+        self._stuck = np.zeros((len(self.loops), 2), dtype=bool)
+        self._departed = {}
+
+    def score_one(self, sample: Sample) -> tuple[Score, Score]:
+        """The law residual and the one-step response residual, each in limits, held over ``hold``."""
+        if not self._fitted:
+            raise RuntimeError(f"detector {self._name!r} is not fitted: call fit(batches) first")
+        row = sample_vector(sample, self._tags)
+        self._history.append(row)
+        if len(self._history) > _WARMUP + 1:
+            self._history.pop(0)
+        n = len(self.loops)
+        law = np.zeros((n, 2))
+        step = np.zeros(n)
+        self._expected = {}
+        self._stuck[:] = False
+        t = sample.get("batch_time_h", math.nan)
+        known = isinstance(t, float | int) and math.isfinite(t)
+        if known:
+            self._check_utilities(float(t), row)
+        if len(self._history) == _WARMUP + 1:
+            rows = np.asarray(self._history)
+            law = np.nan_to_num(self._law_residuals(rows)) / self.law_limit
+            for i, lp in enumerate(self.loops):
+                want = controller_law(lp, rows, self._col, self.h)
+                for j, out in enumerate((lp.primary, lp.secondary)):
+                    self._expected[out] = want[j]
+                    # Held at a value other than shut: a closed valve at its floor is the idle
+                    # branch of the split range, not a stuck actuator.
+                    value = rows[-1, self._col[out]]
+                    held = value == rows[-2, self._col[out]] and value > 2.0 * lp.floor
+                    self._stuck[i, j] = bool(held and law[i, j] > 1.0)
+                    if self._stuck[i, j] and known:
+                        self._departed[out] = float(t)
+        if len(self._history) >= 3 and known:
+            s = min(max(int(float(t) // SLICE_H), 0), self.step_limit.shape[0] - 1)
+            rows = np.asarray(self._history[-3:])
+            for i, (a, y) in enumerate(self._step_features(rows)):
+                predicted = float(a[-1] @ self.step_coef[i])
+                c = self._col[self.loops[i].measurement]
+                self._expected[self.loops[i].measurement] = float(rows[-2, c]) + predicted
+                r = abs(float(y[-1]) - predicted)
+                step[i] = r / self.step_limit[s, i] if math.isfinite(r) else 0.0
+        self._law_recent = [*self._law_recent[-(self._hold - 1) :], law] if self._hold > 1 else [law]
+        self._step_recent = [*self._step_recent[-(self._hold - 1) :], step] if self._hold > 1 else [step]
+        law_score = self._law_score(np.max(self._law_recent, axis=0), float(t) if known else math.nan)
+        step_score = self._step_score(np.max(self._step_recent, axis=0), float(t) if known else math.nan)
+        return law_score, step_score
+
+    def expected_values(self, tags: Sequence[str]) -> tuple[float, ...]:
+        """For the last sample scored: the controller law's outputs, the one-step prediction of the
+        measurements, and the clean envelope's edge for a departed utility (NaN otherwise)."""
+        return tuple(self._expected.get(t, math.nan) for t in tags)
+
+    def _check_utilities(self, t: float, row: FloatArray) -> None:
+        k = round(t / self.h) - 1
+        lo, hi = max(k - RECIPE_SLACK, 0), min(k + RECIPE_SLACK + 1, self.utility_low.shape[0])
+        if lo >= hi:
+            return
+        low = self.utility_low[lo:hi].min(axis=0)
+        high = self.utility_high[lo:hi].max(axis=0)
+        for j, tag in enumerate(UTILITIES):
+            v = row[self._col[tag]]
+            if math.isfinite(v) and (v < low[j] or v > high[j]):
+                self._departed[tag] = t
+                self._expected[tag] = float(low[j] if v < low[j] else high[j])
+
+    def _recent_utility(self, t: float) -> str | None:
+        recent = [(when, tag) for tag, when in self._departed.items() if t - when <= self._recent_h]
+        return max(recent)[1] if recent else None
+
+    def _step_features(self, x: FloatArray) -> list[tuple[FloatArray, FloatArray]]:
+        """Per loop: rows ``[dy_(k-1), dp_k, ds_k, p_k, s_k, 1]`` and targets ``dy_k`` (k >= 2)."""
+        out = []
+        for lp in self.loops:
+            y = x[:, self._col[lp.measurement]]
+            p, s = x[:, self._col[lp.primary]], x[:, self._col[lp.secondary]]
+            dy, dp, ds = np.diff(y), np.diff(p), np.diff(s)
+            a = np.column_stack([dy[:-1], dp[1:], ds[1:], p[2:], s[2:], np.ones(y.size - 2)])
+            out.append((a, dy[1:]))
+        return out
+
+    def _law_residuals(self, rows: FloatArray) -> FloatArray:
+        out = np.full((len(self.loops), 2), np.nan)
+        for i, lp in enumerate(self.loops):
+            want = controller_law(lp, rows, self._col, self.h)
+            out[i, 0] = abs(rows[-1, self._col[lp.primary]] - want[0])
+            out[i, 1] = abs(rows[-1, self._col[lp.secondary]] - want[1])
+        return out
+
+    def _law_score(self, ratio: FloatArray, t: float) -> Score:
+        statistic = f"{self._name}.law"
+        i, j = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
+        value = float(ratio[i, j])
+        if value <= 0:
+            return Score(statistic, 0.0, 1.0)
+        lp = self.loops[int(i)]
+        out = (lp.primary, lp.secondary)[int(j)]
+        utility = self._recent_utility(t)
+        shares: tuple[tuple[str, float], ...]
+        if self._stuck[i, j]:
+            # The output holds while its law asks for a change: the actuator is the suspect.
+            shares = ((out, 0.5), (lp.measurement, 0.25), (lp.setpoint, 0.25))
+        elif utility is not None:
+            shares = ((utility, 0.5), (lp.measurement, 0.25), (out, 0.25))
+        elif self._setpoint_moved(lp):
+            shares = ((lp.setpoint, 0.5), (lp.measurement, 0.25), (out, 0.25))
+        else:
+            shares = ((lp.measurement, 0.5), (out, 0.25), (lp.setpoint, 0.25))
+        return Score(statistic, value, 1.0, shares)
+
+    def _setpoint_moved(self, lp: LoopConfig) -> bool:
+        c = self._col[lp.setpoint]
+        sp = [r[c] for r in self._history]
+        return bool(len(sp) >= 2 and np.nanmax(sp) - np.nanmin(sp) > 0)
+
+    def _step_score(self, ratio: FloatArray, t: float) -> Score:
+        statistic = f"{self._name}.step"
+        i = int(np.argmax(ratio))
+        if ratio[i] <= 0:
+            return Score(statistic, 0.0, 1.0)
+        lp = self.loops[i]
+        utility = self._recent_utility(t)
+        shares: tuple[tuple[str, float], ...]
+        if self._stuck[i].any():
+            out = lp.primary if self._stuck[i, 0] else lp.secondary
+            shares = ((out, 0.5), (lp.measurement, 0.5))
+        elif utility is not None:
+            shares = ((utility, 0.5), (lp.measurement, 0.5))
+        else:
+            shares = ((lp.measurement, 1.0),)
+        return Score(statistic, float(ratio[i]), 1.0, shares)
