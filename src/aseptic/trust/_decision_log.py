@@ -3,8 +3,10 @@
 Callers ``record`` a canonical JSON entry and go on; one writer thread owns the ledger (SQLite
 connections stay in the thread that opened them) and commits whatever has queued up - at most
 ``max_batch`` entries, waiting at most ``max_delay_s`` for more - in one transaction, so one fsync
-covers many requests. ``flush`` waits until everything recorded so far is durable; ``close``
-flushes, then closes the ledger.
+covers many requests (a commit costs about as much CPU as a Cedar decision: ADR 0260). ``flush``
+waits until everything recorded so far is durable, and so does ``wait_for`` up to one entry: either
+makes the writer commit at once instead of waiting out ``max_delay_s``; ``close`` flushes, then
+closes the ledger.
 
 Durability trade-off (docs/trust.md): a request is answered before its decision is on disk. A crash
 (kill -9, power loss) can lose the entries of the last open group: at most ``max_batch`` entries or
@@ -22,6 +24,7 @@ from typing import Any
 
 from aseptic.errors import AsepticError, BackendError
 from aseptic.ledger import LeafKind, Ledger, canonical_json
+from aseptic.trust._decision_entry import encode_decision
 from aseptic.trust._request import Decision
 
 __all__ = ["DecisionLog"]
@@ -29,9 +32,9 @@ __all__ = ["DecisionLog"]
 _CHUNK = 16
 
 # What the writer is handed: the leaf kind (access decisions are ``decision`` leaves; identity, login
-# and policy events are ``audit`` leaves) and the entry, canonical bytes or a decision's JSON dict.
-# A decision is queued as it is and turned into its entry by the writer, off the request's path.
-_Queued = tuple[LeafKind, bytes | dict[str, Any] | Decision]
+# and policy events are ``audit`` leaves) and the entry: canonical JSON bytes, or a decision, queued
+# as it is and encoded by the writer, off the request's path (``encode_decision``, ADR 0260).
+_Queued = tuple[LeafKind, bytes | Decision]
 
 # Entries that are not ``audit`` leaves: access decisions, and Findings (an identity lockout).
 _KIND_OF_ENTRY = {"access_decision": LeafKind.DECISION, "finding": LeafKind.FINDING}
@@ -41,7 +44,7 @@ class DecisionLog:
     """Group-committed ledger entries for decisions and audit events. Thread-safe."""
 
     def __init__(
-        self, open_ledger: Callable[[], Ledger], *, max_batch: int = 256, max_delay_s: float = 0.002
+        self, open_ledger: Callable[[], Ledger], *, max_batch: int = 256, max_delay_s: float = 0.01
     ) -> None:
         if max_batch < 1 or max_delay_s < 0:
             raise ValueError(f"max_batch {max_batch} must be >= 1 and max_delay_s {max_delay_s} >= 0")
@@ -56,6 +59,7 @@ class DecisionLog:
         self._commits = 0  # transactions (fsyncs) made
         self._failure: AsepticError | None = None
         self._closed = False
+        self._hurry = False  # someone waits for durability: commit what has queued, now
         ready = threading.Event()
         self._thread = threading.Thread(
             target=self._run, args=(open_ledger, ready), name="decision-log", daemon=True
@@ -140,6 +144,10 @@ class DecisionLog:
             BackendError: the ledger failed before committing it.
         """
         with self._done:
+            if self._committed < sequence and not self._hurry:
+                # Nobody should wait out a group's max_delay_s: the writer commits at once.
+                self._hurry = True
+                self._work.notify()
             self._done.wait_for(lambda: self._committed >= sequence or self._failure is not None)
             if self._committed < sequence:
                 raise self._failed_error()
@@ -218,17 +226,19 @@ class DecisionLog:
                     return  # closed and everything committed
                 # A monotonic deadline, not the wall clock: it only bounds how long a group stays open.
                 deadline = time.monotonic() + self._max_delay_s
-                while len(self._pending) < self._max_batch and not self._closed:
+                while len(self._pending) < self._max_batch and not self._closed and not self._hurry:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         break
                     self._work.wait(remaining)
                 group = self._pending[: self._max_batch]
                 del self._pending[: self._max_batch]
+                if not self._pending:
+                    self._hurry = False
             try:
                 with ledger.batch():
                     for kind, run in _runs_by_kind(group):
-                        ledger.append_entries(kind, run)
+                        ledger.append_canonical_entries(kind, run)
                         # Let request threads run between chunks: a long group would otherwise hold
                         # the GIL for a whole switch interval and show up in their p99 latency.
                         time.sleep(0)
@@ -240,10 +250,12 @@ class DecisionLog:
             with self._done:
                 self._committed += len(group)
                 self._commits += 1
+                if not self._pending:
+                    self._hurry = False  # a wait for what was just committed: nothing left to hurry
                 self._done.notify_all()
 
 
-def _runs_by_kind(group: list[_Queued]) -> Iterator[tuple[LeafKind, list[bytes | dict[str, Any]]]]:
+def _runs_by_kind(group: list[_Queued]) -> Iterator[tuple[LeafKind, list[bytes]]]:
     """Consecutive entries of one kind, at most ``_CHUNK`` each, in order (log order is kept).
 
     A generator: each run's decisions become entries only when the run is written, so the writer
@@ -251,11 +263,11 @@ def _runs_by_kind(group: list[_Queued]) -> Iterator[tuple[LeafKind, list[bytes |
     """
     if not group:
         return
-    run: list[bytes | dict[str, Any]] = []
+    run: list[bytes] = []
     run_kind = group[0][0]
     for kind, queued in group:
         if kind is not run_kind or len(run) >= _CHUNK:
             yield run_kind, run
             run, run_kind = [], kind
-        run.append(queued.to_json() if isinstance(queued, Decision) else queued)
+        run.append(encode_decision(queued) if isinstance(queued, Decision) else queued)
     yield run_kind, run

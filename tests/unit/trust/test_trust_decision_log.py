@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -126,3 +127,20 @@ def test_entry_that_is_not_json_is_refused_at_record(decision_log: DecisionLog) 
 
     with pytest.raises(InputError):
         decision_log.record({"value": float("nan")})
+
+
+def test_flush_does_not_wait_out_the_group_delay(
+    tmp_path: Path, site_key: SigningKey, clock: SimClock
+) -> None:
+    # A group may stay open an hour here: flush must make the writer commit now, not then.
+    data_dir = tmp_path / "data"
+    log = DecisionLog(lambda: Ledger.open(data_dir, site_key=site_key, clock=clock), max_delay_s=3600)
+    pep = EnforcementPoint(PolicyDecisionPoint(PolicyBundle.default(), plant_entities()), log)
+    pep.authorize(_request("write-gateway"), extra=[ALICE])
+    done = threading.Event()
+    flusher = threading.Thread(target=lambda: (log.flush(), done.set()), daemon=True)
+    flusher.start()
+    flusher.join(timeout=60)
+    assert done.is_set(), "flush waited for the group's max_delay_s"
+    assert log.stats["committed"] == 1
+    log.close()
