@@ -414,10 +414,21 @@ class ApiService:
 
     # -- authorised reads -------------------------------------------------------------------------
 
+    def _batch_state(self) -> str:
+        """The active batch's state as the plant reports it, read where the write gateway reads it.
+
+        Without a gateway this server is connected to no plant and knows no batch: ``none``. With
+        one, an unreachable plant is a ``BackendError`` (503): the state the policies read is never
+        guessed.
+        """
+        if self.gateway is None:
+            return "none"
+        return self.gateway.active_batch().batch_state
+
     def _context(self) -> RequestContext:
-        # The API has no posture signal and no batch context yet: not attested, no batch.
+        # The API has no posture signal: not attested. The batch state is the plant's, read per request.
         return RequestContext(
-            batch_state="none",
+            batch_state=self._batch_state(),  # type: ignore[arg-type]  # a schema state (RequestContext checks)
             firmware_attested=False,
             source_zone=self.settings.api.source_zone,
             conduit=CONDUIT,
