@@ -20,12 +20,12 @@ from aseptic.cli._trust import ActorOption, ActorPasswordFileOption, SessionFile
 from aseptic.clock import parse_rfc3339
 from aseptic.errors import AccessDenied, BackendError, InputError
 from aseptic.ledger import LeafKind, Ledger
-from aseptic.trust import REVIEWER_ROLES, AccessAnalytics, AnalyticsConfig
+from aseptic.trust import AccessAnalytics, AnalyticsConfig
 
 app = typer.Typer(help="Access analytics over the decision log.", no_args_is_help=True)
 
 STATE_FILE = "access-analytics.json"
-ANALYST_ROLES = REVIEWER_ROLES | {"auditor"}
+ANALYST_ROLES = frozenset({"security_analyst", "administrator", "qa_approver", "auditor"})
 
 
 def _entries(ledger: Ledger) -> list[tuple[int, dict[str, Any]]]:

@@ -33,7 +33,7 @@ from aseptic.trust._entities import (
 )
 from aseptic.trust._findings import ACCESS_TECHNIQUES, access_finding
 from aseptic.trust._grant import GRANTABLE_ACTIONS, MAX_BREAKGLASS_S, MAX_GRANT_S, Grant
-from aseptic.trust._grant_store import GRANT_DB, REVIEWER_ROLES, FindingSink, GrantStore
+from aseptic.trust._grant_store import GRANT_DB, FindingSink, GrantStore
 from aseptic.trust._password import MIN_PASSWORD_LENGTH, hash_password, verify_password
 from aseptic.trust._policy import PolicyBundle, PolicyDecisionPoint
 from aseptic.trust._policy_store import POLICY_DIR, install_policy_set, load_active_policy_set
@@ -55,7 +55,6 @@ __all__ = [
     "MAX_GRANT_S",
     "MIN_PASSWORD_LENGTH",
     "POLICY_DIR",
-    "REVIEWER_ROLES",
     "SERVICE_ROLES",
     "USER_ROLES",
     "ZONES",
