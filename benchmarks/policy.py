@@ -1,25 +1,28 @@
 """Policy enforcement point vs raw cedarpy: decisions per second and latency percentiles.
 
     .venv/bin/python -m benchmarks.policy [--requests 5000] [--entities 10000] [--repeat 3]
-                                          [--block 250] [--json]
+                                          [--block 250] [--interleaved-only] [--with-analytics] [--json]
 
-All sides decide the same requests against the same 50 policies (the shipped 36 plus 14
-per-area permits) and the same pre-parsed entity graph (``--entities`` entities: tags across 20
-areas and 100 units, 200 users, roles). "raw": ``cedarpy.is_authorized(request_dict, PolicySet,
-Entities)`` with request dicts built beforehand - the floor. "pdp": ``PolicyDecisionPoint.decide``
-alone (unknown-entity check, request building, Cedar, decision translation). "pep":
-``EnforcementPoint.authorize``: the same plus the elevation lookup in a real ``GrantStore`` (50
-approved grants of other actions, so every lookup finds the user's grants and checks them) and the
-decision's ledger entry queued to a ``DecisionLog`` on a real ledger (group commit,
-``synchronous=FULL``); the log is flushed inside the timed run, so every decision is durable when
-the clock stops. Raw, pdp and pep run back to
-back in each round; the best round of each and the median of the per-round pep/raw ratios are
-reported (the machine is shared). Then, per round, raw and pep again in alternating blocks of
-``--block`` requests (pep flushed at the end of each of its blocks), so both see the same load: the
-ratio least disturbed by other jobs on a shared machine. Latency is per call, ``perf_counter_ns``.
-"pep_principal": the enforcement point as the API and the write gateway call it - principals are
-not in the plant graph and each request passes its principal's entity (merged into the graph once
-per principal).
+All sides decide the same requests against the same 50 policies (the shipped ones plus per-area
+permits) and the same pre-parsed entity graph (``--entities`` entities: tags across 20 areas and
+100 units, 200 users, roles). "raw": ``cedarpy.is_authorized(request_dict, PolicySet, Entities)``
+with request dicts built beforehand - the floor. "pep": ``EnforcementPoint.authorize``: the
+unknown-entity check, request building, Cedar, decision translation, the elevation lookup in a real
+``GrantStore`` (50 approved grants of other actions, so every lookup finds the user's grants and
+checks them) and the decision's ledger entry queued to a ``DecisionLog`` on a real ledger (group
+commit, ``synchronous=FULL``).
+
+The headline: raw and pep in alternating blocks of ``--block`` requests, ``--repeat`` rounds, so both
+see the same load on a shared machine; pep's log is flushed at the end of each of its blocks, inside
+its timed region, so every decision is durable when its clock stops. Reported per side: wall-clock
+throughput, CPU-time throughput (``time.process_time`` over its blocks: every thread of the process,
+so pep's includes the log's writer thread and SQLite), p99 of per-call wall latency
+(``perf_counter_ns``) and of per-call request-thread CPU time (``thread_time_ns``), the per-round
+ratios and their median, and the load average before and after.
+
+Then (unless ``--interleaved-only``) back-to-back rounds: raw, "pdp" (``PolicyDecisionPoint.decide``
+alone, no log), pep, and "pep_principal" (the enforcement point as the API and the write gateway
+call it: principals are not in the plant graph and each request passes its principal's entity).
 """
 
 from __future__ import annotations
@@ -42,6 +45,8 @@ from aseptic.crypto import SigningKey
 from aseptic.ledger import Ledger
 from aseptic.trust import (
     AccessRequest,
+    AccessWatch,
+    AnalyticsConfig,
     DecisionLog,
     EnforcementPoint,
     EntityRef,
@@ -217,6 +222,7 @@ def run_interleaved(
     data_dir: Path,
     key: SigningKey,
     block: int,
+    with_analytics: bool = False,
 ) -> tuple[dict[str, float], dict[str, float]]:
     """Raw and pep in alternating blocks of ``block`` requests, so both see the same load on a shared
     machine; pep's log is flushed at the end of each of its blocks (durable when its clock stops).
@@ -224,8 +230,12 @@ def run_interleaved(
     Besides wall time, each side's CPU time: ``time.process_time`` over its blocks (every thread of
     the process, so pep's includes the decision log's writer thread and SQLite), and per call the
     request thread's CPU time (``time.thread_time_ns``): what the other jobs on the machine cannot
-    inflate by taking the core away."""
-    log = DecisionLog(lambda: Ledger.open(data_dir, site_key=key, clock=SimClock(WHEN)))
+    inflate by taking the core away. ``with_analytics``: the log feeds an ``AccessWatch`` as
+    ``aseptic serve`` does (ADR 0261)."""
+    watch = AccessWatch(data_dir, AnalyticsConfig(), 24.0, WHEN) if with_analytics else None
+    log = DecisionLog(lambda: Ledger.open(data_dir, site_key=key, clock=SimClock(WHEN)), observer=watch)
+    if watch is not None:
+        watch.attach(log.record_finding)
     grants = _grants(data_dir, log)
     log.flush()
     pep = EnforcementPoint(pdp, log, grants)
@@ -276,6 +286,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--block", type=int, default=250, help="interleaved run: requests per block")
     parser.add_argument("--interleaved-only", action="store_true", help="skip the back-to-back rounds")
+    parser.add_argument(
+        "--with-analytics", action="store_true", help="the log feeds inline access analytics (ADR 0261)"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -294,7 +307,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         # Interleaved first: the headline numbers (both sides under the same load).
         interleaved = [
-            run_interleaved(bundle, entities, pdp, requests, Path(tmp) / f"i{round_}", key, args.block)
+            run_interleaved(
+                bundle,
+                entities,
+                pdp,
+                requests,
+                Path(tmp) / f"i{round_}",
+                key,
+                args.block,
+                args.with_analytics,
+            )
             for round_ in range(args.repeat)
         ]
         for round_ in range(0 if args.interleaved_only else args.repeat):
@@ -342,7 +364,8 @@ def main() -> None:
     load += " before, {:.2f} {:.2f} {:.2f} after".format(*report["load_average_after"])
     head = f"{report['policies']} policies, {report['entities']} entities, {args.requests} requests"
     print(f"{head}, {args.repeat} rounds; {load}")
-    print(f"interleaved in blocks of {args.block} (raw block, then pep block flushed durable):")
+    analytics = ", the log feeding inline access analytics" if args.with_analytics else ""
+    print(f"interleaved in blocks of {args.block} (raw block, then pep block flushed durable{analytics}):")
     print(
         "round  raw/s wall  pep/s wall  ratio | raw/s cpu  pep/s cpu  ratio | p99 wall raw/pep us"
         "  ratio | p99 thread-cpu raw/pep us  ratio"

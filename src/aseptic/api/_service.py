@@ -36,6 +36,8 @@ from aseptic.ledger import Historian, LeafKind, Ledger, has_ledger, load_cosigna
 from aseptic.siem import alerts_from_entries
 from aseptic.trust import (
     AccessRequest,
+    AccessWatch,
+    AnalyticsConfig,
     ClientIdentity,
     Decision,
     DecisionLog,
@@ -109,6 +111,21 @@ class Caller:
     endpoint: ClientIdentity | None
 
 
+def _access_watch(data_dir: Path, settings: Settings, clock: Clock) -> AccessWatch | None:
+    """Inline access analytics per ``[access]`` (None when switched off)."""
+    access = settings.access
+    if not access.inline_analytics:
+        return None
+    config = AnalyticsConfig(
+        window_s=access.window_s,
+        bulk_factor=access.bulk_factor,
+        min_bulk_reads=access.min_bulk_reads,
+        novel_limit=access.novel_limit,
+        denial_limit=access.denial_limit,
+    )
+    return AccessWatch(data_dir, config, access.training_h, clock.now())
+
+
 class ApiService:
     """The open state of one data directory for the HTTP API. Close it when the server stops."""
 
@@ -125,6 +142,7 @@ class ApiService:
         gateway: WriteGateway | None = None,
         ca_certificate: x509.Certificate | None = None,
         grants: GrantStore | None = None,
+        watch: AccessWatch | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.settings = settings
@@ -137,6 +155,7 @@ class ApiService:
         self.gateway = gateway
         self.ca_certificate = ca_certificate
         self.grants = grants  # elevation grants and break-glass (see _grant_routes)
+        self.watch = watch  # inline access analytics, fed by the decision log (None: [access] off)
         self._lock = threading.Lock()
         self.failed_logins = 0
         self.refused_tokens = 0
@@ -161,10 +180,21 @@ class ApiService:
         bundle, _ = load_active_policy_set(data_dir, site_key.public)
         origin = settings.site.id
 
-        def open_ledger() -> Ledger:
-            return Ledger.open(data_dir, site_key=site_key, clock=clock, origin=origin, create=False)
+        watch = _access_watch(data_dir, settings, clock)
 
-        log = DecisionLog(open_ledger)
+        def open_ledger() -> Ledger:
+            ledger = Ledger.open(data_dir, site_key=site_key, clock=clock, origin=origin, create=False)
+            if watch is not None:
+                try:
+                    watch.catch_up(ledger)  # on the log's writer thread, before anything is appended
+                except BaseException:
+                    ledger.close()
+                    raise
+            return ledger
+
+        log = DecisionLog(open_ledger, observer=watch)
+        if watch is not None:
+            watch.attach(log.record_finding)  # queued with the decisions, never waited for
         thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="identity-store")
         try:
             identities = thread.submit(IdentityStore.open, data_dir, audit=log).result()
@@ -212,7 +242,9 @@ class ApiService:
             thread.shutdown()
             log.close()
             raise
-        return cls(data_dir, settings, clock, session_key, log, pep, thread, identities, gateway, ca, grants)
+        return cls(
+            data_dir, settings, clock, session_key, log, pep, thread, identities, gateway, ca, grants, watch
+        )
 
     @property
     def closed(self) -> bool:
@@ -233,6 +265,8 @@ class ApiService:
                 self.grants.close()
         finally:
             self.log.close()
+            if self.watch is not None:
+                self.watch.save_mark()
 
     def _on_identity_thread(self, call: Callable[[], T]) -> T:
         try:

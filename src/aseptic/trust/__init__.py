@@ -10,6 +10,7 @@ and elevates a request only by an active, second-person-approved (or break-glass
 See docs/trust.md.
 """
 
+from aseptic.trust._access_watch import ANALYTICS_STATE_FILE, AccessWatch, read_analytics_mark
 from aseptic.trust._analytics import AccessAnalytics, AnalyticsConfig
 from aseptic.trust._cases import CaseResult, run_policy_cases
 from aseptic.trust._certificates import ClientIdentity, SiteCA, verify_client_certificate
@@ -45,6 +46,7 @@ from aseptic.trust._totp import TotpEnrolment, new_totp_secret, verify_totp
 __all__ = [
     "ACCESS_TECHNIQUES",
     "ACTIONS",
+    "ANALYTICS_STATE_FILE",
     "BATCH_STATES",
     "DEVICE_ROLES",
     "ENROLMENT_TOKEN_FILE",
@@ -60,6 +62,7 @@ __all__ = [
     "ZONES",
     "AccessAnalytics",
     "AccessRequest",
+    "AccessWatch",
     "AnalyticsConfig",
     "AuditSink",
     "CaseResult",
@@ -91,6 +94,7 @@ __all__ = [
     "new_totp_secret",
     "plant_entities",
     "principal_entity",
+    "read_analytics_mark",
     "record_entity",
     "role_entities",
     "run_policy_cases",

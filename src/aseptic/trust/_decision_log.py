@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from aseptic.errors import AsepticError, BackendError
@@ -36,6 +36,9 @@ _CHUNK = 16
 # as it is and encoded by the writer, off the request's path (``encode_decision``, ADR 0260).
 _Queued = tuple[LeafKind, bytes | Decision]
 
+# What a ``DecisionLog`` observer is handed after each commit: (leaf index, entry) in log order.
+Observer = Callable[[Sequence[tuple[int, bytes | Decision]]], object]
+
 # Entries that are not ``audit`` leaves: access decisions, and Findings (an identity lockout).
 _KIND_OF_ENTRY = {"access_decision": LeafKind.DECISION, "finding": LeafKind.FINDING}
 
@@ -44,8 +47,18 @@ class DecisionLog:
     """Group-committed ledger entries for decisions and audit events. Thread-safe."""
 
     def __init__(
-        self, open_ledger: Callable[[], Ledger], *, max_batch: int = 256, max_delay_s: float = 0.01
+        self,
+        open_ledger: Callable[[], Ledger],
+        *,
+        max_batch: int = 256,
+        max_delay_s: float = 0.01,
+        observer: Observer | None = None,
     ) -> None:
+        """``observer`` (e.g. ``AccessWatch``) is handed every group after it commits, in log order,
+        as ``(leaf index, entry)`` pairs - a ``Decision`` or an entry's canonical bytes - on the
+        writer thread, so no request waits for it (a ``flush`` does: it returns once the group is
+        durable and observed). If it raises, it is switched off (``stats`` counts it) and the log
+        goes on: analytics must never stop decisions from being logged."""
         if max_batch < 1 or max_delay_s < 0:
             raise ValueError(f"max_batch {max_batch} must be >= 1 and max_delay_s {max_delay_s} >= 0")
         self._max_batch = max_batch
@@ -60,6 +73,8 @@ class DecisionLog:
         self._failure: AsepticError | None = None
         self._closed = False
         self._hurry = False  # someone waits for durability: commit what has queued, now
+        self._observer = observer
+        self._observer_failures = 0
         ready = threading.Event()
         self._thread = threading.Thread(
             target=self._run, args=(open_ledger, ready), name="decision-log", daemon=True
@@ -187,7 +202,12 @@ class DecisionLog:
     def stats(self) -> dict[str, int]:
         """Entries recorded and committed, and transactions (fsyncs) used."""
         with self._done:
-            return {"recorded": self._recorded, "committed": self._committed, "commits": self._commits}
+            return {
+                "recorded": self._recorded,
+                "committed": self._committed,
+                "commits": self._commits,
+                "observer_failures": self._observer_failures,
+            }
 
     def _check_usable(self) -> None:
         if self._failure is not None:
@@ -235,10 +255,13 @@ class DecisionLog:
                 del self._pending[: self._max_batch]
                 if not self._pending:
                     self._hurry = False
+            committed: list[tuple[int, bytes | Decision]] = []
             try:
                 with ledger.batch():
-                    for kind, run in _runs_by_kind(group):
-                        ledger.append_canonical_entries(kind, run)
+                    for kind, queued, run in _runs_by_kind(group):
+                        leaves = ledger.append_canonical_entries(kind, run)
+                        if self._observer is not None:
+                            committed.extend(zip(leaves, queued, strict=True))
                         # Let request threads run between chunks: a long group would otherwise hold
                         # the GIL for a whole switch interval and show up in their p99 latency.
                         time.sleep(0)
@@ -247,6 +270,10 @@ class DecisionLog:
                     self._failure = exc
                     self._done.notify_all()
                 return
+            if committed:
+                # Before the waiters are woken: a flush returns with the group observed, so what the
+                # observer recorded (a finding) is in the log for the next flush to make durable.
+                self._observe(committed)
             with self._done:
                 self._committed += len(group)
                 self._commits += 1
@@ -254,9 +281,21 @@ class DecisionLog:
                     self._hurry = False  # a wait for what was just committed: nothing left to hurry
                 self._done.notify_all()
 
+    def _observe(self, committed: list[tuple[int, bytes | Decision]]) -> None:
+        observer = self._observer
+        if observer is None:
+            return
+        try:
+            observer(committed)
+        except Exception:  # any failure of the analytics (a bug included): switch them off, keep logging
+            with self._done:
+                self._observer = None
+                self._observer_failures += 1
 
-def _runs_by_kind(group: list[_Queued]) -> Iterator[tuple[LeafKind, list[bytes]]]:
-    """Consecutive entries of one kind, at most ``_CHUNK`` each, in order (log order is kept).
+
+def _runs_by_kind(group: list[_Queued]) -> Iterator[tuple[LeafKind, list[bytes | Decision], list[bytes]]]:
+    """Consecutive entries of one kind, at most ``_CHUNK`` each, in order (log order is kept): the
+    queued entries and their encodings.
 
     A generator: each run's decisions become entries only when the run is written, so the writer
     never holds the GIL for a whole group's worth of encoding.
@@ -264,10 +303,12 @@ def _runs_by_kind(group: list[_Queued]) -> Iterator[tuple[LeafKind, list[bytes]]
     if not group:
         return
     run: list[bytes] = []
+    originals: list[bytes | Decision] = []
     run_kind = group[0][0]
     for kind, queued in group:
         if kind is not run_kind or len(run) >= _CHUNK:
-            yield run_kind, run
-            run, run_kind = [], kind
+            yield run_kind, originals, run
+            run, originals, run_kind = [], [], kind
+        originals.append(queued)
         run.append(encode_decision(queued) if isinstance(queued, Decision) else queued)
-    yield run_kind, run
+    yield run_kind, originals, run
