@@ -223,6 +223,7 @@ def run_interleaved(
     key: SigningKey,
     block: int,
     with_analytics: bool = False,
+    max_delay_s: float | None = None,
 ) -> tuple[dict[str, float], dict[str, float]]:
     """Raw and pep in alternating blocks of ``block`` requests, so both see the same load on a shared
     machine; pep's log is flushed at the end of each of its blocks (durable when its clock stops).
@@ -233,7 +234,14 @@ def run_interleaved(
     inflate by taking the core away. ``with_analytics``: the log feeds an ``AccessWatch`` as
     ``aseptic serve`` does (ADR 0261)."""
     watch = AccessWatch(data_dir, AnalyticsConfig(), 24.0, WHEN) if with_analytics else None
-    log = DecisionLog(lambda: Ledger.open(data_dir, site_key=key, clock=SimClock(WHEN)), observer=watch)
+
+    def open_ledger() -> Ledger:
+        return Ledger.open(data_dir, site_key=key, clock=SimClock(WHEN))
+
+    if max_delay_s is None:
+        log = DecisionLog(open_ledger, observer=watch)
+    else:
+        log = DecisionLog(open_ledger, observer=watch, max_delay_s=max_delay_s)
     if watch is not None:
         watch.attach(log.record_finding)
     grants = _grants(data_dir, log)
@@ -287,6 +295,9 @@ def main() -> None:
     parser.add_argument("--block", type=int, default=250, help="interleaved run: requests per block")
     parser.add_argument("--interleaved-only", action="store_true", help="skip the back-to-back rounds")
     parser.add_argument(
+        "--max-delay-ms", type=float, help="interleaved run: the log's group window (default: DecisionLog's)"
+    )
+    parser.add_argument(
         "--with-analytics", action="store_true", help="the log feeds inline access analytics (ADR 0261)"
     )
     parser.add_argument("--json", action="store_true")
@@ -316,6 +327,7 @@ def main() -> None:
                 key,
                 args.block,
                 args.with_analytics,
+                None if args.max_delay_ms is None else args.max_delay_ms / 1000,
             )
             for round_ in range(args.repeat)
         ]
@@ -365,6 +377,8 @@ def main() -> None:
     head = f"{report['policies']} policies, {report['entities']} entities, {args.requests} requests"
     print(f"{head}, {args.repeat} rounds; {load}")
     analytics = ", the log feeding inline access analytics" if args.with_analytics else ""
+    if args.max_delay_ms is not None:
+        analytics += f", group window {args.max_delay_ms:g} ms"
     print(f"interleaved in blocks of {args.block} (raw block, then pep block flushed durable{analytics}):")
     print(
         "round  raw/s wall  pep/s wall  ratio | raw/s cpu  pep/s cpu  ratio | p99 wall raw/pep us"
