@@ -144,7 +144,7 @@ def approve_grant(grant_id: str, principal: Authenticated, request: Request) -> 
     service = _service(request)
     grants = _grants(service)
     _existing(grants, grant_id)
-    context = service._context()  # the API's request context (same package)
+    context = service._context(plant=False)  # the API's request context (same package)
     return grants.approve(grant_id, principal, context, service.pep).to_json(context.time)
 
 
@@ -154,7 +154,7 @@ def revoke_grant(grant_id: str, principal: Authenticated, request: Request) -> d
     service = _service(request)
     grants = _grants(service)
     _existing(grants, grant_id)
-    context = service._context()  # the API's request context (same package)
+    context = service._context(plant=False)  # the API's request context (same package)
     return grants.revoke(grant_id, principal, context, service.pep).to_json(context.time)
 
 
@@ -190,7 +190,7 @@ async def review_breakglass(grant_id: str, principal: Authenticated, request: Re
 
     def review() -> Grant:
         _existing(grants, grant_id)
-        context = service._context()  # the API's request context (same package)
+        context = service._context(plant=False)  # the API's request context (same package)
         return grants.review_breakglass(grant_id, principal, body.note, context, service.pep)
 
     reviewed = await run_in_threadpool(review)

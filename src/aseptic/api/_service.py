@@ -459,10 +459,13 @@ class ApiService:
             return "none"
         return self.gateway.active_batch().batch_state
 
-    def _context(self) -> RequestContext:
+    def _context(self, *, plant: bool = True) -> RequestContext:
+        """The API's request context. ``plant=False`` for decisions about grants (approve, revoke,
+        review): they are not about the plant and must not fail when it is unreachable - revoking a
+        grant has to work then too - so they are decided with ``batch_state`` ``none``."""
         # The API has no posture signal: not attested. The batch state is the plant's, read per request.
         return RequestContext(
-            batch_state=self._batch_state(),  # type: ignore[arg-type]  # a schema state (RequestContext checks)
+            batch_state=self._batch_state() if plant else "none",  # type: ignore[arg-type]  # a schema state
             firmware_attested=False,
             source_zone=self.settings.api.source_zone,
             conduit=CONDUIT,
