@@ -1,31 +1,35 @@
 """Policy enforcement point vs raw cedarpy: decisions per second and latency percentiles.
 
     .venv/bin/python -m benchmarks.policy [--requests 5000] [--entities 10000] [--repeat 3]
-                                          [--block 250] [--json]
+                                          [--block 250] [--interleaved-only] [--with-analytics] [--json]
 
-All sides decide the same requests against the same 50 policies (the shipped 36 plus 14
-per-area permits) and the same pre-parsed entity graph (``--entities`` entities: tags across 20
-areas and 100 units, 200 users, roles). "raw": ``cedarpy.is_authorized(request_dict, PolicySet,
-Entities)`` with request dicts built beforehand - the floor. "pdp": ``PolicyDecisionPoint.decide``
-alone (unknown-entity check, request building, Cedar, decision translation). "pep":
-``EnforcementPoint.authorize``: the same plus the elevation lookup in a real ``GrantStore`` (50
-approved grants of other actions, so every lookup finds the user's grants and checks them) and the
-decision's ledger entry queued to a ``DecisionLog`` on a real ledger (group commit,
-``synchronous=FULL``); the log is flushed inside the timed run, so every decision is durable when
-the clock stops. Raw, pdp and pep run back to
-back in each round; the best round of each and the median of the per-round pep/raw ratios are
-reported (the machine is shared). Then, per round, raw and pep again in alternating blocks of
-``--block`` requests (pep flushed at the end of each of its blocks), so both see the same load: the
-ratio least disturbed by other jobs on a shared machine. Latency is per call, ``perf_counter_ns``.
-"pep_principal": the enforcement point as the API and the write gateway call it - principals are
-not in the plant graph and each request passes its principal's entity (merged into the graph once
-per principal).
+All sides decide the same requests against the same 50 policies (the shipped ones plus per-area
+permits) and the same pre-parsed entity graph (``--entities`` entities: tags across 20 areas and
+100 units, 200 users, roles). "raw": ``cedarpy.is_authorized(request_dict, PolicySet, Entities)``
+with request dicts built beforehand - the floor. "pep": ``EnforcementPoint.authorize``: the
+unknown-entity check, request building, Cedar, decision translation, the elevation lookup in a real
+``GrantStore`` (50 approved grants of other actions, so every lookup finds the user's grants and
+checks them) and the decision's ledger entry queued to a ``DecisionLog`` on a real ledger (group
+commit, ``synchronous=FULL``).
+
+The headline: raw and pep in alternating blocks of ``--block`` requests, ``--repeat`` rounds, so both
+see the same load on a shared machine; pep's log is flushed at the end of each of its blocks, inside
+its timed region, so every decision is durable when its clock stops. Reported per side: wall-clock
+throughput, CPU-time throughput (``time.process_time`` over its blocks: every thread of the process,
+so pep's includes the log's writer thread and SQLite), p99 of per-call wall latency
+(``perf_counter_ns``) and of per-call request-thread CPU time (``thread_time_ns``), the per-round
+ratios and their median, and the load average before and after.
+
+Then (unless ``--interleaved-only``) back-to-back rounds: raw, "pdp" (``PolicyDecisionPoint.decide``
+alone, no log), pep, and "pep_principal" (the enforcement point as the API and the write gateway
+call it: principals are not in the plant graph and each request passes its principal's entity).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import statistics
 import tempfile
@@ -41,6 +45,8 @@ from aseptic.crypto import SigningKey
 from aseptic.ledger import Ledger
 from aseptic.trust import (
     AccessRequest,
+    AccessWatch,
+    AnalyticsConfig,
     DecisionLog,
     EnforcementPoint,
     EntityRef,
@@ -216,34 +222,69 @@ def run_interleaved(
     data_dir: Path,
     key: SigningKey,
     block: int,
+    with_analytics: bool = False,
+    max_delay_s: float | None = None,
 ) -> tuple[dict[str, float], dict[str, float]]:
     """Raw and pep in alternating blocks of ``block`` requests, so both see the same load on a shared
-    machine; pep's log is flushed at the end of each of its blocks (durable when its clock stops)."""
-    log = DecisionLog(lambda: Ledger.open(data_dir, site_key=key, clock=SimClock(WHEN)))
+    machine; pep's log is flushed at the end of each of its blocks (durable when its clock stops).
+
+    Besides wall time, each side's CPU time: ``time.process_time`` over its blocks (every thread of
+    the process, so pep's includes the decision log's writer thread and SQLite), and per call the
+    request thread's CPU time (``time.thread_time_ns``): what the other jobs on the machine cannot
+    inflate by taking the core away. ``with_analytics``: the log feeds an ``AccessWatch`` as
+    ``aseptic serve`` does (ADR 0261)."""
+    watch = AccessWatch(data_dir, AnalyticsConfig(), 24.0, WHEN) if with_analytics else None
+
+    def open_ledger() -> Ledger:
+        return Ledger.open(data_dir, site_key=key, clock=SimClock(WHEN))
+
+    if max_delay_s is None:
+        log = DecisionLog(open_ledger, observer=watch)
+    else:
+        log = DecisionLog(open_ledger, observer=watch, max_delay_s=max_delay_s)
+    if watch is not None:
+        watch.attach(log.record_finding)
     grants = _grants(data_dir, log)
     log.flush()
     pep = EnforcementPoint(pdp, log, grants)
     dicts = [r.to_cedar() for r in requests]
     raw_lat: list[int] = []
     pep_lat: list[int] = []
-    raw_s = pep_s = 0.0
+    raw_cpu_lat: list[int] = []
+    pep_cpu_lat: list[int] = []
+    raw_s = pep_s = raw_cpu = pep_cpu = 0.0
+    wall, cpu, thread_ns, clock_ns = (
+        time.perf_counter,
+        time.process_time,
+        time.thread_time_ns,
+        time.perf_counter_ns,
+    )
     for first in range(0, len(requests), block):
-        start = time.perf_counter()
+        start, start_cpu = wall(), cpu()
         for request in dicts[first : first + block]:
-            t0 = time.perf_counter_ns()
+            c0, t0 = thread_ns(), clock_ns()
             cedarpy.is_authorized(request, bundle.policies, entities)
-            raw_lat.append(time.perf_counter_ns() - t0)
-        raw_s += time.perf_counter() - start
-        start = time.perf_counter()
+            raw_lat.append(clock_ns() - t0)
+            raw_cpu_lat.append(thread_ns() - c0)
+        raw_s += wall() - start
+        raw_cpu += cpu() - start_cpu
+        start, start_cpu = wall(), cpu()
         for access in requests[first : first + block]:
-            t0 = time.perf_counter_ns()
+            c0, t0 = thread_ns(), clock_ns()
             pep.authorize(access)
-            pep_lat.append(time.perf_counter_ns() - t0)
+            pep_lat.append(clock_ns() - t0)
+            pep_cpu_lat.append(thread_ns() - c0)
         log.flush()
-        pep_s += time.perf_counter() - start
+        pep_s += wall() - start
+        pep_cpu += cpu() - start_cpu
     log.close()
     grants.close()
-    return _summary(raw_lat, raw_s), _summary(pep_lat, pep_s)
+    raw, enforced = _summary(raw_lat, raw_s), _summary(pep_lat, pep_s)
+    for result, seconds, cpu_lat in ((raw, raw_cpu, raw_cpu_lat), (enforced, pep_cpu, pep_cpu_lat)):
+        ordered = sorted(cpu_lat)
+        result["cpu_decisions_per_s"] = len(ordered) / seconds
+        result["cpu_p99_us"] = ordered[int(len(ordered) * 0.99)] / 1000
+    return raw, enforced
 
 
 def main() -> None:
@@ -252,6 +293,13 @@ def main() -> None:
     parser.add_argument("--entities", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--block", type=int, default=250, help="interleaved run: requests per block")
+    parser.add_argument("--interleaved-only", action="store_true", help="skip the back-to-back rounds")
+    parser.add_argument(
+        "--max-delay-ms", type=float, help="interleaved run: the log's group window (default: DecisionLog's)"
+    )
+    parser.add_argument(
+        "--with-analytics", action="store_true", help="the log feeds inline access analytics (ADR 0261)"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -265,71 +313,105 @@ def main() -> None:
     # The API's and the gateway's way: principals are not in the plant graph; each request brings its own.
     users = {e["uid"]["id"]: e for e in raw_entities if e["uid"]["type"] == "User"}
     pdp_plant = PolicyDecisionPoint(bundle, [e for e in raw_entities if e["uid"]["type"] != "User"])
+    load_before = os.getloadavg()
     raws, pdps, peps, peps_extra = [], [], [], []
     with tempfile.TemporaryDirectory() as tmp:
-        for round_ in range(args.repeat):
+        # Interleaved first: the headline numbers (both sides under the same load).
+        interleaved = [
+            run_interleaved(
+                bundle,
+                entities,
+                pdp,
+                requests,
+                Path(tmp) / f"i{round_}",
+                key,
+                args.block,
+                args.with_analytics,
+                None if args.max_delay_ms is None else args.max_delay_ms / 1000,
+            )
+            for round_ in range(args.repeat)
+        ]
+        for round_ in range(0 if args.interleaved_only else args.repeat):
             raws.append(run_raw(bundle, entities, requests))
             pdps.append(run_pdp(pdp, requests))
             peps.append(run_pep(pdp, requests, Path(tmp) / f"d{round_}", key))
             peps_extra.append(run_pep(pdp_plant, requests, Path(tmp) / f"e{round_}", key, users))
-        interleaved = [
-            run_interleaved(bundle, entities, pdp, requests, Path(tmp) / f"i{round_}", key, args.block)
-            for round_ in range(args.repeat)
-        ]
-    raw = max(raws, key=lambda r: r["decisions_per_s"])
-    pep = max(peps, key=lambda r: r["decisions_per_s"])
-    pdp_best = max(pdps, key=lambda r: r["decisions_per_s"])
-    pep_extra = max(peps_extra, key=lambda r: r["decisions_per_s"])
-    # Ratios per round (raw and pep ran back to back, under the same load), then their median.
-    throughput = [p["decisions_per_s"] / r["decisions_per_s"] for r, p in zip(raws, peps, strict=True)]
-    p99 = [p["p99_us"] / r["p99_us"] for r, p in zip(raws, peps, strict=True)]
-    report = {
+    report: dict[str, Any] = {
         "policies": len(bundle.policy_ids),
         "entities": len(raw_entities),
         "requests": args.requests,
-        "raw": raw,
-        "pdp": pdp_best,
-        "pep": pep,
-        "pep_principal": pep_extra,
-        "throughput_ratio": statistics.median(throughput),
-        "p99_ratio": statistics.median(p99),
-        "rounds": [{"throughput_ratio": t, "p99_ratio": q} for t, q in zip(throughput, p99, strict=True)],
+        "load_average_before": load_before,
+        "load_average_after": os.getloadavg(),
         "interleaved": [
             {
                 "raw": r,
                 "pep": p,
                 "throughput_ratio": p["decisions_per_s"] / r["decisions_per_s"],
+                "cpu_throughput_ratio": p["cpu_decisions_per_s"] / r["cpu_decisions_per_s"],
                 "p99_ratio": p["p99_us"] / r["p99_us"],
+                "cpu_p99_ratio": p["cpu_p99_us"] / r["cpu_p99_us"],
             }
             for r, p in interleaved
         ],
     }
-    report["interleaved_throughput_ratio"] = statistics.median(
-        i["throughput_ratio"] for i in report["interleaved"]
-    )
-    report["interleaved_p99_ratio"] = statistics.median(i["p99_ratio"] for i in report["interleaved"])
+    for name in ("throughput_ratio", "cpu_throughput_ratio", "p99_ratio", "cpu_p99_ratio"):
+        report[f"interleaved_{name}"] = statistics.median(i[name] for i in report["interleaved"])
+    if raws:
+        # Ratios per round (raw and pep ran back to back, under the same load), then their median.
+        throughput = [p["decisions_per_s"] / r["decisions_per_s"] for r, p in zip(raws, peps, strict=True)]
+        p99 = [p["p99_us"] / r["p99_us"] for r, p in zip(raws, peps, strict=True)]
+        report.update(
+            raw=max(raws, key=lambda r: r["decisions_per_s"]),
+            pdp=max(pdps, key=lambda r: r["decisions_per_s"]),
+            pep=max(peps, key=lambda r: r["decisions_per_s"]),
+            pep_principal=max(peps_extra, key=lambda r: r["decisions_per_s"]),
+            throughput_ratio=statistics.median(throughput),
+            p99_ratio=statistics.median(p99),
+            rounds=[{"throughput_ratio": t, "p99_ratio": q} for t, q in zip(throughput, p99, strict=True)],
+        )
     if args.json:
         print(json.dumps(report, indent=2))
         return
+    load = "load average {:.2f} {:.2f} {:.2f}".format(*load_before)
+    load += " before, {:.2f} {:.2f} {:.2f} after".format(*report["load_average_after"])
     head = f"{report['policies']} policies, {report['entities']} entities, {args.requests} requests"
-    print(f"{head}, best of {args.repeat}")
+    print(f"{head}, {args.repeat} rounds; {load}")
+    analytics = ", the log feeding inline access analytics" if args.with_analytics else ""
+    if args.max_delay_ms is not None:
+        analytics += f", group window {args.max_delay_ms:g} ms"
+    print(f"interleaved in blocks of {args.block} (raw block, then pep block flushed durable{analytics}):")
+    print(
+        "round  raw/s wall  pep/s wall  ratio | raw/s cpu  pep/s cpu  ratio | p99 wall raw/pep us"
+        "  ratio | p99 thread-cpu raw/pep us  ratio"
+    )
+    for number, item in enumerate(report["interleaved"]):
+        r, p, wall_ratio, cpu_ratio = (
+            item["raw"],
+            item["pep"],
+            item["throughput_ratio"],
+            item["cpu_throughput_ratio"],
+        )
+        print(
+            f"{number:>5} {r['decisions_per_s']:>10.0f} {p['decisions_per_s']:>11.0f} {wall_ratio:>6.2f}"
+            f" | {r['cpu_decisions_per_s']:>9.0f} {p['cpu_decisions_per_s']:>10.0f} {cpu_ratio:>6.2f}"
+            f" | {r['p99_us']:>8.1f} / {p['p99_us']:<8.1f} {item['p99_ratio']:>6.2f}x"
+            f" | {r['cpu_p99_us']:>12.1f} / {p['cpu_p99_us']:<8.1f} {item['cpu_p99_ratio']:>6.2f}x"
+        )
+    print(
+        f"median: throughput {report['interleaved_throughput_ratio']:.2f} wall,"
+        f" {report['interleaved_cpu_throughput_ratio']:.2f} cpu; p99 {report['interleaved_p99_ratio']:.2f}x"
+        f" wall, {report['interleaved_cpu_p99_ratio']:.2f}x thread cpu"
+    )
+    if not raws:
+        return
+    print(f"back to back (raw, pdp, pep, pep_principal one after another), best of {args.repeat}:")
     for name in ("raw", "pdp", "pep", "pep_principal"):
         r = report[name]
         rate = f"{r['decisions_per_s']:>9.0f} decisions/s"
         print(f"{name:<13} {rate}  p50 {r['p50_us']:7.1f} us  p99 {r['p99_us']:7.1f} us")
     ratios = f"throughput {report['throughput_ratio']:.2f}  p99 {report['p99_ratio']:.2f}x"
-    print(f"pep/raw (median of rounds) {ratios}")
-    for number, item in enumerate(report["interleaved"]):
-        r, p = item["raw"], item["pep"]
-        print(
-            f"interleaved {number}: raw {r['decisions_per_s']:.0f}/s p99 {r['p99_us']:.1f} us, pep"
-            f" {p['decisions_per_s']:.0f}/s p99 {p['p99_us']:.1f} us:"
-            f" throughput {item['throughput_ratio']:.2f} p99 {item['p99_ratio']:.2f}x"
-        )
-    ratios = (
-        f"throughput {report['interleaved_throughput_ratio']:.2f}  p99 {report['interleaved_p99_ratio']:.2f}x"
-    )
-    print(f"pep/raw interleaved in blocks of {args.block} (median of rounds) {ratios}")
+    print(f"pep/raw back to back (median of rounds) {ratios}")
+    pep = report["pep"]
     logged = f"{pep['logged']:.0f} decisions logged in {pep['commits']:.0f} commits"
     print(f"pep: {logged}, {pep['allowed_share']:.0%} allowed")
 

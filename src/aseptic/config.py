@@ -20,6 +20,7 @@ from aseptic.errors import ConfigError
 __all__ = [
     "DEFAULT_CONFIG_FILE",
     "DEFAULT_DATA_DIR",
+    "AccessSettings",
     "ApiSettings",
     "AttestationDevice",
     "AttestationSettings",
@@ -116,6 +117,24 @@ class ApiSettings(_Section):
     source_zone: Annotated[str, Field(pattern=r"^(enterprise|dmz|operations|control|safety)$")] = "operations"
     # Most readings one historian query returns (a longer answer is cut and says so).
     max_readings: Annotated[int, Field(ge=1, le=1_000_000)] = 10_000
+
+
+class AccessSettings(_Section):
+    """Access analytics while ``aseptic serve`` runs (docs/trust.md, "Access analytics")."""
+
+    # Feed every decision and login to the analytics as it is logged (off: only `aseptic access analyse`).
+    inline_analytics: bool = True
+    # Baseline: the decision log's first hours (from its first decision).
+    training_h: Annotated[float, Field(gt=0, le=24 * 365)] = 24.0
+    window_s: Annotated[float, Field(gt=0, le=86_400)] = 300.0
+    # A bulk read: more reads in one window than bulk_factor x the identity's busiest training window
+    # (and more than min_bulk_reads).
+    bulk_factor: Annotated[float, Field(ge=1)] = 5.0
+    min_bulk_reads: Annotated[int, Field(ge=1)] = 50
+    # An unusual read: this many resources in one window that the identity never read in training.
+    novel_limit: Annotated[int, Field(ge=1)] = 10
+    # Repeated denials: this many denied requests or refused logins of one identity in one window.
+    denial_limit: Annotated[int, Field(ge=2)] = 5
 
 
 class LedgerSettings(_Section):
@@ -280,6 +299,7 @@ class Settings(_Section):
     trust: TrustSettings = TrustSettings()
     attestation: AttestationSettings = AttestationSettings()
     campaign_schedule: CampaignScheduleSettings = CampaignScheduleSettings()
+    access: AccessSettings = AccessSettings()
 
 
 def settings_from_mapping(data: dict[str, Any], *, source: str = "<settings>") -> Settings:

@@ -450,6 +450,36 @@ def test_write_gateway_not_configured_or_twin_unreachable_is_503_never_a_write(s
     assert _ledger_entries(site.data_dir, "record_change") == []
 
 
+def test_unreachable_plant_makes_reads_503_but_a_grant_can_still_be_revoked(site: Site) -> None:
+    # Reads decide with the plant's batch state: unknown is a 503, never a guessed "none". Taking a
+    # grant away is not about the plant and must work while the plant is down.
+    unreachable = settings_from_mapping(
+        {"gateway": {"endpoint": f"opc.tcp://127.0.0.1:{_free_port()}/aseptic/", "timeout_s": 2}}
+    )
+    with TestClient(create_app(site.data_dir, unreachable, site.clock)) as client:
+        headers = _login(client, site, "olga")
+        response = client.get(_readings_url(), headers=headers)
+        assert response.status_code == 503, response.text
+        grant = client.post(
+            "/api/grants",
+            json={
+                "action": "write_setpoint",
+                "scope": {"type": "Tag", "id": "ph_sp"},
+                "reason": "deviation DV-9: hold pH",
+                "duration_s": 600,
+            },
+            headers=headers,
+        )
+        assert grant.status_code == 200, grant.text
+        revoked = client.post(f"/api/grants/{grant.json()['grant_id']}/revoke", headers=headers)
+        assert revoked.status_code == 200, revoked.text
+        assert revoked.json()["state"] == "revoked"
+    (decision,) = [
+        d for d in _ledger_entries(site.data_dir, "access_decision") if d["action"] == "revoke_grant"
+    ]
+    assert (decision["decision"], decision["policy_ids"]) == ("allow", ["grant-party-revoke"])
+
+
 def test_a_closed_service_fails_closed_with_503_not_401(site: Site) -> None:
     app = create_app(site.data_dir, _settings(), site.clock)
     client = TestClient(app)  # no lifespan: the service is closed by hand below

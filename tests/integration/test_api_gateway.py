@@ -197,3 +197,15 @@ def test_device_principal_is_refused_reads_without_attestation(rig: Rig) -> None
 def test_certificate_from_another_ca_is_refused_at_the_handshake(rig: Rig) -> None:
     with pytest.raises(httpx2.TransportError), rig.client(rig.rogue) as client:
         client.get("/health")
+
+
+def test_read_routes_decide_with_the_plants_batch_state(rig: Rig) -> None:
+    # The twin runs batch 0: a read's logged decision carries "running", read from the plant as the
+    # write gateway reads it, not a fixed "none".
+    headers = rig.login("olga")
+    before = _count(rig, "access_decision")
+    with rig.client(rig.console, **headers) as client:
+        response = client.get("/api/tags/temperature_k/readings")
+    assert response.status_code == 200, response.text
+    (decision,) = _new_entries(rig, "access_decision", before)
+    assert (decision["action"], decision["context"]["batch_state"]) == ("read_tag", "running")

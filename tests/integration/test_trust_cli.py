@@ -255,6 +255,37 @@ def test_policy_explain_shows_the_deciding_policies(tmp_path: Path) -> None:
     assert json.loads(out)["policy_ids"] == ["forbid-plant-write-outside-gateway"]
 
 
+def test_policy_explain_shows_who_may_review_break_glass_and_revoke(tmp_path: Path) -> None:
+    # Reviewer and revoker roles are policies too: explain names them.
+    def user(name: str, role: str) -> dict[str, object]:
+        return {"uid": {"type": "User", "id": name}, "attrs": {"active": True, "areas": []},
+                "parents": [{"type": "Role", "id": role}]}  # fmt: skip
+
+    session = {"uid": {"type": "Grant", "id": "bg-0123456789abcdef"}, "parents": [],
+               "attrs": {"action": "write_setpoint", "breakglass": True,
+                         "requester": {"__entity": {"type": "User", "id": "olga"}}}}  # fmt: skip
+    context = {"batch_state": "none", "firmware_attested": True, "source_zone": "operations",
+               "conduit": "cli", "time": "2026-03-01T10:00:00Z", "elevated": False,
+               "within_validated_range": True}  # fmt: skip
+    expected = {
+        ("sam", "security_analyst", "review_breakglass"): (0, ["reviewer-review-breakglass"]),
+        ("olga", "operator", "review_breakglass"): (1, ["forbid-self-review"]),
+        ("olga", "operator", "revoke_grant"): (0, ["grant-party-revoke"]),
+        ("otto", "operator", "revoke_grant"): (1, []),
+    }
+    for (name, role, action), (code_wanted, policies) in expected.items():
+        path = tmp_path / f"{name}-{action}.json"
+        entities = [user(name, role), session]
+        request = {"principal": {"type": "User", "id": name}, "action": action,
+                   "resource": {"type": "Grant", "id": "bg-0123456789abcdef"}, "context": context,
+                   "entities": entities}  # fmt: skip
+        path.write_text(json.dumps(request))
+        code, out, err = aseptic(
+            "policy", "explain", str(path), "--data-dir", str(tmp_path / "empty"), "--json"
+        )
+        assert (code, json.loads(out)["policy_ids"]) == (code_wanted, policies), (name, action, err)
+
+
 def test_policy_explain_refuses_a_malformed_request(tmp_path: Path) -> None:
     path = tmp_path / "bad.json"
     path.write_text('{"principal": {"type": "User", "id": "olga"}, "action": "write_setpoint"}')

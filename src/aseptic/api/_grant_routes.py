@@ -144,18 +144,18 @@ def approve_grant(grant_id: str, principal: Authenticated, request: Request) -> 
     service = _service(request)
     grants = _grants(service)
     _existing(grants, grant_id)
-    context = service._context()  # the API's request context (same package)
+    context = service._context(plant=False)  # the API's request context (same package)
     return grants.approve(grant_id, principal, context, service.pep).to_json(context.time)
 
 
 @router.post("/api/grants/{grant_id}/revoke", tags=["grants"])
 def revoke_grant(grant_id: str, principal: Authenticated, request: Request) -> dict[str, Any]:
-    """End a grant at once (its requester, its approver, or a reviewer role)."""
+    """End a grant at once (policy action ``revoke_grant``: its requester or approver, or a reviewer role)."""
     service = _service(request)
     grants = _grants(service)
     _existing(grants, grant_id)
-    now = service.clock.now()
-    return grants.revoke(grant_id, principal, now).to_json(now)
+    context = service._context(plant=False)  # the API's request context (same package)
+    return grants.revoke(grant_id, principal, context, service.pep).to_json(context.time)
 
 
 @router.post("/api/breakglass", tags=["break-glass"], openapi_extra=_json_body(BreakGlassRequest))
@@ -183,14 +183,15 @@ def pending_reviews(principal: Authenticated, request: Request) -> list[dict[str
 
 @router.post("/api/breakglass/{grant_id}/review", tags=["break-glass"], openapi_extra=_json_body(Review))
 async def review_breakglass(grant_id: str, principal: Authenticated, request: Request) -> dict[str, Any]:
-    """Record the review of someone else's break-glass session."""
+    """Record the review of someone else's break-glass session (policy action ``review_breakglass``)."""
     body = _parse(Review, await request.body())
     service = _service(request)
     grants = _grants(service)
-    now = service.clock.now()
 
     def review() -> Grant:
         _existing(grants, grant_id)
-        return grants.review_breakglass(grant_id, principal, body.note, now)
+        context = service._context(plant=False)  # the API's request context (same package)
+        return grants.review_breakglass(grant_id, principal, body.note, context, service.pep)
 
-    return (await run_in_threadpool(review)).to_json(now)
+    reviewed = await run_in_threadpool(review)
+    return reviewed.to_json(service.clock.now())

@@ -37,6 +37,8 @@ from aseptic.service import DeviceAttestation, ExpectedFirmware, load_expected_f
 from aseptic.siem import alerts_from_entries
 from aseptic.trust import (
     AccessRequest,
+    AccessWatch,
+    AnalyticsConfig,
     ClientIdentity,
     Decision,
     DecisionLog,
@@ -111,6 +113,21 @@ class Caller:
     endpoint: ClientIdentity | None
 
 
+def _access_watch(data_dir: Path, settings: Settings, clock: Clock) -> AccessWatch | None:
+    """Inline access analytics per ``[access]`` (None when switched off)."""
+    access = settings.access
+    if not access.inline_analytics:
+        return None
+    config = AnalyticsConfig(
+        window_s=access.window_s,
+        bulk_factor=access.bulk_factor,
+        min_bulk_reads=access.min_bulk_reads,
+        novel_limit=access.novel_limit,
+        denial_limit=access.denial_limit,
+    )
+    return AccessWatch(data_dir, config, access.training_h, clock.now())
+
+
 class ApiService:
     """The open state of one data directory for the HTTP API. Close it when the server stops."""
 
@@ -128,6 +145,7 @@ class ApiService:
         ca_certificate: x509.Certificate | None = None,
         grants: GrantStore | None = None,
         attestation: DeviceAttestation | None = None,
+        watch: AccessWatch | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.settings = settings
@@ -142,6 +160,7 @@ class ApiService:
         self.grants = grants  # elevation grants and break-glass (see _grant_routes)
         # Device firmware posture ([attestation] devices); None: no device is attested (fail closed).
         self.attestation = attestation
+        self.watch = watch  # inline access analytics, fed by the decision log (None: [access] off)
         self._lock = threading.Lock()
         self.failed_logins = 0
         self.refused_tokens = 0
@@ -177,10 +196,21 @@ class ApiService:
                 settings.attestation, data_dir, [site_key.public], retired=retired
             )
 
-        def open_ledger() -> Ledger:
-            return Ledger.open(data_dir, site_key=site_key, clock=clock, origin=origin, create=False)
+        watch = _access_watch(data_dir, settings, clock)
 
-        log = DecisionLog(open_ledger)
+        def open_ledger() -> Ledger:
+            ledger = Ledger.open(data_dir, site_key=site_key, clock=clock, origin=origin, create=False)
+            if watch is not None:
+                try:
+                    watch.catch_up(ledger)  # on the log's writer thread, before anything is appended
+                except BaseException:
+                    ledger.close()
+                    raise
+            return ledger
+
+        log = DecisionLog(open_ledger, observer=watch)
+        if watch is not None:
+            watch.attach(log.record_finding)  # queued with the decisions, never waited for
         thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="identity-store")
         try:
             identities = thread.submit(
@@ -255,6 +285,7 @@ class ApiService:
             ca,
             grants,
             attestation,
+            watch,
         )
 
     @property
@@ -276,6 +307,8 @@ class ApiService:
                 self.grants.close()
         finally:
             self.log.close()
+            if self.watch is not None:
+                self.watch.save_mark()
 
     def _on_identity_thread(self, call: Callable[[], T]) -> T:
         try:
@@ -457,9 +490,24 @@ class ApiService:
 
     # -- authorised reads -------------------------------------------------------------------------
 
-    def _context(self, principal: Principal | None = None) -> RequestContext:
-        # No batch context here. Posture: a Device's own firmware attestation (docs/provenance.md);
-        # users and services have no posture signal on these routes: not attested.
+    def _batch_state(self) -> str:
+        """The active batch's state as the plant reports it, read where the write gateway reads it.
+
+        Without a gateway this server is connected to no plant and knows no batch: ``none``. With
+        one, an unreachable plant is a ``BackendError`` (503): the state the policies read is never
+        guessed.
+        """
+        if self.gateway is None:
+            return "none"
+        return self.gateway.active_batch().batch_state
+
+    def _context(self, principal: Principal | None = None, *, plant: bool = True) -> RequestContext:
+        """The API's request context. ``plant=False`` for decisions about grants (approve, revoke,
+        review): they are not about the plant and must not fail when it is unreachable - revoking a
+        grant has to work then too - so they are decided with ``batch_state`` ``none``.
+
+        Posture: a Device's own firmware attestation (docs/provenance.md); users and services have
+        no posture signal on these routes: not attested."""
         attested = (
             principal is not None
             and principal.kind == "Device"
@@ -467,7 +515,7 @@ class ApiService:
             and self.attestation.principal_attested(principal.name)
         )
         return RequestContext(
-            batch_state="none",
+            batch_state=self._batch_state() if plant else "none",  # type: ignore[arg-type]  # a schema state
             firmware_attested=attested,
             source_zone=self.settings.api.source_zone,
             conduit=CONDUIT,

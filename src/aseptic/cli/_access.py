@@ -1,47 +1,26 @@
 """``aseptic access analyse``: access analytics over the decision log, findings into the ledger.
 
-Replays every decision and login entry of the ledger through ``AccessAnalytics`` (baselines learned
-over the first ``--training-h`` hours of the log) and logs, as ``finding`` leaves, the findings raised
-by entries newer than the previous run (``D/access-analytics.json`` keeps that mark), so running it
-again never logs a finding twice.
+Replays every decision and login entry of the ledger through ``AccessAnalytics`` (``AccessWatch``:
+baselines learned over the first ``--training-h`` hours of the log) and logs, as ``finding`` leaves,
+the findings raised by entries newer than the previous run (``D/access-analytics.json`` keeps that
+mark, and `aseptic serve` with inline analytics moves it too), so a finding is never logged twice.
 """
 
 from __future__ import annotations
 
-import json as jsonlib
-from datetime import timedelta
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from aseptic.cli._common import ConfigOption, DataDirOption, JsonOption, handles_errors, print_json, stderr
 from aseptic.cli._trust import ActorOption, ActorPasswordFileOption, SessionFileOption, open_trust
-from aseptic.clock import parse_rfc3339
-from aseptic.errors import AccessDenied, BackendError, InputError
-from aseptic.ledger import LeafKind, Ledger
-from aseptic.trust import REVIEWER_ROLES, AccessAnalytics, AnalyticsConfig
+from aseptic.errors import AccessDenied
+from aseptic.ledger import Ledger
+from aseptic.trust import AccessWatch, AnalyticsConfig
 
 app = typer.Typer(help="Access analytics over the decision log.", no_args_is_help=True)
 
-STATE_FILE = "access-analytics.json"
-ANALYST_ROLES = REVIEWER_ROLES | {"auditor"}
-
-
-def _entries(ledger: Ledger) -> list[tuple[int, dict[str, Any]]]:
-    rows = ledger.entries(LeafKind.DECISION) + ledger.entries(LeafKind.AUDIT)
-    return sorted((leaf, jsonlib.loads(payload)) for leaf, payload in rows)
-
-
-def _last_leaf(path: Path) -> int:
-    if not path.is_file():
-        return -1
-    try:
-        return int(jsonlib.loads(path.read_text(encoding="utf-8"))["last_leaf"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise InputError(
-            f"{path} is unreadable ({exc})", hint="delete it to analyse the whole log again"
-        ) from None
+ANALYST_ROLES = frozenset({"security_analyst", "administrator", "qa_approver", "auditor"})
 
 
 @app.command("analyse")
@@ -72,25 +51,14 @@ def analyse(
         ledger = Ledger.open(
             trust.data_dir, site_key=trust.site_key, clock=trust.clock, origin=trust.site_id, create=False
         )
+        watch = AccessWatch(trust.data_dir, settings, training_h, trust.now())
         try:
-            entries = _entries(ledger)
+            new = watch.catch_up(ledger)
         finally:
             ledger.close()
-        state = trust.data_dir / STATE_FILE
-        mark = _last_leaf(state)
-        timed = [(leaf, e) for leaf, e in entries if e.get("entry") in ("access_decision", "authentication")]
-        if not timed:
-            stderr.print("no decisions in the log yet", highlight=False)
-            return
-        start = parse_rfc3339(str(timed[0][1]["time"]))
-        analytics = AccessAnalytics(start + timedelta(hours=training_h), settings)
-        new = [f for leaf, entry in timed for f in analytics.observe(entry) if leaf > mark]
         for finding in new:
             trust.log.log_finding(finding)
-        try:
-            state.write_text(jsonlib.dumps({"last_leaf": timed[-1][0]}) + "\n", encoding="utf-8")
-        except OSError as exc:
-            raise BackendError(f"cannot write {state}: {exc.strerror}") from None
+        watch.save_mark()
     if json:
         print_json(new)
     else:

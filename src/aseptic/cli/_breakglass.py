@@ -66,7 +66,9 @@ def review(
         if grant_id is not None:
             if note is None:
                 raise InputError("a review needs --note")
-            reviewed = trust.grants.review_breakglass(grant_id, actor, note, trust.now())
+            reviewed = trust.grants.review_breakglass(
+                grant_id, actor, note, trust.cli_context(), trust.enforcement_point()
+            )
             typer.echo(f"reviewed {reviewed.grant_id} (opened by {reviewed.requester})")
             return
         now = trust.now()

@@ -107,10 +107,10 @@ def revoke(
     data_dir: DataDirOption = None,
     config: ConfigOption = None,
 ) -> None:
-    """End a grant at once (its requester, its approver, or a security analyst, QA approver or admin)."""
+    """End a grant at once (policy action revoke_grant: its requester or approver, or a reviewer role)."""
     with open_trust(data_dir, config) as trust:
         actor = trust.authenticate(session_file, actor_name, actor_password_file)
-        trust.grants.revoke(grant_id, actor, trust.now())
+        trust.grants.revoke(grant_id, actor, trust.cli_context(), trust.enforcement_point())
     typer.echo(f"revoked {grant_id}")
 
 

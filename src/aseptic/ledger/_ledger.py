@@ -9,7 +9,7 @@ transaction (one fsync) for ingest throughput; a crash loses the whole open batc
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -254,7 +254,23 @@ class Ledger:
                 not canonical JSON.
         """
         _require_json_kind(kind)
-        encoded = [canonical_json(payload) for payload in payloads]
+        return self._append_encoded(kind, [canonical_json(payload) for payload in payloads])
+
+    def append_canonical_entries(self, kind: LeafKind, payloads: Sequence[bytes]) -> range:
+        """``append_entries`` for payloads the caller has already encoded as canonical JSON.
+
+        For the access decision log (ADR 0260), whose entries come from ``canonical_json`` or an
+        encoder proven equal to it: re-checking them here (decode and re-encode each) would cost
+        more than the append itself. Nothing is checked but the kind; a payload that is not
+        canonical JSON is a caller's bug that ``verify_ledger`` reports as a discrepancy.
+
+        Raises:
+            InputError: ``kind`` does not hold JSON.
+        """
+        _require_json_kind(kind)
+        return self._append_encoded(kind, payloads)
+
+    def _append_encoded(self, kind: LeafKind, encoded: Sequence[bytes]) -> range:
         with self.batch():
             first = self._frontier.size
             rows = [(first + n, hash_entry(kind, payload), payload) for n, payload in enumerate(encoded)]

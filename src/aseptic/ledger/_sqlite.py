@@ -7,6 +7,7 @@ and the ledger opens its own ``BEGIN IMMEDIATE`` transactions, so a leaf and its
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,6 +27,21 @@ _SQLITE_CORRUPT, _SQLITE_NOTADB = 11, 26
 _PAYLOAD_TABLES: dict[LeafKind, str] = {
     kind: table for kind, table in TABLE_OF_KIND.items() if kind is not LeafKind.ENVELOPE
 }
+
+
+# Rows per multi-row INSERT: powers of two up to this, so a handful of statement texts (each prepared
+# once, in the connection's statement cache) covers any number of rows.
+_MAX_ROWS_PER_INSERT = 64
+
+
+def _rows_per_insert(left: int) -> int:
+    return min(_MAX_ROWS_PER_INSERT, 1 << (left.bit_length() - 1))
+
+
+@functools.lru_cache(maxsize=64)
+def _multi_insert(table: str, columns: int, rows: int) -> str:
+    values = "(" + ", ".join("?" * columns) + ")"
+    return f"INSERT INTO {table} VALUES " + ", ".join([values] * rows)  # noqa: S608 - fixed names
 
 
 def translate(exc: sqlite3.Error, where: str) -> AsepticError:
@@ -157,14 +173,20 @@ class SqliteStore:
     def insert_payloads(self, kind: LeafKind, rows: list[tuple[int, Hash, bytes]]) -> None:
         """Many leaves of one kind and their rows."""
         table = _PAYLOAD_TABLES[kind]
+        name = kind.value
         with sqlite_errors(str(self.path)):
-            self.conn.executemany(
-                "INSERT INTO leaves VALUES (?, ?, ?)", [(index, kind.value, h) for index, h, _ in rows]
-            )
-            self.conn.executemany(
-                f"INSERT INTO {table} VALUES (?, ?)",  # noqa: S608 - fixed names
-                [(index, payload) for index, _, payload in rows],
-            )
+            # Many rows per INSERT statement, not ``executemany``: the sqlite3 module releases and
+            # retakes the GIL around every statement step, and a group-committing writer thread that
+            # does so twice per leaf makes request threads wait for the GIL (ADR 0260).
+            at = 0
+            while at < len(rows):
+                count = _rows_per_insert(len(rows) - at)
+                part = rows[at : at + count]
+                self.conn.execute(
+                    _multi_insert("leaves", 3, count), [v for i, h, _ in part for v in (i, name, h)]
+                )
+                self.conn.execute(_multi_insert(table, 2, count), [v for i, _, p in part for v in (i, p)])
+                at += count
 
     def insert_checkpoint(self, checkpoint: Checkpoint) -> None:
         with sqlite_errors(str(self.path)):

@@ -10,6 +10,7 @@ and elevates a request only by an active, second-person-approved (or break-glass
 See docs/trust.md.
 """
 
+from aseptic.trust._access_watch import ANALYTICS_STATE_FILE, AccessWatch, read_analytics_mark
 from aseptic.trust._analytics import AccessAnalytics, AnalyticsConfig
 from aseptic.trust._cases import CaseResult, run_policy_cases
 from aseptic.trust._certificates import ClientIdentity, SiteCA, verify_client_certificate
@@ -33,7 +34,7 @@ from aseptic.trust._entities import (
 )
 from aseptic.trust._findings import ACCESS_TECHNIQUES, access_finding
 from aseptic.trust._grant import GRANTABLE_ACTIONS, MAX_BREAKGLASS_S, MAX_GRANT_S, Grant
-from aseptic.trust._grant_store import GRANT_DB, REVIEWER_ROLES, FindingSink, GrantStore
+from aseptic.trust._grant_store import GRANT_DB, FindingSink, GrantStore
 from aseptic.trust._lockout import LockoutPolicy, lockout_policy
 from aseptic.trust._password import MIN_PASSWORD_LENGTH, hash_password, verify_password
 from aseptic.trust._policy import PolicyBundle, PolicyDecisionPoint
@@ -46,6 +47,7 @@ from aseptic.trust._totp import TotpEnrolment, new_totp_secret, verify_totp
 __all__ = [
     "ACCESS_TECHNIQUES",
     "ACTIONS",
+    "ANALYTICS_STATE_FILE",
     "BATCH_STATES",
     "DEVICE_ROLES",
     "ENROLMENT_TOKEN_FILE",
@@ -56,12 +58,12 @@ __all__ = [
     "MAX_GRANT_S",
     "MIN_PASSWORD_LENGTH",
     "POLICY_DIR",
-    "REVIEWER_ROLES",
     "SERVICE_ROLES",
     "USER_ROLES",
     "ZONES",
     "AccessAnalytics",
     "AccessRequest",
+    "AccessWatch",
     "AnalyticsConfig",
     "AuditSink",
     "CaseResult",
@@ -95,6 +97,7 @@ __all__ = [
     "new_totp_secret",
     "plant_entities",
     "principal_entity",
+    "read_analytics_mark",
     "record_entity",
     "role_entities",
     "run_policy_cases",

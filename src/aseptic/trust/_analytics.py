@@ -26,6 +26,7 @@ from typing import Any
 
 from aseptic.clock import parse_rfc3339
 from aseptic.trust._findings import access_finding
+from aseptic.trust._request import Decision
 
 __all__ = ["AccessAnalytics", "AnalyticsConfig"]
 
@@ -94,8 +95,19 @@ class AccessAnalytics:
         if kind != "access_decision":
             return []
         principal, action, resource = str(entry["principal"]), str(entry["action"]), str(entry["resource"])
-        when = parse_rfc3339(str(entry["time"]))
-        if entry.get("decision") != "allow":
+        allowed = entry.get("decision") == "allow"
+        return self._access(principal, action, resource, allowed, parse_rfc3339(str(entry["time"])))
+
+    def observe_decision(self, decision: Decision) -> list[dict[str, Any]]:
+        """``observe`` a decision as it is made (its ledger entry, without building it)."""
+        request = decision.request
+        principal, resource = str(request.principal), str(request.resource)
+        return self._access(principal, request.action, resource, decision.allowed, request.context.time)
+
+    def _access(
+        self, principal: str, action: str, resource: str, allowed: bool, when: datetime
+    ) -> list[dict[str, Any]]:
+        if not allowed:
             return self._denial(principal, when, f"{action} {resource} denied")
         if action not in _READS and action != "export_data":
             return []

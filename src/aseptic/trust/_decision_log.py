@@ -3,8 +3,10 @@
 Callers ``record`` a canonical JSON entry and go on; one writer thread owns the ledger (SQLite
 connections stay in the thread that opened them) and commits whatever has queued up - at most
 ``max_batch`` entries, waiting at most ``max_delay_s`` for more - in one transaction, so one fsync
-covers many requests. ``flush`` waits until everything recorded so far is durable; ``close``
-flushes, then closes the ledger.
+covers many requests (a commit costs about as much CPU as a Cedar decision: ADR 0260). ``flush``
+waits until everything recorded so far is durable, and so does ``wait_for`` up to one entry: either
+makes the writer commit at once instead of waiting out ``max_delay_s``; ``close`` flushes, then
+closes the ledger.
 
 Durability trade-off (docs/trust.md): a request is answered before its decision is on disk. A crash
 (kill -9, power loss) can lose the entries of the last open group: at most ``max_batch`` entries or
@@ -17,11 +19,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from aseptic.errors import AsepticError, BackendError
 from aseptic.ledger import LeafKind, Ledger, canonical_json
+from aseptic.trust._decision_entry import encode_decision
 from aseptic.trust._request import Decision
 
 __all__ = ["DecisionLog"]
@@ -29,9 +32,12 @@ __all__ = ["DecisionLog"]
 _CHUNK = 16
 
 # What the writer is handed: the leaf kind (access decisions are ``decision`` leaves; identity, login
-# and policy events are ``audit`` leaves) and the entry, canonical bytes or a decision's JSON dict.
-# A decision is queued as it is and turned into its entry by the writer, off the request's path.
-_Queued = tuple[LeafKind, bytes | dict[str, Any] | Decision]
+# and policy events are ``audit`` leaves) and the entry: canonical JSON bytes, or a decision, queued
+# as it is and encoded by the writer, off the request's path (``encode_decision``, ADR 0260).
+_Queued = tuple[LeafKind, bytes | Decision]
+
+# What a ``DecisionLog`` observer is handed after each commit: (leaf index, entry) in log order.
+Observer = Callable[[Sequence[tuple[int, bytes | Decision]]], object]
 
 # Entries that are not ``audit`` leaves: access decisions, and Findings (an identity lockout).
 _KIND_OF_ENTRY = {"access_decision": LeafKind.DECISION, "finding": LeafKind.FINDING}
@@ -41,8 +47,18 @@ class DecisionLog:
     """Group-committed ledger entries for decisions and audit events. Thread-safe."""
 
     def __init__(
-        self, open_ledger: Callable[[], Ledger], *, max_batch: int = 256, max_delay_s: float = 0.002
+        self,
+        open_ledger: Callable[[], Ledger],
+        *,
+        max_batch: int = 256,
+        max_delay_s: float = 0.01,
+        observer: Observer | None = None,
     ) -> None:
+        """``observer`` (e.g. ``AccessWatch``) is handed every group after it commits, in log order,
+        as ``(leaf index, entry)`` pairs - a ``Decision`` or an entry's canonical bytes - on the
+        writer thread, so no request waits for it (a ``flush`` does: it returns once the group is
+        durable and observed). If it raises, it is switched off (``stats`` counts it) and the log
+        goes on: analytics must never stop decisions from being logged."""
         if max_batch < 1 or max_delay_s < 0:
             raise ValueError(f"max_batch {max_batch} must be >= 1 and max_delay_s {max_delay_s} >= 0")
         self._max_batch = max_batch
@@ -56,6 +72,9 @@ class DecisionLog:
         self._commits = 0  # transactions (fsyncs) made
         self._failure: AsepticError | None = None
         self._closed = False
+        self._hurry = False  # someone waits for durability: commit what has queued, now
+        self._observer = observer
+        self._observer_failures = 0
         ready = threading.Event()
         self._thread = threading.Thread(
             target=self._run, args=(open_ledger, ready), name="decision-log", daemon=True
@@ -140,6 +159,10 @@ class DecisionLog:
             BackendError: the ledger failed before committing it.
         """
         with self._done:
+            if self._committed < sequence and not self._hurry:
+                # Nobody should wait out a group's max_delay_s: the writer commits at once.
+                self._hurry = True
+                self._work.notify()
             self._done.wait_for(lambda: self._committed >= sequence or self._failure is not None)
             if self._committed < sequence:
                 raise self._failed_error()
@@ -179,7 +202,12 @@ class DecisionLog:
     def stats(self) -> dict[str, int]:
         """Entries recorded and committed, and transactions (fsyncs) used."""
         with self._done:
-            return {"recorded": self._recorded, "committed": self._committed, "commits": self._commits}
+            return {
+                "recorded": self._recorded,
+                "committed": self._committed,
+                "commits": self._commits,
+                "observer_failures": self._observer_failures,
+            }
 
     def _check_usable(self) -> None:
         if self._failure is not None:
@@ -218,17 +246,22 @@ class DecisionLog:
                     return  # closed and everything committed
                 # A monotonic deadline, not the wall clock: it only bounds how long a group stays open.
                 deadline = time.monotonic() + self._max_delay_s
-                while len(self._pending) < self._max_batch and not self._closed:
+                while len(self._pending) < self._max_batch and not self._closed and not self._hurry:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         break
                     self._work.wait(remaining)
                 group = self._pending[: self._max_batch]
                 del self._pending[: self._max_batch]
+                if not self._pending:
+                    self._hurry = False
+            committed: list[tuple[int, bytes | Decision]] = []
             try:
                 with ledger.batch():
-                    for kind, run in _runs_by_kind(group):
-                        ledger.append_entries(kind, run)
+                    for kind, queued, run in _runs_by_kind(group):
+                        leaves = ledger.append_canonical_entries(kind, run)
+                        if self._observer is not None:
+                            committed.extend(zip(leaves, queued, strict=True))
                         # Let request threads run between chunks: a long group would otherwise hold
                         # the GIL for a whole switch interval and show up in their p99 latency.
                         time.sleep(0)
@@ -237,25 +270,45 @@ class DecisionLog:
                     self._failure = exc
                     self._done.notify_all()
                 return
+            if committed:
+                # Before the waiters are woken: a flush returns with the group observed, so what the
+                # observer recorded (a finding) is in the log for the next flush to make durable.
+                self._observe(committed)
             with self._done:
                 self._committed += len(group)
                 self._commits += 1
+                if not self._pending:
+                    self._hurry = False  # a wait for what was just committed: nothing left to hurry
                 self._done.notify_all()
 
+    def _observe(self, committed: list[tuple[int, bytes | Decision]]) -> None:
+        observer = self._observer
+        if observer is None:
+            return
+        try:
+            observer(committed)
+        except Exception:  # any failure of the analytics (a bug included): switch them off, keep logging
+            with self._done:
+                self._observer = None
+                self._observer_failures += 1
 
-def _runs_by_kind(group: list[_Queued]) -> Iterator[tuple[LeafKind, list[bytes | dict[str, Any]]]]:
-    """Consecutive entries of one kind, at most ``_CHUNK`` each, in order (log order is kept).
+
+def _runs_by_kind(group: list[_Queued]) -> Iterator[tuple[LeafKind, list[bytes | Decision], list[bytes]]]:
+    """Consecutive entries of one kind, at most ``_CHUNK`` each, in order (log order is kept): the
+    queued entries and their encodings.
 
     A generator: each run's decisions become entries only when the run is written, so the writer
     never holds the GIL for a whole group's worth of encoding.
     """
     if not group:
         return
-    run: list[bytes | dict[str, Any]] = []
+    run: list[bytes] = []
+    originals: list[bytes | Decision] = []
     run_kind = group[0][0]
     for kind, queued in group:
         if kind is not run_kind or len(run) >= _CHUNK:
-            yield run_kind, run
-            run, run_kind = [], kind
-        run.append(queued.to_json() if isinstance(queued, Decision) else queued)
-    yield run_kind, run
+            yield run_kind, originals, run
+            run, originals, run_kind = [], [], kind
+        originals.append(queued)
+        run.append(encode_decision(queued) if isinstance(queued, Decision) else queued)
+    yield run_kind, originals, run

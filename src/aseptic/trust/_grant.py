@@ -114,15 +114,16 @@ class Grant:
         return resource == self.scope or self.scope in ancestors(resource)
 
     def to_entity(self) -> dict[str, Any]:
-        """The Cedar ``Grant`` entity an ``approve_grant`` request is decided on."""
-        return {
-            "uid": {"type": "Grant", "id": self.grant_id},
-            "attrs": {
-                "action": self.action,
-                "requester": {"__entity": {"type": "User", "id": self.requester}},
-            },
-            "parents": [],
+        """The Cedar ``Grant`` entity ``approve_grant``, ``revoke_grant`` and ``review_breakglass``
+        requests are decided on."""
+        attrs: dict[str, Any] = {
+            "action": self.action,
+            "requester": {"__entity": {"type": "User", "id": self.requester}},
+            "breakglass": self.breakglass,
         }
+        if self.approver is not None:
+            attrs["approver"] = {"__entity": {"type": "User", "id": self.approver}}
+        return {"uid": {"type": "Grant", "id": self.grant_id}, "attrs": attrs, "parents": []}
 
     def to_json(self, now: datetime | None = None) -> dict[str, Any]:
         def when(value: datetime | None) -> str | None:

@@ -33,12 +33,9 @@ from aseptic.trust._grant import (
 from aseptic.trust._request import AccessRequest, Decision, EntityRef, RequestContext
 from aseptic.trust._store import AuditSink, Principal
 
-__all__ = ["GRANT_DB", "REVIEWER_ROLES", "FindingSink", "GrantStore"]
+__all__ = ["GRANT_DB", "FindingSink", "GrantStore"]
 
 GRANT_DB = "grants.db"
-# Who may review a break-glass session afterwards (never the person who opened it) and who may revoke
-# anyone's grant (revoking only ever takes privilege away).
-REVIEWER_ROLES = frozenset({"security_analyst", "administrator", "qa_approver"})
 
 FindingSink = Callable[[Mapping[str, Any]], object]
 
@@ -332,23 +329,24 @@ class GrantStore:
             self._write(approved)
         return approved
 
-    def revoke(self, grant_id: str, actor: Principal, now: datetime) -> Grant:
-        """End a grant at once (its requester, its approver, or a reviewer role may).
+    def revoke(self, grant_id: str, actor: Principal, context: RequestContext, enforcer: Enforcer) -> Grant:
+        """End a grant at once, from ``context.time``, if the policies allow ``revoke_grant`` on it
+        (shipped: its requester, its approver, a security analyst, QA approver or administrator;
+        the decision is logged by ``enforcer`` either way).
 
         Raises:
-            AccessDenied: anyone else.
+            AccessDenied: the policies deny it.
             InputError: no such grant, or it is over already.
         """
+        now = context.time
         grant = self.get(grant_id)
         if grant.state(now) in ("revoked", "expired"):
             raise InputError(f"grant {grant_id} is {grant.state(now)} already")
-        if actor.name not in (grant.requester, grant.approver) and not REVIEWER_ROLES & set(actor.roles):
-            raise AccessDenied(
-                f"{actor.name} may not revoke grant {grant_id}",
-                reasons=(
-                    "only its requester, its approver or a security analyst, QA approver or administrator",
-                ),
-            )
+        _require_active_user(actor, "revoke a grant")
+        request = AccessRequest(
+            EntityRef("User", actor.name), "revoke_grant", EntityRef("Grant", grant_id), context
+        )
+        enforcer.require(request, [actor.to_entity(), grant.to_entity()])
         revoked = replace(grant, revoked_by=actor.name, revoked=now)
         with self._change("revoked", revoked, actor.name, now):
             self._write(revoked)
@@ -420,33 +418,43 @@ class GrantStore:
             self._findings(finding)
         return grant, finding
 
-    def review_breakglass(self, grant_id: str, reviewer: Principal, note: str, now: datetime) -> Grant:
-        """Record the after-the-fact review of a break-glass session by someone else.
+    def review_breakglass(
+        self, grant_id: str, reviewer: Principal, note: str, context: RequestContext, enforcer: Enforcer
+    ) -> Grant:
+        """Record the after-the-fact review of a break-glass session by someone else, if the policies
+        allow ``review_breakglass`` on it (shipped: a security analyst, QA approver or administrator,
+        never its requester; the decision is logged by ``enforcer`` either way).
 
         Raises:
-            AccessDenied: the reviewer opened it, or holds no reviewer role, or is inactive.
-            InputError: no such break-glass grant, or it was reviewed already.
-            InputError: an empty note.
+            AccessDenied: the reviewer opened it, is inactive, or the policies deny it.
+            InputError: no such break-glass grant, it was reviewed already, or an empty note.
         """
+        now = context.time
         grant = self.get(grant_id)
         if not grant.breakglass:
             raise InputError(f"grant {grant_id} is not a break-glass session")
         if grant.reviewed is not None:
             raise InputError(f"break-glass session {grant_id} was reviewed by {grant.reviewed_by} already")
+        check_note = note.strip()
+        if not check_note:
+            raise InputError("a break-glass review needs a note (what was done, was it justified)")
         _require_active_user(reviewer, "review break-glass")
+        request = AccessRequest(
+            EntityRef("User", reviewer.name), "review_breakglass", EntityRef("Grant", grant_id), context
+        )
+        # Decided (and logged) before the code's own check, so a self-review attempt is evidence too.
+        decision_error: AccessDenied | None = None
+        try:
+            enforcer.require(request, [reviewer.to_entity(), grant.to_entity()])
+        except AccessDenied as exc:
+            decision_error = exc
         if reviewer.name == grant.requester:
             raise AccessDenied(
                 f"{reviewer.name} may not review their own break-glass session",
                 reasons=("the review must be by someone else",),
             )
-        if not REVIEWER_ROLES & set(reviewer.roles):
-            raise AccessDenied(
-                f"{reviewer.name} may not review break-glass sessions",
-                reasons=(f"needs one of the roles {', '.join(sorted(REVIEWER_ROLES))}",),
-            )
-        check_note = note.strip()
-        if not check_note:
-            raise InputError("a break-glass review needs a note (what was done, was it justified)")
+        if decision_error is not None:
+            raise decision_error
         reviewed = replace(grant, reviewed_by=reviewer.name, reviewed=now, review_note=check_note)
         with self._change("breakglass_reviewed", reviewed, reviewer.name, now, note=check_note):
             self._write(reviewed)

@@ -44,6 +44,8 @@ ACTIONS: tuple[str, ...] = (
     "change_policy",
     "manage_identity",
     "approve_grant",
+    "revoke_grant",
+    "review_breakglass",
 )
 
 _TYPE = re.compile(r"^[A-Z][A-Za-z]{0,31}$")

@@ -3,8 +3,11 @@ requester's roles, and on the review list until someone else reviews it."""
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from trust_support import AuditList
@@ -78,23 +81,37 @@ def test_breakglass_does_not_lift_role_limits(
 
 
 def test_breakglass_review_must_be_by_someone_else_with_a_reviewer_role(
-    grants: GrantStore, clock: SimClock, audit: AuditList
+    tmp_path: Path, decision_log: DecisionLog, grants: GrantStore, clock: SimClock, audit: AuditList
 ) -> None:
+    pep = EnforcementPoint(PolicyDecisionPoint(PolicyBundle.default(), plant_entities()), decision_log)
     grant, _ = grants.open_breakglass(
         SAM, "export_data", EntityRef("Site", "site-01"), REASON, 600, clock.now()
     )
+    context = RequestContext("none", True, "operations", "cli", clock.now())
     with pytest.raises(AccessDenied, match="own break-glass"):
-        grants.review_breakglass(grant.grant_id, SAM, "fine", clock.now())
-    with pytest.raises(AccessDenied, match="may not review"):
-        grants.review_breakglass(grant.grant_id, ALICE, "fine", clock.now())
+        grants.review_breakglass(grant.grant_id, SAM, "fine", context, pep)
+    with pytest.raises(AccessDenied, match="may not review_breakglass"):
+        grants.review_breakglass(grant.grant_id, ALICE, "fine", context, pep)
     other = Principal("root", "User", ("administrator",), (), True)
     with pytest.raises(InputError, match="note"):
-        grants.review_breakglass(grant.grant_id, other, "  ", clock.now())
-    reviewed = grants.review_breakglass(grant.grant_id, other, "justified: incident IR-7", clock.now())
+        grants.review_breakglass(grant.grant_id, other, "  ", context, pep)
+    reviewed = grants.review_breakglass(grant.grant_id, other, "justified: incident IR-7", context, pep)
     assert reviewed.reviewed_by == "root" and grants.pending_reviews() == ()
     with pytest.raises(InputError, match="reviewed by root already"):
-        grants.review_breakglass(grant.grant_id, other, "again", clock.now())
+        grants.review_breakglass(grant.grant_id, other, "again", context, pep)
     assert [e["event"] for e in audit.entries] == ["breakglass_opened", "breakglass_reviewed"]
+    # Every attempt was decided by the policies and logged, the self-review too.
+    decision_log.close()
+    logged = [
+        (e["principal"], e["decision"], e["policy_ids"])
+        for e in _decisions(tmp_path / "data")
+        if e["action"] == "review_breakglass"
+    ]
+    assert logged == [
+        ('User::"sam"', "deny", ["forbid-self-review"]),
+        ('User::"alice"', "deny", []),
+        ('User::"root"', "allow", ["reviewer-review-breakglass"]),
+    ]
 
 
 def test_breakglass_is_time_boxed_and_needs_a_reason(grants: GrantStore, clock: SimClock) -> None:
@@ -115,3 +132,8 @@ def test_breakglass_is_not_opened_when_its_finding_cannot_be_logged(
     with pytest.raises(Exception, match="audit sink down"):
         grants.open_breakglass(ALICE, "write_setpoint", SETPOINT, REASON, 600, clock.now())
     assert grants.list_grants() == ()
+
+
+def _decisions(data_dir: Path) -> list[dict[str, Any]]:
+    with sqlite3.connect(data_dir / "ledger.db") as conn:
+        return [json.loads(row[0]) for row in conn.execute("SELECT payload FROM decisions ORDER BY leaf")]

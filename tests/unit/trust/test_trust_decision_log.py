@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,7 +16,10 @@ from aseptic.crypto import SigningKey
 from aseptic.errors import AccessDenied, BackendError, ConfigError
 from aseptic.ledger import Ledger, verify_ledger
 from aseptic.trust import (
+    ANALYTICS_STATE_FILE,
     AccessRequest,
+    AccessWatch,
+    AnalyticsConfig,
     DecisionLog,
     EnforcementPoint,
     EntityRef,
@@ -126,3 +130,84 @@ def test_entry_that_is_not_json_is_refused_at_record(decision_log: DecisionLog) 
 
     with pytest.raises(InputError):
         decision_log.record({"value": float("nan")})
+
+
+def test_flush_does_not_wait_out_the_group_delay(
+    tmp_path: Path, site_key: SigningKey, clock: SimClock
+) -> None:
+    # A group may stay open an hour here: flush must make the writer commit now, not then.
+    data_dir = tmp_path / "data"
+    log = DecisionLog(lambda: Ledger.open(data_dir, site_key=site_key, clock=clock), max_delay_s=3600)
+    pep = EnforcementPoint(PolicyDecisionPoint(PolicyBundle.default(), plant_entities()), log)
+    pep.authorize(_request("write-gateway"), extra=[ALICE])
+    done = threading.Event()
+    flusher = threading.Thread(target=lambda: (log.flush(), done.set()), daemon=True)
+    flusher.start()
+    flusher.join(timeout=60)
+    assert done.is_set(), "flush waited for the group's max_delay_s"
+    assert log.stats["committed"] == 1
+    log.close()
+
+
+def test_failing_observer_is_switched_off_and_decisions_are_still_logged(
+    tmp_path: Path, site_key: SigningKey, clock: SimClock
+) -> None:
+    seen: list[int] = []
+
+    def observer(committed: object) -> None:
+        seen.append(1)
+        raise RuntimeError("analytics bug")
+
+    data_dir = tmp_path / "data"
+    log = DecisionLog(lambda: Ledger.open(data_dir, site_key=site_key, clock=clock), observer=observer)
+    pep = EnforcementPoint(PolicyDecisionPoint(PolicyBundle.default(), plant_entities()), log)
+    for _ in range(3):
+        pep.authorize(_request("write-gateway"), extra=[ALICE])
+        log.flush()
+    assert log.stats["observer_failures"] == 1 and seen == [1]
+    assert log.stats["committed"] == 3
+    log.close()
+
+
+def test_access_watch_raises_findings_inline_and_catches_up_only_after_its_mark(
+    tmp_path: Path, site_key: SigningKey, clock: SimClock
+) -> None:
+    data_dir = tmp_path / "data"
+    config = AnalyticsConfig(denial_limit=3)
+
+    def open_log(watch: AccessWatch) -> DecisionLog:
+        def open_ledger() -> Ledger:
+            ledger = Ledger.open(data_dir, site_key=site_key, clock=clock)
+            watch.catch_up(ledger)
+            return ledger
+
+        log = DecisionLog(open_ledger, observer=watch)
+        watch.attach(log.record_finding)
+        return log
+
+    watch = AccessWatch(data_dir, config, 1.0, clock.now())
+    log = open_log(watch)
+    pep = EnforcementPoint(PolicyDecisionPoint(PolicyBundle.default(), plant_entities()), log)
+    for _ in range(3):  # denied: outside the write gateway
+        assert not pep.authorize(_request("direct"), extra=[ALICE]).allowed
+    log.flush()
+    log.flush()
+    log.close()
+    watch.save_mark()
+    findings = [e for e in _findings(data_dir) if e["detector"] == "trust.repeated_denials"]
+    assert [(f["principal"], f["technique"]) for f in findings] == [('User::"alice"', "T0859")]
+    # A new watch replays the log: the same finding is raised again only without the mark.
+    with _open(data_dir, site_key, clock) as ledger:
+        assert AccessWatch(data_dir, config, 1.0, clock.now()).catch_up(ledger) == []
+        (data_dir / ANALYTICS_STATE_FILE).unlink()
+        again = AccessWatch(data_dir, config, 1.0, clock.now()).catch_up(ledger)
+    assert [f["detector"] for f in again] == ["trust.repeated_denials"]
+
+
+def _open(data_dir: Path, site_key: SigningKey, clock: SimClock) -> Ledger:
+    return Ledger.open(data_dir, site_key=site_key, clock=clock, create=False)
+
+
+def _findings(data_dir: Path) -> list[dict[str, object]]:
+    with sqlite3.connect(data_dir / "ledger.db") as conn:
+        return [json.loads(row[0]) for row in conn.execute("SELECT payload FROM findings ORDER BY leaf")]

@@ -151,9 +151,11 @@ def test_approver_role_must_be_allowed_by_policy(
 def test_revoked_grant_stops_at_once(pep: EnforcementPoint, grants: GrantStore, clock: SimClock) -> None:
     grant = grants.request(ALICE, "write_setpoint", SETPOINT, REASON, 900, clock.now())
     grants.approve(grant.grant_id, ERIN, _context(clock.now()), pep)
-    with pytest.raises(AccessDenied, match="may not revoke"):
-        grants.revoke(grant.grant_id, AUDREY, clock.now())
-    grants.revoke(grant.grant_id, ALICE, clock.now())
+    with pytest.raises(AccessDenied, match="may not revoke_grant") as denied:
+        grants.revoke(grant.grant_id, AUDREY, _context(clock.now()), pep)
+    assert "no policy permits" in str(denied.value.reasons)
+    revoked = grants.revoke(grant.grant_id, ALICE, _context(clock.now()), pep)
+    assert revoked.revoked_by == "alice"
     assert not pep.authorize(_out_of_range_write(clock.now()), _extra(ALICE)).allowed
     with pytest.raises(InputError, match="revoked"):
         grants.approve(grant.grant_id, ERIN, _context(clock.now()), pep)
@@ -247,3 +249,21 @@ def test_every_critical_action_needs_two_distinct_people(
     assert not attempt()
     grants.approve(grant.grant_id, approver, _context(clock.now()), pep)
     assert attempt()
+
+
+def test_revocation_is_decided_by_the_policies_for_approver_and_reviewer_roles(
+    tmp_path: Path, pep: EnforcementPoint, grants: GrantStore, clock: SimClock
+) -> None:
+    sam = Principal("sam", "User", ("security_analyst",), (), True)
+    for revoker, policy in ((ERIN, "grant-party-revoke"), (sam, "reviewer-revoke-grant")):
+        grant = grants.request(ALICE, "write_setpoint", SETPOINT, REASON, 900, clock.now())
+        grants.approve(grant.grant_id, ERIN, _context(clock.now()), pep)
+        request = AccessRequest(
+            EntityRef("User", revoker.name),
+            "revoke_grant",
+            EntityRef("Grant", grant.grant_id),
+            _context(clock.now()),
+        )
+        decision = pep.pdp.decide(request, [revoker.to_entity(), grants.get(grant.grant_id).to_entity()])
+        assert decision.allowed and decision.policy_ids == (policy,)
+        assert grants.revoke(grant.grant_id, revoker, _context(clock.now()), pep).revoked_by == revoker.name

@@ -77,6 +77,10 @@ GRANT_ACTIONS = (
     "export_data",
 )
 OTHER_REQUESTER = "someone-else"
+# Grant-handling actions besides approve_grant: decided on grants asked for by the principal or
+# someone else, approved by the principal, someone else or nobody, break-glass or not.
+GRANT_HANDLING = ("revoke_grant", "review_breakglass")
+ANY_USER = "any user"  # a permit row's role cell: every User role
 
 
 def _kind_of(role: str) -> str:
@@ -141,6 +145,8 @@ def _atom(text: str) -> Callable[[Facts], bool]:
         "safety",
         "sl3",
         "own_grant",
+        "grant_approver",
+        "breakglass",
     }
     known.add("active")
     assert text in known, f"unknown condition word {text!r} in docs/trust.md"
@@ -167,7 +173,10 @@ class Oracle:
 
     def allows(self, role: str, action: str, resource_type: str, facts: Facts) -> bool:
         permitted = any(
-            r == role and a == action and resource_type in kinds and when(facts)
+            (r == role or (r == ANY_USER and _kind_of(role) == "User"))
+            and a == action
+            and resource_type in kinds
+            and when(facts)
             for r, a, kinds, when in self.permits
         )
         forbidden = any(
@@ -221,18 +230,39 @@ def _contexts(full: bool) -> Iterator[RequestContext]:
         yield RequestContext(state, attested, zone, conduit, WHEN, elevated, in_range)  # type: ignore[arg-type]
 
 
-def _grant_resources(principal: EntityRef) -> Iterator[tuple[Resource, dict[str, Any], str, bool]]:
-    """Per grantable action, a grant asked for by someone else and one asked for by ``principal``."""
-    for action in GRANT_ACTIONS:
-        for own in (False, True):
-            requester = principal.id if own else OTHER_REQUESTER
-            ident = f"grant-{action}-{'own' if own else 'other'}"
-            entity = {
-                "uid": {"type": "Grant", "id": ident},
-                "attrs": {"action": action, "requester": {"__entity": {"type": "User", "id": requester}}},
-                "parents": [],
-            }
-            yield Resource(EntityRef("Grant", ident), None), entity, action, own
+@dataclass(frozen=True)
+class GrantCase:
+    action: str
+    own: bool  # the principal asked for it
+    approver: str | None  # None (pending, or break-glass), "principal" or "other"
+    breakglass: bool = False
+
+
+def _grant_cases(action: str) -> list[GrantCase]:
+    if action not in GRANT_HANDLING:  # approve_grant: pending grants of every grantable action
+        return [GrantCase(a, own, None) for a in GRANT_ACTIONS for own in (False, True)]
+    cases = [GrantCase("write_setpoint", False, approver) for approver in (None, "other", "principal")]
+    cases += [GrantCase("write_setpoint", True, approver) for approver in (None, "other")]
+    return cases + [GrantCase("write_setpoint", own, None, breakglass=True) for own in (False, True)]
+
+
+def _grant_resources(
+    principal: EntityRef, action: str
+) -> Iterator[tuple[Resource, dict[str, Any], GrantCase]]:
+    """The grants ``principal`` does ``action`` on: see ``_grant_cases``."""
+    for number, case in enumerate(_grant_cases(action)):
+        requester = principal.id if case.own else OTHER_REQUESTER
+        attrs: dict[str, Any] = {
+            "action": case.action,
+            "requester": {"__entity": {"type": "User", "id": requester}},
+            "breakglass": case.breakglass,
+        }
+        if case.approver is not None:
+            approver = principal.id if case.approver == "principal" else "a-third-person"
+            attrs["approver"] = {"__entity": {"type": "User", "id": approver}}
+        ident = f"grant-{number}"
+        entity = {"uid": {"type": "Grant", "id": ident}, "attrs": attrs, "parents": []}
+        yield Resource(EntityRef("Grant", ident), None), entity, case
 
 
 def _facts(
@@ -240,12 +270,13 @@ def _facts(
     context: RequestContext,
     kind: str,
     active: bool,
-    grant: str | None = None,
-    own_grant: bool = False,
+    grant: GrantCase | None = None,
 ) -> Facts:
     return {
-        "grant": grant,
-        "own_grant": own_grant,
+        "grant": grant.action if grant else None,
+        "own_grant": bool(grant and grant.own),
+        "grant_approver": bool(grant and grant.approver == "principal"),
+        "breakglass": bool(grant and grant.breakglass),
         "own_area": kind == "User" and resource.area == OWN,
         "setpoint": resource.tag_kind == "setpoint",
         "batch": context.batch_state,
@@ -266,7 +297,7 @@ def test_policies_match_the_documented_matrix_with_no_unauthorised_allow() -> No
     assert set(applies) == {row[1] for row in _table("permit")} | {"change_policy"} or applies
     unauthorised_allows: list[str] = []
     wrongful_denials: list[str] = []
-    decided = approvals_decided = 0
+    decided = approvals_decided = grant_handling_decided = 0
     for role in (*USER_ROLES, *DEVICE_ROLES, *SERVICE_ROLES):
         kind = _kind_of(role)
         for active in (True, False):
@@ -274,18 +305,19 @@ def test_policies_match_the_documented_matrix_with_no_unauthorised_allow() -> No
             for action, (principal_kinds, resource_kinds) in applies.items():
                 if kind not in principal_kinds:
                     continue
-                cases: list[tuple[Resource, list[dict[str, Any]], str | None, bool]] = [
-                    (r, [], None, False) for r in RESOURCES if r.ref.type in resource_kinds
+                cases: list[tuple[Resource, list[dict[str, Any]], GrantCase | None]] = [
+                    (r, [], None) for r in RESOURCES if r.ref.type in resource_kinds
                 ]
                 if "Grant" in resource_kinds:
-                    cases += [(r, [e], g, own) for r, e, g, own in _grant_resources(principal)]
-                for resource, extra, grant, own in cases:
+                    cases += [(r, [e], g) for r, e, g in _grant_resources(principal, action)]
+                for resource, extra, grant in cases:
                     for context in _contexts(full=active):
                         decision = pdp.decide(AccessRequest(principal, action, resource.ref, context), extra)
-                        facts = _facts(resource, context, kind, active, grant, own)
+                        facts = _facts(resource, context, kind, active, grant)
                         expected = oracle.allows(role, action, resource.ref.type, facts)
                         decided += 1
                         approvals_decided += action == "approve_grant"
+                        grant_handling_decided += action in GRANT_HANDLING
                         if decision.allowed and not expected:
                             unauthorised_allows.append(
                                 f"{principal} {action} {resource.ref} {context.to_json()}"
@@ -294,6 +326,7 @@ def test_policies_match_the_documented_matrix_with_no_unauthorised_allow() -> No
                             wrongful_denials.append(f"{principal} {action} {resource.ref} {decision.reasons}")
     assert decided > 10_000
     assert approvals_decided > 0
+    assert grant_handling_decided > 0
     assert unauthorised_allows == [], (
         f"{len(unauthorised_allows)} unauthorised allows, e.g. {unauthorised_allows[:3]}"
     )
@@ -322,6 +355,6 @@ def test_every_documented_policy_row_names_real_roles_and_actions(marker: str) -
     roles = {*USER_ROLES, *DEVICE_ROLES, *SERVICE_ROLES}
     for row in _table(marker):
         if marker == "permit":
-            assert row[0] in roles and row[1] in applies, row
+            assert (row[0] in roles or row[0] == ANY_USER) and row[1] in applies, row
         else:
             assert row[0] in PolicyBundle.default().policy_ids, row

@@ -79,7 +79,8 @@ def test_public_api_is_pinned() -> None:
         *("run_policy_cases", "site_entity", "tag_entity", "unit_entity", "verify_password"),
         *("verify_token", "verify_totp", "POLICY_DIR", "install_policy_set", "load_active_policy_set"),
         *("ACCESS_TECHNIQUES", "GRANTABLE_ACTIONS", "GRANT_DB", "MAX_BREAKGLASS_S", "MAX_GRANT_S"),
-        *("REVIEWER_ROLES", "AccessAnalytics", "AnalyticsConfig", "FindingSink", "Grant", "GrantSource"),
+        *("ANALYTICS_STATE_FILE", "AccessWatch", "read_analytics_mark"),
+        *("AccessAnalytics", "AnalyticsConfig", "FindingSink", "Grant", "GrantSource"),
         *("GrantStore", "access_finding"),
     }
 
