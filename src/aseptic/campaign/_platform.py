@@ -63,6 +63,7 @@ from aseptic.trust import (
 from aseptic.twin import DEVICES, TAGS, PlantFleet, TagKind
 
 __all__ = [
+    "ANALYTICS_TRAINING_H",
     "CHECK_INTERVAL_H",
     "DEVICE_ALIASES",
     "AccessWatch",
@@ -189,8 +190,9 @@ class AccessWatch:
     READS_PER_SAMPLE = 2
     USUAL_TAGS = ("temperature_k", "ph", "dissolved_o2_mg_per_l", "volume_l", "paa_feed_l_per_h", "weight_kg")
 
-    def __init__(self, steps: Sequence[Step], identity: str, batch_id: str) -> None:
+    def __init__(self, steps: Sequence[Step], identity: str, batch_id: str, training_h: float) -> None:
         self._steps, self._done = steps, set[int]()
+        self._training_h = training_h
         self._dir = Path(tempfile.mkdtemp(prefix="aseptic-campaign-access-"))
         self._clock = SimClock(START)
         key = SigningKey.generate()
@@ -248,7 +250,7 @@ class AccessWatch:
         self._log.close()
         with Ledger.open(self._dir, site_key=self._site_key, clock=self._clock, create=False) as ledger:
             entries = [json.loads(raw) for _, raw in ledger.entries(LeafKind.DECISION)]
-        analytics = AccessAnalytics(_when(ANALYTICS_TRAINING_H))
+        analytics = AccessAnalytics(_when(self._training_h))
         for finding in analytics.observe_all(entries):
             when = datetime.fromisoformat(str(finding["time"]).replace("Z", "+00:00"))
             hours = (when - START).total_seconds() / 3600.0

@@ -122,8 +122,9 @@ def _score(
             after = sorted((t, d) for t, d in hits if t >= step.at_h - 1e-9)
             if after:
                 step_ttd[i].append(max(0.0, after[0][0] - step.at_h))
-                if i == 0:
-                    fired[after[0][1]] = fired.get(after[0][1], 0) + 1
+                if i == 0:  # every statistic that opened a Finding at the first detection
+                    for name in sorted({d for t, d in after if t == after[0][0]}):
+                        fired[name] = fired.get(name, 0) + 1
     ttd0 = step_ttd[0]
     rate = detected_batches / len(runs) if runs else 0.0
     matched = [clean[r["seed"]] for r in runs]

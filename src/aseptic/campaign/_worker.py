@@ -28,7 +28,13 @@ import numpy as np
 
 from aseptic.campaign._model import GuardKit, ModelWatch, spectrum_tamper
 from aseptic.campaign._plan import SAMPLE_H, SENSOR_PRIMITIVES, Group, watch_keys
-from aseptic.campaign._platform import AccessWatch, AlarmAudit, CustodyWatch, FirmwareWatch
+from aseptic.campaign._platform import (
+    ANALYTICS_TRAINING_H,
+    AccessWatch,
+    AlarmAudit,
+    CustodyWatch,
+    FirmwareWatch,
+)
 from aseptic.campaign._primitives import Attack, Bias, Ramp, Replay, apply_attacks
 from aseptic.campaign._scenario import Scenario, Step
 from aseptic.campaign._shapes import Freeze, Geometric, SetpointChange, Surge
@@ -129,16 +135,16 @@ def _batch(scenario: Scenario | None, group: Group) -> _Batch:
 
 
 def _make_watch(
-    key: str, steps: Sequence[Step], fleet: PlantFleet, b: int, seed: int, watched: tuple[float, float]
+    key: str, steps: Sequence[Step], fleet: PlantFleet, b: int, seed: int, watched: tuple[float, float, float]
 ) -> Any:
     if key == "firmware":
         return FirmwareWatch(fleet, b, [s for s in steps if s.primitive == "firmware_swap"])
     if key == "custody":
         mine = [s for s in steps if s.primitive in ("ransomware_encrypt", "ledger_tamper")]
-        return CustodyWatch(mine, "collector-01", seed, watched)
+        return CustodyWatch(mine, "collector-01", seed, (watched[0], watched[1]))
     identity = key.split(":", 1)[1]
     mine = [s for s in steps if s.primitive in ("historian_bulk_read", "data_export")]
-    return AccessWatch(mine, identity, f"B-{seed}")
+    return AccessWatch(mine, identity, f"B-{seed}", watched[2])
 
 
 def _custody_window(scenarios: Sequence[Scenario]) -> tuple[float, float]:
@@ -153,6 +159,15 @@ def _custody_window(scenarios: Sequence[Scenario]) -> tuple[float, float]:
     if not custody:
         return (math.inf, -math.inf)
     return (min(a for a, _ in custody) - 2.0, max(a + w for a, w in custody) + 1.0)
+
+
+def _analytics_training_h(scenarios: Sequence[Scenario]) -> float:
+    """The access baseline every access batch of a group learns from: the first 24 h, or the first
+    half of the time before the group's earliest access step if that comes sooner."""
+    steps = [
+        st.at_h for s in scenarios for st in s.steps if st.primitive in ("historian_bulk_read", "data_export")
+    ]
+    return min([ANALYTICS_TRAINING_H, *(0.5 * a for a in steps)])
 
 
 def run_group(group: Group) -> list[dict[str, Any]]:
@@ -175,7 +190,7 @@ def run_group(group: Group) -> list[dict[str, Any]]:
         spectrum_tampers=[spectrum_tamper(s.steps) if s is not None else None for s in members],
     )
     batches = probe
-    watched = _custody_window(group.scenarios)
+    watched = (*_custody_window(group.scenarios), _analytics_training_h(group.scenarios))
     for i, scenario in enumerate(members):
         steps = scenario.steps if scenario is not None else ()
         keys = watch_keys(scenario) if scenario is not None else [k for k in group.watches if k != "alarm"]
