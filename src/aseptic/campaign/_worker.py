@@ -21,7 +21,6 @@ import pickle
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache
 from typing import Any
 
 import numpy as np
@@ -35,20 +34,18 @@ from aseptic.campaign._platform import (
     CustodyWatch,
     FirmwareWatch,
 )
-from aseptic.campaign._primitives import Attack, Bias, Ramp, Replay, apply_attacks
+from aseptic.campaign._primitives import Attack, apply_attacks
 from aseptic.campaign._scenario import Scenario, Step
-from aseptic.campaign._shapes import Freeze, Geometric, SetpointChange, Surge
+from aseptic.campaign._shapes import SetpointChange
+from aseptic.campaign._steps import build_attack, recipe_setpoints
 from aseptic.clock import SimClock
-from aseptic.config import TwinSettings
 from aseptic.detect import Detector, Engine, alarm_episodes
 from aseptic.twin import TAGS_BY_NAME, PlantFleet
 
-__all__ = ["build_attack", "init_worker", "run_group", "scoring_stop_h"]
+__all__ = ["init_worker", "run_group", "scoring_stop_h"]
 
 # Controlled variables and their specification (the validated range of their setpoint).
 _SPEC = {"temperature_k": "temperature_sp_k", "ph": "ph_sp", "paa_mg_per_l": "paa_sp_mg_per_l"}
-# Surge sizes as multiples of the tag's noise (1 % of its range for noiseless tags).
-SURGE_PEAK_SIGMA, SURGE_SETTLE_SIGMA, SURGE_H = 20.0, 3.0, 1.0
 _START = datetime(2026, 1, 1, tzinfo=UTC)
 
 _DETECTORS: list[Detector] = []
@@ -59,47 +56,6 @@ def init_worker(detectors: list[Detector], kit: GuardKit | None) -> None:
     """Give this process the fitted detectors and the guard kit (a pool initializer)."""
     global _DETECTORS, _KIT
     _DETECTORS, _KIT = detectors, kit
-
-
-@cache
-def _recipe_setpoints() -> dict[str, float]:
-    s = TwinSettings()
-    return {
-        "ph_sp": s.ph_setpoint,
-        "temperature_sp_k": s.temperature_setpoint_k,
-        "paa_sp_mg_per_l": s.paa_setpoint_mg_per_l,
-    }
-
-
-def _sigma(tag: str) -> float:
-    spec = TAGS_BY_NAME[tag]
-    return spec.noise_sd if spec.noise_sd > 0 else 0.01 * (spec.high - spec.low)
-
-
-def build_attack(step: Step, duration_h: float) -> Attack:
-    """A fresh primitive (replay and freeze are stateful) for a sensor or setpoint step."""
-    p = step.params
-    window = step.duration_h if step.duration_h is not None else duration_h - step.at_h
-    tag, start = str(p["tag"]), step.at_h
-    name = step.primitive
-    if name == "sensor_bias":
-        return Bias(tag, start, window, float(p["offset"]))
-    if name == "sensor_ramp":
-        return Ramp(tag, start, window, float(p["rate_per_h"]))
-    if name == "sensor_surge":
-        sign = 1.0 if p["direction"] == "up" else -1.0
-        s = _sigma(tag)
-        return Surge(tag, start, window, sign * SURGE_PEAK_SIGMA * s, sign * SURGE_SETTLE_SIGMA * s, SURGE_H)
-    if name == "sensor_geometric":
-        return Geometric(tag, start, window, float(p["beta"]), float(p["alpha"]))
-    if name == "sensor_replay":
-        # Replay records a window and plays it back: a lag shorter than the window becomes the window.
-        lag = max(float(p["lag_h"]), window)
-        return Replay(tag, start, window, record_from_h=max(0.0, start - lag))
-    if name == "sensor_stale":
-        return Freeze(tag, start, window)
-    offset = float(p["value"]) - _recipe_setpoints()[tag]
-    return SetpointChange(tag, start, window, offset)
 
 
 @dataclass
@@ -202,7 +158,7 @@ def run_group(group: Group) -> list[dict[str, Any]]:
         suppress = [s for s in steps if s.primitive == "alarm_suppress"]
         if suppress or (scenario is None and "alarm" in group.watches):
             batches[i].alarm = AlarmAudit(suppress)
-    recipe = _recipe_setpoints()
+    recipe = recipe_setpoints()
     spec = {tag: TAGS_BY_NAME[sp].validated for tag, sp in _SPEC.items()}
     rows: list[dict[str, np.ndarray]] = []
     while not fleet.finished:
@@ -293,7 +249,7 @@ def _published(rows: Sequence[dict[str, np.ndarray]], i: int, b: _Batch) -> list
     """Batch ``i``'s published samples: view-path primitives applied in order, hidden setpoints."""
     out = []
     hidden = [a for a in b.setpoints if a.hidden]
-    recipe = _recipe_setpoints()
+    recipe = recipe_setpoints()
     for row in rows[: b.rows]:
         values = {name: float(v[i]) for name, v in row.items()}
         for attack in hidden:

@@ -118,8 +118,7 @@ def test_prefix_skipping_scores_exactly_like_a_full_rescore() -> None:
 
 
 def _attacked_samples(scenario: Scenario) -> list[dict[str, float]]:
-    from aseptic.campaign import InLoopPlant
-    from aseptic.campaign._worker import build_attack
+    from aseptic.campaign import InLoopPlant, build_attack
 
     plant = InLoopPlant(
         50_000, [build_attack(scenario.steps[0], DURATION_H)], duration_h=DURATION_H, paa_control="true"
