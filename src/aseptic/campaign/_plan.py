@@ -29,13 +29,15 @@ class Group:
 
 
 def watch_keys(scenario: Scenario) -> list[str]:
-    """The platform watches a scenario's batches run ("firmware", "custody", "access:<identity>")."""
+    """The platform watches a scenario's batches run: firmware, custody, gateway, access:<identity>."""
     keys = []
     for step in scenario.steps:
         if step.primitive == "firmware_swap":
             keys.append("firmware")
         elif step.primitive in ("ransomware_encrypt", "ledger_tamper"):
             keys.append("custody")
+        elif step.primitive == "setpoint_tamper":
+            keys.append("gateway")
         elif step.primitive in ("historian_bulk_read", "data_export"):
             keys.append(f"access:{step.params.get('identity', 'operator')}")
     return sorted(set(keys))

@@ -41,7 +41,7 @@ __all__ = [
 CAMPAIGN_SEED = 50_000
 DETECTION_QUORUM = 0.95
 # Expected detector family -> the heads of the statistic names that count for it ("mspc.t2" ->
-# "mspc", "attestation.AT-202" -> "attestation"). None: nothing in the campaign runs that family.
+# "mspc", "attestation.AT-202" -> "attestation"). None would mean nothing in the campaign runs it.
 _PROCESS = frozenset({"mspc", "cusum", "recipe", "stale", "replay", "physics", "twin"})
 FAMILY_STATISTICS: Mapping[str, frozenset[str] | None] = {
     "mspc": frozenset({"mspc"}),
@@ -55,7 +55,7 @@ FAMILY_STATISTICS: Mapping[str, frozenset[str] | None] = {
     "access_analytics": frozenset({"access_analytics"}),
     "alarm_audit": frozenset({"alarm_audit"}),
     "attestation": frozenset({"attestation"}),
-    "gateway": None,
+    "gateway": frozenset({"gateway"}),
     "ledger_verify": frozenset({"ledger_verify"}),
     "model_guard": frozenset({"model_guard"}),
     "provenance": frozenset({"provenance"}),
@@ -102,11 +102,31 @@ def _clean_alarms(scenario: Scenario, clean: Mapping[str, Any], heads: frozenset
     return int(process + platform)
 
 
+def _watched(scenario: Scenario, family: str) -> bool:
+    """Whether anything the campaign runs for ``scenario``'s batches can raise ``family``'s Findings."""
+    heads = FAMILY_STATISTICS.get(family)
+    if heads is None:
+        return False
+    if heads <= _PROCESS:
+        return _mode(scenario) == "true"
+    keys = watch_keys(scenario)
+    return {
+        "model_guard": _mode(scenario) == "softsensor",
+        "provenance": _mode(scenario) == "softsensor",
+        "attestation": "firmware" in keys,
+        "access_analytics": any(k.startswith("access:") for k in keys),
+        "ledger_verify": "custody" in keys,
+        "ransomware": "custody" in keys,
+        "gateway": "gateway" in keys,
+        "alarm_audit": any(st.primitive == "alarm_suppress" for st in scenario.steps),
+    }.get(family, False)
+
+
 def _score(
     scenario: Scenario, runs: list[dict[str, Any]], clean: dict[int, dict[str, Any]]
 ) -> dict[str, Any]:
     families = [e.detector for e in scenario.expected]
-    evaluable = [f for f in families if FAMILY_STATISTICS.get(f) is not None]
+    evaluable = [f for f in families if _watched(scenario, f)]
     heads = _heads(evaluable)
     within = {e.detector: e.within_h for e in scenario.expected}
     first_h = min(s.at_h for s in scenario.steps)

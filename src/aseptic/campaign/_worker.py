@@ -25,14 +25,15 @@ from typing import Any
 
 import numpy as np
 
+from aseptic.campaign._custody import CustodyWatch
 from aseptic.campaign._model import GuardKit, ModelWatch, spectrum_tamper
 from aseptic.campaign._plan import SAMPLE_H, SENSOR_PRIMITIVES, Group, watch_keys
 from aseptic.campaign._platform import (
     ANALYTICS_TRAINING_H,
     AccessWatch,
     AlarmAudit,
-    CustodyWatch,
     FirmwareWatch,
+    GatewayWatch,
 )
 from aseptic.campaign._primitives import Attack, apply_attacks
 from aseptic.campaign._scenario import Scenario, Step
@@ -95,6 +96,8 @@ def _make_watch(
 ) -> Any:
     if key == "firmware":
         return FirmwareWatch(fleet, b, [s for s in steps if s.primitive == "firmware_swap"])
+    if key == "gateway":
+        return GatewayWatch(steps)
     if key == "custody":
         mine = [s for s in steps if s.primitive in ("ransomware_encrypt", "ledger_tamper")]
         return CustodyWatch(mine, "collector-01", seed, (watched[0], watched[1]))
@@ -167,7 +170,12 @@ def run_group(group: Group) -> list[dict[str, Any]]:
         for i, b in enumerate(batches):
             if not active[i]:
                 continue
+            for watch in b.watches.values():
+                watch.before_step(t_next)
+            gate = b.watches.get("gateway")
             for attack in b.setpoints:
+                if gate is not None and gate.allowed.get(attack.tag) is False:
+                    continue  # the gateway refused the write: the controller keeps the recipe value
                 fleet.write_setpoint(i, attack.tag, attack.setpoint_at(t_next, recipe[attack.tag]))
             for step in b.gains:
                 end = step.at_h + step.duration_h if step.duration_h is not None else math.inf
@@ -175,8 +183,6 @@ def run_group(group: Group) -> list[dict[str, Any]]:
                 fleet.set_controller_gain(
                     i, str(step.params["loop"]), float(step.params["gain_factor"]) if on else 1.0
                 )
-            for watch in b.watches.values():
-                watch.before_step(t_next)
         row = fleet.step()
         rows.append(row)
         truth = fleet.true_states()
@@ -248,7 +254,8 @@ def scoring_stop_h(scenario: Scenario) -> float:
 def _published(rows: Sequence[dict[str, np.ndarray]], i: int, b: _Batch) -> list[dict[str, float]]:
     """Batch ``i``'s published samples: view-path primitives applied in order, hidden setpoints."""
     out = []
-    hidden = [a for a in b.setpoints if a.hidden]
+    gate = b.watches.get("gateway")
+    hidden = [a for a in b.setpoints if a.hidden and (gate is None or gate.allowed.get(a.tag) is not False)]
     recipe = recipe_setpoints()
     for row in rows[: b.rows]:
         values = {name: float(v[i]) for name, v in row.items()}

@@ -24,6 +24,7 @@ PLATFORM_DETECTED = {
     "batch-data-export": "access_analytics.trust.unusual_export",
     "ransomware-data-dir": "ransomware.encrypted_files",
     "ledger-rows-edited": "ledger_verify.",
+    "ph-setpoint-stolen-operator": "gateway.write_denied",
 }
 
 
@@ -57,10 +58,8 @@ def test_every_library_scenario_is_executed_and_scored(report: dict[str, Any]) -
     assert sorted(r["id"] for r in report["scenarios"]) == sorted(s.id for s in library)
     for row in report["scenarios"]:
         assert row["batches"] == 1
-        if row["not_evaluable"] == row["expected"]:
-            assert row["detected"] is None  # only the write gateway would see it
-        else:
-            assert isinstance(row["detected"], bool), row["id"]
+        # Every scenario has an expected detector the campaign runs: each one is scored.
+        assert isinstance(row["detected"], bool), row["id"]
         assert row["false_alarms_per_100h"] is not None and math.isfinite(row["false_alarms_per_100h"])
         assert math.isfinite(row["impact"]["titre_loss_g_per_l"])
     coverage = report["coverage"]
@@ -105,3 +104,16 @@ def test_report_files_are_written(report: dict[str, Any], tmp_path: Path) -> Non
 
     json_path, html_path = write_campaign(report, tmp_path)
     assert json_path.is_file() and html_path.read_text(encoding="utf-8").count("<svg") == 3
+
+
+def test_stolen_identity_setpoint_writes_go_through_the_gateway_decision(report: dict[str, Any]) -> None:
+    rows = {r["id"]: r for r in report["scenarios"]}
+    # Outside the validated range: refused by the policy, never written, no impact.
+    for sid in ("ph-setpoint-stolen-operator", "paa-setpoint-tamper"):
+        row = rows[sid]
+        assert row["impact"]["platform"]["write_allowed"] == [False]
+        assert "gateway.write_denied" in row["fired"] and row["detected"] is True
+        assert row["impact"]["titre_loss_g_per_l"] == 0.0
+        assert row["not_evaluable"] == (["access_analytics"] if sid.startswith("ph-") else [])
+    # Inside it, by an engineer: allowed, written, and only the process detectors can notice.
+    assert rows["temperature-setpoint-within-range"]["impact"]["platform"]["write_allowed"] == [True]
