@@ -170,7 +170,7 @@ class AlarmAudit:
 class AccessWatch:
     """An identity's reads of the historian through the enforcement point; bulk reads and exports."""
 
-    READS_PER_SAMPLE = 2
+    READS_PER_SAMPLE = 1
     USUAL_TAGS = ("temperature_k", "ph", "dissolved_o2_mg_per_l", "volume_l", "paa_feed_l_per_h", "weight_kg")
 
     def __init__(self, steps: Sequence[Step], identity: str, batch_id: str, training_h: float) -> None:
