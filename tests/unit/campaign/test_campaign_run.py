@@ -164,3 +164,14 @@ expected:
     (skipped,) = report["not_executed"]
     assert skipped["id"] == "do-controller-detuned" and "dissolved_o2" in skipped["reasons"][0]
     assert report["coverage"]["techniques_executed"] == 0
+
+
+def test_the_runner_uses_only_public_names_of_the_bench() -> None:
+    """The campaign imports the twin bench's detector set through ``aseptic.bench``'s public API."""
+    import aseptic.bench
+    import aseptic.campaign
+
+    assert {"PAA_CONTROL", "TRAIN_SEED", "fit_detectors"} <= set(aseptic.bench.__all__)
+    assert aseptic.bench.PAA_CONTROL == "true"  # the fast PAA mode the runner's process groups use
+    source = Path(aseptic.campaign.__file__).parent
+    assert not [p.name for p in source.glob("*.py") if "bench._twin" in p.read_text(encoding="utf-8")]
