@@ -4,6 +4,7 @@
     report = run_batadal(Path("../shared/data/batadal"), Path("out/batadal"))
 
     report = run_twin_bench(batches, out)   # aseptic bench twin: docs/bench-twin.md
+    detectors = fit_detectors(train_batches)  # the twin bench's detector set (the campaign uses it)
 
 See docs/bench.md for the protocols and docs/adr/0170-tabular-detectors-and-benchmarks.md for why.
 """
@@ -17,12 +18,14 @@ from aseptic.bench._batadal import (
 )
 from aseptic.bench._metrics import BatadalScore, attack_events, batadal_score, flag_rate
 from aseptic.bench._tep import TEP_COLUMNS, TEP_FAULTS, TepData, TepReport, load_tep, run_tep, tep_ensemble
-from aseptic.bench._twin import GROUPS, run_twin_bench
+from aseptic.bench._twin import GROUPS, PAA_CONTROL, TRAIN_SEED, fit_detectors, run_twin_bench
 
 __all__ = [
     "GROUPS",
+    "PAA_CONTROL",
     "TEP_COLUMNS",
     "TEP_FAULTS",
+    "TRAIN_SEED",
     "BatadalReport",
     "BatadalScore",
     "BatadalTable",
@@ -31,6 +34,7 @@ __all__ = [
     "attack_events",
     "batadal_ensemble",
     "batadal_score",
+    "fit_detectors",
     "flag_rate",
     "load_batadal_csv",
     "load_tep",

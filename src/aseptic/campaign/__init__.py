@@ -57,6 +57,7 @@ from aseptic.campaign._schedule import (
 )
 from aseptic.campaign._schedule_store import SCHEDULE_DB, CycleRecord, ScheduleStore, result_digest
 from aseptic.campaign._shapes import Freeze, Geometric, SetpointChange, Surge
+from aseptic.campaign._steps import build_attack
 from aseptic.campaign._techniques import ATLAS_VERSION, ICS_ATTACK_VERSION, Technique, technique, techniques
 from aseptic.campaign._view import TamperedView
 
@@ -97,6 +98,7 @@ __all__ = [
     "TamperedView",
     "Technique",
     "apply_attacks",
+    "build_attack",
     "builtin_scenario_dir",
     "load_library",
     "load_scenario",

@@ -93,7 +93,7 @@ def render_html(report: dict[str, Any]) -> str:
         "table{border-collapse:collapse}</style></head><body><h1>Campaign</h1>",
         "<table><tr><th>scenario</th><th>techniques</th><th>batches</th><th>detected</th><th>rate</th>"
         "<th>median TTD h</th><th>p95 TTD h</th><th>FA /100 h</th><th>titre loss g/L</th>"
-        "<th>harvest kg loss</th><th>min out of spec</th><th>QA reject</th></tr>",
+        "<th>harvest kg loss</th><th>min out of spec</th><th>QA reject</th><th>platform impact</th></tr>",
     ]
     for s in report["scenarios"]:
         imp = s["impact"]
@@ -110,9 +110,20 @@ def render_html(report: dict[str, Any]) -> str:
             imp["harvest_kg_loss"],
             imp["minutes_out_of_spec"],
             imp["qa_reject"],
+            ", ".join(f"{k}={v}" for k, v in sorted(imp.get("platform", {}).items())),
         ]
         lines.append("<tr>" + "".join(f"<td>{esc(str(c))}</td>" for c in cells) + "</tr>")
-    lines.append("</table><h2>Not executed</h2><ul>")
+    cov, totals = report.get("coverage", {}), report.get("totals", {})
+    lines.append(
+        f"</table><p>Techniques detected / executed: {esc(str(cov.get('techniques_detected')))} / "
+        f"{esc(str(cov.get('techniques_executed')))}; missed: "
+        f"{esc(', '.join(cov.get('missed', [])) or 'none')}. Scenarios detected: "
+        f"{esc(str(cov.get('scenarios_detected')))} of {esc(str(cov.get('scenarios_evaluated')))} "
+        f"evaluated. Median / p95 time to detect: {esc(str(totals.get('median_ttd_h')))} / "
+        f"{esc(str(totals.get('p95_ttd_h')))} h; process false alarms per 100 clean batch-hours: "
+        f"{esc(str(totals.get('process_false_alarms_per_100h')))}.</p>"
+    )
+    lines.append("<h2>Not executed</h2><ul>")
     for n in report["not_executed"]:
         lines.append(f"<li>{esc(n['id'])}: {esc('; '.join(n['reasons']))}</li>")
     lines.append("</ul><h2>Technique coverage</h2>")

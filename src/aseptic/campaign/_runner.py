@@ -1,21 +1,18 @@
-"""The campaign runner: scenario files executed on twin batches and scored against the detectors.
+"""The campaign runner: scenario files executed on twin batches and on the platform, and scored.
 
-Each executable scenario runs on ``batches`` fresh batches (seeds ``CAMPAIGN_SEED + i``, distinct
-from the training seeds 10000+ and the twin bench's test seeds 30000+); batch ``i`` of every
-scenario is compared with the clean batch of the same seed (same duration). The detector set,
-its training, the per-batch scoring and the worker pool are the twin bench's
-(``aseptic.bench._twin``: ``fit_detectors``, ``score_samples``, ``init_worker``).
-
-A step runs when its primitive has a twin implementation (``executable``): ``sensor_*`` on the
-reporting path (``path: view``, the published samples are falsified) or at the instrument
-(``path: loop``, ``InLoopPlant``), ``setpoint_tamper`` in the loop. A scenario with any other step
-is reported in ``not_executed`` with the reason, never scored.
+Each scenario runs on ``batches`` fresh batches (seeds ``CAMPAIGN_SEED + i``, distinct from the
+training seeds 10000+, the guard's 1000+ and the twin bench's test seeds 30000+); batch ``i`` of
+every scenario is compared with the clean batch of the same seed, duration and PAA mode, which is
+simulated beside it (``_worker``: one task per seed and mode, every scenario's batch of that seed
+in one lock-step ``PlantFleet``, scored by the streaming engine from the first sample that differs
+from the clean batch). The process detector set and its training are the twin bench's
+(``aseptic.bench.fit_detectors``); soft-sensor scenarios run with the model guard
+(``_model.fit_guard_kit``); platform primitives run against the real components (``_platform``).
 
 Scoring (docs/campaign.md, "Runner"): a batch is detected when a Finding of an expected detector
 family (``FAMILY_STATISTICS``) opens within ``within_h`` of the first malicious step; the
-scenario is detected when >= 95 % of its batches are. Expected families the twin pipeline does not
-run (gateway, access analytics, ...) are listed as not evaluable; with none left the detection
-fields are null.
+scenario is detected when >= 95 % of its batches are. Expected families nothing in the campaign
+runs (the write gateway) are listed as not evaluable; with none left the detection fields are null.
 """
 
 from __future__ import annotations
@@ -25,16 +22,13 @@ import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
-from functools import cache
+from pathlib import Path
 from typing import Any
 
-from aseptic.campaign._loop import InLoopPlant
-from aseptic.campaign._primitives import Attack, Bias, Ramp, Replay, apply_attacks
+from aseptic.campaign._plan import MODEL_PRIMITIVES, SAMPLE_H, Group, watch_keys
 from aseptic.campaign._scenario import Scenario, Step
-from aseptic.campaign._shapes import Freeze, Geometric, SetpointChange, Surge
 from aseptic.errors import ConfigError
-from aseptic.twin import TAGS_BY_NAME, Plant
+from aseptic.twin import CONTROL_LOOPS, PaaControl
 
 __all__ = [
     "CAMPAIGN_SEED",
@@ -46,9 +40,9 @@ __all__ = [
 
 CAMPAIGN_SEED = 50_000
 DETECTION_QUORUM = 0.95
-SAMPLE_H = 0.2
-# Expected detector family -> the head of the engine's statistic names ("mspc.t2" -> "mspc").
-# None: the family is not part of the twin pipeline (platform detectors), not evaluable here.
+# Expected detector family -> the heads of the statistic names that count for it ("mspc.t2" ->
+# "mspc", "attestation.AT-202" -> "attestation"). None would mean nothing in the campaign runs it.
+_PROCESS = frozenset({"mspc", "cusum", "recipe", "stale", "replay", "physics", "twin"})
 FAMILY_STATISTICS: Mapping[str, frozenset[str] | None] = {
     "mspc": frozenset({"mspc"}),
     "cusum": frozenset({"cusum"}),
@@ -57,113 +51,32 @@ FAMILY_STATISTICS: Mapping[str, frozenset[str] | None] = {
     "replay": frozenset({"replay"}),
     "physics": frozenset({"physics"}),
     "twin_residual": frozenset({"twin"}),
-    "ensemble": frozenset({"mspc", "cusum", "recipe", "stale", "replay", "physics", "twin"}),
-    "access_analytics": None,
-    "attestation": None,
-    "gateway": None,
-    "ledger_verify": None,
-    "model_guard": None,
-    "provenance": None,
-    "ransomware": None,
+    "ensemble": _PROCESS,
+    "access_analytics": frozenset({"access_analytics"}),
+    "alarm_audit": frozenset({"alarm_audit"}),
+    "attestation": frozenset({"attestation"}),
+    "gateway": frozenset({"gateway"}),
+    "ledger_verify": frozenset({"ledger_verify"}),
+    "model_guard": frozenset({"model_guard"}),
+    "provenance": frozenset({"provenance"}),
+    "ransomware": frozenset({"ransomware"}),
 }
-_SENSOR = ("sensor_bias", "sensor_ramp", "sensor_surge", "sensor_geometric", "sensor_replay", "sensor_stale")
-# Controlled variables and their specification (the validated range of their setpoint).
-_SPEC = {"temperature_k": "temperature_sp_k", "ph": "ph_sp", "paa_mg_per_l": "paa_sp_mg_per_l"}
-# Surge sizes as multiples of the tag's noise (1 % of its range for noiseless tags).
-SURGE_PEAK_SIGMA, SURGE_SETTLE_SIGMA, SURGE_H = 20.0, 3.0, 1.0
 TITRE_REJECT_FRACTION = 0.05
 Progress = Callable[[int, int], None]
 
 
 def not_executable_reason(step: Step) -> str | None:
-    """Why ``step`` cannot run on the twin yet (None when it can)."""
-    if step.primitive in _SENSOR or step.primitive == "setpoint_tamper":
-        return None
-    if step.primitive == "controller_tuning":
-        return "controller_tuning: the twin has no API to change controller gains yet"
-    return f"{step.primitive}: platform/model primitive with no twin implementation yet"
+    """Why ``step`` cannot run yet (None when it can)."""
+    if step.primitive == "controller_tuning" and step.params.get("loop") not in CONTROL_LOOPS:
+        return (
+            f"controller_tuning: the twin has no {step.params.get('loop')!r} controller "
+            f"(its loops: {', '.join(CONTROL_LOOPS)})"
+        )
+    return None
 
 
-@cache
-def _recipe_setpoints() -> dict[str, float]:
-    return Plant(0).setpoints()
-
-
-def _sigma(tag: str) -> float:
-    spec = TAGS_BY_NAME[tag]
-    return spec.noise_sd if spec.noise_sd > 0 else 0.01 * (spec.high - spec.low)
-
-
-def _attack(step: Step, duration_h: float) -> Attack:
-    p = step.params
-    window = step.duration_h if step.duration_h is not None else duration_h - step.at_h
-    tag, start = str(p["tag"]), step.at_h
-    name = step.primitive
-    if name == "sensor_bias":
-        return Bias(tag, start, window, float(p["offset"]))
-    if name == "sensor_ramp":
-        return Ramp(tag, start, window, float(p["rate_per_h"]))
-    if name == "sensor_surge":
-        sign = 1.0 if p["direction"] == "up" else -1.0
-        s = _sigma(tag)
-        return Surge(tag, start, window, sign * SURGE_PEAK_SIGMA * s, sign * SURGE_SETTLE_SIGMA * s, SURGE_H)
-    if name == "sensor_geometric":
-        return Geometric(tag, start, window, float(p["beta"]), float(p["alpha"]))
-    if name == "sensor_replay":
-        # Replay records a window and plays it back: a lag shorter than the window becomes the window.
-        lag = max(float(p["lag_h"]), window)
-        return Replay(tag, start, window, record_from_h=max(0.0, start - lag))
-    if name == "sensor_stale":
-        return Freeze(tag, start, window)
-    offset = float(p["value"]) - _recipe_setpoints()[tag]
-    return SetpointChange(tag, start, window, offset)
-
-
-@dataclass(frozen=True)
-class _Task:
-    key: str  # scenario id, or "" for the clean batch
-    seed: int
-    duration_h: float
-    loop: tuple[Attack, ...] = ()
-    view: tuple[Attack, ...] = ()
-
-
-def _build(scenario: Scenario, seed: int) -> _Task:
-    duration = scenario.preconditions.batch_duration_h
-    loop: list[Attack] = []
-    view: list[Attack] = []
-    for step in scenario.steps:
-        attack = _attack(step, duration)
-        on_loop = step.primitive == "setpoint_tamper" or step.params.get("path", "view") == "loop"
-        (loop if on_loop else view).append(attack)
-    return _Task(scenario.id, seed, duration, tuple(loop), tuple(view))
-
-
-def _run(task: _Task) -> dict[str, Any]:
-    from aseptic.bench._twin import PAA_CONTROL, score_samples
-
-    plant = InLoopPlant(task.seed, task.loop, duration_h=task.duration_h, paa_control=PAA_CONTROL)
-    spec = {tag: TAGS_BY_NAME[sp].validated for tag, sp in _SPEC.items()}
-    samples: list[dict[str, float]] = []
-    out_of_spec = 0
-    while not plant.finished:
-        values = plant.step()
-        truth = plant.plant.true_state()
-        if any(r is not None and not (r[0] <= truth[tag] <= r[1]) for tag, r in spec.items()):
-            out_of_spec += 1
-        samples.append(apply_attacks(task.view, values["batch_time_h"], values) if task.view else values)
-    truth = plant.plant.true_state()
-    findings, episodes, n = score_samples(samples)
-    return {
-        "key": task.key,
-        "seed": task.seed,
-        "hours": n * SAMPLE_H,
-        "episodes": len(episodes["ensemble"]),
-        "findings": [(f.batch_time_h, f.detector) for f in findings],
-        "titre_g_per_l": truth["penicillin_g_per_l"],
-        "harvest_kg": truth["penicillin_g_per_l"] * truth["volume_l"] / 1000.0,
-        "minutes_out_of_spec": out_of_spec * SAMPLE_H * 60.0,
-    }
+def _mode(scenario: Scenario) -> PaaControl:
+    return "softsensor" if any(s.primitive in MODEL_PRIMITIVES for s in scenario.steps) else "true"
 
 
 def _quantile(values: Sequence[float], q: float) -> float | None:
@@ -180,11 +93,40 @@ def _heads(families: Sequence[str]) -> frozenset[str]:
     return frozenset(heads)
 
 
+def _clean_alarms(scenario: Scenario, clean: Mapping[str, Any], heads: frozenset[str]) -> int:
+    """False-alarm episodes on the matched clean batch: the process ensemble's alarm episodes when
+    the scenario expects a process detector, plus every Finding of the scenario's own platform
+    monitors on the clean batch."""
+    process = clean["episodes"] if clean["mode"] == "true" and heads & _PROCESS else 0
+    platform = sum(1 for _, d in clean["findings"] if d.split(".", 1)[0] in heads - _PROCESS)
+    return int(process + platform)
+
+
+def _watched(scenario: Scenario, family: str) -> bool:
+    """Whether anything the campaign runs for ``scenario``'s batches can raise ``family``'s Findings."""
+    heads = FAMILY_STATISTICS.get(family)
+    if heads is None:
+        return False
+    if heads <= _PROCESS:
+        return _mode(scenario) == "true"
+    keys = watch_keys(scenario)
+    return {
+        "model_guard": _mode(scenario) == "softsensor",
+        "provenance": _mode(scenario) == "softsensor",
+        "attestation": "firmware" in keys,
+        "access_analytics": any(k.startswith("access:") for k in keys),
+        "ledger_verify": "custody" in keys,
+        "ransomware": "custody" in keys,
+        "gateway": "gateway" in keys,
+        "alarm_audit": any(st.primitive == "alarm_suppress" for st in scenario.steps),
+    }.get(family, False)
+
+
 def _score(
     scenario: Scenario, runs: list[dict[str, Any]], clean: dict[int, dict[str, Any]]
 ) -> dict[str, Any]:
     families = [e.detector for e in scenario.expected]
-    evaluable = [f for f in families if FAMILY_STATISTICS.get(f) is not None]
+    evaluable = [f for f in families if _watched(scenario, f)]
     heads = _heads(evaluable)
     within = {e.detector: e.within_h for e in scenario.expected}
     first_h = min(s.at_h for s in scenario.steps)
@@ -194,14 +136,15 @@ def _score(
     step_ttd: list[list[float]] = [[] for _ in scenario.steps]
     for run in runs:
         hits = [(t, d) for t, d in run["findings"] if d.split(".", 1)[0] in heads]
-        if any(first_h <= t <= first_h + horizon for t, _ in hits):
+        if any(first_h <= t <= first_h + horizon + 1e-9 for t, _ in hits):
             detected_batches += 1
         for i, step in enumerate(scenario.steps):
-            after = sorted((t, d) for t, d in hits if t >= step.at_h)
+            after = sorted((t, d) for t, d in hits if t >= step.at_h - 1e-9)
             if after:
-                step_ttd[i].append(after[0][0] - step.at_h)
-                if i == 0:
-                    fired[after[0][1]] = fired.get(after[0][1], 0) + 1
+                step_ttd[i].append(max(0.0, after[0][0] - step.at_h))
+                if i == 0:  # every statistic that opened a Finding at the first detection
+                    for name in sorted({d for t, d in after if t == after[0][0]}):
+                        fired[name] = fired.get(name, 0) + 1
     ttd0 = step_ttd[0]
     rate = detected_batches / len(runs) if runs else 0.0
     matched = [clean[r["seed"]] for r in runs]
@@ -212,14 +155,26 @@ def _score(
         for r, c in zip(runs, matched, strict=True)
         if r["minutes_out_of_spec"] > c["minutes_out_of_spec"]
         or c["titre_g_per_l"] - r["titre_g_per_l"] > TITRE_REJECT_FRACTION * c["titre_g_per_l"]
+        or r["platform_impact"].get("records_lost", 0) > 0
     )
     clean_h = sum(c["hours"] for c in matched)
     evaluated = bool(evaluable)
+    platform: dict[str, Any] = {}
+    for run in runs:
+        for name, value in run["platform_impact"].items():
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                platform.setdefault(name, []).append(value)
+            else:
+                platform[name] = platform.get(name, 0) + value
+    for name, value in list(platform.items()):
+        if isinstance(value, int | float) and not isinstance(value, bool) and runs:
+            platform[name] = round(value / len(runs), 2)
     return {
         "id": scenario.id,
         "name": scenario.name,
         "techniques": list(scenario.techniques),
         "batches": len(runs),
+        "paa_control": _mode(scenario),
         "expected": families,
         "not_evaluable": [f for f in families if f not in evaluable],
         "detected": (rate >= DETECTION_QUORUM) if evaluated else None,
@@ -238,7 +193,9 @@ def _score(
             for i, step in enumerate(scenario.steps)
         ],
         "fired": dict(sorted(fired.items())),
-        "false_alarms_per_100h": round(100.0 * sum(c["episodes"] for c in matched) / clean_h, 3)
+        "false_alarms_per_100h": round(
+            100.0 * sum(_clean_alarms(scenario, c, heads) for c in matched) / clean_h, 3
+        )
         if clean_h
         else None,
         "impact": {
@@ -252,8 +209,23 @@ def _score(
             else None,
             "qa_reject_batches": rejects,
             "qa_reject": bool(runs) and rejects * 2 > len(runs),
+            **({"platform": platform} if platform else {}),
         },
     }
+
+
+def _groups(runnable: Sequence[Scenario], seeds: Sequence[int]) -> list[Group]:
+    by_kind: dict[tuple[PaaControl, float], list[Scenario]] = {}
+    for scenario in runnable:
+        by_kind.setdefault((_mode(scenario), scenario.preconditions.batch_duration_h), []).append(scenario)
+    groups = []
+    for (mode, duration), members in sorted(by_kind.items()):
+        watches = sorted({k for s in members for k in watch_keys(s)})
+        if any(st.primitive == "alarm_suppress" for s in members for st in s.steps):
+            watches.append("alarm")
+        for seed in seeds:
+            groups.append(Group(mode, duration, seed, tuple(members), tuple(watches)))
+    return groups
 
 
 def run_campaign(
@@ -262,18 +234,25 @@ def run_campaign(
     batches: int = 4,
     train_batches: int = 10,
     workers: int = 2,
+    out: Path | None = None,
     train_duration_h: float | None = None,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
-    """Execute ``scenarios`` on ``batches`` batches each and score them (the campaign.json content).
+    """Execute ``scenarios`` on ``batches`` batches each and score them; the campaign.json content.
 
-    The detectors are fitted on ``train_batches`` clean batches of ``train_duration_h`` hours
-    (default: the full recipe), as in ``aseptic bench twin``.
+    The process detectors are fitted on ``train_batches`` clean batches of ``train_duration_h``
+    hours (default: the full recipe), as in ``aseptic bench twin``; with a soft-sensor scenario the
+    model guard's limits are calibrated on as many clean guarded batches. With ``out``, also writes
+    ``out/campaign.json`` and ``out/report.html``. ``progress(done, total)`` counts finished groups
+    (one per seed, PAA mode and batch duration).
 
     Raises:
         ConfigError: ``batches`` < 1, ``train_batches`` < 3, ``workers`` < 1 or no scenario.
+        OSError: ``out`` cannot be written.
     """
-    from aseptic.bench._twin import TRAIN_SEED, fit_detectors, init_worker
+    from aseptic.bench import TRAIN_SEED, fit_detectors
+    from aseptic.campaign._model import GuardKit, fit_guard_kit
+    from aseptic.campaign._worker import init_worker, run_group
 
     if batches < 1 or train_batches < 3 or workers < 1 or not scenarios:
         raise ConfigError(
@@ -291,52 +270,88 @@ def run_campaign(
         else:
             runnable.append(scenario)
     t0 = time.perf_counter()
-    detectors = fit_detectors(train_batches, duration_h=train_duration_h) if runnable else []
+    fast = [s for s in runnable if _mode(s) == "true"]
+    detectors = fit_detectors(train_batches, duration_h=train_duration_h) if fast else []
+    kit: GuardKit | None = None
+    if len(fast) < len(runnable):
+        kit = fit_guard_kit(train_batches, duration_h=train_duration_h)
     fit_s = time.perf_counter() - t0
     seeds = [CAMPAIGN_SEED + i for i in range(batches)]
-    durations = sorted({s.preconditions.batch_duration_h for s in runnable})
-    tasks = [_Task("", seed, d) for d in durations for seed in seeds]
-    tasks += [_build(s, seed) for s in runnable for seed in seeds]
+    groups = _groups(runnable, seeds)
     results: list[dict[str, Any]] = []
     t1 = time.perf_counter()
-    if tasks:
-        with ProcessPoolExecutor(max_workers=workers, initializer=init_worker, initargs=(detectors,)) as pool:
-            for done, result in enumerate(pool.map(_run, tasks, chunksize=1), start=1):
-                results.append(result)
+    if workers == 1:  # in this process: no pool to start, nothing to pickle
+        init_worker(detectors, kit)
+        for done, group in enumerate(groups, start=1):
+            results += run_group(group)
+            if progress is not None:
+                progress(done, len(groups))
+    elif groups:
+        with ProcessPoolExecutor(
+            max_workers=workers, initializer=init_worker, initargs=(detectors, kit)
+        ) as pool:
+            for done, group_results in enumerate(pool.map(run_group, groups, chunksize=1), start=1):
+                results += group_results
                 if progress is not None:
-                    progress(done, len(tasks))
+                    progress(done, len(groups))
     score_s = time.perf_counter() - t1
-    clean_by = {(t.duration_h, r["seed"]): r for t, r in zip(tasks, results, strict=True) if not t.key}
+    clean_by = {(r["mode"], r["duration_h"], r["seed"]): r for r in results if not r["key"]}
     rows = []
     for scenario in runnable:
-        d = scenario.preconditions.batch_duration_h
+        mode, d = _mode(scenario), scenario.preconditions.batch_duration_h
         runs = [r for r in results if r["key"] == scenario.id]
-        rows.append(_score(scenario, runs, {seed: clean_by[(d, seed)] for seed in seeds}))
+        rows.append(_score(scenario, runs, {seed: clean_by[(mode, d, seed)] for seed in seeds}))
     executed = sorted({t for s in runnable for t in s.techniques})
     detected = sorted({t for row in rows if row["detected"] for t in row["techniques"]})
-    attacked = sum(1 for t in tasks if t.key)
-    return {
+    attacked = sum(1 for r in results if r["key"])
+    clean_hours = sum(r["hours"] for r in results if not r["key"])
+    report: dict[str, Any] = {
         "protocol": {
             "train_seeds": [TRAIN_SEED, TRAIN_SEED + train_batches - 1],
             "seeds": [seeds[0], seeds[-1]],
             "batches_per_scenario": batches,
             "detection_quorum": DETECTION_QUORUM,
+            "sample_h": SAMPLE_H,
         },
         "scenarios": rows,
         "not_executed": not_executed,
         "coverage": {
-            "techniques_executed": executed,
-            "techniques_detected": detected,
-            "techniques_not_executed": sorted(
-                {t for n in not_executed for t in n["techniques"]} - set(executed)
-            ),
+            "techniques_executed": len(executed),
+            "techniques_detected": len(detected),
+            "executed": executed,
+            "detected": detected,
+            "missed": sorted(set(executed) - set(detected)),
+            "not_executed": sorted({t for n in not_executed for t in n["techniques"]} - set(executed)),
+            "scenarios_detected": sum(1 for r in rows if r["detected"]),
+            "scenarios_evaluated": sum(1 for r in rows if r["detected"] is not None),
         },
+        "totals": _totals(rows, results, clean_hours),
         "timing": {
             "fit_s": round(fit_s, 1),
             "score_s": round(score_s, 1),
             "workers": workers,
+            "groups": len(groups),
             "attacked_batches": attacked,
-            "clean_batches": len(tasks) - attacked,
+            "clean_batches": len(results) - attacked,
             "attacked_batches_per_min": round(60.0 * attacked / score_s, 1) if score_s > 0 else None,
         },
+    }
+    if out is not None:
+        from aseptic.campaign._report import write_campaign
+
+        write_campaign(report, out)
+    return report
+
+
+def _totals(
+    rows: Sequence[dict[str, Any]], results: Sequence[dict[str, Any]], clean_hours: float
+) -> dict[str, Any]:
+    ttd = [t for r in rows if r["detected"] is not None for t in r["batch_ttd_h"]]
+    episodes = sum(r["episodes"] for r in results if not r["key"] and r["mode"] == "true")
+    fast_hours = sum(r["hours"] for r in results if not r["key"] and r["mode"] == "true")
+    return {
+        "median_ttd_h": round(statistics.median(ttd), 2) if ttd else None,
+        "p95_ttd_h": _quantile(ttd, 0.95),
+        "process_false_alarms_per_100h": round(100.0 * episodes / fast_hours, 3) if fast_hours else None,
+        "clean_batch_hours": round(clean_hours, 1),
     }

@@ -44,6 +44,7 @@ DEFAULT_BATCH_H = 230.0  # the twin's nominal batch length
 DETECTOR_FAMILIES = frozenset(
     {
         "access_analytics",
+        "alarm_audit",
         "attestation",
         "cusum",
         "ensemble",

@@ -156,4 +156,10 @@ def run(
         print(f"{s['id']:36} {verdict:13} rate {s['detection_rate']}{ttd}")
     for n in report["not_executed"]:
         print(f"{n['id']:36} not executed: {'; '.join(n['reasons'])}")
+    cov, timing = report["coverage"], report["timing"]
+    print(
+        f"techniques detected {cov['techniques_detected']} of {cov['techniques_executed']} executed"
+        f" (missed: {', '.join(cov['missed']) or 'none'}); {timing['attacked_batches']} attacked batches,"
+        f" {timing['attacked_batches_per_min']} per minute"
+    )
     print(f"written: {json_path} {html_path}")

@@ -8,6 +8,7 @@ from aseptic.twin._batches import BatchResult, simulate_batches
 from aseptic.twin._engine import MeasurementTamper, PaaControl, SpectrumTamper
 from aseptic.twin._faults import Fault, parse_faults
 from aseptic.twin._firmware import factory_image
+from aseptic.twin._fleet import CONTROL_LOOPS, PlantFleet
 from aseptic.twin._phases import Phase, parse_phase
 from aseptic.twin._plant import Plant
 from aseptic.twin._raman import RAMAN_BINS, RamanAnalyser
@@ -32,6 +33,7 @@ from aseptic.twin._softsensor import (
 from aseptic.twin.tags import DEVICES, TAGS, TAGS_BY_NAME, DeviceSpec, TagKind, TagSpec, tag_spec
 
 __all__ = [
+    "CONTROL_LOOPS",
     "DEVICES",
     "RAMAN_BINS",
     "SIM_EPOCH",
@@ -47,6 +49,7 @@ __all__ = [
     "Phase",
     "PhaseLike",
     "Plant",
+    "PlantFleet",
     "PlantLike",
     "RamanAnalyser",
     "ServerOptions",

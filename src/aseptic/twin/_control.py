@@ -40,14 +40,18 @@ def incremental_pid(
     e_prev: np.ndarray,
     y_hist: np.ndarray,
     h: float,
+    gain: np.ndarray | float = 1.0,
 ) -> np.ndarray:
-    """One velocity-form PID update; ``y_hist`` columns are y_k, y_(k-1), y_(k-2)."""
+    """One velocity-form PID update; ``y_hist`` columns are y_k, y_(k-1), y_(k-2).
+
+    ``gain`` multiplies Kp (per batch): a retuned, or maliciously detuned, controller (T0821).
+    """
     delta = e_now - e_prev
     if tuning.ti_h > 1e-7:
         delta = delta + e_now * h / tuning.ti_h
     if tuning.td_h > 0.001:
         delta = delta - (tuning.td_h / h) * (y_hist[:, 0] - 2.0 * y_hist[:, 1] + y_hist[:, 2])
-    result: np.ndarray = np.clip(u_prev + tuning.kp * delta, tuning.low, tuning.high)
+    result: np.ndarray = np.clip(u_prev + tuning.kp * gain * delta, tuning.low, tuning.high)
     return result
 
 
@@ -58,6 +62,7 @@ def ph_split_range(
     base_prev: np.ndarray,
     acid_prev: np.ndarray,
     h: float,
+    gain: np.ndarray | float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Base below the setpoint band, acid above it: returns (base, acid, error) in L/h.
 
@@ -66,8 +71,8 @@ def ph_split_range(
     """
     e_now = setpoint - ph_hist[:, 0]
     use_base = e_now >= -0.05
-    base = incremental_pid(BASE, base_prev, e_now, e_prev, ph_hist, h)
-    acid = incremental_pid(ACID, acid_prev, -e_now, -e_prev, -ph_hist, h)
+    base = incremental_pid(BASE, base_prev, e_now, e_prev, ph_hist, h, gain)
+    acid = incremental_pid(ACID, acid_prev, -e_now, -e_prev, -ph_hist, h, gain)
     base_out = np.where(use_base, base, 0.5 * base_prev)
     acid_out = np.where(use_base, 0.0, acid)
     return base_out, acid_out, e_now
@@ -80,12 +85,13 @@ def temperature_split_range(
     cool_prev: np.ndarray,
     heat_prev: np.ndarray,
     h: float,
+    gain: np.ndarray | float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Cooling water when at or above the setpoint band, heating below: (cool, heat, error)."""
     e_now = setpoint - temp_hist[:, 0]
     use_cooling = e_now <= 0.05
-    cool = incremental_pid(COOLING, cool_prev, e_now, e_prev, temp_hist, h)
-    heat = incremental_pid(HEATING, heat_prev, e_now, e_prev, temp_hist, h)
+    cool = incremental_pid(COOLING, cool_prev, e_now, e_prev, temp_hist, h, gain)
+    heat = incremental_pid(HEATING, heat_prev, e_now, e_prev, temp_hist, h, gain)
     cool_out = np.where(use_cooling, cool, 0.3 * cool_prev)
     heat_out = np.where(use_cooling, 0.1 * heat_prev, heat)
     return (

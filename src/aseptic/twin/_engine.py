@@ -98,6 +98,8 @@ class BatchEngine:
         self.ph_sp = np.full(n, setpoints[0])
         self.temp_sp = np.full(n, setpoints[1])
         self.paa_sp = np.full(n, setpoints[2])
+        # Per batch and loop: the factor on the controller's proportional gain (1: as tuned).
+        self.gains = {"ph": np.ones(n), "temperature": np.ones(n), "paa": np.ones(n)}
         ph0 = -np.log10(self.x[:, k.H])
         self.ph_hist = np.repeat(ph0[:, None], 3, axis=1)
         self.temp_hist = np.repeat(self.x[:, k.T][:, None], 3, axis=1)
@@ -165,10 +167,10 @@ class BatchEngine:
         ):
             u[:, col] = np.where(np.isnan(forced), u[:, col], forced)
         base, acid, self.e_ph = ph_split_range(
-            self.ph_sp, self.ph_hist, self.e_ph, self.base, self.acid, self.h
+            self.ph_sp, self.ph_hist, self.e_ph, self.base, self.acid, self.h, self.gains["ph"]
         )
         cool, heat, self.e_temp = temperature_split_range(
-            self.temp_sp, self.temp_hist, self.e_temp, self.cool, self.heat, self.h
+            self.temp_sp, self.temp_hist, self.e_temp, self.cool, self.heat, self.h, self.gains["temperature"]
         )
         self.base = np.where(np.isnan(fx.base_l_per_h), base, fx.base_l_per_h)
         self.cool = np.where(np.isnan(fx.cooling_l_per_h), cool, fx.cooling_l_per_h)
@@ -184,7 +186,9 @@ class BatchEngine:
                 restart = np.median(self._paa_feed_hist, axis=1)
                 self.paa_feed = np.where(starting, restart, self.paa_feed)
             self._fallback_applied = self.paa_fallback.copy()
-            pid_feed = incremental_pid(PAA_TUNING, self.paa_feed, e_now, self.e_paa, flat, self.h)
+            pid_feed = incremental_pid(
+                PAA_TUNING, self.paa_feed, e_now, self.e_paa, flat, self.h, self.gains["paa"]
+            )
             if self.paa_fallback.any():
                 fallback_feed = assay_paa_feed(
                     self.paa_feed, self._last_paa_assay, self._previous_paa_assay, self.paa_sp

@@ -51,6 +51,7 @@ def test_public_api_is_pinned() -> None:
             "TamperedView",
             "Technique",
             "apply_attacks",
+            "build_attack",
             "builtin_scenario_dir",
             "load_library",
             "load_scenario",

@@ -8,7 +8,7 @@ from typing import Any
 
 from typer.testing import CliRunner
 
-from aseptic.campaign import Scenario, parse_scenario, run_campaign, write_campaign
+from aseptic.campaign import Scenario, parse_scenario, run_campaign
 from aseptic.cli.main import app
 
 DURATION_H = 30.0
@@ -52,11 +52,17 @@ def _firmware() -> Scenario:
     return _scenario("firmware-test", [step], [{"detector": "attestation", "within_h": 0.5}])
 
 
-def test_campaign_runs_scores_and_reports_unexecutable(tmp_path: Path) -> None:
+def test_campaign_runs_and_scores_process_and_platform_scenarios(tmp_path: Path) -> None:
     report = run_campaign(
-        [_bias_loop(), _firmware()], batches=2, train_batches=3, workers=1, train_duration_h=DURATION_H
+        [_bias_loop(), _firmware()],
+        batches=2,
+        train_batches=3,
+        workers=1,
+        train_duration_h=DURATION_H,
+        out=tmp_path,
     )
-    assert [s["id"] for s in report["scenarios"]] == ["ph-bias-loop-test"]
+    assert [s["id"] for s in report["scenarios"]] == ["ph-bias-loop-test", "firmware-test"]
+    assert report["not_executed"] == []
     row = report["scenarios"][0]
     assert set(row) >= {
         "id",
@@ -77,15 +83,50 @@ def test_campaign_runs_scores_and_reports_unexecutable(tmp_path: Path) -> None:
     assert row["false_alarms_per_100h"] is not None and row["false_alarms_per_100h"] >= 0
     # A +0.3 pH bias inside the loop drives the true pH 0.3 down: out of its 6.2-6.8 specification.
     assert row["impact"]["minutes_out_of_spec"] > row["impact"]["clean_minutes_out_of_spec"]
-    (skipped,) = report["not_executed"]
-    assert skipped["id"] == "firmware-test" and "firmware_swap" in skipped["reasons"][0]
-    assert report["coverage"]["techniques_executed"] == ["T0856"]
-    assert "T0839" not in report["coverage"]["techniques_detected"]
-    assert report["coverage"]["techniques_not_executed"] == ["T0839"]
-    json_path, html_path = write_campaign(report, tmp_path)
-    assert json.loads(json_path.read_text(encoding="utf-8"))["scenarios"][0]["id"] == "ph-bias-loop-test"
-    page = html_path.read_text(encoding="utf-8")
+    # The swapped probe firmware fails attestation at the next report (every sample, 0.2 h).
+    firmware = report["scenarios"][1]
+    assert firmware["detected"] is True and firmware["median_ttd_h"] is not None
+    assert firmware["median_ttd_h"] <= 0.2
+    assert firmware["fired"] == {"attestation.AT-202": 2}
+    assert firmware["false_alarms_per_100h"] == 0.0
+    coverage = report["coverage"]
+    assert coverage["techniques_executed"] == 2 and "T0839" in coverage["detected"]
+    assert coverage["techniques_detected"] == len(coverage["detected"])
+    assert json.loads((tmp_path / "campaign.json").read_text(encoding="utf-8"))["scenarios"][0]["id"] == (
+        "ph-bias-loop-test"
+    )
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert page.count("<svg") == 3 and "firmware-test" in page
+
+
+def test_prefix_skipping_scores_exactly_like_a_full_rescore() -> None:
+    """The runner resumes an attacked batch from the clean batch's engine at the first sample that
+    differs; scoring the attacked batch from scratch gives the same Findings."""
+    from aseptic.bench import fit_detectors
+    from aseptic.campaign._plan import Group
+    from aseptic.campaign._worker import _engine, _push, _result, init_worker, run_group
+
+    detectors = fit_detectors(3, duration_h=DURATION_H)
+    init_worker(detectors, None)
+    scenario = _bias_loop()
+    results = run_group(Group("true", DURATION_H, 50_000, (scenario,), ()))
+    fleet_samples = _attacked_samples(scenario)
+    state = _engine()
+    _push(state, [s for s in fleet_samples if s["batch_time_h"] <= 12 + 12 + 2 + 1e-9])
+    process, _ = _result(state)
+    assert results[1]["findings"] == sorted((t, d) for t, d, _ in process)
+
+
+def _attacked_samples(scenario: Scenario) -> list[dict[str, float]]:
+    from aseptic.campaign import InLoopPlant, build_attack
+
+    plant = InLoopPlant(
+        50_000, [build_attack(scenario.steps[0], DURATION_H)], duration_h=DURATION_H, paa_control="true"
+    )
+    samples = []
+    while not plant.finished:
+        samples.append(plant.step())
+    return samples
 
 
 def test_cli_rejects_unknown_scenario(tmp_path: Path) -> None:
@@ -95,11 +136,42 @@ def test_cli_rejects_unknown_scenario(tmp_path: Path) -> None:
     assert not (tmp_path / "campaign.json").exists()
 
 
-def test_cli_library_scenario_that_cannot_run_is_reported(tmp_path: Path) -> None:
+def test_cli_reports_a_scenario_the_twin_cannot_run(tmp_path: Path) -> None:
+    """The twin has no dissolved-oxygen controller: a gain change on it is listed, never scored."""
+    scenario_dir = tmp_path / "mine"
+    scenario_dir.mkdir()
+    (scenario_dir / "do.yaml").write_text(
+        """schema_version: 1
+id: do-controller-detuned
+name: DO controller detuned
+description: a loop the twin does not have
+techniques: [T0821]
+steps:
+  - {primitive: controller_tuning, at_h: 50, duration_h: 10, params: {loop: dissolved_o2, gain_factor: 5}}
+expected:
+  - {detector: mspc}
+""",
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
     result = CliRunner().invoke(
-        app, ["campaign", "run", "probe-firmware-swap", "--out", str(tmp_path), "--json"]
+        app,
+        ["campaign", "run", "do-controller-detuned", "--scenario-dir", str(scenario_dir), "--out", str(out)],
     )
     assert result.exit_code == 0, result.output
-    report = json.loads((tmp_path / "campaign.json").read_text(encoding="utf-8"))
+    report = json.loads((out / "campaign.json").read_text(encoding="utf-8"))
     assert report["scenarios"] == []
-    assert [n["id"] for n in report["not_executed"]] == ["probe-firmware-swap"]
+    (skipped,) = report["not_executed"]
+    assert skipped["id"] == "do-controller-detuned" and "dissolved_o2" in skipped["reasons"][0]
+    assert report["coverage"]["techniques_executed"] == 0
+
+
+def test_the_runner_uses_only_public_names_of_the_bench() -> None:
+    """The campaign imports the twin bench's detector set through ``aseptic.bench``'s public API."""
+    import aseptic.bench
+    import aseptic.campaign
+
+    assert {"PAA_CONTROL", "TRAIN_SEED", "fit_detectors"} <= set(aseptic.bench.__all__)
+    assert aseptic.bench.PAA_CONTROL == "true"  # the fast PAA mode the runner's process groups use
+    source = Path(aseptic.campaign.__file__).parent
+    assert not [p.name for p in source.glob("*.py") if "bench._twin" in p.read_text(encoding="utf-8")]

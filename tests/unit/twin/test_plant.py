@@ -20,6 +20,7 @@ pytestmark = pytest.mark.requirement("ASE-TWIN")
 
 def test_public_api_is_pinned() -> None:
     assert twin.__all__ == [
+        "CONTROL_LOOPS",
         "DEVICES",
         "RAMAN_BINS",
         "SIM_EPOCH",
@@ -35,6 +36,7 @@ def test_public_api_is_pinned() -> None:
         "Phase",
         "PhaseLike",
         "Plant",
+        "PlantFleet",
         "PlantLike",
         "RamanAnalyser",
         "ServerOptions",
