@@ -27,8 +27,10 @@ from aseptic.batch._release import (
     decide_review,
     release_batch,
     review_batch,
+    valid_signatures,
     verify_batch_evidence,
 )
+from aseptic.batch._status import BatchState, batch_state, describe_batch
 
 __all__ = [
     "APPROVED",
@@ -38,6 +40,7 @@ __all__ = [
     "Assessment",
     "BatchRecord",
     "BatchSource",
+    "BatchState",
     "EvidencePackage",
     "FindingRef",
     "PhaseSpan",
@@ -46,15 +49,18 @@ __all__ = [
     "assess_finding",
     "authorize_release",
     "batch_record_id",
+    "batch_state",
     "closing_assessments",
     "decide_release",
     "decide_review",
+    "describe_batch",
     "finding_record_id",
     "finding_ref",
     "release_batch",
     "render_report",
     "review_batch",
     "trend_svg",
+    "valid_signatures",
     "verify_batch_evidence",
     "write_evidence_package",
 ]
