@@ -4,12 +4,12 @@ package of the released batch verifying offline with only the bundle and the sit
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import io
 import json
 import shutil
 import sqlite3
-import subprocess
-import sys
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,8 +20,11 @@ from api_support import ledger_entries
 from batch_site import CLEAN, FLAGGED, PASSWORD, RUNNING, BatchSite, build_batch_site
 from fastapi.testclient import TestClient
 from starlette.types import ASGIApp, Receive, Scope, Send
+from typer.testing import CliRunner
 
 from aseptic.api import create_app
+from aseptic.batch import PACKAGE_ENTRY
+from aseptic.cli.main import app
 from aseptic.config import settings_from_mapping
 
 pytestmark = [
@@ -64,9 +67,9 @@ def site(tmp_path: Path, template: BatchSite) -> BatchSite:
 @pytest.fixture
 def clients(site: BatchSite) -> Iterator[tuple[TestClient, TestClient]]:
     """A client from an unmanaged machine and one from the managed console (same app, same service)."""
-    app = create_app(site.data_dir, settings_from_mapping({}), site.clock)
-    with TestClient(app) as plain:
-        console = TestClient(ManagedEndpoint(app, site.console_cert.read_text()))
+    api = create_app(site.data_dir, settings_from_mapping({}), site.clock)
+    with TestClient(api) as plain:
+        console = TestClient(ManagedEndpoint(api, site.console_cert.read_text()))
         yield plain, console
 
 
@@ -276,7 +279,7 @@ def test_a_tampered_record_in_the_window_blocks_release(
 
 
 def test_the_evidence_package_of_a_released_batch_verifies_offline(
-    clients: tuple[TestClient, TestClient], site: BatchSite, tmp_path: Path
+    clients: tuple[TestClient, TestClient], site: BatchSite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client, console = clients
     rita, anna = _login(client, site, "rita"), _login(client, site, "anna")
@@ -303,17 +306,20 @@ def test_the_evidence_package_of_a_released_batch_verifies_offline(
     assert package.joinpath("report.pdf").read_bytes().startswith(b"%PDF")
     report = package.joinpath("report.html").read_text()
     assert "Anna Approver" in report and "Rita Reviewer" in report and "approved" in report
-    result = subprocess.run(
-        [sys.executable, "-m", "aseptic.cli", "ledger", "verify", "--json",
-         "--bundle", str(package / "bundle.json"), "--trust", str(package / "site.pub")],
-        capture_output=True, text=True, cwd=offline, check=False, timeout=120,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout + result.stderr
+    monkeypatch.chdir(offline)  # no --data-dir: nothing but the package is read
+    result = CliRunner().invoke(
+        app,
+        ["ledger", "verify", "--bundle", str(package / "bundle.json"), "--trust", str(package / "site.pub")],
+    )
+    assert result.exit_code == 0, result.output
     bundle = json.loads(package.joinpath("bundle.json").read_text())
-    meanings = {
-        json.loads(__import__("base64").b64decode(r["payload"])).get("meaning")
-        for r in bundle["records"]
-        if r["kind"] == "signature"
-    }
-    assert {"reviewed", "approved"} <= meanings
+    payloads = [
+        json.loads(base64.b64decode(r["payload"])) for r in bundle["records"] if r["kind"] != "envelope"
+    ]
+    assert {"reviewed", "approved"} <= {p.get("meaning") for p in payloads}
+    # The bundle proves which report files belong to it: their digests are a logged record in it.
+    (entry,) = [p for p in payloads if p.get("entry") == PACKAGE_ENTRY]
+    digests = {r["name"]: r["sha256"] for r in entry["renderings"]}
+    for name in ("report.html", "report.pdf"):
+        assert digests[name] == hashlib.sha256(package.joinpath(name).read_bytes()).hexdigest()
     assert not list(offline.rglob("*.db"))

@@ -6,7 +6,13 @@ reason a step is blocked) and ``review_batch`` / ``release_batch`` sign and log.
 """
 
 from aseptic.batch._assess import Assessment, assess_finding, closing_assessments, finding_record_id
-from aseptic.batch._package import EvidencePackage, render_report, trend_svg, write_evidence_package
+from aseptic.batch._package import (
+    PACKAGE_ENTRY,
+    EvidencePackage,
+    render_report,
+    trend_svg,
+    write_evidence_package,
+)
 from aseptic.batch._record import (
     BatchRecord,
     BatchSource,
@@ -34,6 +40,7 @@ from aseptic.batch._status import BatchState, batch_state, describe_batch
 
 __all__ = [
     "APPROVED",
+    "PACKAGE_ENTRY",
     "QA_APPROVER",
     "QA_REVIEWER",
     "REVIEWED",

@@ -289,18 +289,25 @@ def assess(
 @handles_errors
 def package(
     batch_id: BatchArg,
-    out: Annotated[Path, typer.Option("--out", help="Directory for report.html, bundle.json, site.pub.")],
+    out: Annotated[
+        Path, typer.Option("--out", help="Directory for report.html, report.pdf, bundle.json, site.pub.")
+    ],
     data_dir: DataDirOption = None,
     config: ConfigOption = None,
     json_out: JsonOption = False,
 ) -> None:
-    """Write the batch's evidence package: the HTML report and the offline-verifiable bundle."""
+    """Write the batch's evidence package: the HTML and PDF reports and the offline-verifiable bundle."""
     with open_signing(data_dir, config) as signing:
         directory = data_dir_for(data_dir, settings_for(config))
         result = write_evidence_package(
             signing.ledger, directory, batch_id, out, clock=signing.clock, actor="cli:batch-package"
         )
-    paths = {"report": str(result.report), "bundle": str(result.bundle), "site_pub": str(result.site_pub)}
+    paths = {
+        "report": str(result.report),
+        "pdf": str(result.pdf),
+        "bundle": str(result.bundle),
+        "site_pub": str(result.site_pub),
+    }
     if json_out:
         print_json(paths)
     else:

@@ -6,6 +6,7 @@ import aseptic.batch
 def test_batch_public_api_is_pinned() -> None:
     assert aseptic.batch.__all__ == [
         "APPROVED",
+        "PACKAGE_ENTRY",
         "QA_APPROVER",
         "QA_REVIEWER",
         "REVIEWED",
