@@ -15,6 +15,7 @@ const WINDOW_POINTS = 720;
 
 const $ = (id) => document.getElementById(id);
 let token = sessionStorage.getItem("aseptic.token");
+export const extraViews = {}; // views added by other modules (batches.js): name -> render function
 let timers = [];
 
 async function api(path, options = {}) {
@@ -76,7 +77,7 @@ function route() {
   if (!token) { show("login"); return; }
   stopTimers();
   const view = (location.hash || "#overview").slice(1);
-  const views = { overview, findings, ledger, audit, access };
+  const views = { overview, findings, ledger, audit, access, ...extraViews };
   (views[view] || overview)();
 }
 
@@ -286,3 +287,4 @@ $("logout").addEventListener("click", () => logout());
 $("audit-form").addEventListener("submit", (event) => { event.preventDefault(); loadAudit(); });
 window.addEventListener("hashchange", route);
 if (token) start(); else logout();
+export { api, show, cell, route };
