@@ -110,6 +110,7 @@ def complete_running_batch(site: BatchSite) -> int:
             batch_id=RUNNING,
             time=site.clock.now(),
             actor="service:custody/collector-01",
+            inputs=[{"namespace": f"aseptic://{ledger.origin}", "name": "envelopes/collector-01"}],
             outputs=[{"namespace": f"aseptic://{ledger.origin}", "name": f"batch/{RUNNING}"}],
         )
         leaf = ledger.append_entry(LeafKind.AUDIT, event)
