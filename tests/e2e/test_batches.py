@@ -166,6 +166,9 @@ def test_a_batch_from_running_to_released_and_a_release_blocked_by_an_open_findi
     page.reload()
     _open_batch(page, RUNNING)
     expect(page.locator("#batch-detail .state")).to_have_text("awaiting review")
+    expect(page.locator("#sign-note")).to_contain_text("need the qa_reviewer or qa_approver role")
+    expect(page.locator("#review-form")).to_have_count(0)
+    page.screenshot(path=str(artifacts / "batch-completed-operator.png"), full_page=True)
     operator.close()
 
     # The qa_reviewer signs the review: bad input is explained first, then password + a fresh TOTP code.

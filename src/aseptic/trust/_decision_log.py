@@ -44,6 +44,7 @@ class _Call(Generic[T]):
         except Exception as exc:  # handed to the caller, who re-raises it in its own thread
             self.error = exc
 
+
 # What the writer is handed: the leaf kind (access decisions are ``decision`` leaves; identity, login
 # and policy events are ``audit`` leaves) and the entry, canonical bytes or a decision's JSON dict.
 # A decision is queued as it is and turned into its entry by the writer, off the request's path.

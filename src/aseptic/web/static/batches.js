@@ -10,6 +10,8 @@ const $ = (id) => document.getElementById(id);
 const NOT_PERMITTED = "Not permitted for your role.";
 const STATE_CLASS = { running: "running", "awaiting review": "waiting", reviewed: "waiting", released: "released" };
 let current = null; // the batch shown in the detail panel
+let roles = null; // the caller's roles: which forms to offer (the server decides either way)
+let session = null; // the token the view was drawn for: another sign-in starts afresh
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -48,6 +50,9 @@ function list(items, cls) {
 function badge(state) { return el("span", { class: `state ${STATE_CLASS[state] || ""}`, text: state }); }
 
 async function batches() {
+  const token = sessionStorage.getItem("aseptic.token");
+  if (token !== session) { session = token; current = null; }
+  roles = null;
   view();
   show("batches");
   const result = await api("/api/batches");
@@ -164,6 +169,7 @@ async function download(batchId, note) {
 
 async function detail(batchId) {
   current = batchId;
+  if (roles === null) { const me = await api("/api/whoami"); roles = me.status === 200 ? me.body.roles || [] : []; }
   const panel = $("batch-detail");
   const result = await api(`/api/batches/${encodeURIComponent(batchId)}`);
   panel.hidden = false;
@@ -196,7 +202,9 @@ async function detail(batchId) {
   }
   findings.append(fbody);
   parts.push(el("h3", { text: "Findings in the batch's window" }), b.findings.length ? findings : el("p", { class: "status", text: "none" }));
-  for (const f of b.findings.filter((x) => x.status === "open")) parts.push(assessmentForm(f));
+  if (roles.includes("qa_reviewer") || roles.includes("qa_approver")) {
+    for (const f of b.findings.filter((x) => x.status === "open")) parts.push(assessmentForm(f));
+  }
 
   const sigs = el("table", { id: "batch-signatures" }, el("thead", {}, el("tr", {}, ...["Leaf", "Meaning", "Printed name", "User", "Time (UTC)", "This version"].map((h) => el("th", { text: h })))));
   const sbody = el("tbody");
@@ -206,9 +214,15 @@ async function detail(batchId) {
   sigs.append(sbody);
   parts.push(el("h3", { text: "Signatures" }), b.signatures.length ? sigs : el("p", { class: "status", text: "none yet" }));
 
-  if (b.state !== "released" && b.state !== "running") {
+  const qa = roles.includes("qa_reviewer") || roles.includes("qa_approver");
+  if (b.state !== "released" && b.state !== "running" && roles.includes("qa_reviewer")) {
     parts.push(el("h3", { text: "Review (qa_reviewer)" }), signatureForm("review", "reviewed", "Sign review", b.batch_id));
+  }
+  if (b.state !== "released" && b.state !== "running" && roles.includes("qa_approver")) {
     parts.push(el("h3", { text: "Release (qa_approver)" }), grantButton(b.batch_id), signatureForm("release", "approved for release", "Sign release", b.batch_id));
+  }
+  if (!qa && b.state !== "released") {
+    parts.push(el("p", { id: "sign-note", class: "status", text: "Reviewing, releasing and assessing findings need the qa_reviewer or qa_approver role." }));
   }
   if (b.state !== "running") {
     const note = el("span", { id: "package-note", class: "status" });
