@@ -13,14 +13,15 @@ import io
 import tempfile
 import weakref
 import zipfile
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from aseptic.api._batch_reads import ReadOnce
 from aseptic.api._errors import Denied, UnknownResource
 from aseptic.api._service import CONDUIT, ApiService, Caller
+from aseptic.api._writer_log import WriterLog
 from aseptic.audit import AuditTrail, RecordSigner
 from aseptic.batch import (
     QA_APPROVER,
@@ -44,7 +45,7 @@ from aseptic.batch import (
 from aseptic.clock import format_rfc3339
 from aseptic.crypto import SITE_KEY, KeyStore, PublicKey, SigningKey, read_public_key
 from aseptic.errors import AccessDenied, AsepticError
-from aseptic.ledger import Historian, LeafKind, Ledger, StoredReading, find_batch_windows
+from aseptic.ledger import Historian, LeafKind, Ledger, find_batch_windows
 from aseptic.trust import AccessRequest, EntityRef, Principal, batch_entity, record_entity
 
 __all__ = [
@@ -82,51 +83,6 @@ class Credentials:
     password: str
     totp_code: str | None
 
-
-class WriterLog:
-    """An ``AuditLog`` over the decision log's ledger: each write runs on its writer thread."""
-
-    def __init__(self, service: ApiService) -> None:
-        self._log = service.log
-
-    def append_entry(self, kind: LeafKind, payload: Mapping[str, Any] | bytes) -> int:
-        return self._log.call(lambda ledger: ledger.append_entry(kind, payload))
-
-    def append_entries(self, kind: LeafKind, payloads: Iterable[Mapping[str, Any] | bytes]) -> range:
-        items = list(payloads)
-        return self._log.call(lambda ledger: ledger.append_entries(kind, items))
-
-    def entries(self, kind: LeafKind, start: int = 0, end: int | None = None) -> list[tuple[int, bytes]]:
-        return self._log.call(lambda ledger: ledger.entries(kind, start, end))
-
-
-class _ReadOnce:
-    """A ``BatchSource`` over a historian that reads each tag's readings and each leaf kind once:
-    listing N batches assembles N records from one read of the log, not N."""
-
-    def __init__(self, historian: Historian) -> None:
-        self._historian = historian
-        self._entries: dict[LeafKind, list[tuple[int, bytes]]] = {}
-        self._readings: dict[str, tuple[StoredReading, ...]] = {}
-        self._tags: list[str] | None = None
-
-    def entries(self, kind: LeafKind, start: int = 0, end: int | None = None) -> list[tuple[int, bytes]]:
-        if kind not in self._entries:
-            self._entries[kind] = self._historian.entries(kind)
-        return [(leaf, p) for leaf, p in self._entries[kind] if leaf >= start and (end is None or leaf < end)]
-
-    def tags(self) -> list[str]:
-        if self._tags is None:
-            self._tags = self._historian.tags()
-        return self._tags
-
-    def query(self, tag: str, start: datetime, end: datetime) -> tuple[StoredReading, ...]:
-        if tag not in self._readings:
-            self._readings[tag] = self._historian.query(tag, _EVER[0], _EVER[1])
-        return tuple(r for r in self._readings[tag] if start <= r.reading.time < end)
-
-
-_EVER = (datetime(1970, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC))
 
 _SITE_KEYS: weakref.WeakKeyDictionary[ApiService, SigningKey] = weakref.WeakKeyDictionary()
 
@@ -188,7 +144,7 @@ class BatchService:
         self.service._require(principal, "read_record", BATCHES_RECORD, _LIST_ENTITIES)
         out = []
         with Historian.open(self.service.data_dir) as opened:
-            historian = _ReadOnce(opened)
+            historian = ReadOnce(opened)
             audit = historian.entries(LeafKind.AUDIT)
             signatures = historian.entries(LeafKind.SIGNATURE)
             for batch_id, window in sorted(
