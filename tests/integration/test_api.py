@@ -78,6 +78,18 @@ def _readings_url(tag: str = TAG) -> str:
     return f"/api/tags/{tag}/readings?from={start}&to={end}"
 
 
+# The batch routes (tests/integration/test_api_batches.py) and their answer to the operator with a
+# good token on this site without batches: the list is empty, B-0001 is unknown, a POST needs a body.
+BATCH_ROUTES = {
+    "/api/batches": 200,
+    "/api/batches/B-0001": 404,
+    "/api/batches/B-0001/package": 404,
+    "/api/batches/B-0001/review": 422,
+    "/api/batches/B-0001/release": 422,
+    "/api/findings/1/assessment": 422,
+}
+
+
 def _protected_routes(client: TestClient) -> list[tuple[str, str]]:
     routes = []
     for route in client.app.routes:  # type: ignore[attr-defined]
@@ -86,6 +98,11 @@ def _protected_routes(client: TestClient) -> list[tuple[str, str]]:
                 if (method, route.path) not in PUBLIC:
                     routes.append(
                         (method, route.path.replace("{tag}", TAG).replace("{unit}", "fermenter-01"))
+                        if "{batch_id}" not in route.path and "{finding_leaf}" not in route.path
+                        else (
+                            method,
+                            route.path.replace("{batch_id}", "B-0001").replace("{finding_leaf}", "1"),
+                        )
                     )
     return routes
 
@@ -126,6 +143,7 @@ def test_every_protected_route_refuses_missing_forged_expired_and_malformed_toke
         "/api/campaign/trend",
         "/api/policies",
         "/metrics",
+        *BATCH_ROUTES,
     }
     # With a good token: the reads answer; the writes need a body (422); no gateway configured: 503.
     authenticated = {
@@ -138,6 +156,7 @@ def test_every_protected_route_refuses_missing_forged_expired_and_malformed_toke
         "/api/campaign/trend": 403,
         "/api/policies": 403,
         "/metrics": 403,
+        **BATCH_ROUTES,
     }
     good = _login(client, site, "olga")["Authorization"].removeprefix("Bearer ")
     other_key = KeyStore.open(site.data_dir / "elsewhere").load_or_create("session")

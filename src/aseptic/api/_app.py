@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from aseptic import __version__
+from aseptic.api._batch_routes import install_batch_routes
 from aseptic.api._dashboard_routes import install_dashboard_routes
 from aseptic.api._errors import install_error_handlers
 from aseptic.api._grant_routes import router as grant_router
@@ -284,5 +285,6 @@ def create_app(data_dir: Path, settings: Settings, clock: Clock) -> FastAPI:
         """Findings (alarms) in the ledger, oldest first (``read_record`` on ``Record::"findings"``)."""
         return _service(request).findings(principal, since_leaf, limit)
 
+    install_batch_routes(app)  # after /api/batches/active, which /api/batches/{batch_id} would shadow
     mount_dashboard(app)
     return app

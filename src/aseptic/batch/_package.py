@@ -1,11 +1,14 @@
-"""The evidence package of a batch for QA and inspectors: ``report.html`` (summary, key trends as
-inline SVG, deviations, findings and their assessments, the audit trail of changes, signatures with
-printed name, UTC time and meaning) beside the offline-verifiable bundle (``bundle.json``) and the
-site's public key (``site.pub``) it verifies with.
+"""The evidence package of a batch for QA and inspectors: ``report.html`` and ``report.pdf``
+(summary, key trends, deviations, findings and their assessments, the audit trail of changes,
+signatures with printed name, UTC time and meaning) beside the offline-verifiable bundle
+(``bundle.json``) and the site's public key (``site.pub``) it verifies with. The reports' SHA-256
+digests are logged (an ``evidence_package`` audit entry naming the batch) before the bundle is
+exported, so the bundle proves which report files belong to it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import html
 import io
 import json
@@ -22,12 +25,15 @@ import matplotlib.pyplot as plt
 
 from aseptic.batch._assess import Assessment, closing_assessments, finding_record_id
 from aseptic.batch._record import _EVER, BatchRecord, assemble_batch_record, batch_record_id
+from aseptic.batch._report_pdf import render_report_pdf, trend_png
 from aseptic.clock import Clock, format_rfc3339
 from aseptic.crypto import read_public_key
 from aseptic.errors import BackendError
 from aseptic.ledger import Historian, LeafKind, Ledger, StoredReading, export_bundle
 
-__all__ = ["EvidencePackage", "render_report", "trend_svg", "write_evidence_package"]
+__all__ = ["PACKAGE_ENTRY", "EvidencePackage", "render_report", "trend_svg", "write_evidence_package"]
+
+PACKAGE_ENTRY = "evidence_package"  # the audit entry carrying the reports' digests
 
 _KEY_TAGS = ("temperature_k", "ph", "dissolved_o2_mg_per_l", "sugar_feed_l_per_h", "phase_index")
 
@@ -39,6 +45,7 @@ class EvidencePackage:
     report: Path
     bundle: Path
     site_pub: Path
+    pdf: Path
 
 
 def trend_svg(tag: str, series: Sequence[StoredReading]) -> str:
@@ -143,7 +150,7 @@ def render_report(
             [
                 (
                     leaf,
-                    s.meaning,
+                    "approved for release" if s.meaning == "approved" else s.meaning,
                     s.printed_name,
                     s.signer,
                     format_rfc3339(s.when),
@@ -162,7 +169,8 @@ def render_report(
 def write_evidence_package(
     ledger: Ledger, data_dir: Path, batch_id: str, out_dir: Path, *, clock: Clock, actor: str
 ) -> EvidencePackage:
-    """Write ``report.html``, ``bundle.json`` and ``site.pub`` of batch ``batch_id`` into ``out_dir``.
+    """Write ``report.html``, ``report.pdf``, ``bundle.json`` and ``site.pub`` of batch ``batch_id``
+    into ``out_dir`` (the reports' digests logged through ``ledger`` before the bundle is exported).
 
     Raises:
         ConfigError: no such batch, or still open (from the bundle export).
@@ -173,11 +181,12 @@ def write_evidence_package(
     with Historian.open(data_dir) as historian:
         record = assemble_batch_record(historian, batch_id)
         audit, signatures = historian.entries(LeafKind.AUDIT), historian.entries(LeafKind.SIGNATURE)
-        trends = {}
+        trends, images = {}, {}
         for tag in (t for t in _KEY_TAGS if t in record.readings):
             last = record.last_leaf if record.last_leaf is not None else 1 << 62
             series = [r for r in historian.query(tag, *_EVER) if record.first_leaf <= r.leaf <= last]
             trends[tag] = trend_svg(tag, series)
+            images[tag] = trend_png(tag, series)
     assessments = closing_assessments(record.findings, audit, signatures, trusted_keys=[public])
     related = {batch_record_id(batch_id), *(finding_record_id(f.leaf) for f in record.findings)}
     changes = []
@@ -188,14 +197,35 @@ def write_evidence_package(
         in_window = record.first_leaf <= leaf <= (record.last_leaf or leaf)
         if in_window or fields.get("record") in related:
             changes.append({"leaf": leaf, **fields})
+    generated = clock.now()
     report = render_report(
-        record, assessments=assessments, changes=changes, trends=trends, generated=format_rfc3339(clock.now())
+        record, assessments=assessments, changes=changes, trends=trends, generated=format_rfc3339(generated)
+    )
+    pdf = render_report_pdf(
+        record, assessments=assessments, changes=changes, trends=images, generated=generated
     )
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "report.html").write_text(report, encoding="utf-8")
+        (out_dir / "report.pdf").write_bytes(pdf)
         shutil.copyfile(data_dir / "site.pub", out_dir / "site.pub")
     except OSError as exc:
         raise BackendError(f"cannot write the evidence package to {out_dir}: {exc.strerror}") from None
+    ledger.append_entry(
+        LeafKind.AUDIT,
+        {
+            "entry": PACKAGE_ENTRY,
+            "batch_id": batch_id,
+            "actor": actor,
+            "record_sha256": record.digest,
+            "renderings": [
+                {"name": "report.html", "sha256": hashlib.sha256(report.encode("utf-8")).hexdigest()},
+                {"name": "report.pdf", "sha256": hashlib.sha256(pdf).hexdigest()},
+            ],
+            "time": format_rfc3339(generated),
+        },
+    )
     export_bundle(ledger, data_dir, batch_id, out_dir / "bundle.json", clock=clock, actor=actor)
-    return EvidencePackage(out_dir / "report.html", out_dir / "bundle.json", out_dir / "site.pub")
+    return EvidencePackage(
+        out_dir / "report.html", out_dir / "bundle.json", out_dir / "site.pub", out_dir / "report.pdf"
+    )

@@ -35,6 +35,7 @@ __all__ = [
     "decide_review",
     "release_batch",
     "review_batch",
+    "valid_signatures",
     "verify_batch_evidence",
 ]
 
@@ -67,7 +68,7 @@ class ReleaseDecision:
         }
 
 
-def _valid(
+def valid_signatures(
     record: BatchRecord, meaning: str, trusted_keys: Sequence[PublicKey]
 ) -> list[tuple[int, ElectronicSignature]]:
     """The signatures with ``meaning`` that verify and bind the record's current content."""
@@ -104,7 +105,7 @@ def decide_review(
     reasons = _common(record, evidence_problems)
     if QA_REVIEWER not in actor_roles:
         reasons.append(f"{actor} is not a {QA_REVIEWER} (roles: {', '.join(sorted(actor_roles)) or 'none'})")
-    if any(s.signer == actor for _, s in _valid(record, REVIEWED, trusted_keys)):
+    if any(s.signer == actor for _, s in valid_signatures(record, REVIEWED, trusted_keys)):
         reasons.append(f"{actor} has already reviewed this version of the batch record")
     return ReleaseDecision(record.batch_id, "review", actor, record.digest, tuple(reasons))
 
@@ -123,12 +124,14 @@ def decide_release(
     reasons = _common(record, evidence_problems)
     if QA_APPROVER not in actor_roles:
         reasons.append(f"{actor} is not a {QA_APPROVER} (roles: {', '.join(sorted(actor_roles)) or 'none'})")
-    released = _valid(record, APPROVED, trusted_keys)
+    released = valid_signatures(record, APPROVED, trusted_keys)
     if released:
         leaf, first = released[0]
         reasons.append(f"batch {record.batch_id} was already released by {first.signer} (leaf {leaf})")
     reviews = [
-        (leaf, s) for leaf, s in _valid(record, REVIEWED, trusted_keys) if QA_REVIEWER in roles_of(s.signer)
+        (leaf, s)
+        for leaf, s in valid_signatures(record, REVIEWED, trusted_keys)
+        if QA_REVIEWER in roles_of(s.signer)
     ]
     if not reviews:
         reasons.append(
@@ -167,9 +170,15 @@ def authorize_release(
     area: str,
     time: datetime,
     conduit: str = "cli",
+    firmware_attested: bool = True,
+    source_zone: str = "operations",
 ) -> tuple[bool, tuple[str, ...]]:
     """Ask the enforcement point whether ``actor`` may ``release_batch`` on this Batch (logged there;
-    ``elevated`` only through an approved two-person grant). Returns (allowed, reasons)."""
+    ``elevated`` only through an approved two-person grant). Returns (allowed, reasons).
+
+    ``firmware_attested`` is the caller's endpoint posture: the CLI on the site's host counts as
+    attested (as for its other commands); the HTTP API passes whether the request came from a
+    managed endpoint over mutual TLS (docs/adr/0320-batch-release-over-http.md)."""
     unit = record.unit or "fermenter-01"
     request = AccessRequest(
         EntityRef(actor.kind, actor.name),
@@ -177,8 +186,8 @@ def authorize_release(
         EntityRef("Batch", record.batch_id),
         RequestContext(
             batch_state="complete" if record.completed else "running",
-            firmware_attested=True,
-            source_zone="operations",
+            firmware_attested=firmware_attested,
+            source_zone=source_zone,
             conduit=conduit,
             time=time,
         ),

@@ -14,7 +14,6 @@ import typer
 
 from aseptic.audit import AuditTrail, RecordSigner
 from aseptic.batch import (
-    QA_APPROVER,
     BatchRecord,
     ReleaseDecision,
     assemble_batch_record,
@@ -23,6 +22,7 @@ from aseptic.batch import (
     closing_assessments,
     decide_release,
     decide_review,
+    describe_batch,
     finding_ref,
     release_batch,
     review_batch,
@@ -69,51 +69,12 @@ def _read(
 def _status(directory: Path, batch_id: str) -> dict[str, Any]:
     record, audit, signatures = _read(directory, batch_id)
     public = read_public_key(directory / "site.pub")
-    assessments = closing_assessments(record.findings, audit, signatures, trusted_keys=[public])
-    problems = verify_batch_evidence(directory, public, record)
-    gate = decide_release(
+    return describe_batch(
         record,
-        actor="(any qa_approver)",
-        actor_roles=(QA_APPROVER,),
-        roles_of=lambda name: ("qa_reviewer",),  # status shows the record's state, not a person's rights
-        evidence_problems=problems,
-        assessments=assessments,
+        assessments=closing_assessments(record.findings, audit, signatures, trusted_keys=[public]),
+        evidence_problems=verify_batch_evidence(directory, public, record),
         trusted_keys=[public],
     )
-    signed = [
-        {
-            "leaf": leaf,
-            "meaning": s.meaning,
-            "signer": s.signer,
-            "printed_name": s.printed_name,
-            "when": s.to_payload()["when"],
-            "current": s.record_sha256 == record.digest,
-        }
-        for leaf, s in record.signatures
-    ]
-    released = any(s["meaning"] == "approved" and s["current"] for s in signed)
-    reviewed = any(s["meaning"] == "reviewed" and s["current"] for s in signed)
-    state = (
-        "released"
-        if released
-        else "running"
-        if not record.completed
-        else "reviewed"
-        if reviewed
-        else "awaiting review"
-    )
-    return {
-        "batch_id": batch_id,
-        "state": state,
-        "sha256": record.digest,
-        "record": record.content(),
-        "signatures": signed,
-        "assessments": {
-            str(k): {"assessor": a.assessor, "reason": a.reason, "impact": a.impact}
-            for k, a in assessments.items()
-        },
-        "release_blocked_by": [] if released else list(gate.reasons),
-    }
 
 
 @app.command("status")
@@ -328,18 +289,25 @@ def assess(
 @handles_errors
 def package(
     batch_id: BatchArg,
-    out: Annotated[Path, typer.Option("--out", help="Directory for report.html, bundle.json, site.pub.")],
+    out: Annotated[
+        Path, typer.Option("--out", help="Directory for report.html, report.pdf, bundle.json, site.pub.")
+    ],
     data_dir: DataDirOption = None,
     config: ConfigOption = None,
     json_out: JsonOption = False,
 ) -> None:
-    """Write the batch's evidence package: the HTML report and the offline-verifiable bundle."""
+    """Write the batch's evidence package: the HTML and PDF reports and the offline-verifiable bundle."""
     with open_signing(data_dir, config) as signing:
         directory = data_dir_for(data_dir, settings_for(config))
         result = write_evidence_package(
             signing.ledger, directory, batch_id, out, clock=signing.clock, actor="cli:batch-package"
         )
-    paths = {"report": str(result.report), "bundle": str(result.bundle), "site_pub": str(result.site_pub)}
+    paths = {
+        "report": str(result.report),
+        "pdf": str(result.pdf),
+        "bundle": str(result.bundle),
+        "site_pub": str(result.site_pub),
+    }
     if json_out:
         print_json(paths)
     else:

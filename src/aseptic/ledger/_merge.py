@@ -171,6 +171,8 @@ def merge_rows(scan: Scan, audit: Auditor) -> Iterator[LeafRows]:
                     audit.add(Discrepancy(table, f"leaf {index}", "leaf", "negative leaf index (inserted?)"))
             continue
         if index >= count:  # beyond the last leaf: rows that no leaf covers
+            if leaves.take(index) is not None:  # a store without a read snapshot, appended meanwhile
+                audit.add(Discrepancy("leaves", f"idx {index}", "idx", "leaf beyond the counted size"))
             for kind, cursor in tables.items():
                 if cursor.take(index) is not None:
                     audit.add(

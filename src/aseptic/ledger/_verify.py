@@ -62,6 +62,9 @@ def verify_ledger(
     if isinstance(store, SqliteStore):
         # Text that is not UTF-8 is tampering, not a crash: keep it as a string that equals nothing valid.
         store.conn.text_factory = _lenient_text
+        # One read transaction: every query below sees the same snapshot (WAL), so a writer that
+        # appends meanwhile (a running server's decision log) cannot make the tables disagree.
+        store.conn.execute("BEGIN")
     try:
         store.check_storage()
         audit = _Audit(store.where, site_public_key, require_signatures)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from aseptic.errors import AsepticError, BackendError
 from aseptic.ledger import LeafKind, Ledger, canonical_json
@@ -30,11 +30,29 @@ from aseptic.trust._request import Decision
 __all__ = ["DecisionLog"]
 
 _CHUNK = 16
+T = TypeVar("T")
+
+
+class _Call(Generic[T]):
+    """A function to run with the ledger on the writer thread (``DecisionLog.call``), and its outcome."""
+
+    def __init__(self, fn: Callable[[Ledger], T]) -> None:
+        self.fn = fn
+        self.result: T | None = None
+        self.error: Exception | None = None
+
+    def run(self, ledger: Ledger) -> None:
+        try:
+            self.result = self.fn(ledger)
+        except Exception as exc:  # handed to the caller, who re-raises it in its own thread
+            self.error = exc
+
 
 # What the writer is handed: the leaf kind (access decisions are ``decision`` leaves; identity, login
 # and policy events are ``audit`` leaves) and the entry: canonical JSON bytes, or a decision, queued
 # as it is and encoded by the writer, off the request's path (``encode_decision``, ADR 0260).
-_Queued = tuple[LeafKind, bytes | Decision]
+# A ``_Call`` is run in log order between two commits (``call``).
+_Queued = tuple[LeafKind, bytes | Decision | _Call[Any]]
 
 # What a ``DecisionLog`` observer is handed after each commit: (leaf index, entry) in log order.
 Observer = Callable[[Sequence[tuple[int, bytes | Decision]]], object]
@@ -139,6 +157,27 @@ class DecisionLog:
         sequence = self.record_finding(payload)
         self.wait_for(sequence)
         return sequence
+
+    def call(self, fn: Callable[[Ledger], T]) -> T:
+        """Run ``fn(ledger)`` on the writer thread, after everything recorded before it is committed,
+        and return its result: for writes that need the ledger itself (an e-signature's leaf index,
+        an export's checkpoint) while this log is the ledger's one writer.
+
+        Raises:
+            BackendError: the log is closed or its ledger failed (``fn`` did not run).
+            Exception: whatever ``fn`` raised (the log stays usable).
+        """
+        job: _Call[T] = _Call(fn)
+        with self._done:
+            self._check_usable()
+            self._recorded += 1
+            sequence = self._recorded
+            self._pending.append((LeafKind.AUDIT, job))
+            self._work.notify()
+        self.wait_for(sequence)
+        if job.error is not None:
+            raise job.error
+        return job.result  # type: ignore[return-value]  # set by run() when no error was raised
 
     def _hand_over(self, entry: _Queued) -> None:
         # Called with the lock held. Wake the writer only when a group starts or fills up.
@@ -255,31 +294,51 @@ class DecisionLog:
                 del self._pending[: self._max_batch]
                 if not self._pending:
                     self._hurry = False
-            committed: list[tuple[int, bytes | Decision]] = []
-            try:
-                with ledger.batch():
-                    for kind, queued, run in _runs_by_kind(group):
-                        leaves = ledger.append_canonical_entries(kind, run)
-                        if self._observer is not None:
-                            committed.extend(zip(leaves, queued, strict=True))
-                        # Let request threads run between chunks: a long group would otherwise hold
-                        # the GIL for a whole switch interval and show up in their p99 latency.
-                        time.sleep(0)
-            except AsepticError as exc:
-                with self._done:
-                    self._failure = exc
-                    self._done.notify_all()
-                return
-            if committed:
-                # Before the waiters are woken: a flush returns with the group observed, so what the
-                # observer recorded (a finding) is in the log for the next flush to make durable.
-                self._observe(committed)
+            # Calls run in log order: the entries before one are committed first, the rest after.
+            start = 0
+            for index in range(len(group) + 1):
+                job = group[index][1] if index < len(group) else None
+                if index < len(group) and not isinstance(job, _Call):
+                    continue
+                if index > start and not self._commit(ledger, group[start:index]):
+                    return
+                if isinstance(job, _Call):
+                    job.run(ledger)
+                    with self._done:
+                        self._committed += 1
+                        self._done.notify_all()
+                start = index + 1
             with self._done:
-                self._committed += len(group)
-                self._commits += 1
                 if not self._pending:
                     self._hurry = False  # a wait for what was just committed: nothing left to hurry
+
+    def _commit(self, ledger: Ledger, group: list[_Queued]) -> bool:
+        """Append ``group`` in one transaction, then hand it to the observer; False (and the log
+        failed) if the ledger fails."""
+        committed: list[tuple[int, bytes | Decision]] = []
+        try:
+            with ledger.batch():
+                for kind, queued, run in _runs_by_kind(group):
+                    leaves = ledger.append_canonical_entries(kind, run)
+                    if self._observer is not None:
+                        committed.extend(zip(leaves, queued, strict=True))
+                    # Let request threads run between chunks: a long group would otherwise hold
+                    # the GIL for a whole switch interval and show up in their p99 latency.
+                    time.sleep(0)
+        except AsepticError as exc:
+            with self._done:
+                self._failure = exc
                 self._done.notify_all()
+            return False
+        if committed:
+            # Before the waiters are woken: a flush returns with the group observed, so what the
+            # observer recorded (a finding) is in the log for the next flush to make durable.
+            self._observe(committed)
+        with self._done:
+            self._committed += len(group)
+            self._commits += 1
+            self._done.notify_all()
+        return True
 
     def _observe(self, committed: list[tuple[int, bytes | Decision]]) -> None:
         observer = self._observer
@@ -309,6 +368,7 @@ def _runs_by_kind(group: list[_Queued]) -> Iterator[tuple[LeafKind, list[bytes |
         if kind is not run_kind or len(run) >= _CHUNK:
             yield run_kind, originals, run
             run, originals, run_kind = [], [], kind
+        assert not isinstance(queued, _Call)  # noqa: S101 - calls are split off before (_drain)
         originals.append(queued)
         run.append(encode_decision(queued) if isinstance(queued, Decision) else queued)
     yield run_kind, originals, run

@@ -16,7 +16,8 @@ const WINDOW_POINTS = 720;
 const $ = (id) => document.getElementById(id);
 let token = sessionStorage.getItem("aseptic.token");
 let timers = [];
-// Views added by other modules of the dashboard (ops.js: threat simulation, policies), by hash.
+// Views added by other modules of the dashboard (ops.js: threat simulation, policies;
+// batches.js: batch release), by hash.
 export const extraViews = {};
 
 export async function api(path, options = {}) {
@@ -74,7 +75,7 @@ async function start() {
   route();
 }
 
-function route() {
+export function route() {
   if (!token) { show("login"); return; }
   stopTimers();
   const view = (location.hash || "#overview").slice(1);
