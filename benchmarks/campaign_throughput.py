@@ -1,7 +1,7 @@
 """Campaign throughput: attacked batch simulations run and scored per minute, lock step vs per batch.
 
     .venv/bin/python -m benchmarks.campaign_throughput [--batches 2] [--workers 2] [--train-batches 10]
-        [--scenarios all|process] [--data DIR] [--json]
+        [--scenarios all|process] [--scoring block|sample|both] [--no-per-batch] [--data DIR] [--json]
 
 Both paths run the same scenarios of the shipped library on the same seeds (50000+), with the same
 detector set fitted once (``aseptic.bench.fit_detectors``, not timed) and ``--workers`` processes:
@@ -20,6 +20,11 @@ only what it can). Attacked batches per minute = attacked batches / wall time of
 (clean companions are simulated and scored too, but not counted); "per minute of 2 CPU cores" =
 attacked batches / worker CPU seconds x 120, what 2 cores nobody else uses would run (the shared
 machine's load is printed beside it).
+
+``--scoring`` picks how the lock-step runner scores (``run_campaign(scoring=...)``): ``block``
+(default, ``Engine.push_block`` per attacked stretch), ``sample`` (``push_sample`` per sample, the
+session-3 path) or ``both`` (one lock-step row of each per scenario set, same run).
+``--no-per-batch`` skips the session-2 baseline.
 """
 
 from __future__ import annotations
@@ -89,6 +94,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--train-batches", type=int, default=10)
     parser.add_argument("--scenarios", choices=("process", "all"), default="process")
+    parser.add_argument("--scoring", choices=("block", "sample", "both"), default="block")
+    parser.add_argument("--no-per-batch", action="store_true", help="skip the session-2 baseline")
     parser.add_argument("--data", type=Path, default=None, help="write DIR/campaign_throughput.json")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -100,45 +107,52 @@ def main() -> None:
     detectors = fit_detectors(args.train_batches)
     fit_s = time.perf_counter() - t0
 
-    # Baseline: one batch per task (what the session-2 runner did), clean batches not counted.
-    tasks = [(s, seed) for s in process for seed in seeds]
-    t1 = time.perf_counter()
-    cpu1 = os.times()
-    with ProcessPoolExecutor(max_workers=args.workers, initializer=_init, initargs=(detectors,)) as pool:
-        list(pool.map(_baseline_batch, tasks, chunksize=1))
-    base_s = time.perf_counter() - t1
-    base_cpu = _children_cpu(cpu1)
+    rows: dict[str, Any] = {}
+    if not args.no_per_batch:
+        # Baseline: one batch per task (what the session-2 runner did), clean batches not counted.
+        tasks = [(s, seed) for s in process for seed in seeds]
+        t1 = time.perf_counter()
+        cpu1 = os.times()
+        with ProcessPoolExecutor(max_workers=args.workers, initializer=_init, initargs=(detectors,)) as pool:
+            list(pool.map(_baseline_batch, tasks, chunksize=1))
+        base_s = time.perf_counter() - t1
+        base_cpu = _children_cpu(cpu1)
 
-    rows: dict[str, Any] = {
-        "baseline (per batch, process scenarios)": {
+        rows["baseline (per batch, process scenarios)"] = {
             "attacked_batches": len(tasks),
             "wall_s": round(base_s, 1),
             "children_cpu_s": base_cpu,
             "attacked_batches_per_min": round(60.0 * len(tasks) / base_s, 1),
             "per_min_on_2_free_cores": round(120.0 * len(tasks) / base_cpu, 1) if base_cpu else None,
         }
-    }
-    chosen = {"lock step (process scenarios)": process}
+    scorings = ("sample", "block") if args.scoring == "both" else (args.scoring,)
+    chosen = {"process scenarios": process}
     if args.scenarios == "all":
-        chosen["lock step (whole library)"] = library
-    for label, scenarios in chosen.items():
-        cpu2 = os.times()
-        report = run_campaign(
-            scenarios, batches=args.batches, train_batches=args.train_batches, workers=args.workers
-        )
-        timing = report["timing"]
-        rows[label] = {
-            "attacked_batches": timing["attacked_batches"],
-            "clean_batches": timing["clean_batches"],
-            "wall_s": timing["score_s"],
-            "fit_s": timing["fit_s"],
-            "children_cpu_s": _children_cpu(cpu2),
-            "attacked_batches_per_min": timing["attacked_batches_per_min"],
-        }
-        cpu = rows[label]["children_cpu_s"]
-        rows[label]["per_min_on_2_free_cores"] = (
-            round(120.0 * timing["attacked_batches"] / cpu, 1) if cpu else None
-        )
+        chosen["whole library"] = library
+    for what, scenarios in chosen.items():
+        for scoring in scorings:
+            label = f"lock step, {scoring} scoring ({what})"
+            cpu2 = os.times()
+            report = run_campaign(
+                scenarios,
+                batches=args.batches,
+                train_batches=args.train_batches,
+                workers=args.workers,
+                scoring=scoring,
+            )
+            timing = report["timing"]
+            rows[label] = {
+                "attacked_batches": timing["attacked_batches"],
+                "clean_batches": timing["clean_batches"],
+                "wall_s": timing["score_s"],
+                "fit_s": timing["fit_s"],
+                "children_cpu_s": _children_cpu(cpu2),
+                "attacked_batches_per_min": timing["attacked_batches_per_min"],
+            }
+            cpu = rows[label]["children_cpu_s"]
+            rows[label]["per_min_on_2_free_cores"] = (
+                round(120.0 * timing["attacked_batches"] / cpu, 1) if cpu else None
+            )
     result = {
         "batches_per_scenario": args.batches,
         "workers": args.workers,
@@ -161,7 +175,7 @@ def main() -> None:
     )
     for label, row in rows.items():
         print(
-            f"{label:42} {row['attacked_batches']:4} attacked batches in {row['wall_s']:7.1f} s wall "
+            f"{label:48} {row['attacked_batches']:4} attacked batches in {row['wall_s']:7.1f} s wall "
             f"({row['children_cpu_s']:7.1f} s worker CPU): {row['attacked_batches_per_min']:6.1f} per minute"
             f" wall, {row['per_min_on_2_free_cores']} per minute of 2 CPU cores"
         )

@@ -237,6 +237,7 @@ def run_campaign(
     out: Path | None = None,
     train_duration_h: float | None = None,
     progress: Progress | None = None,
+    scoring: str = "block",
 ) -> dict[str, Any]:
     """Execute ``scenarios`` on ``batches`` batches each and score them; the campaign.json content.
 
@@ -244,16 +245,21 @@ def run_campaign(
     hours (default: the full recipe), as in ``aseptic bench twin``; with a soft-sensor scenario the
     model guard's limits are calibrated on as many clean guarded batches. With ``out``, also writes
     ``out/campaign.json`` and ``out/report.html``. ``progress(done, total)`` counts finished groups
-    (one per seed, PAA mode and batch duration).
+    (one per seed, PAA mode and batch duration). ``scoring``: ``"block"`` (default) scores each
+    attacked stretch with ``Engine.push_block``, ``"sample"`` with ``push_sample`` per sample (the
+    same results; the reference path).
 
     Raises:
-        ConfigError: ``batches`` < 1, ``train_batches`` < 3, ``workers`` < 1 or no scenario.
+        ConfigError: ``scoring`` unknown, ``batches`` < 1, ``train_batches`` < 3, ``workers`` < 1
+            or no scenario.
         OSError: ``out`` cannot be written.
     """
     from aseptic.bench import TRAIN_SEED, fit_detectors
     from aseptic.campaign._model import GuardKit, fit_guard_kit
-    from aseptic.campaign._worker import init_worker, run_group
+    from aseptic.campaign._worker import SCORING, init_worker, run_group
 
+    if scoring not in SCORING:
+        raise ConfigError(f"campaign scoring must be one of {', '.join(SCORING)} (got {scoring!r})")
     if batches < 1 or train_batches < 3 or workers < 1 or not scenarios:
         raise ConfigError(
             "campaign run needs at least one scenario, batches >= 1, train batches >= 3 and workers >= 1 "
@@ -281,14 +287,14 @@ def run_campaign(
     results: list[dict[str, Any]] = []
     t1 = time.perf_counter()
     if workers == 1:  # in this process: no pool to start, nothing to pickle
-        init_worker(detectors, kit)
+        init_worker(detectors, kit, scoring)
         for done, group in enumerate(groups, start=1):
             results += run_group(group)
             if progress is not None:
                 progress(done, len(groups))
     elif groups:
         with ProcessPoolExecutor(
-            max_workers=workers, initializer=init_worker, initargs=(detectors, kit)
+            max_workers=workers, initializer=init_worker, initargs=(detectors, kit, scoring)
         ) as pool:
             for done, group_results in enumerate(pool.map(run_group, groups, chunksize=1), start=1):
                 results += group_results
