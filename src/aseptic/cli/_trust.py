@@ -50,15 +50,21 @@ from aseptic.trust import (
     Principal,
     RequestContext,
     SiteCA,
+    area_entity,
+    batch_entity,
     load_active_policy_set,
     lockout_policy,
     plant_entities,
+    record_entity,
 )
 
 SESSION_TOKEN_ENV = "ASEPTIC_SESSION_TOKEN"  # noqa: S105 - the name of a variable, not a secret
 PASSWORD_ENV = "ASEPTIC_PASSWORD"  # noqa: S105 - the name of a variable, not a secret
 TOTP_ENV = "ASEPTIC_TOTP_CODE"
 ACTOR_SESSION_S = 60  # the session a password login of a single command gets (not handed out)
+# Site records outside the plant areas, as the HTTP API names them (docs/dashboard.md):
+# Record::"<id>" in Batch::"site-records" of Area::"site-records".
+SITE_RECORDS_AREA = "site-records"
 
 SessionFileOption = Annotated[
     Path | None,
@@ -173,6 +179,24 @@ class TrustContext:
             EntityRef(actor.kind, actor.name), action, EntityRef("Site", "site-01"), self.cli_context()
         )
         self.enforcement_point().require(request, extra=[actor.to_entity()])
+
+    def require_site_record_read(self, actor: Principal, record: str) -> None:
+        """Ask the enforcement point whether ``actor`` may read the site record ``record`` (e.g.
+        ``access-decisions``, as the API's access view does); log the decision.
+
+        Raises:
+            AccessDenied: the policies deny it (the deny is logged).
+        """
+        entities = [
+            actor.to_entity(),
+            area_entity(SITE_RECORDS_AREA),
+            batch_entity(SITE_RECORDS_AREA, "fermenter-01", SITE_RECORDS_AREA),
+            record_entity(record, SITE_RECORDS_AREA, SITE_RECORDS_AREA),
+        ]
+        request = AccessRequest(
+            EntityRef(actor.kind, actor.name), "read_record", EntityRef("Record", record), self.cli_context()
+        )
+        self.enforcement_point().require(request, extra=entities)
 
 
 @contextmanager
