@@ -17,11 +17,14 @@ Per batch the same seed is simulated several times (counterfactuals, possible on
   difference is the part of the channel that disturbance causes, which no model of the published
   tags can remove because the disturbance is not published (**noise floor**).
 
-Channels: the manipulated variable itself, and for pH the charge balance of the twin's own pH
-equation solved for the acid production it implies from the published pH, dosing and feeds
-(``charge_demand``, in litres per hour of base). Windows are 2 h means (the goal's time to detect);
-noise is the robust standard deviation (1.4826 x MAD) of the change between consecutive 2 h means
-after 30 h (a detector compares the window with what came before); for the tracking error
+Channels: the manipulated variable itself; the tracking error; for pH the charge balance of the
+twin's own pH equation solved for the acid production it implies from the published pH, dosing and
+feeds (``charge_demand``, in litres per hour of base); for temperature the twin's heat balance solved
+for the heat of reaction, with the coolant inlet temperature taken from the simulator as if it
+were measured (``heat_demand``, kJ/h: a what-if for a transmitter the plant does not have).
+Windows are 2 h means (the goal's time to detect); noise is the robust standard deviation
+(1.4826 x MAD) of the change between consecutive 2 h means after 30 h (a detector compares the
+window with what came before); for the tracking error
 (measurement - setpoint, whose clean reference is known: zero) it is the robust sd of the 2 h
 means. ``snr_2h`` = median |signal in the first 2 h| / noise. Detecting 95 % of attacks within 2 h
 at <= 0.5 false-alarm episodes per 100 batch-hours needs roughly snr >= 4 (one-sided 1 % per
@@ -92,20 +95,68 @@ Series = dict[str, np.ndarray]
 def simulate(
     seed: int, attacks: Sequence[Attack], zero: tuple[int, ...] = (), *, duration_h: float | None = None
 ) -> Series:
-    """One in-loop batch as arrays of its published tags; ``zero``: disturbance columns removed."""
+    """One in-loop batch as arrays of its published tags; ``zero``: disturbance columns removed.
+
+    Also ``HIDDEN_COOLANT``: the coolant inlet temperature the batch ran with (not a published tag:
+    it stands in for a transmitter the plant does not have, for the heat balance's what-if).
+    """
+    drawn: list[BatchDraw] = []
 
     def draw(*args: Any, **kwargs: Any) -> BatchDraw:
         d = draw_batch(*args, **kwargs)
         dist = d.disturbances.copy()
         dist[:, list(zero)] = 0.0
-        return dataclasses.replace(d, disturbances=dist)
+        drawn.append(dataclasses.replace(d, disturbances=dist))
+        return drawn[-1]
 
-    with mock.patch.object(plant_module, "draw_batch", draw if zero else draw_batch):
+    with mock.patch.object(plant_module, "draw_batch", draw):
         plant = InLoopPlant(seed, list(attacks), paa_control="true", duration_h=duration_h)
         rows = []
         while not plant.finished:
             rows.append(plant.step())
-    return {name: np.array([r[name] for r in rows]) for name in rows[0]}
+    out = {name: np.array([r[name] for r in rows]) for name in rows[0]}
+    d = drawn[0]
+    out[HIDDEN_COOLANT] = d.params[kin.T_CIN] + d.disturbances[: len(rows), kin.T_CIN]
+    return out
+
+
+HIDDEN_COOLANT = "coolant_inlet_k (hidden)"
+
+
+def heat_demand(d: Series) -> np.ndarray:
+    """The heat of reaction the twin's heat balance implies at each sample, in kJ/h, *if* the coolant
+    inlet temperature were measured (``HIDDEN_COOLANT``): ``rho V cp dT/dt`` minus every other term
+    of the twin's balance (feeds, evaporation, agitation, coil cooling and heating, ambient) from
+    the published temperature, flows, volume, weight and agitator power."""
+    temp, vol = d["temperature_k"], d["volume_l"]
+    window = np.ones(25) / 25.0  # the broth density from load cell and level, smoothed over 5 h
+    rho = np.convolve(1000.0 * d["weight_kg"] / vol, window, mode="same")
+    rho_feed = 0.6 * kin.RHO_SUGAR + 0.4 * 1000.0  # 600 g/L sugar feed
+    f_evp = vol * kin.ALPHA_EVP * (np.exp(2.5 * (temp - kin.T_0) / (kin.T_V - kin.T_0)) - 1.0)
+    other = (
+        d["sugar_feed_l_per_h"] * rho_feed * kin.C_PS * (kin.T_F - temp) / 1000.0
+        + d["water_feed_l_per_h"] * 1000.0 * kin.C_PW * (kin.T_W - temp) / 1000.0
+        - f_evp * rho * kin.C_PW / 1000.0
+        - kin.DH_EVAP * f_evp
+        + d["agitator_power_kw"]
+        - _coil(d["cooling_water_l_per_h"], temp, d[HIDDEN_COOLANT], rho)
+        - _coil(d["heating_water_l_per_h"], temp, np.full(temp.size, kin.T_H), rho)
+        - kin.U_AMB * kin.A_COIL * (temp - kin.T_AIR)
+    )
+    capacity = vol / 1000.0 * kin.C_PW * rho
+    out = np.full(temp.size, np.nan)
+    out[1:] = capacity[:-1] * np.diff(temp) / np.diff(d["batch_time_h"]) - other[1:]
+    return out
+
+
+def _coil(flow: np.ndarray, temp: np.ndarray, inlet: np.ndarray, rho: np.ndarray) -> np.ndarray:
+    """The twin's coil heat transfer (``_kinetics._coil_heat``), vectorised."""
+    f = np.maximum(flow, 0.0)
+    den = f / 1000.0 + kin.ALPHA_1 * (f / 1000.0) ** kin.BETA_T * rho * kin.C_PS / 2.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        heat = (kin.ALPHA_1 / 1000.0) * f ** (kin.BETA_T + 1.0) * (temp - inlet) / den
+    result: np.ndarray = np.where(f > 0.0, heat, 0.0)
+    return result
 
 
 def charge_demand(d: Series) -> np.ndarray:
@@ -163,6 +214,8 @@ def _channels(tag: str, d: Series) -> dict[str, np.ndarray]:
     out = {LOOPS[tag].mv: d[LOOPS[tag].mv], tag + TRACKING: d[tag] - d[SETPOINT[tag]]}
     if tag == "ph":
         out["charge balance demand"] = charge_demand(d)
+    else:
+        out["heat balance demand, coolant inlet known (what-if)"] = heat_demand(d)
     return out
 
 
