@@ -52,21 +52,26 @@ _START = datetime(2026, 1, 1, tzinfo=UTC)
 _DETECTORS: list[Detector] = []
 _KIT: GuardKit | None = None
 _BLOCK = True
+_REUSE = True
 
 SCORING = ("block", "sample")
 
 
-def init_worker(detectors: list[Detector], kit: GuardKit | None, scoring: str = "block") -> None:
+def init_worker(
+    detectors: list[Detector], kit: GuardKit | None, scoring: str = "block", reuse: bool = True
+) -> None:
     """Give this process the fitted detectors and the guard kit (a pool initializer).
 
     ``scoring``: ``"block"`` scores each stretch of samples with ``Engine.push_block`` (vectorised,
     the same verdicts bit for bit); ``"sample"`` calls ``push_sample`` per sample (the reference
-    path, kept for the benchmark baseline and the equivalence test).
+    path, kept for the benchmark baseline and the equivalence test). ``reuse``: the custody watch
+    reuses the outcome of a ledger verification of byte-identical files and the access watches the
+    Cedar decision of an identical request (ADR 0370); False runs every one (the reference path).
     """
-    global _DETECTORS, _KIT, _BLOCK
+    global _DETECTORS, _KIT, _BLOCK, _REUSE
     if scoring not in SCORING:
         raise ValueError(f"scoring must be one of {SCORING}, got {scoring!r}")
-    _DETECTORS, _KIT, _BLOCK = detectors, kit, scoring == "block"
+    _DETECTORS, _KIT, _BLOCK, _REUSE = detectors, kit, scoring == "block", reuse
 
 
 @dataclass
@@ -110,10 +115,10 @@ def _make_watch(
         return GatewayWatch(steps)
     if key == "custody":
         mine = [s for s in steps if s.primitive in ("ransomware_encrypt", "ledger_tamper")]
-        return CustodyWatch(mine, "collector-01", seed, (watched[0], watched[1]))
+        return CustodyWatch(mine, "collector-01", seed, (watched[0], watched[1]), reuse_verification=_REUSE)
     identity = key.split(":", 1)[1]
     mine = [s for s in steps if s.primitive in ("historian_bulk_read", "data_export")]
-    return AccessWatch(mine, identity, f"B-{seed}", watched[2])
+    return AccessWatch(mine, identity, f"B-{seed}", watched[2], reuse=_REUSE)
 
 
 def _custody_window(scenarios: Sequence[Scenario]) -> tuple[float, float]:
