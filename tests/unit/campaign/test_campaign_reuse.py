@@ -261,3 +261,41 @@ def test_campaign_with_reused_outcomes_matches_the_reference_path() -> None:
         return report
 
     assert campaign(True) == campaign(False)
+
+
+def test_prefixes_measured_on_the_fleet_arrays_score_like_the_sample_by_sample_comparison(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The first differing sample of a batch published as the fleet stepped it is found on the
+    fleet's arrays (a loop bias, a setpoint written through the gateway); a view-path batch is still
+    compared sample by sample.
+    Either way every batch scores as with the session-3 comparison of every batch."""
+    from aseptic.bench import fit_detectors
+    from aseptic.campaign import CAMPAIGN_SEED, _worker
+    from aseptic.campaign._runner import _groups
+
+    view = {
+        "primitive": "sensor_bias",
+        "at_h": 10,
+        "duration_h": 8,
+        "params": {"tag": "temperature_k", "offset": 0.5, "path": "view"},
+        "techniques": ["T0856"],
+    }
+    setpoint = {
+        "primitive": "setpoint_tamper",
+        "at_h": 15,
+        "params": {"tag": "temperature_sp_k", "value": 298.8, "identity": "process_engineer"},
+        "techniques": ["T0836"],
+    }
+    scenarios = [
+        _bias_loop(),
+        _scenario("view-test", view, "mspc"),
+        _scenario("setpoint-test", setpoint, "mspc"),
+    ]
+    (group,) = _groups(scenarios, [CAMPAIGN_SEED])
+    _worker.init_worker(fit_detectors(3, duration_h=DURATION_H), None)
+    monkeypatch.setattr(_worker, "_FLEET_PREFIX", False)
+    reference = _worker.run_group(group)
+    monkeypatch.setattr(_worker, "_FLEET_PREFIX", True)
+    assert _worker.run_group(group) == reference
+    assert any(r["findings"] for r in reference[1:])
