@@ -1,7 +1,8 @@
 """Campaign throughput: attacked batch simulations run and scored per minute, lock step vs per batch.
 
     .venv/bin/python -m benchmarks.campaign_throughput [--batches 2] [--workers 2] [--train-batches 10]
-        [--scenarios all|process] [--scoring block|sample|both] [--no-per-batch] [--data DIR] [--json]
+        [--scenarios all|process|library] [--scoring block|sample|both] [--reuse on|off|both]
+        [--no-per-batch] [--data DIR] [--json]
 
 Both paths run the same scenarios of the shipped library on the same seeds (50000+), with the same
 detector set fitted once (``aseptic.bench.fit_detectors``, not timed) and ``--workers`` processes:
@@ -24,7 +25,13 @@ machine's load is printed beside it).
 ``--scoring`` picks how the lock-step runner scores (``run_campaign(scoring=...)``): ``block``
 (default, ``Engine.push_block`` per attacked stretch), ``sample`` (``push_sample`` per sample, the
 session-3 path) or ``both`` (one lock-step row of each per scenario set, same run).
-``--no-per-batch`` skips the session-2 baseline.
+``--reuse`` picks whether the platform watches reuse verification and decision outcomes of
+identical inputs (``run_campaign(reuse=...)``, ADR 0370): ``on`` (default), ``off`` (the session-3
+path) or ``both`` (the session-3 path first, then the reusing one, same run). ``--scenarios
+library`` times the whole library only. ``--no-per-batch`` skips the session-2 baseline.
+
+The last lines print, per lock-step row, ``WALL: N attacked batches per minute`` (attacked batches
+/ wall seconds of the scoring phase, pool start included) beside the CPU figure and the load.
 """
 
 from __future__ import annotations
@@ -93,8 +100,9 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=2, help="batches per scenario")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--train-batches", type=int, default=10)
-    parser.add_argument("--scenarios", choices=("process", "all"), default="process")
+    parser.add_argument("--scenarios", choices=("process", "all", "library"), default="process")
     parser.add_argument("--scoring", choices=("block", "sample", "both"), default="block")
+    parser.add_argument("--reuse", choices=("on", "off", "both"), default="on")
     parser.add_argument("--no-per-batch", action="store_true", help="skip the session-2 baseline")
     parser.add_argument("--data", type=Path, default=None, help="write DIR/campaign_throughput.json")
     parser.add_argument("--json", action="store_true")
@@ -103,8 +111,10 @@ def main() -> None:
     library = load_library([])
     process = [s for s in library if all(st.primitive in PROCESS for st in s.steps)]
     seeds = [CAMPAIGN_SEED + i for i in range(args.batches)]
+    load_before = [round(x, 2) for x in os.getloadavg()]
     t0 = time.perf_counter()
-    detectors = fit_detectors(args.train_batches)
+    # Only the per-batch baseline uses these (run_campaign fits its own, not timed).
+    detectors = fit_detectors(args.train_batches) if not args.no_per_batch else []
     fit_s = time.perf_counter() - t0
 
     rows: dict[str, Any] = {}
@@ -126,39 +136,22 @@ def main() -> None:
             "per_min_on_2_free_cores": round(120.0 * len(tasks) / base_cpu, 1) if base_cpu else None,
         }
     scorings = ("sample", "block") if args.scoring == "both" else (args.scoring,)
-    chosen = {"process scenarios": process}
-    if args.scenarios == "all":
+    reuses = (False, True) if args.reuse == "both" else (args.reuse == "on",)
+    chosen = {} if args.scenarios == "library" else {"process scenarios": process}
+    if args.scenarios in ("all", "library"):
         chosen["whole library"] = library
     for what, scenarios in chosen.items():
         for scoring in scorings:
-            label = f"lock step, {scoring} scoring ({what})"
-            cpu2 = os.times()
-            report = run_campaign(
-                scenarios,
-                batches=args.batches,
-                train_batches=args.train_batches,
-                workers=args.workers,
-                scoring=scoring,
-            )
-            timing = report["timing"]
-            rows[label] = {
-                "attacked_batches": timing["attacked_batches"],
-                "clean_batches": timing["clean_batches"],
-                "wall_s": timing["score_s"],
-                "fit_s": timing["fit_s"],
-                "children_cpu_s": _children_cpu(cpu2),
-                "attacked_batches_per_min": timing["attacked_batches_per_min"],
-            }
-            cpu = rows[label]["children_cpu_s"]
-            rows[label]["per_min_on_2_free_cores"] = (
-                round(120.0 * timing["attacked_batches"] / cpu, 1) if cpu else None
-            )
+            for reuse in reuses:
+                label = f"lock step, {scoring} scoring, reuse {'on' if reuse else 'off'} ({what})"
+                rows[label] = _lock_step(scenarios, args, scoring, reuse)
     result = {
         "batches_per_scenario": args.batches,
         "workers": args.workers,
         "process_scenarios": len(process),
         "library_scenarios": len(library),
         "detector_fit_s": round(fit_s, 1),
+        "load_average_before": load_before,
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "rows": rows,
     }
@@ -170,15 +163,46 @@ def main() -> None:
     if args.json:
         print(json.dumps(result, indent=2))
         return
-    print(
-        f"{args.batches} batches per scenario, {args.workers} workers, load average {result['load_average']}"
-    )
+    print(f"{args.batches} batches per scenario, {args.workers} workers, load average before {load_before}")
     for label, row in rows.items():
         print(
             f"{label:48} {row['attacked_batches']:4} attacked batches in {row['wall_s']:7.1f} s wall "
             f"({row['children_cpu_s']:7.1f} s worker CPU): {row['attacked_batches_per_min']:6.1f} per minute"
             f" wall, {row['per_min_on_2_free_cores']} per minute of 2 CPU cores"
         )
+    print(f"load average after: {[round(x, 2) for x in os.getloadavg()]}")
+    for label, row in rows.items():
+        if label.startswith("lock step"):
+            print(f"WALL: {row['attacked_batches_per_min']:6.1f} attacked batches per minute  [{label}]")
+
+
+def _lock_step(
+    scenarios: list[Scenario], args: argparse.Namespace, scoring: str, reuse: bool
+) -> dict[str, Any]:
+    cpu = os.times()
+    load = round(os.getloadavg()[0], 2)
+    report = run_campaign(
+        scenarios,
+        batches=args.batches,
+        train_batches=args.train_batches,
+        workers=args.workers,
+        scoring=scoring,
+        reuse=reuse,
+    )
+    timing = report["timing"]
+    worker_cpu = _children_cpu(cpu)
+    return {
+        "attacked_batches": timing["attacked_batches"],
+        "clean_batches": timing["clean_batches"],
+        "wall_s": timing["score_s"],
+        "fit_s": timing["fit_s"],
+        "children_cpu_s": worker_cpu,
+        "attacked_batches_per_min": timing["attacked_batches_per_min"],
+        "per_min_on_2_free_cores": round(120.0 * timing["attacked_batches"] / worker_cpu, 1)
+        if worker_cpu
+        else None,
+        "load_average_1min_at_start": load,
+    }
 
 
 def _children_cpu(before: os.times_result) -> float:

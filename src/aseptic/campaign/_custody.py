@@ -12,6 +12,7 @@ published values.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import shutil
@@ -29,7 +30,7 @@ from aseptic.backup import create_backup, restore_backup
 from aseptic.campaign._scenario import Step
 from aseptic.clock import SimClock
 from aseptic.crypto import SigningKey
-from aseptic.errors import AsepticError
+from aseptic.errors import AsepticError, BackendError
 from aseptic.ledger import Checkpoint, Ledger, verify_ledger
 from aseptic.telemetry import Envelope, Quality, Reading
 
@@ -66,10 +67,53 @@ def _entropy_bits_per_byte(data: bytes) -> float:
     return float(-(p * np.log2(p)).sum())
 
 
+def _files(root: Path) -> dict[str, str]:
+    """Every file under ``root``: relative POSIX name -> path. What ``root.rglob("*")`` filtered by
+    ``is_file()`` lists (symbolic links to directories not entered), from ``os.scandir``'s entry
+    types instead of a ``stat`` and a ``Path`` per file (the scan runs at every check of every
+    custody batch)."""
+    out: dict[str, str] = {}
+    todo = [(str(root), "")]
+    while todo:
+        folder, prefix = todo.pop()
+        try:
+            with os.scandir(folder) as entries:
+                listed = list(entries)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for entry in listed:
+            if entry.is_dir(follow_symlinks=False):
+                todo.append((entry.path, f"{prefix}{entry.name}/"))
+            elif entry.is_file():
+                out[f"{prefix}{entry.name}"] = entry.path
+    return out
+
+
+def _directory_digest(root: Path) -> str:
+    """SHA-256 over every file under ``root``: relative name, size and bytes, in name order."""
+    if not root.is_dir():
+        return ""
+    digest = hashlib.sha256()
+    for name, path in sorted(_files(root).items()):
+        data = Path(path).read_bytes()
+        encoded = name.encode("utf-8", "surrogateescape")
+        digest.update(len(encoded).to_bytes(8, "big") + encoded + len(data).to_bytes(8, "big"))
+        digest.update(data)
+    return digest.hexdigest()
+
+
 class CustodyWatch:
     """The batch's readings in a scratch ledger, checked, backed up; ransomware and ledger edits."""
 
-    def __init__(self, steps: Sequence[Step], source: str, seed: int, watched: tuple[float, float]) -> None:
+    def __init__(
+        self,
+        steps: Sequence[Step],
+        source: str,
+        seed: int,
+        watched: tuple[float, float],
+        *,
+        reuse_verification: bool = True,
+    ) -> None:
         self._steps, self._done = steps, set[int]()
         self._watched = watched
         self._samples = 0
@@ -96,6 +140,10 @@ class CustodyWatch:
         self._next_verify_h = VERIFY_H
         self._halted = False
         self._expected_files: set[str] = set()
+        self._verified: tuple[tuple[str, tuple[str, ...]], str | None] | None = None
+        self.reuse_verification = reuse_verification
+        self.verifications_run = 0
+        self.verifications_reused = 0
         self.findings: list[Finding] = []
         self.impact: dict[str, Any] = {}
 
@@ -128,9 +176,7 @@ class CustodyWatch:
         )
         self._last_backup = made.path
         self._backed_up = len(self._sealed)
-        self._expected_files = {
-            p.relative_to(self.data_dir).as_posix() for p in self.data_dir.rglob("*") if p.is_file()
-        }
+        self._expected_files = set(_files(self.data_dir))
         self._ledger = Ledger.open(self.data_dir, site_key=self._site, clock=self._clock, create=False)
 
     def before_step(self, next_h: float) -> None:
@@ -224,14 +270,12 @@ class CustodyWatch:
     # -- detection and response ----------------------------------------------------------------
 
     def _check(self, time_h: float, *, verify: bool) -> None:
-        present = {
-            p.relative_to(self.data_dir).as_posix(): p for p in self.data_dir.rglob("*") if p.is_file()
-        }
+        present = _files(self.data_dir)
         missing = sorted(self._expected_files - set(present))
         opaque = [
             name
             for name, path in present.items()
-            if name not in self._expected_files and _entropy_bits_per_byte(path.read_bytes()) > 7.5
+            if name not in self._expected_files and _entropy_bits_per_byte(Path(path).read_bytes()) > 7.5
         ]
         if missing and opaque:
             self.findings.append((time_h, "ransomware.encrypted_files"))
@@ -240,9 +284,9 @@ class CustodyWatch:
             if self._ledger is not None:
                 self._ledger.close()
             try:
-                verify_ledger(self.data_dir, self._site.public, trusted=self._kept)
-            except AsepticError as exc:
-                self.findings.append((time_h, f"ledger_verify.{type(exc).__name__}"))
+                outcome = self._verify()
+                if outcome is not None:
+                    self.findings.append((time_h, outcome))
             finally:
                 self._ledger = (
                     Ledger.open(self.data_dir, site_key=self._site, clock=self._clock, create=False)
@@ -251,6 +295,32 @@ class CustodyWatch:
                 )
         if missing and opaque and "records_restored" not in self.impact:
             self._restore()
+
+    def _verify(self) -> str | None:
+        """``verify_ledger`` of the data directory: None when it passes, else the Finding's statistic.
+
+        Verification is a deterministic function of the directory's bytes, the site key and the
+        trusted checkpoints. When all of them are what the last verification saw (every file's name
+        and SHA-256 compared), the outcome is that verification's, and it is reused (ADR 0370); any
+        change of any byte, file or checkpoint runs the full verification again.
+        """
+        state = (_directory_digest(self.data_dir), tuple(c.to_note() for c in self._kept))
+        if self.reuse_verification and self._verified is not None and self._verified[0] == state:
+            self.verifications_reused += 1
+            return self._verified[1]
+        outcome: str | None = None
+        try:
+            verify_ledger(self.data_dir, self._site.public, trusted=self._kept)
+        except BackendError as exc:
+            # Not a property of the bytes (a database that failed to answer): never reused.
+            self.verifications_run += 1
+            self._verified = None
+            return f"ledger_verify.{type(exc).__name__}"
+        except AsepticError as exc:
+            outcome = f"ledger_verify.{type(exc).__name__}"
+        self.verifications_run += 1
+        self._verified = (state, outcome)
+        return outcome
 
     def _restore(self) -> None:
         """Restore the last verified backup and check its records against the log and the batch."""

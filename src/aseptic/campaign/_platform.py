@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from aseptic.campaign._custody import CHECK_INTERVAL_H
+from aseptic.campaign._decisions import RepeatingDecisionPoint
 from aseptic.campaign._scenario import Step
 from aseptic.clock import SimClock
 from aseptic.crypto import SigningKey
@@ -173,7 +174,9 @@ class AccessWatch:
     READS_PER_SAMPLE = 1
     USUAL_TAGS = ("temperature_k", "ph", "dissolved_o2_mg_per_l", "volume_l", "paa_feed_l_per_h", "weight_kg")
 
-    def __init__(self, steps: Sequence[Step], identity: str, batch_id: str, training_h: float) -> None:
+    def __init__(
+        self, steps: Sequence[Step], identity: str, batch_id: str, training_h: float, *, reuse: bool = True
+    ) -> None:
         self._steps, self._done = steps, set[int]()
         self._training_h = training_h
         self._dir = Path(tempfile.mkdtemp(prefix="aseptic-campaign-access-"))
@@ -183,7 +186,8 @@ class AccessWatch:
             lambda: Ledger.open(self._dir, site_key=key, clock=self._clock), max_batch=512, max_delay_s=0.0
         )
         self._site_key = key
-        self._pep = EnforcementPoint(PolicyDecisionPoint(PolicyBundle.default(), plant_entities()), self._log)
+        self.pdp = RepeatingDecisionPoint(PolicyBundle.default(), plant_entities(), reuse=reuse)
+        self._pep = EnforcementPoint(self.pdp, self._log)
         self._name = f"{identity}-1"
         self._extra = [principal_entity("User", self._name, [identity], active=True, areas=["fermentation"])]
         self._batch_id = batch_id

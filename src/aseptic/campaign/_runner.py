@@ -238,6 +238,7 @@ def run_campaign(
     train_duration_h: float | None = None,
     progress: Progress | None = None,
     scoring: str = "block",
+    reuse: bool = True,
 ) -> dict[str, Any]:
     """Execute ``scenarios`` on ``batches`` batches each and score them; the campaign.json content.
 
@@ -247,7 +248,9 @@ def run_campaign(
     ``out/campaign.json`` and ``out/report.html``. ``progress(done, total)`` counts finished groups
     (one per seed, PAA mode and batch duration). ``scoring``: ``"block"`` (default) scores each
     attacked stretch with ``Engine.push_block``, ``"sample"`` with ``push_sample`` per sample (the
-    same results; the reference path).
+    same results; the reference path). ``reuse`` (default): the platform watches reuse the outcome
+    of a ledger verification of byte-identical files and the Cedar decision of an identical request
+    (ADR 0370); False runs every verification and decision (the same results; the reference path).
 
     Raises:
         ConfigError: ``scoring`` unknown, ``batches`` < 1, ``train_batches`` < 3, ``workers`` < 1
@@ -287,14 +290,14 @@ def run_campaign(
     results: list[dict[str, Any]] = []
     t1 = time.perf_counter()
     if workers == 1:  # in this process: no pool to start, nothing to pickle
-        init_worker(detectors, kit, scoring)
+        init_worker(detectors, kit, scoring, reuse=reuse)
         for done, group in enumerate(groups, start=1):
             results += run_group(group)
             if progress is not None:
                 progress(done, len(groups))
     elif groups:
         with ProcessPoolExecutor(
-            max_workers=workers, initializer=init_worker, initargs=(detectors, kit, scoring)
+            max_workers=workers, initializer=init_worker, initargs=(detectors, kit, scoring, reuse)
         ) as pool:
             for done, group_results in enumerate(pool.map(run_group, groups, chunksize=1), start=1):
                 results += group_results

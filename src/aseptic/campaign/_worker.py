@@ -52,21 +52,27 @@ _START = datetime(2026, 1, 1, tzinfo=UTC)
 _DETECTORS: list[Detector] = []
 _KIT: GuardKit | None = None
 _BLOCK = True
+_REUSE = True
+_FLEET_PREFIX = True  # False: every batch compared sample by sample (the session-3 code; tests)
 
 SCORING = ("block", "sample")
 
 
-def init_worker(detectors: list[Detector], kit: GuardKit | None, scoring: str = "block") -> None:
+def init_worker(
+    detectors: list[Detector], kit: GuardKit | None, scoring: str = "block", reuse: bool = True
+) -> None:
     """Give this process the fitted detectors and the guard kit (a pool initializer).
 
     ``scoring``: ``"block"`` scores each stretch of samples with ``Engine.push_block`` (vectorised,
     the same verdicts bit for bit); ``"sample"`` calls ``push_sample`` per sample (the reference
-    path, kept for the benchmark baseline and the equivalence test).
+    path, kept for the benchmark baseline and the equivalence test). ``reuse``: the custody watch
+    reuses the outcome of a ledger verification of byte-identical files and the access watches the
+    Cedar decision of an identical request (ADR 0370); False runs every one (the reference path).
     """
-    global _DETECTORS, _KIT, _BLOCK
+    global _DETECTORS, _KIT, _BLOCK, _REUSE
     if scoring not in SCORING:
         raise ValueError(f"scoring must be one of {SCORING}, got {scoring!r}")
-    _DETECTORS, _KIT, _BLOCK = detectors, kit, scoring == "block"
+    _DETECTORS, _KIT, _BLOCK, _REUSE = detectors, kit, scoring == "block", reuse
 
 
 @dataclass
@@ -110,10 +116,10 @@ def _make_watch(
         return GatewayWatch(steps)
     if key == "custody":
         mine = [s for s in steps if s.primitive in ("ransomware_encrypt", "ledger_tamper")]
-        return CustodyWatch(mine, "collector-01", seed, (watched[0], watched[1]))
+        return CustodyWatch(mine, "collector-01", seed, (watched[0], watched[1]), reuse_verification=_REUSE)
     identity = key.split(":", 1)[1]
     mine = [s for s in steps if s.primitive in ("historian_bulk_read", "data_export")]
-    return AccessWatch(mine, identity, f"B-{seed}", watched[2])
+    return AccessWatch(mine, identity, f"B-{seed}", watched[2], reuse=_REUSE)
 
 
 def _custody_window(scenarios: Sequence[Scenario]) -> tuple[float, float]:
@@ -211,9 +217,8 @@ def run_group(group: Group) -> list[dict[str, Any]]:
     for b in batches:
         for watch in b.watches.values():
             watch.close()
-    samples = [_published(rows, i, b) for i, b in enumerate(batches)]
     stops = [math.inf] + [scoring_stop_h(s) for s in group.scenarios]
-    scored = _score_process(samples, stops) if group.mode == "true" else [None] * n
+    scored = _score_process(*_stretches(rows, batches, stops)) if group.mode == "true" else [None] * n
     results = []
     for i, b in enumerate(batches):
         findings: list[tuple[float, str]] = []
@@ -261,17 +266,28 @@ def scoring_stop_h(scenario: Scenario) -> float:
     return max(ends) + horizon
 
 
-def _published(rows: Sequence[dict[str, np.ndarray]], i: int, b: _Batch) -> list[dict[str, float]]:
-    """Batch ``i``'s published samples: view-path primitives applied in order, hidden setpoints."""
-    out = []
+def _hidden(b: _Batch) -> list[SetpointChange]:
     gate = b.watches.get("gateway")
-    hidden = [a for a in b.setpoints if a.hidden and (gate is None or gate.allowed.get(a.tag) is not False)]
+    return [a for a in b.setpoints if a.hidden and (gate is None or gate.allowed.get(a.tag) is not False)]
+
+
+def _published(
+    rows: Sequence[dict[str, np.ndarray]], i: int, b: _Batch, start: int = 0, stop_h: float = math.inf
+) -> list[dict[str, float]]:
+    """Batch ``i``'s published samples from ``start`` up to batch time ``stop_h``: view-path
+    primitives applied in order, hidden setpoints shown at their recipe value."""
+    out = []
+    hidden = _hidden(b)
     recipe = recipe_setpoints()
-    for row in rows[: b.rows]:
+    for row in rows[start : b.rows]:
         values = {name: float(v[i]) for name, v in row.items()}
+        if not b.view and values["batch_time_h"] > stop_h + 1e-9:
+            break  # the fleet's batch time only grows; a view primitive could change it: filtered below
         for attack in hidden:
             values[attack.tag] = recipe[attack.tag]
-        out.append(apply_attacks(b.view, values["batch_time_h"], values) if b.view else values)
+        sample = apply_attacks(b.view, values["batch_time_h"], values) if b.view else values
+        if sample["batch_time_h"] <= stop_h + 1e-9:
+            out.append(sample)
     return out
 
 
@@ -281,6 +297,50 @@ def _same(a: Mapping[str, float], b: Mapping[str, float]) -> bool:
         if x != y and not (math.isnan(x) and math.isnan(y)):
             return False
     return True
+
+
+def _fleet_prefixes(rows: Sequence[dict[str, np.ndarray]], lengths: Sequence[int]) -> list[int]:
+    """Per fleet batch: how many leading samples equal batch 0's in every published value (NaN equal
+    to NaN), compared on the fleet's arrays (what ``_same`` does per sample, for every batch at once)."""
+    n = len(lengths)
+    if not rows or n < 2:
+        return [0] * n
+    differs = np.zeros((len(rows), n), dtype=bool)
+    for name in rows[0]:
+        m = np.array([row[name] for row in rows], dtype=np.float64)
+        first = m[:, :1]
+        differs |= (m != first) & ~(np.isnan(m) & np.isnan(first))
+    out = []
+    for i, length in enumerate(lengths):
+        limit = min(lengths[0], length)
+        hits = np.flatnonzero(differs[:limit, i])
+        out.append(int(hits[0]) if hits.size else limit)
+    return out
+
+
+def _stretches(
+    rows: Sequence[dict[str, np.ndarray]], batches: Sequence[_Batch], stops_h: Sequence[float]
+) -> tuple[list[dict[str, float]], list[tuple[int, list[dict[str, float]]]]]:
+    """The clean batch's published samples, and per attacked batch its measured prefix (the first
+    sample that differs from the clean batch's) with its published samples from there to its
+    scoring stop. A batch published as the fleet stepped it (no view-path primitive, no hidden
+    setpoint) is compared on the fleet's arrays and only its scored stretch is built; the others
+    are built whole and compared sample by sample (ADR 0310)."""
+    clean = _published(rows, 0, batches[0])
+    fleet = _fleet_prefixes(rows, [b.rows for b in batches]) if _FLEET_PREFIX else None
+    out = []
+    for i, (b, stop) in enumerate(zip(batches[1:], stops_h[1:], strict=True), start=1):
+        if fleet is not None and not b.view and not _hidden(b):
+            p = fleet[i]
+            out.append((p, _published(rows, i, b, p, stop)))
+            continue
+        attacked = _published(rows, i, b)
+        p = 0
+        limit = min(len(clean), len(attacked))
+        while p < limit and _same(clean[p], attacked[p]):
+            p += 1
+        out.append((p, [x for x in attacked[p:] if x["batch_time_h"] <= stop + 1e-9]))
+    return clean, out
 
 
 def _engine() -> tuple[Engine, list[Any], list[bool]]:
@@ -314,19 +374,11 @@ def _result(state: tuple[Engine, list[Any], list[bool]]) -> tuple[list[tuple[flo
 
 
 def _score_process(
-    samples: Sequence[Sequence[Mapping[str, float]]], stops_h: Sequence[float]
+    clean: Sequence[Mapping[str, float]], attacked: Sequence[tuple[int, Sequence[Mapping[str, float]]]]
 ) -> list[tuple[list[tuple[float, str, str]], int] | None]:
-    """Score the clean batch (index 0) fully and each attacked batch from its first differing sample
-    up to ``stops_h[i]``."""
-    clean = samples[0]
-    prefix = []
-    for attacked in samples[1:]:
-        p = 0
-        limit = min(len(clean), len(attacked))
-        while p < limit and _same(clean[p], attacked[p]):
-            p += 1
-        prefix.append(p if len(attacked) >= p else 0)
-    wanted = sorted(set(prefix))
+    """Score the clean batch fully and each attacked stretch resumed from the clean batch's engine
+    at the stretch's prefix length."""
+    wanted = sorted({p for p, _ in attacked})
     snapshots: dict[int, bytes] = {}
     state = _engine()
     done = 0
@@ -336,8 +388,8 @@ def _score_process(
         snapshots[p] = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
     _push(state, clean[done:])
     results: list[tuple[list[tuple[float, str, str]], int] | None] = [_result(state)]
-    for attacked, p, stop in zip(samples[1:], prefix, stops_h[1:], strict=True):
+    for p, stretch in attacked:
         resumed: tuple[Engine, list[Any], list[bool]] = pickle.loads(snapshots[p])  # noqa: S301 - our own bytes
-        _push(resumed, [x for x in attacked[p:] if x["batch_time_h"] <= stop + 1e-9])
+        _push(resumed, stretch)
         results.append(_result(resumed))
     return results

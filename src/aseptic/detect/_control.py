@@ -342,7 +342,8 @@ class ControlLoopDetector:
         for lp in self.loops:
             y = x[:, self._col[lp.measurement]]
             p, s = x[:, self._col[lp.primary]], x[:, self._col[lp.secondary]]
-            dy, dp, ds = np.diff(y), np.diff(p), np.diff(s)
+            # What np.diff computes (a[1:] - a[:-1]), without its per-call overhead (every sample).
+            dy, dp, ds = y[1:] - y[:-1], p[1:] - p[:-1], s[1:] - s[:-1]
             a = np.column_stack([dy[:-1], dp[1:], ds[1:], p[2:], s[2:], np.ones(y.size - 2)])
             out.append((a, dy[1:]))
         return out
@@ -377,9 +378,12 @@ class ControlLoopDetector:
         return Score(statistic, value, 1.0, shares)
 
     def _setpoint_moved(self, lp: LoopConfig) -> bool:
+        """nanmax - nanmin > 0 over the history's setpoints (all NaN: no), in Python floats: the
+        same comparison without numpy's per-call overhead on four values."""
         c = self._col[lp.setpoint]
-        sp = [r[c] for r in self._history]
-        return bool(len(sp) >= 2 and np.nanmax(sp) - np.nanmin(sp) > 0)
+        sp = [float(r[c]) for r in self._history]
+        finite = [v for v in sp if not math.isnan(v)]
+        return bool(len(sp) >= 2 and finite and max(finite) - min(finite) > 0)
 
     def _step_score(self, ratio: FloatArray, t: float) -> Score:
         statistic = f"{self._name}.step"

@@ -7,7 +7,10 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 
+import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from aseptic.campaign import Bias, Geometric, InLoopPlant, SetpointChange, apply_attacks
 from aseptic.clock import SimClock
@@ -172,3 +175,29 @@ def test_finding_while_a_utility_is_off_its_recipe_is_that_process_fault() -> No
     )
     # Evidence against the reading itself stays an attack, whatever the utilities do.
     assert classify_cause("replay.match", ("ph",), (), (), dropped, expect=recipe) == ("attack", None)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.sampled_from([0.0, -0.0, 6.5])),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_setpoint_moved_is_numpys_nan_range_over_the_history(setpoints: list[float]) -> None:
+    """The Python-float form of the check equals ``nanmax - nanmin > 0`` of the history (all NaN: no)."""
+    import warnings
+
+    detector = ControlLoopDetector()
+    loop = detector.loops[0]
+    column = detector.tags.index(loop.setpoint)
+    detector._history = []
+    for value in setpoints:
+        row = np.zeros(len(detector.tags))
+        row[column] = value
+        detector._history.append(row)
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        expected = bool(len(setpoints) >= 2 and np.nanmax(setpoints) - np.nanmin(setpoints) > 0)
+    assert detector._setpoint_moved(loop) is expected
