@@ -224,6 +224,7 @@ def run_interleaved(
     block: int,
     with_analytics: bool = False,
     max_delay_s: float | None = None,
+    append_process: bool = False,
 ) -> tuple[dict[str, float], dict[str, float]]:
     """Raw and pep in alternating blocks of ``block`` requests, so both see the same load on a shared
     machine; pep's log is flushed at the end of each of its blocks (durable when its clock stops).
@@ -239,9 +240,9 @@ def run_interleaved(
         return Ledger.open(data_dir, site_key=key, clock=SimClock(WHEN))
 
     if max_delay_s is None:
-        log = DecisionLog(open_ledger, observer=watch)
+        log = DecisionLog(open_ledger, observer=watch, append_process=append_process)
     else:
-        log = DecisionLog(open_ledger, observer=watch, max_delay_s=max_delay_s)
+        log = DecisionLog(open_ledger, observer=watch, max_delay_s=max_delay_s, append_process=append_process)
     if watch is not None:
         watch.attach(log.record_finding)
     grants = _grants(data_dir, log)
@@ -300,6 +301,11 @@ def main() -> None:
     parser.add_argument(
         "--with-analytics", action="store_true", help="the log feeds inline access analytics (ADR 0261)"
     )
+    parser.add_argument(
+        "--append-process",
+        action="store_true",
+        help="interleaved run: the log appends through a child process (ADR 0360), as `aseptic serve` does",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -328,6 +334,7 @@ def main() -> None:
                 args.block,
                 args.with_analytics,
                 None if args.max_delay_ms is None else args.max_delay_ms / 1000,
+                args.append_process,
             )
             for round_ in range(args.repeat)
         ]

@@ -136,6 +136,41 @@ class Ledger:
         return self._frontier.size
 
     @property
+    def data_dir(self) -> Path:
+        return self._data_dir
+
+    def frontier_state(self) -> tuple[int, tuple[Hash, ...]]:
+        """``(size, nodes)`` of the Merkle frontier: what an ``AppendProcess`` appends after.
+
+        Raises:
+            ConfigError: inside ``batch()`` (uncommitted leaves cannot be handed over).
+        """
+        if self._batch_depth:
+            raise ConfigError("the frontier cannot be handed over inside an open batch")
+        return self._frontier.size, self._frontier.nodes
+
+    def adopt_frontier(self, size: int, nodes: Sequence[bytes]) -> None:
+        """Take back the appends from an ``AppendProcess``: continue from its frontier.
+
+        Raises:
+            ConfigError: inside ``batch()``, or ``nodes`` is not a frontier of ``size`` leaves.
+            BackendError: the store does not hold ``size`` leaves (another writer, or a lost group).
+        """
+        if self._batch_depth:
+            raise ConfigError("the frontier cannot be taken back inside an open batch")
+        try:
+            frontier = Frontier(size, nodes)
+        except ValueError as exc:
+            raise ConfigError(f"not a ledger frontier: {exc}") from None
+        stored = self._store.leaf_count()
+        if stored != size:
+            raise BackendError(
+                f"{self._store.where} has {stored} leaves, the handed-back frontier {size}",
+                hint="only one process may append to a ledger; restart this one",
+            )
+        self._frontier = frontier
+
+    @property
     def root(self) -> Hash:
         """The tree head of all ``size`` leaves."""
         return self._frontier.root
