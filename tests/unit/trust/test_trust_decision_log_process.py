@@ -72,7 +72,7 @@ def process_log(data_dir: Path, site_key: SigningKey, clock: SimClock) -> Iterat
 def _child_pid(log: DecisionLog) -> int:
     pid = log.call(lambda _: os.getpid())
     assert pid == os.getpid()  # calls run here, with the ledger lent back
-    appender = log._appender  # noqa: SLF001 - the child's pid is not public API
+    appender = log._appender  # the child's pid is not public API
     assert appender is not None
     return appender.pid
 
@@ -189,7 +189,7 @@ def test_ledger_hand_over_checks_batch_and_leaf_count(
 ) -> None:
     with Ledger.open(data_dir, site_key=site_key, clock=clock) as ledger:
         ledger.append_entry(LeafKind.AUDIT, {"entry": "one"})
-        size, nodes = ledger.frontier_state()
+        size, _ = ledger.frontier_state()
         assert size == 1
         with ledger.batch(), pytest.raises(ConfigError):
             ledger.frontier_state()
