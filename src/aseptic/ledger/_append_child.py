@@ -36,9 +36,9 @@ def _serve(conn: _Duplex) -> None:
     from aseptic.ledger._tree import Frontier
 
     message = conn.recv()
-    _, data_dir, size, nodes = message
+    _, data_dir, url, size, nodes = message
     try:
-        store = open_store(Path(data_dir), create=False)
+        store = open_store(Path(data_dir), create=False, url=url)
     except AsepticError as exc:
         conn.send(("error", f"cannot open the ledger store of {data_dir}: {exc}"))
         return

@@ -83,7 +83,7 @@ class AppendProcess:
         os.close(to_child_r)
         os.close(from_child_w)
         handle = cls(process, _Duplex(from_child_r, to_child_w), size)
-        handle._request(("open", str(ledger.data_dir), size, list(nodes)))
+        handle._request(("open", str(ledger.data_dir), ledger.store_url, size, list(nodes)))
         return handle
 
     @property

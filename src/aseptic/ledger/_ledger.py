@@ -55,8 +55,10 @@ class Ledger:
         clock: Clock,
         origin: str,
         data_dir: Path,
+        store_url: str | None = None,
     ) -> None:
         self._data_dir = data_dir
+        self._store_url = store_url
         self._store = store
         self._state = state
         self._frontier = frontier
@@ -115,7 +117,14 @@ class Ledger:
             state.close()
             raise
         return cls(
-            log_store, state, frontier, site_key=site_key, clock=clock, origin=origin, data_dir=data_dir
+            log_store,
+            state,
+            frontier,
+            site_key=site_key,
+            clock=clock,
+            origin=origin,
+            data_dir=data_dir,
+            store_url=url,
         )
 
     def close(self) -> None:
@@ -138,6 +147,11 @@ class Ledger:
     @property
     def data_dir(self) -> Path:
         return self._data_dir
+
+    @property
+    def store_url(self) -> str | None:
+        """The PostgreSQL store's URL this ledger was opened with (no password), None for SQLite."""
+        return self._store_url
 
     def frontier_state(self) -> tuple[int, tuple[Hash, ...]]:
         """``(size, nodes)`` of the Merkle frontier: what an ``AppendProcess`` appends after.
