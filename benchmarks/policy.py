@@ -1,7 +1,8 @@
 """Policy enforcement point vs raw cedarpy: decisions per second and latency percentiles.
 
     .venv/bin/python -m benchmarks.policy [--requests 5000] [--entities 10000] [--repeat 3]
-                                          [--block 250] [--interleaved-only] [--with-analytics] [--json]
+                                          [--block 250] [--interleaved-only] [--with-analytics]
+                                          [--append-process] [--json]
 
 All sides decide the same requests against the same 50 policies (the shipped ones plus per-area
 permits) and the same pre-parsed entity graph (``--entities`` entities: tags across 20 areas and
@@ -16,7 +17,8 @@ The headline: raw and pep in alternating blocks of ``--block`` requests, ``--rep
 see the same load on a shared machine; pep's log is flushed at the end of each of its blocks, inside
 its timed region, so every decision is durable when its clock stops. Reported per side: wall-clock
 throughput, CPU-time throughput (``time.process_time`` over its blocks: every thread of the process,
-so pep's includes the log's writer thread and SQLite), p99 of per-call wall latency
+so pep's includes the log's writer thread and SQLite, and with ``--append-process`` the append
+process's CPU time too), p99 of per-call wall latency
 (``perf_counter_ns``) and of per-call request-thread CPU time (``thread_time_ns``), the per-round
 ratios and their median, and the load average before and after.
 
@@ -185,9 +187,12 @@ def run_pep(
     data_dir: Path,
     key: SigningKey,
     principals: dict[str, dict[str, Any]] | None = None,
+    append_process: bool = False,
 ) -> dict[str, float]:
     """``principals``: pass each request's principal entity along, as the API and the gateway do."""
-    log = DecisionLog(lambda: Ledger.open(data_dir, site_key=key, clock=SimClock(WHEN)))
+    log = DecisionLog(
+        lambda: Ledger.open(data_dir, site_key=key, clock=SimClock(WHEN)), append_process=append_process
+    )
     grants = _grants(data_dir, log)
     log.flush()
     before = log.stats
@@ -224,6 +229,7 @@ def run_interleaved(
     block: int,
     with_analytics: bool = False,
     max_delay_s: float | None = None,
+    append_process: bool = False,
 ) -> tuple[dict[str, float], dict[str, float]]:
     """Raw and pep in alternating blocks of ``block`` requests, so both see the same load on a shared
     machine; pep's log is flushed at the end of each of its blocks (durable when its clock stops).
@@ -239,9 +245,9 @@ def run_interleaved(
         return Ledger.open(data_dir, site_key=key, clock=SimClock(WHEN))
 
     if max_delay_s is None:
-        log = DecisionLog(open_ledger, observer=watch)
+        log = DecisionLog(open_ledger, observer=watch, append_process=append_process)
     else:
-        log = DecisionLog(open_ledger, observer=watch, max_delay_s=max_delay_s)
+        log = DecisionLog(open_ledger, observer=watch, max_delay_s=max_delay_s, append_process=append_process)
     if watch is not None:
         watch.attach(log.record_finding)
     grants = _grants(data_dir, log)
@@ -253,12 +259,13 @@ def run_interleaved(
     raw_cpu_lat: list[int] = []
     pep_cpu_lat: list[int] = []
     raw_s = pep_s = raw_cpu = pep_cpu = 0.0
-    wall, cpu, thread_ns, clock_ns = (
-        time.perf_counter,
-        time.process_time,
-        time.thread_time_ns,
-        time.perf_counter_ns,
-    )
+    wall, thread_ns, clock_ns = time.perf_counter, time.thread_time_ns, time.perf_counter_ns
+    child = log.append_process_pid
+
+    def cpu() -> float:
+        """This process's CPU time, plus the append process's (ADR 0360): the log's work counts."""
+        return time.process_time() + (0.0 if child is None else _child_cpu_s(child))
+
     for first in range(0, len(requests), block):
         start, start_cpu = wall(), cpu()
         for request in dicts[first : first + block]:
@@ -287,6 +294,12 @@ def run_interleaved(
     return raw, enforced
 
 
+def _child_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=5000)
@@ -299,6 +312,11 @@ def main() -> None:
     )
     parser.add_argument(
         "--with-analytics", action="store_true", help="the log feeds inline access analytics (ADR 0261)"
+    )
+    parser.add_argument(
+        "--append-process",
+        action="store_true",
+        help="the log appends through a child process (ADR 0360), as `aseptic serve` does",
     )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -328,14 +346,17 @@ def main() -> None:
                 args.block,
                 args.with_analytics,
                 None if args.max_delay_ms is None else args.max_delay_ms / 1000,
+                args.append_process,
             )
             for round_ in range(args.repeat)
         ]
         for round_ in range(0 if args.interleaved_only else args.repeat):
             raws.append(run_raw(bundle, entities, requests))
             pdps.append(run_pdp(pdp, requests))
-            peps.append(run_pep(pdp, requests, Path(tmp) / f"d{round_}", key))
-            peps_extra.append(run_pep(pdp_plant, requests, Path(tmp) / f"e{round_}", key, users))
+            peps.append(run_pep(pdp, requests, Path(tmp) / f"d{round_}", key, None, args.append_process))
+            peps_extra.append(
+                run_pep(pdp_plant, requests, Path(tmp) / f"e{round_}", key, users, args.append_process)
+            )
     report: dict[str, Any] = {
         "policies": len(bundle.policy_ids),
         "entities": len(raw_entities),
@@ -379,6 +400,8 @@ def main() -> None:
     analytics = ", the log feeding inline access analytics" if args.with_analytics else ""
     if args.max_delay_ms is not None:
         analytics += f", group window {args.max_delay_ms:g} ms"
+    if args.append_process:
+        analytics += ", appends in a child process, its CPU counted"
     print(f"interleaved in blocks of {args.block} (raw block, then pep block flushed durable{analytics}):")
     print(
         "round  raw/s wall  pep/s wall  ratio | raw/s cpu  pep/s cpu  ratio | p99 wall raw/pep us"

@@ -117,6 +117,9 @@ class ApiSettings(_Section):
     source_zone: Annotated[str, Field(pattern=r"^(enterprise|dmz|operations|control|safety)$")] = "operations"
     # Most readings one historian query returns (a longer answer is cut and says so).
     max_readings: Annotated[int, Field(ge=1, le=1_000_000)] = 10_000
+    # The decision log appends through a child process (ADR 0360): hashing, rows and the commit off
+    # the request process's GIL. Off: a writer thread in the server process (ADR 0070, 0260).
+    decision_log_process: bool = True
 
 
 class AccessSettings(_Section):

@@ -208,7 +208,7 @@ class ApiService:
                     raise
             return ledger
 
-        log = DecisionLog(open_ledger, observer=watch)
+        log = DecisionLog(open_ledger, observer=watch, append_process=settings.api.decision_log_process)
         if watch is not None:
             watch.attach(log.record_finding)  # queued with the decisions, never waited for
         thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="identity-store")

@@ -5,6 +5,7 @@ signs checkpoints with the site key; ``verify_ledger`` recomputes everything fro
 ``verify_inclusion`` / ``verify_consistency`` check proofs offline. Format: docs/ledger.md.
 """
 
+from aseptic.ledger._append_process import AppendProcess
 from aseptic.ledger._bundle import (
     BUNDLE_FORMAT,
     ExportResult,
@@ -43,6 +44,7 @@ __all__ = [
     "EMPTY_ROOT",
     "KEY_RECORD",
     "LINEAGE_ENTRY",
+    "AppendProcess",
     "BatchWindow",
     "BundleRejected",
     "BundleReport",

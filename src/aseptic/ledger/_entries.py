@@ -22,12 +22,14 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from itertools import count, repeat
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aseptic.crypto import PublicKey
 from aseptic.errors import InputError
 from aseptic.ledger._tree import Hash
-from aseptic.telemetry import Envelope
+
+if TYPE_CHECKING:  # not imported at run time: the append process (ADR 0360) loads this module alone
+    from aseptic.telemetry import Envelope
 
 __all__ = [
     "EPOCH",

@@ -55,8 +55,10 @@ class Ledger:
         clock: Clock,
         origin: str,
         data_dir: Path,
+        store_url: str | None = None,
     ) -> None:
         self._data_dir = data_dir
+        self._store_url = store_url
         self._store = store
         self._state = state
         self._frontier = frontier
@@ -115,7 +117,14 @@ class Ledger:
             state.close()
             raise
         return cls(
-            log_store, state, frontier, site_key=site_key, clock=clock, origin=origin, data_dir=data_dir
+            log_store,
+            state,
+            frontier,
+            site_key=site_key,
+            clock=clock,
+            origin=origin,
+            data_dir=data_dir,
+            store_url=url,
         )
 
     def close(self) -> None:
@@ -134,6 +143,46 @@ class Ledger:
     def size(self) -> int:
         """Number of leaves in the log."""
         return self._frontier.size
+
+    @property
+    def data_dir(self) -> Path:
+        return self._data_dir
+
+    @property
+    def store_url(self) -> str | None:
+        """The PostgreSQL store's URL this ledger was opened with (no password), None for SQLite."""
+        return self._store_url
+
+    def frontier_state(self) -> tuple[int, tuple[Hash, ...]]:
+        """``(size, nodes)`` of the Merkle frontier: what an ``AppendProcess`` appends after.
+
+        Raises:
+            ConfigError: inside ``batch()`` (uncommitted leaves cannot be handed over).
+        """
+        if self._batch_depth:
+            raise ConfigError("the frontier cannot be handed over inside an open batch")
+        return self._frontier.size, self._frontier.nodes
+
+    def adopt_frontier(self, size: int, nodes: Sequence[bytes]) -> None:
+        """Take back the appends from an ``AppendProcess``: continue from its frontier.
+
+        Raises:
+            ConfigError: inside ``batch()``, or ``nodes`` is not a frontier of ``size`` leaves.
+            BackendError: the store does not hold ``size`` leaves (another writer, or a lost group).
+        """
+        if self._batch_depth:
+            raise ConfigError("the frontier cannot be taken back inside an open batch")
+        try:
+            frontier = Frontier(size, nodes)
+        except ValueError as exc:
+            raise ConfigError(f"not a ledger frontier: {exc}") from None
+        stored = self._store.leaf_count()
+        if stored != size:
+            raise BackendError(
+                f"{self._store.where} has {stored} leaves, the handed-back frontier {size}",
+                hint="only one process may append to a ledger; restart this one",
+            )
+        self._frontier = frontier
 
     @property
     def root(self) -> Hash:

@@ -15,6 +15,7 @@ def test_public_api_is_pinned() -> None:
     assert sorted(aseptic.ledger.__all__) == sorted(
         [
             "DEFAULT_ORIGIN",
+            "AppendProcess",
             "EMPTY_ROOT",
             "KEY_RECORD",
             "Checkpoint",

@@ -1,0 +1,183 @@
+"""A child process that appends already-encoded JSON entries to a ledger for its owner (ADR 0360).
+
+The access-decision log (``aseptic.trust.DecisionLog``) group-commits thousands of entries a
+second. In its own process the per-entry work (leaf hash, Merkle frontier, rows) and the commit
+would hold the request process's GIL; here they run in a child process fed through a pipe. The
+owner keeps its ``Ledger`` open (for checkpoints, proofs, e-signatures, exports) but lends the
+appends to the child: ``AppendProcess.start(ledger)`` hands over the ledger's frontier, and
+``lend(ledger)`` takes it back for as long as the owner writes itself, so there is still exactly one
+appender at a time and every leaf is hashed into one Merkle frontier in log order. The child also
+checks, in every transaction, that the stored leaf count is its frontier's size (the ledger's
+one-writer check), so a second writer is an error and never a fork of the tree.
+
+Durability: ``append`` returns once the child's transaction has committed (``synchronous=FULL``).
+If the child dies or its store fails, ``append`` raises ``BackendError`` and the process handle is
+unusable: nothing is acknowledged that was not committed.
+
+The child is started as ``sys.executable -P .../_append_child.py`` (no fork of a threaded
+server) and talks over two inherited pipes; it never sees a key (it only appends leaves: checkpoints
+stay with the owner).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from aseptic.errors import BackendError, InputError
+from aseptic.ledger._entries import JSON_KINDS, LeafKind
+
+if TYPE_CHECKING:
+    from aseptic.ledger._ledger import Ledger
+
+__all__ = ["AppendProcess"]
+
+_CHILD = Path(__file__).resolve().with_name("_append_child.py")
+
+# One group: consecutive runs of (leaf kind, canonical JSON payloads), in log order.
+Runs = Sequence[tuple[LeafKind, Sequence[bytes]]]
+
+
+class AppendProcess:
+    """The owner's handle on the child that appends a ledger's JSON entries. Not thread-safe: one
+    thread (the decision log's writer) uses it."""
+
+    def __init__(self, process: subprocess.Popen[bytes], conn: Connection, size: int) -> None:
+        self._process = process
+        self._conn = conn
+        self._size = size
+        self._failure: BackendError | None = None
+
+    @classmethod
+    def start(cls, ledger: Ledger) -> AppendProcess:
+        """Start the child and hand it ``ledger``'s appends (the owner must not append until ``lend``).
+
+        Raises:
+            ConfigError: ``ledger`` is inside an open batch.
+            BackendError: the child cannot be started or cannot open the store.
+        """
+        size, nodes = ledger.frontier_state()
+        to_child_r, to_child_w = os.pipe()
+        from_child_r, from_child_w = os.pipe()
+        env = dict(os.environ)
+        # The child imports this very package, wherever it was imported from here.
+        package_root = str(Path(__file__).resolve().parents[2])
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
+        try:
+            process = subprocess.Popen(  # noqa: S603 - our own interpreter and module, no shell
+                [sys.executable, "-P", str(_CHILD), str(to_child_r), str(from_child_w)],
+                pass_fds=(to_child_r, from_child_w),
+                stdin=subprocess.DEVNULL,
+                env=env,
+            )
+        except OSError as exc:
+            for fd in (to_child_r, to_child_w, from_child_r, from_child_w):
+                os.close(fd)
+            raise BackendError(f"cannot start the ledger's append process: {exc}") from None
+        os.close(to_child_r)
+        os.close(from_child_w)
+        handle = cls(process, _Duplex(from_child_r, to_child_w), size)
+        handle._request(("open", str(ledger.data_dir), ledger.store_url, size, list(nodes)))
+        return handle
+
+    @property
+    def pid(self) -> int:
+        return self._process.pid
+
+    @property
+    def size(self) -> int:
+        """Leaves in the ledger after the last committed append."""
+        return self._size
+
+    def append(self, runs: Runs) -> int:
+        """Append ``runs`` as consecutive leaves in one transaction; return the first leaf's index once
+        it is committed (durable).
+
+        Raises:
+            InputError: a kind that does not hold JSON (nothing is sent).
+            BackendError: the child failed or died (nothing of this group is acknowledged; the
+                handle stays failed).
+        """
+        for kind, _ in runs:
+            if kind not in JSON_KINDS:
+                raise InputError(f"{kind.value} entries are not JSON entries")
+        first = int(self._request(("append", [(kind.value, list(payloads)) for kind, payloads in runs])))
+        self._size = first + sum(len(payloads) for _, payloads in runs)
+        return first
+
+    @contextmanager
+    def lend(self, ledger: Ledger) -> Iterator[Ledger]:
+        """Give ``ledger`` the appends back for the block (it adopts the child's frontier), then hand
+        them to the child again (the ledger's frontier after the block).
+
+        Raises:
+            BackendError: the child failed, or the stored leaves are not where the child left them.
+        """
+        size, nodes = self._request(("state",))
+        ledger.adopt_frontier(size, nodes)
+        try:
+            yield ledger
+        finally:
+            size, nodes = ledger.frontier_state()
+            self._request(("resume", size, list(nodes)))
+            self._size = size
+
+    def close(self) -> None:
+        """Stop the child (it closes its store) and wait for it; idempotent."""
+        if self._process.returncode is None:
+            try:
+                self._conn.send(("close",))
+            except OSError:
+                pass
+            try:
+                self._process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        self._conn.close()
+
+    def _request(self, message: tuple[Any, ...]) -> Any:
+        if self._failure is not None:
+            raise self._failure
+        try:
+            self._conn.send(message)
+            status, value = self._conn.recv()
+        except (EOFError, OSError) as exc:
+            code = self._process.poll()
+            if code is None:
+                self._process.kill()
+                code = self._process.wait()
+            self._failure = BackendError(
+                f"the ledger's append process (pid {self._process.pid}) exited with code {code}"
+                f" ({type(exc).__name__}); the group in flight is not committed",
+                hint="check the service log and `aseptic ledger verify`; restart the service",
+            )
+            raise self._failure from None
+        if status != "ok":
+            self._failure = BackendError(
+                f"the ledger's append process failed: {value}",
+                hint="check `aseptic ledger verify`; restart the service",
+            )
+            raise self._failure
+        return value
+
+
+class _Duplex(Connection):
+    """One ``Connection`` over two one-way pipes (read from one fd, write to the other)."""
+
+    def __init__(self, read_fd: int, write_fd: int) -> None:
+        super().__init__(read_fd, readable=True, writable=False)
+        self._writer = Connection(write_fd, readable=False, writable=True)
+
+    def send(self, obj: Any) -> None:
+        self._writer.send(obj)
+
+    def close(self) -> None:
+        self._writer.close()
+        super().close()

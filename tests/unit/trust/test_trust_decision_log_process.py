@@ -1,0 +1,212 @@
+"""The decision log with its appends in a child process (ADR 0360): entries land in log order, the
+ledger verifies, ``call`` gets the ledger back in order, a flushed entry survives the child's death,
+and a dead or failing child fails the log loudly instead of losing what it acknowledged."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from aseptic.clock import SimClock
+from aseptic.crypto import SigningKey
+from aseptic.errors import BackendError, ConfigError, InputError
+from aseptic.ledger import AppendProcess, LeafKind, Ledger, verify_ledger
+from aseptic.trust import (
+    AccessRequest,
+    Decision,
+    DecisionLog,
+    EnforcementPoint,
+    EntityRef,
+    PolicyBundle,
+    PolicyDecisionPoint,
+    RequestContext,
+    plant_entities,
+    principal_entity,
+)
+
+pytestmark = pytest.mark.requirement("ASE-ZERO-TRUST")
+
+WHEN = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
+ALICE = principal_entity("User", "alice", ["operator"], active=True, areas=["fermentation"])
+
+
+def _request(conduit: str) -> AccessRequest:
+    context = RequestContext("running", True, "control", conduit, WHEN)
+    return AccessRequest(EntityRef("User", "alice"), "write_setpoint", EntityRef("Tag", "ph_sp"), context)
+
+
+def _leaves(data_dir: Path) -> list[tuple[int, str, dict[str, object]]]:
+    with sqlite3.connect(data_dir / "ledger.db") as conn:
+        rows = conn.execute(
+            "SELECT l.idx, l.kind, p.payload FROM leaves l JOIN (SELECT leaf, payload FROM audit"
+            " UNION ALL SELECT leaf, payload FROM decisions UNION ALL SELECT leaf, payload FROM findings"
+            " UNION ALL SELECT leaf, payload FROM signatures) p ON p.leaf = l.idx ORDER BY l.idx"
+        ).fetchall()
+    return [(index, kind, json.loads(payload)) for index, kind, payload in rows]
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def process_log(data_dir: Path, site_key: SigningKey, clock: SimClock) -> Iterator[DecisionLog]:
+    log = DecisionLog(
+        lambda: Ledger.open(data_dir, site_key=site_key, clock=clock), max_batch=8, append_process=True
+    )
+    yield log
+    try:
+        log.close()
+    except BackendError:
+        pass  # the tests that break the child check the error themselves
+
+
+def _child_pid(log: DecisionLog) -> int:
+    pid = log.call(lambda _: os.getpid())
+    assert pid == os.getpid()  # calls run here, with the ledger lent back
+    appender = log._appender  # the child's pid is not public API
+    assert appender is not None
+    return appender.pid
+
+
+def test_entries_of_every_kind_land_in_log_order_and_the_ledger_verifies(
+    data_dir: Path, process_log: DecisionLog, site_key: SigningKey
+) -> None:
+    pep = EnforcementPoint(PolicyDecisionPoint(PolicyBundle.default(), plant_entities()), process_log)
+    expected = []
+    for number in range(30):  # several groups of at most 8
+        if number % 3 == 0:
+            process_log.record({"entry": "user_created", "n": number})
+            expected.append(("audit", "user_created"))
+        elif number % 3 == 1:
+            pep.authorize(_request("write-gateway" if number % 2 else "direct"), extra=[ALICE])
+            expected.append(("decision", "access_decision"))
+        else:
+            process_log.record_finding({"entry": "finding", "n": number})
+            expected.append(("finding", "finding"))
+    process_log.flush()
+    stats = process_log.stats
+    assert stats["committed"] == 30 and 4 <= stats["commits"] < 30
+    process_log.close()
+    leaves = _leaves(data_dir)
+    assert [index for index, _, _ in leaves] == list(range(30))
+    assert [(kind, entry["entry"]) for _, kind, entry in leaves] == expected
+    decisions = [entry for _, kind, entry in leaves if kind == "decision"]
+    assert decisions[0]["decision"] == "allow" and decisions[1]["decision"] == "deny"
+    assert verify_ledger(data_dir, site_key.public).size == 30
+
+
+def test_calls_get_the_ledger_back_in_log_order(
+    data_dir: Path, process_log: DecisionLog, site_key: SigningKey
+) -> None:
+    for number in range(5):
+        process_log.record({"entry": "access_decision", "n": number})
+
+    def sign(ledger: Ledger) -> int:
+        return ledger.append_entry(LeafKind.SIGNATURE, {"entry": "electronic_signature", "n": 5})
+
+    assert process_log.call(sign) == 5
+    for number in range(6, 20):
+        process_log.record({"entry": "access_decision", "n": number})
+    assert process_log.call(lambda ledger: ledger.size) == 20
+    checkpoint = process_log.call(lambda ledger: ledger.checkpoint())
+    assert checkpoint.size == 20
+    process_log.record({"entry": "access_decision", "n": 20})
+    process_log.close()
+    assert [entry["n"] for _, _, entry in _leaves(data_dir)] == list(range(21))
+    assert verify_ledger(data_dir, site_key.public).size == 21
+
+
+def test_observer_sees_the_leaf_indices_the_child_wrote(
+    data_dir: Path, site_key: SigningKey, clock: SimClock
+) -> None:
+    seen: list[tuple[int, bytes | Decision]] = []
+
+    def observe(committed: Sequence[tuple[int, bytes | Decision]]) -> None:
+        seen.extend(committed)
+
+    pep_log = DecisionLog(
+        lambda: Ledger.open(data_dir, site_key=site_key, clock=clock),
+        max_batch=4,
+        observer=observe,
+        append_process=True,
+    )
+    pep = EnforcementPoint(PolicyDecisionPoint(PolicyBundle.default(), plant_entities()), pep_log)
+    pep_log.record({"entry": "user_created"})
+    decisions = [pep.authorize(_request("write-gateway"), extra=[ALICE]) for _ in range(6)]
+    pep_log.close()
+    assert [index for index, _ in seen] == list(range(7))
+    assert [entry for _, entry in seen[1:]] == decisions
+
+
+def test_a_flushed_decision_survives_the_child_being_killed_and_the_log_fails_loudly(
+    data_dir: Path, process_log: DecisionLog, site_key: SigningKey
+) -> None:
+    for number in range(10):
+        process_log.record({"entry": "access_decision", "n": number})
+    process_log.flush()  # acknowledged: durable
+    pid = _child_pid(process_log)
+    os.kill(pid, signal.SIGKILL)
+    with pytest.raises(BackendError) as raised:
+        for number in range(10, 200):  # the writer finds the child dead at its next group
+            process_log.record({"entry": "access_decision", "n": number})
+        process_log.flush()
+    assert "append process" in str(raised.value) or "not logged" in str(raised.value)
+    with pytest.raises(BackendError, match="not logged"):
+        process_log.record({"entry": "access_decision", "n": 999})  # refused from now on
+    with pytest.raises(BackendError):
+        process_log.close()
+    stored = [entry["n"] for _, _, entry in _leaves(data_dir)]
+    assert stored[:10] == list(range(10))  # nothing acknowledged was lost
+    assert verify_ledger(data_dir, site_key.public).size == len(stored)
+
+
+def test_a_second_writer_behind_the_childs_back_fails_the_log(
+    data_dir: Path, process_log: DecisionLog, site_key: SigningKey, clock: SimClock
+) -> None:
+    process_log.record({"entry": "access_decision", "n": 0})
+    process_log.flush()
+    with Ledger.open(data_dir, site_key=site_key, clock=clock) as intruder:
+        intruder.append_entry(LeafKind.AUDIT, {"entry": "intruder"})
+    process_log.record({"entry": "access_decision", "n": 1})
+    with pytest.raises(BackendError, match="append process failed.*expected 1"):
+        process_log.flush()
+    with pytest.raises(BackendError):
+        process_log.record({"entry": "access_decision", "n": 2})
+    assert verify_ledger(data_dir, site_key.public).size == 2  # one tree, no fork
+
+
+def test_ledger_hand_over_checks_batch_and_leaf_count(
+    data_dir: Path, site_key: SigningKey, clock: SimClock
+) -> None:
+    with Ledger.open(data_dir, site_key=site_key, clock=clock) as ledger:
+        ledger.append_entry(LeafKind.AUDIT, {"entry": "one"})
+        size, _ = ledger.frontier_state()
+        assert size == 1
+        with ledger.batch(), pytest.raises(ConfigError):
+            ledger.frontier_state()
+        with pytest.raises(BackendError, match="has 1 leaves"):
+            ledger.adopt_frontier(0, ())
+        with pytest.raises(ConfigError):
+            ledger.adopt_frontier(1, ())
+        appender = AppendProcess.start(ledger)
+        try:
+            with pytest.raises(InputError):
+                appender.append([(LeafKind.ENVELOPE, [b"{}"])])
+            assert appender.append([(LeafKind.DECISION, [b'{"n":1}', b'{"n":2}'])]) == 1
+            assert appender.size == 3
+            with appender.lend(ledger) as lent:
+                assert lent.size == 3
+                lent.append_entry(LeafKind.AUDIT, {"entry": "owner"})
+            assert appender.append([(LeafKind.DECISION, [b'{"n":3}'])]) == 4
+        finally:
+            appender.close()
+    assert verify_ledger(data_dir, site_key.public).size == 5
