@@ -165,10 +165,12 @@ def test_security_analyst_sees_recent_denials(
         f"{server.base_url}/api/login",
         json={"username": "oscar", "password": PASSWORD, "totp_code": code},
         timeout=10,
+        verify=server.verify,
     )
     assert login.status_code == 200, login.text
     headers = {"Authorization": f"Bearer {login.json()['token']}"}
-    assert httpx2.get(f"{server.base_url}/api/decisions", headers=headers, timeout=10).status_code == 403
+    denied = httpx2.get(f"{server.base_url}/api/decisions", headers=headers, timeout=10, verify=server.verify)
+    assert denied.status_code == 403
     sign_in(page, site, "sam")
     page.click("#nav a[href='#access']")
     expect(page.locator("#access-note")).to_contain_text("recent denials", timeout=10_000)

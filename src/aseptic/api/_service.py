@@ -33,7 +33,12 @@ from aseptic.crypto import SITE_KEY, KeyStore, SigningKey
 from aseptic.errors import AccessDenied, BackendError, ConfigError, InputError, IntegrityError
 from aseptic.gateway import BatchStatus, ChangeResult, TwinLink, UnknownTarget, WriteDenied, WriteGateway
 from aseptic.ledger import Historian, LeafKind, Ledger, has_ledger, load_cosignatures, read_status
-from aseptic.service import DeviceAttestation, ExpectedFirmware, load_expected_firmware
+from aseptic.service import (
+    DeviceAttestation,
+    ExpectedFirmware,
+    load_client_anchors,
+    load_expected_firmware,
+)
 from aseptic.siem import alerts_from_entries
 from aseptic.trust import (
     AccessRequest,
@@ -157,6 +162,8 @@ class ApiService:
         self._identities = identities
         self.gateway = gateway
         self.ca_certificate = ca_certificate
+        # The current CA, then retired ones whose client certificates are still honoured (ADR 0380).
+        self.client_anchors = (ca_certificate, *load_client_anchors(data_dir)) if ca_certificate else ()
         self.grants = grants  # elevation grants and break-glass (see _grant_routes)
         # Device firmware posture ([attestation] devices); None: no device is attested (fail closed).
         self.attestation = attestation
@@ -395,7 +402,7 @@ class ApiService:
         try:
             if self.ca_certificate is None:
                 raise AccessDenied("this site has no CA: client certificates cannot be checked")
-            identity = verify_client_certificate(pem, self.ca_certificate, now)
+            identity = verify_client_certificate(pem, self.client_anchors, now)
             self._on_identity_thread(
                 lambda: self._identities.verify_client(identity.kind, identity.name, identity.fingerprint)
             )
