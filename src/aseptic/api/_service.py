@@ -27,9 +27,10 @@ from cryptography import x509
 from aseptic.api._errors import Denied, Unauthenticated, UnknownResource
 from aseptic.api._tls import load_site_ca_certificate
 from aseptic.audit import AuditFilter, normalise
+from aseptic.batch import closing_assessments, finding_ref
 from aseptic.clock import Clock, format_rfc3339
 from aseptic.config import Settings
-from aseptic.crypto import SITE_KEY, KeyStore, SigningKey
+from aseptic.crypto import SITE_KEY, KeyStore, SigningKey, read_public_key
 from aseptic.errors import AccessDenied, BackendError, ConfigError, InputError, IntegrityError
 from aseptic.gateway import BatchStatus, ChangeResult, TwinLink, UnknownTarget, WriteDenied, WriteGateway
 from aseptic.ledger import Historian, LeafKind, Ledger, has_ledger, load_cosignatures, read_status
@@ -623,8 +624,11 @@ class ApiService:
             )
         self._require(principal, "read_record", FINDINGS_RECORD, _LEDGER_ENTITIES)
         with Historian.open(self.data_dir) as historian:
-            alerts = alerts_from_entries(historian.entries(LeafKind.FINDING, since_leaf))
+            entries = historian.entries(LeafKind.FINDING, since_leaf)
+            alerts = alerts_from_entries(entries)
+            audit, signatures = historian.entries(LeafKind.AUDIT), historian.entries(LeafKind.SIGNATURE)
         shown = alerts[:limit]
+        closed = _closing_assessments(self.data_dir, entries, {a.leaf for a in shown}, audit, signatures)
         return {
             "findings": [
                 {
@@ -643,6 +647,9 @@ class ApiService:
                         if isinstance(c, dict) and "tag" in c and isinstance(c.get("share", 0.0), int | float)
                     ],
                     "summary": a.summary,
+                    # open until a signed assessment closes it (POST /api/findings/{leaf}/assessment)
+                    "status": "closed" if a.leaf in closed else "open",
+                    "assessment": closed[a.leaf] if a.leaf in closed else None,
                 }
                 for a in shown
             ],
@@ -724,3 +731,36 @@ class ApiService:
             if len(out) > limit:
                 break
         return {"decisions": out[:limit], "truncated": len(out) > limit}
+
+
+def _closing_assessments(
+    data_dir: Path,
+    findings: list[tuple[int, bytes]],
+    leaves: set[int],
+    audit: list[tuple[int, bytes]],
+    signatures: list[tuple[int, bytes]],
+) -> dict[int, dict[str, Any]]:
+    """The signed closing assessment of each finding at ``leaves`` that has one (as the release gate
+    counts them: the signature verifies with the site key and binds the finding's payload)."""
+    refs = []
+    for leaf, payload in findings:
+        if leaf in leaves:
+            try:
+                refs.append(finding_ref(leaf, payload))
+            except InputError:
+                continue  # not a JSON object: alerts_from_entries does not show it either
+    if not refs:
+        return {}
+    trusted = [read_public_key(data_dir / "site.pub")]
+    return {
+        leaf: {
+            "assessor": a.assessor,
+            "printed_name": a.signature.printed_name,
+            "when": format_rfc3339(a.signature.when),
+            "reason": a.reason,
+            "impact": a.impact,
+            "audit_leaf": a.audit_leaf,
+            "signature_leaf": a.signature_leaf,
+        }
+        for leaf, a in closing_assessments(refs, audit, signatures, trusted_keys=trusted).items()
+    }
