@@ -245,6 +245,20 @@ def test_a_batch_from_running_to_released_and_a_release_blocked_by_an_open_findi
     page.click(f"#assess-{leaf}-form button[type=submit]")
     expect(page.locator(f"#assess-{leaf}-error")).to_contain_text("Give the reason")
     expect(page.locator(f"#assess-{leaf}-error")).to_contain_text("impact on product quality")
+
+    # A finding outside any batch is closed from the Findings view with a signed assessment.
+    page.click("#nav a[href='#findings']")
+    outside = page.locator("#findings-table tbody tr", has_text="outside any batch")
+    expect(outside).to_contain_text("open")
+    loose = outside.get_attribute("data-finding") or ""
+    page.fill(f"#finding-assess-{loose}-reason", "Scheduled maintenance login, confirmed with IT")
+    page.fill(f"#finding-assess-{loose}-impact", "None: no batch was in production at the time")
+    page.fill(f"#finding-assess-{loose}-password", PASSWORD)  # her session has signed: no TOTP now
+    page.click(f"#finding-assess-{loose}-form button[type=submit]")
+    closed = page.locator(f'#findings-table tbody tr[data-finding="{loose}"]')
+    expect(closed).to_contain_text("closed by Anna Approver", timeout=20_000)
+    expect(page.locator(f"#finding-assess-{loose}-form")).to_have_count(0)
+    page.screenshot(path=str(artifacts / "finding-outside-batch-closed.png"), full_page=True)
     approver.close()
 
 

@@ -19,6 +19,10 @@ let timers = [];
 // Views added by other modules of the dashboard (ops.js: threat simulation, policies;
 // batches.js: batch release), by hash.
 export const extraViews = {};
+// The signed-assessment form for an open finding (batches.js provides it), offered in the Findings
+// view to the roles whose policy lets them close findings; the server decides either way.
+export const findingForms = { make: null };
+let myRoles = [];
 
 export async function api(path, options = {}) {
   const headers = { Accept: "application/json", ...(options.headers || {}) };
@@ -70,7 +74,8 @@ async function login(event) {
 async function start() {
   const me = await api("/api/whoami");
   if (me.status !== 200) { logout(); return; }
-  $("who").textContent = `${me.body.name} (${(me.body.roles || []).join(", ")})`;
+  myRoles = me.body.roles || [];
+  $("who").textContent = `${me.body.name} (${myRoles.join(", ")})`;
   $("nav").hidden = false; $("logout").hidden = false; $("login-error").textContent = "";
   route();
 }
@@ -167,12 +172,15 @@ async function findings() {
   show("findings");
   const result = await api("/api/findings");
   const body = $("findings-table").querySelector("tbody");
-  body.replaceChildren();
+  const forms = $("findings-forms");
+  body.replaceChildren(); forms.replaceChildren();
   if (result.status !== 200) { $("findings-note").textContent = result.status === 403 ? "Not permitted for your role." : errorText(result); return; }
   const rows = result.body.findings;
-  $("findings-note").textContent = `${rows.length} findings`;
+  const open = rows.filter((f) => f.status === "open");
+  $("findings-note").textContent = `${rows.length} findings, ${open.length} open`;
   for (const f of rows.slice().reverse()) {
     const tr = document.createElement("tr");
+    tr.dataset.finding = String(f.leaf);
     const sev = document.createElement("td"); const badge = document.createElement("span");
     badge.className = `sev ${f.severity >= 8 ? "high" : f.severity >= 5 ? "mid" : "low"}`; badge.textContent = f.severity; sev.append(badge);
     const technique = cell(f.technique ? `${f.technique} ${f.technique_name || ""}` : null);
@@ -182,8 +190,19 @@ async function findings() {
       bar.className = "bar"; bar.style.width = `${Math.round(60 * c.share)}px`;
       line.append(bar, `${c.tag} ${(100 * c.share).toFixed(0)}%`); tags.append(line);
     }
-    tr.append(cell(f.leaf), cell(f.time), sev, cell(f.detector), technique, cell(f.batch_id), tags);
+    const a = f.assessment;
+    const status = cell(a ? `closed by ${a.printed_name} at ${a.when}: ${a.reason} (impact: ${a.impact})` : f.status);
+    status.className = `status-${f.status}`;
+    tr.append(cell(f.leaf), cell(f.time), sev, cell(f.detector), technique, cell(f.batch_id || "outside any batch"), tags, cell(f.summary), status);
     body.append(tr);
+  }
+  const qa = myRoles.includes("qa_reviewer") || myRoles.includes("qa_approver");
+  if (qa && findingForms.make) {
+    for (const f of open.slice().reverse()) forms.append(findingForms.make(f, findings));
+  } else if (open.length) {
+    const note = document.createElement("p"); note.className = "status"; note.id = "findings-sign-note";
+    note.textContent = "Closing a finding (a signed assessment: reason, impact on product quality) needs the qa_reviewer or qa_approver role.";
+    forms.append(note);
   }
 }
 
