@@ -259,6 +259,23 @@ def test_a_batch_from_running_to_released_and_a_release_blocked_by_an_open_findi
     expect(closed).to_contain_text("closed by Anna Approver", timeout=20_000)
     expect(page.locator(f"#finding-assess-{loose}-form")).to_have_count(0)
     page.screenshot(path=str(artifacts / "finding-outside-batch-closed.png"), full_page=True)
+
+    # The periodic audit-trail review, signed from the Audit trail view (bad input explained first).
+    page.click("#nav a[href='#audit']")
+    page.fill("#audit-review-since", "2020-01-01T00:00:00Z")
+    page.fill("#audit-review-until", "2019-01-01T00:00:00Z")
+    page.click("#audit-review-form button[type=submit]")
+    expect(page.locator("#audit-review-error")).to_contain_text("must end after it starts")
+    expect(page.locator("#audit-review-error")).to_contain_text("Enter your password")
+    page.fill("#audit-review-until", "2100-01-01T00:00:00Z")
+    page.fill("#audit-review-comments", "No unexplained changes; the release and the assessments match.")
+    page.fill("#audit-review-password", PASSWORD)
+    page.click("#audit-review-form button[type=submit]")
+    expect(page.locator("#audit-review-note")).to_contain_text(
+        'signed "reviewed" by Anna Approver', timeout=20_000
+    )
+    expect(page.locator("#audit-table")).to_contain_text("audit-review:2020-01-01")
+    page.screenshot(path=str(artifacts / "audit-trail-periodic-review.png"), full_page=True)
     approver.close()
 
 

@@ -142,6 +142,9 @@ def test_auditor_sees_the_audit_trail_with_a_filter(page: Page, site: Site, arti
     expect(rows.first).to_contain_text("principal:sam")
     expect(rows.first).to_contain_text("root")
     expect(page.locator("#audit-table")).not_to_contain_text("principal:olga")
+    # The auditor reads the trail; the periodic review is QA's to sign (the policy decides either way).
+    expect(page.locator("#audit-review-form")).to_be_hidden()
+    expect(page.locator("#audit-review-note")).to_contain_text("qa_reviewer or qa_approver")
     page.screenshot(path=str(artifacts / "audit-trail-auditor.png"), full_page=True)
 
 

@@ -267,9 +267,61 @@ async function loadAudit() {
   }
 }
 
+const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
+
+function refusalReasons(result) {
+  const error = result.body && result.body.error;
+  if (error && error.reasons && error.reasons.length) return error.reasons;
+  if (error && error.message) return [error.message];
+  if (result.body && Array.isArray(result.body.detail)) return result.body.detail.map((d) => `${(d.loc || []).slice(-1)[0]}: ${d.msg}`);
+  return [errorText(result)];
+}
+
+function showProblems(target, heading, problems) {
+  target.replaceChildren();
+  if (heading) { const p = document.createElement("p"); p.textContent = heading; target.append(p); }
+  const ul = document.createElement("ul");
+  for (const text of problems) { const li = document.createElement("li"); li.textContent = text; ul.append(li); }
+  target.append(ul);
+}
+
+async function signReview(event) {
+  event.preventDefault();
+  const since = $("audit-review-since").value.trim(), until = $("audit-review-until").value.trim();
+  const comments = $("audit-review-comments").value.trim(), code = $("audit-review-totp").value.trim();
+  const problems = [];
+  if (!RFC3339.test(since) || !RFC3339.test(until)) problems.push("Give the period as UTC times, e.g. 2026-03-01T00:00:00Z.");
+  else if (Date.parse(since) >= Date.parse(until)) problems.push("The period must end after it starts.");
+  if (comments.length < 10) problems.push("Write what the review found (at least 10 characters; \"no findings\" if none).");
+  if (!$("audit-review-password").value) problems.push("Enter your password: a signature needs it every time (21 CFR 11.200).");
+  if (code && !/^[0-9]{6}$/.test(code)) problems.push("The authenticator code is six digits.");
+  if (problems.length) { showProblems($("audit-review-error"), "", problems); return; }
+  const body = { since, until, comments, password: $("audit-review-password").value, ...(code ? { totp_code: code } : {}) };
+  const result = await api("/api/audit/review", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+  $("audit-review-password").value = ""; $("audit-review-totp").value = "";
+  if (result.status !== 200) {
+    const reasons = refusalReasons(result).map((r) => r === "second factor required"
+      ? "Your first signature of this session needs your authenticator code as well as your password." : r);
+    showProblems($("audit-review-error"), `Review refused (HTTP ${result.status}):`, reasons);
+    return;
+  }
+  $("audit-review-error").replaceChildren();
+  $("audit-review-comments").value = "";
+  const r = result.body;
+  $("audit-review-note").textContent = `Review of ${r.events_reviewed} entries signed "${r.meaning}" by ${r.printed_name} at ${r.when} (leaf ${r.leaf}, signature leaf ${r.signature_leaf}).`;
+  await loadAudit();
+}
+
 async function audit() {
   show("audit");
   await loadAudit();
+  const qa = myRoles.includes("qa_reviewer") || myRoles.includes("qa_approver");
+  $("audit-review-form").hidden = !qa;
+  $("audit-review-note").textContent = qa ? "" : "The periodic review is signed by the qa_reviewer or qa_approver role.";
+  if (qa && !$("audit-review-since").value) {
+    $("audit-review-since").value = $("audit-since").value.trim();
+    $("audit-review-until").value = $("audit-until").value.trim();
+  }
 }
 
 // -- access: recent denials and grants ------------------------------------------------------------------
@@ -306,5 +358,6 @@ async function access() {
 $("login-form").addEventListener("submit", login);
 $("logout").addEventListener("click", () => logout());
 $("audit-form").addEventListener("submit", (event) => { event.preventDefault(); loadAudit(); });
+$("audit-review-form").addEventListener("submit", signReview);
 window.addEventListener("hashchange", route);
 if (token) start(); else logout();
