@@ -104,6 +104,7 @@ def test_operator_sees_live_trend_of_her_area_and_findings(page: Page, site: Sit
     expect(row).to_contain_text("ph 75%")
     page.click("#nav a[href='#ledger']")
     expect(page.locator("#ledger-status")).to_contain_text("size")
+    expect(page.locator("#ledger-status")).to_contain_text("never run (aseptic ledger verify)")
     page.screenshot(path=str(artifacts / "ledger-operator.png"), full_page=True)
 
 

@@ -39,6 +39,7 @@ from aseptic.service import (
     ExpectedFirmware,
     load_client_anchors,
     load_expected_firmware,
+    read_last_verification,
 )
 from aseptic.siem import alerts_from_entries
 from aseptic.trust import (
@@ -562,7 +563,8 @@ class ApiService:
         return True
 
     def ledger_status(self, principal: Principal) -> dict[str, Any]:
-        """The ledger's size, root, leaf kinds and latest checkpoint (``read_record``, logged).
+        """The ledger's size, root, leaf kinds, latest checkpoint, witness cosignatures and last
+        verification (``read_record``, logged).
 
         Raises:
             Denied: the policies deny it.
@@ -573,6 +575,9 @@ class ApiService:
             {"size": checkpoint.size, **cosignature.to_json()}
             for checkpoint, cosignature in load_cosignatures(self.data_dir)
         ]
+        # The last `aseptic ledger verify` (its outcome, time and size), None if never run.
+        verification = read_last_verification(self.data_dir)
+        status["last_verification"] = verification.to_json() if verification is not None else None
         return status
 
     def read_tag(self, principal: Principal, tag: str, start: datetime, end: datetime) -> dict[str, Any]:

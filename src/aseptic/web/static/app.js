@@ -225,7 +225,7 @@ async function ledger() {
   list.replaceChildren();
   const add = (term, value) => { const dt = document.createElement("dt"); dt.textContent = term; const dd = document.createElement("dd"); dd.textContent = value; list.append(dt, dd); };
   if (result.status !== 200) { add("status", denialText(result)); return; }
-  const { latest_checkpoint: latest, cosignatures = [], ...rest } = result.body;
+  const { latest_checkpoint: latest, cosignatures = [], last_verification: verified, ...rest } = result.body;
   for (const [key, value] of Object.entries(rest)) add(key.replaceAll("_", " "), typeof value === "object" ? JSON.stringify(value) : String(value));
   if (latest) {
     add("last checkpoint", `${latest.time} (size ${latest.size}, ${latest.leaves_since} leaves since)`);
@@ -233,6 +233,9 @@ async function ledger() {
   } else {
     add("last checkpoint", "none yet");
   }
+  add("last verification", verified
+    ? `${verified.ok ? "passed" : "FAILED"} at ${verified.time}${verified.size !== null && verified.size !== undefined ? ` (size ${verified.size})` : ""}${verified.reason ? `: ${verified.reason}` : ""}`
+    : "never run (aseptic ledger verify)");
   const newest = cosignatures.filter((c) => latest && c.size === latest.size);
   if (cosignatures.length === 0) add("witness cosignatures", "none kept (aseptic witness cosign)");
   for (const c of newest.length ? newest : cosignatures.slice(-3)) {
