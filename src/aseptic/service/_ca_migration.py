@@ -82,20 +82,24 @@ def migrate_site_ca(
             f"the site CA in {path} is already ECDSA P-256: nothing to migrate",
             hint="browsers accept it; `aseptic serve` issues its server certificate from it",
         )
+
+    def entry(new_value: str) -> AuditEntry:
+        return AuditEntry(
+            record=CA_RECORD,
+            change=Change.MODIFY,
+            old=f"ed25519 sha256:{_fingerprint(old)}",
+            new=new_value,
+            who=who,
+            when=clock.now(),
+            clock_sync=read_host_clock_sync(),
+            why=why,
+            system=site_id,
+        )
+
+    entry("successor")  # checked before anything is created: a change without a reason is refused
     keys = KeyStore.open(data_dir)
     new = SiteCA.create(keys.load_or_create_x509_key(TLS_CA_KEY), site_id, clock.now())
-    entry = AuditEntry(
-        record=CA_RECORD,
-        change=Change.MODIFY,
-        old=f"ed25519 sha256:{_fingerprint(old)}",
-        new=f"ecdsa-p256 sha256:{_fingerprint(new.certificate)}",
-        who=who,
-        when=clock.now(),
-        clock_sync=read_host_clock_sync(),
-        why=why,
-        system=site_id,
-    )
-    leaf = record(entry.to_payload())
+    leaf = record(entry(f"ecdsa-p256 sha256:{_fingerprint(new.certificate)}").to_payload())
     retired = data_dir / RETIRED_CA_FILE
     old_pem = old.public_bytes(serialization.Encoding.PEM)
     try:
