@@ -28,9 +28,11 @@ unit: venv
 # System packages the tests need, from Debian's archive (never downloaded from elsewhere):
 # chromium for the dashboard's browser tests (Playwright drives it; no browser download);
 # postgresql for the ledger tests on PostgreSQL (tests/pg_support.py starts a throwaway server);
-# softhsm2 for the PKCS#11 key-store tests (a throwaway SoftHSM token per test session).
+# softhsm2 for the PKCS#11 key-store tests (a throwaway SoftHSM token per test session);
+# libnss3-tools (certutil): the browser tests trust the site CA in a throwaway NSS database.
 system-deps:
 	@missing=""; command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v certutil >/dev/null 2>&1 || missing="$$missing libnss3-tools"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	test -f /usr/lib/softhsm/libsofthsm2.so || missing="$$missing softhsm2"; \
 	if [ -n "$$missing" ]; then \

@@ -45,7 +45,8 @@ from aseptic.config import settings_from_mapping
 from aseptic.crypto import KeyStore, PkiDirectory
 from aseptic.gateway import TwinLink
 from aseptic.ledger import Ledger
-from aseptic.trust import DecisionLog, IdentityStore, SiteCA
+from aseptic.service import open_site_ca
+from aseptic.trust import DecisionLog, IdentityStore
 from aseptic.twin import Plant, ServerOptions, TwinServer
 
 PASSWORD = "benchmark password 1"  # noqa: S105 - a throwaway user in a temporary directory
@@ -55,8 +56,7 @@ def _site(data_dir: Path, clock: SimClock) -> tuple[str, bytes, bytes]:
     """An operator (TOTP secret) and a managed endpoint's certificate and key."""
     keys = KeyStore.open(data_dir)
     site_key = keys.load_or_create("site")
-    ca = SiteCA.create(keys.load_or_create("ca"), "site-01", clock.now())
-    (data_dir / "site-ca.pem").write_bytes(ca.to_pem())
+    ca = open_site_ca(data_dir, "site-01", clock)  # ECDSA P-256, as `aseptic init` makes it (ADR 0380)
     cert, key, fingerprint = ca.issue("Device", "console-01", clock.now())
     with DecisionLog(lambda: Ledger.open(data_dir, site_key=site_key, clock=clock)) as log:
         with IdentityStore.open(data_dir, audit=log) as store:

@@ -1,17 +1,25 @@
 """Browser tests: Debian's Chromium driven by Playwright (no browser download), against a real
-`aseptic serve` on 127.0.0.1 that the fixtures start and stop. Screenshots go to the test's
-temporary directory (or $ASEPTIC_E2E_ARTIFACTS), never into the repository."""
+`aseptic serve` on 127.0.0.1 over HTTPS that the fixtures start and stop. Screenshots go to the
+test's temporary directory (or $ASEPTIC_E2E_ARTIFACTS), never into the repository.
+
+The server certificate is validated, not ignored (ADR 0380): Chromium runs with a throwaway HOME whose
+NSS database (``~/.pki/nssdb``, made with Debian's certutil) trusts the module's site CA and nothing
+else of ours; Playwright's own TLS client (used for contexts that present a client certificate)
+trusts it through ``NODE_EXTRA_CA_CERTS``. Each test module's ``server`` fixture provides ``ca_path``.
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Protocol
 
 import httpx2
 import pytest
@@ -38,17 +46,56 @@ def chromium_path() -> str:
     pytest.fail("Debian's chromium is not installed: `make test` installs it (apt-get install chromium)")
 
 
+class HasSiteCA(Protocol):
+    """A module's ``server`` fixture: the site CA its HTTPS certificate chains to."""
+
+    ca_path: Path
+
+
+def trusting_home(ca_path: Path, home: Path) -> Path:
+    """A HOME whose NSS database trusts ``ca_path`` as a TLS server CA (Chromium on Linux reads it)."""
+    certutil = shutil.which("certutil")
+    if certutil is None:
+        pytest.fail(
+            "Debian's certutil is not installed: `make test` installs it (apt-get install libnss3-tools)"
+        )
+    nssdb = home / ".pki" / "nssdb"
+    nssdb.mkdir(parents=True)
+    database = f"sql:{nssdb}"
+    subprocess.run([certutil, "-N", "-d", database, "--empty-password"], check=True, capture_output=True)
+    subprocess.run(
+        [certutil, "-A", "-d", database, "-n", "aseptic-site-ca", "-t", "C,,", "-i", str(ca_path)],
+        check=True,
+        capture_output=True,
+    )
+    return home
+
+
 # Module scope, not session: Playwright's sync API runs an event loop in this thread while it is
 # open, and later tests that call asyncio.run() (the OPC UA tests) would fail if it stayed open.
 @pytest.fixture(scope="module")
-def playwright() -> Iterator[Playwright]:
-    with sync_playwright() as driver:
-        yield driver
+def playwright(server: HasSiteCA) -> Iterator[Playwright]:
+    # The driver (Node) reads NODE_EXTRA_CA_CERTS once, at its start: the site CA of this module.
+    previous = os.environ.get("NODE_EXTRA_CA_CERTS")
+    os.environ["NODE_EXTRA_CA_CERTS"] = str(server.ca_path)
+    try:
+        with sync_playwright() as driver:
+            yield driver
+    finally:
+        if previous is None:
+            os.environ.pop("NODE_EXTRA_CA_CERTS", None)
+        else:
+            os.environ["NODE_EXTRA_CA_CERTS"] = previous
 
 
 @pytest.fixture(scope="module")
-def browser(playwright: Playwright) -> Iterator[Browser]:
-    browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)
+def browser(
+    playwright: Playwright, server: HasSiteCA, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Browser]:
+    home = trusting_home(server.ca_path, tmp_path_factory.mktemp("chromium-home"))
+    browser = playwright.chromium.launch(
+        executable_path=chromium_path(), args=CHROMIUM_FLAGS, env={**os.environ, "HOME": str(home)}
+    )
     yield browser
     browser.close()
 
@@ -68,12 +115,23 @@ def free_port() -> int:
         return port
 
 
+def ensure_site_ca(data_dir: Path) -> Path:
+    """``D/site-ca.pem`` as `aseptic init` makes it (ECDSA P-256), for data directories built by the
+    test helpers without ``init``."""
+    from aseptic.clock import WallClock
+    from aseptic.service import CA_FILE, open_site_ca
+
+    open_site_ca(data_dir, "site-01", WallClock())
+    return data_dir / CA_FILE
+
+
 class Server:
-    """`aseptic serve` in a subprocess on loopback."""
+    """`aseptic serve` in a subprocess on loopback, with its defaults: HTTPS from the site CA."""
 
     def __init__(self, data_dir: Path) -> None:
         self.port = free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.base_url = f"https://127.0.0.1:{self.port}"
+        self.ca_path = ensure_site_ca(data_dir)
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -84,7 +142,6 @@ class Server:
                 str(self.port),
                 "--data-dir",
                 str(data_dir),
-                "--insecure-http",  # the browser talks plain HTTP on loopback (serve defaults to HTTPS)
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -96,12 +153,18 @@ class Server:
                 output = self.process.stdout.read() if self.process.stdout else ""
                 raise RuntimeError(f"aseptic serve exited with {self.process.returncode}:\n{output}")
             try:
-                if httpx2.get(f"{self.base_url}/health", timeout=1).status_code == 200:
+                health = httpx2.get(f"{self.base_url}/health", timeout=1, verify=self.verify)
+                if health.status_code == 200:
                     return
             except httpx2.HTTPError:
                 time.sleep(0.1)
         self.stop()
         raise RuntimeError("aseptic serve did not answer /health within 60 s")
+
+    @property
+    def verify(self) -> ssl.SSLContext:
+        """A TLS client context trusting only the site CA (for API calls beside the browser)."""
+        return ssl.create_default_context(cafile=str(self.ca_path))
 
     def stop(self) -> None:
         if self.process.poll() is None:

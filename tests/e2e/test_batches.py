@@ -7,6 +7,7 @@ of another batch is shown blocked by an open finding. Screenshots go to the test
 from __future__ import annotations
 
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -43,6 +44,7 @@ class HttpsServer:
     def __init__(self, data_dir: Path, port: int) -> None:
         self.data_dir, self.port = data_dir, port
         self.base_url = f"https://127.0.0.1:{port}"
+        self.ca_path = data_dir / "site-ca.pem"
         self.process: subprocess.Popen[str] | None = None
 
     def start(self) -> None:
@@ -67,13 +69,17 @@ class HttpsServer:
                 output = self.process.stdout.read() if self.process.stdout else ""
                 raise RuntimeError(f"aseptic serve exited with {self.process.returncode}:\n{output}")
             try:
-                ca = str(self.data_dir / "site-ca.pem")
-                if httpx2.get(f"{self.base_url}/health", timeout=1, verify=ca).status_code == 200:
+                if httpx2.get(f"{self.base_url}/health", timeout=1, verify=self.verify).status_code == 200:
                     return
             except httpx2.HTTPError:
                 time.sleep(0.1)
         self.stop()
         raise RuntimeError("aseptic serve did not answer /health within 60 s")
+
+    @property
+    def verify(self) -> ssl.SSLContext:
+        """A TLS client context trusting only the site CA."""
+        return ssl.create_default_context(cafile=str(self.ca_path))
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -101,9 +107,9 @@ def server(site: BatchSite) -> Iterator[HttpsServer]:
 def _context(
     browser: Browser, server: HttpsServer, site: BatchSite, *, console: bool = False
 ) -> BrowserContext:
-    # The throwaway site CA is not in the browser's trust store: the server certificate is not checked
-    # by the browser here (tests/integration/test_api_gateway.py checks it with real TLS clients).
-    options: dict[str, object] = {"base_url": server.base_url, "ignore_https_errors": True}
+    # The server certificate is validated against the site CA (conftest: Chromium's NSS database;
+    # for a client-certificate context, Playwright's TLS client with NODE_EXTRA_CA_CERTS).
+    options: dict[str, object] = {"base_url": server.base_url}
     if console:  # the operator console's certificate from the site CA: a managed endpoint
         options["client_certificates"] = [
             {"origin": server.base_url, "certPath": str(site.console_cert), "keyPath": str(site.console_key)}
@@ -132,7 +138,7 @@ def _open_batch(page: Page, batch_id: str) -> None:
 
 def _approve_grant_as(server: HttpsServer, site: BatchSite, approver: str) -> None:
     """The second person (another qa_approver) approves the requested grant through the API."""
-    verify = str(site.data_dir / "site-ca.pem")
+    verify = server.verify
     login = httpx2.post(
         f"{server.base_url}/api/login",
         json={"username": approver, "password": PASSWORD, "totp_code": _now_code(site, approver)},
@@ -239,6 +245,37 @@ def test_a_batch_from_running_to_released_and_a_release_blocked_by_an_open_findi
     page.click(f"#assess-{leaf}-form button[type=submit]")
     expect(page.locator(f"#assess-{leaf}-error")).to_contain_text("Give the reason")
     expect(page.locator(f"#assess-{leaf}-error")).to_contain_text("impact on product quality")
+
+    # A finding outside any batch is closed from the Findings view with a signed assessment.
+    page.click("#nav a[href='#findings']")
+    outside = page.locator("#findings-table tbody tr", has_text="outside any batch")
+    expect(outside).to_contain_text("open")
+    loose = outside.get_attribute("data-finding") or ""
+    page.fill(f"#finding-assess-{loose}-reason", "Scheduled maintenance login, confirmed with IT")
+    page.fill(f"#finding-assess-{loose}-impact", "None: no batch was in production at the time")
+    page.fill(f"#finding-assess-{loose}-password", PASSWORD)  # her session has signed: no TOTP now
+    page.click(f"#finding-assess-{loose}-form button[type=submit]")
+    closed = page.locator(f'#findings-table tbody tr[data-finding="{loose}"]')
+    expect(closed).to_contain_text("closed by Anna Approver", timeout=20_000)
+    expect(page.locator(f"#finding-assess-{loose}-form")).to_have_count(0)
+    page.screenshot(path=str(artifacts / "finding-outside-batch-closed.png"), full_page=True)
+
+    # The periodic audit-trail review, signed from the Audit trail view (bad input explained first).
+    page.click("#nav a[href='#audit']")
+    page.fill("#audit-review-since", "2020-01-01T00:00:00Z")
+    page.fill("#audit-review-until", "2019-01-01T00:00:00Z")
+    page.click("#audit-review-form button[type=submit]")
+    expect(page.locator("#audit-review-error")).to_contain_text("must end after it starts")
+    expect(page.locator("#audit-review-error")).to_contain_text("Enter your password")
+    page.fill("#audit-review-until", "2100-01-01T00:00:00Z")
+    page.fill("#audit-review-comments", "No unexplained changes; the release and the assessments match.")
+    page.fill("#audit-review-password", PASSWORD)
+    page.click("#audit-review-form button[type=submit]")
+    expect(page.locator("#audit-review-note")).to_contain_text(
+        'signed "reviewed" by Anna Approver', timeout=20_000
+    )
+    expect(page.locator("#audit-table")).to_contain_text("audit-review:2020-01-01")
+    page.screenshot(path=str(artifacts / "audit-trail-periodic-review.png"), full_page=True)
     approver.close()
 
 

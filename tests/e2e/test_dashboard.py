@@ -104,6 +104,7 @@ def test_operator_sees_live_trend_of_her_area_and_findings(page: Page, site: Sit
     expect(row).to_contain_text("ph 75%")
     page.click("#nav a[href='#ledger']")
     expect(page.locator("#ledger-status")).to_contain_text("size")
+    expect(page.locator("#ledger-status")).to_contain_text("never run (aseptic ledger verify)")
     page.screenshot(path=str(artifacts / "ledger-operator.png"), full_page=True)
 
 
@@ -142,6 +143,9 @@ def test_auditor_sees_the_audit_trail_with_a_filter(page: Page, site: Site, arti
     expect(rows.first).to_contain_text("principal:sam")
     expect(rows.first).to_contain_text("root")
     expect(page.locator("#audit-table")).not_to_contain_text("principal:olga")
+    # The auditor reads the trail; the periodic review is QA's to sign (the policy decides either way).
+    expect(page.locator("#audit-review-form")).to_be_hidden()
+    expect(page.locator("#audit-review-note")).to_contain_text("qa_reviewer or qa_approver")
     page.screenshot(path=str(artifacts / "audit-trail-auditor.png"), full_page=True)
 
 
@@ -165,10 +169,12 @@ def test_security_analyst_sees_recent_denials(
         f"{server.base_url}/api/login",
         json={"username": "oscar", "password": PASSWORD, "totp_code": code},
         timeout=10,
+        verify=server.verify,
     )
     assert login.status_code == 200, login.text
     headers = {"Authorization": f"Bearer {login.json()['token']}"}
-    assert httpx2.get(f"{server.base_url}/api/decisions", headers=headers, timeout=10).status_code == 403
+    denied = httpx2.get(f"{server.base_url}/api/decisions", headers=headers, timeout=10, verify=server.verify)
+    assert denied.status_code == 403
     sign_in(page, site, "sam")
     page.click("#nav a[href='#access']")
     expect(page.locator("#access-note")).to_contain_text("recent denials", timeout=10_000)

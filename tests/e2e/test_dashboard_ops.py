@@ -109,11 +109,15 @@ def test_security_analyst_sees_results_trend_coverage_policies_and_denials(
     # A denial to show: an operator asks the API for the campaign results.
     code = pyotp.TOTP(site.totp["nina"]).now()
     login = httpx2.post(
-        f"{server.base_url}/api/login", json={"username": "nina", "password": PASSWORD, "totp_code": code}
+        f"{server.base_url}/api/login",
+        json={"username": "nina", "password": PASSWORD, "totp_code": code},
+        verify=server.verify,
     )
     token = login.json()["token"]
     denied = httpx2.get(
-        f"{server.base_url}/api/campaign/results", headers={"Authorization": f"Bearer {token}"}
+        f"{server.base_url}/api/campaign/results",
+        headers={"Authorization": f"Bearer {token}"},
+        verify=server.verify,
     )
     assert denied.status_code == 403
     sign_in(page, site, "sam")

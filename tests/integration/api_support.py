@@ -187,22 +187,27 @@ def twin_pki_template(twin_dir: Path) -> Path:
 # -- TLS: the site CA, enrolled machines, and `aseptic serve`'s HTTPS stack on a thread -----------
 
 
-def add_site_ca(site: Site) -> Path:
-    """The site CA (key store ``ca`` key, ``D/site-ca.pem``), as `aseptic init` makes it."""
+def add_site_ca(site: Site, *, legacy_ed25519: bool = False) -> Path:
+    """The site CA (``D/site-ca.pem``), as `aseptic init` makes it: ECDSA P-256 (key store ``tls-ca``
+    key, ADR 0380); ``legacy_ed25519``: an Ed25519 CA (``ca`` key) as sites made before it have."""
+    from aseptic.service import open_site_ca
     from aseptic.trust import SiteCA
 
-    ca = SiteCA.create(KeyStore.open(site.data_dir).load_or_create("ca"), "site-01", site.clock.now())
     path = site.data_dir / "site-ca.pem"
-    path.write_bytes(ca.to_pem())
+    if legacy_ed25519:
+        ca = SiteCA.create(KeyStore.open(site.data_dir).load_or_create("ca"), "site-01", site.clock.now())
+        path.write_bytes(ca.to_pem())
+    else:
+        open_site_ca(site.data_dir, "site-01", site.clock)
     return path
 
 
 def enrol_machine(site: Site, kind: str, name: str, role: str, out_dir: Path) -> tuple[Path, Path]:
     """Issue a client certificate from the site CA and register the device or service."""
-    from aseptic.trust import SiteCA
+    from aseptic.service import open_site_ca
 
     keys = KeyStore.open(site.data_dir)
-    ca = SiteCA.load(keys.load_or_create("ca"), (site.data_dir / "site-ca.pem").read_bytes())
+    ca = open_site_ca(site.data_dir, "site-01", site.clock)
     cert_pem, key_pem, fingerprint = ca.issue(kind, name, site.clock.now())
     with DecisionLog(
         lambda: Ledger.open(site.data_dir, site_key=keys.load_or_create("site"), clock=site.clock)

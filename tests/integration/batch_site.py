@@ -76,6 +76,16 @@ def build_batch_site(data_dir: Path) -> BatchSite:
             )
         if batch != RUNNING:
             pipeline.end_batch()
+        if batch == CLEAN:  # between batches: a finding outside any batch's window
+            pipeline.ledger.append_finding(
+                {
+                    "contributions": [{"share": 1.0, "tag": "sugar_feed_l_per_h"}],
+                    "detector": "access.analytics",
+                    "kind": "finding",
+                    "technique": "T0859",
+                    "time": (T0 + timedelta(hours=3, minutes=59)).isoformat().replace("+00:00", "Z"),
+                }
+            )
     pipeline.flush()
     pipeline.ledger.checkpoint()
     pipeline.ledger.close()  # the running batch stays open (complete_running_batch ends it)

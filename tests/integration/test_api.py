@@ -87,6 +87,7 @@ BATCH_ROUTES = {
     "/api/batches/B-0001/review": 422,
     "/api/batches/B-0001/release": 422,
     "/api/findings/1/assessment": 422,
+    "/api/audit/review": 422,  # a body is needed (the period, comments, the signature's components)
 }
 
 

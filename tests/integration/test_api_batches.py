@@ -323,3 +323,56 @@ def test_the_evidence_package_of_a_released_batch_verifies_offline(
     for name in ("report.html", "report.pdf"):
         assert digests[name] == hashlib.sha256(package.joinpath(name).read_bytes()).hexdigest()
     assert not list(offline.rglob("*.db"))
+
+
+def test_a_finding_outside_any_batch_is_closed_over_http_by_qa_only(
+    clients: tuple[TestClient, TestClient], site: BatchSite
+) -> None:
+    client, _ = clients
+    olga, rita = _login(client, site, "olga"), _login(client, site, "rita")
+    listed = client.get("/api/findings", headers=olga).json()["findings"]
+    (outside,) = [f for f in listed if f["batch_id"] is None]
+    assert (outside["status"], outside["assessment"], outside["technique"]) == ("open", None, "T0859")
+    body = {"reason": "access analytics: a scheduled job, confirmed", "impact": "none: no batch was running"}
+    denied = client.post(
+        f"/api/findings/{outside['leaf']}/assessment", json={**body, **_sign(site, "olga")}, headers=olga
+    )
+    assert _error(denied, 403) and "enforcement point denied sign_record" in denied.text
+    closed = client.post(
+        f"/api/findings/{outside['leaf']}/assessment", json={**body, **_sign(site, "rita")}, headers=rita
+    )
+    assert closed.status_code == 200, closed.text
+    assert (closed.json()["status"], closed.json()["batch_id"]) == ("closed", None)
+    shown = {f["leaf"]: f for f in client.get("/api/findings", headers=olga).json()["findings"]}
+    assessment = shown[outside["leaf"]]["assessment"]
+    assert shown[outside["leaf"]]["status"] == "closed"
+    assert (assessment["printed_name"], assessment["reason"]) == ("Rita Reviewer", body["reason"])
+    assert assessment["signature_leaf"] == closed.json()["signature_leaf"]
+    # The batch's own finding is untouched and still open; the refusal and the signature are logged.
+    assert [f["status"] for f in shown.values() if f["batch_id"] == FLAGGED] == ["open"]
+    refused = [e for e in ledger_entries(site.data_dir, "finding_assessment") if e["outcome"] == "refused"]
+    assert [(e["actor"], e["finding_leaf"]) for e in refused] == [("olga", outside["leaf"])]
+
+
+def test_the_periodic_audit_trail_review_is_signed_over_http_by_qa_only(
+    clients: tuple[TestClient, TestClient], site: BatchSite
+) -> None:
+    client, _ = clients
+    olga, rita = _login(client, site, "olga"), _login(client, site, "rita")
+    period = {"since": "2020-01-01T00:00:00Z", "until": "2100-01-01T00:00:00Z"}
+    body = {**period, "comments": "No unexplained changes; two logins outside shift hours checked."}
+    denied = client.post("/api/audit/review", json={**body, **_sign(site, "olga")}, headers=olga)
+    assert "enforcement point denied sign_record" in " ".join(_error(denied, 403))
+    naive = {**body, "since": "2026-01-01T00:00:00", "password": PASSWORD}
+    assert client.post("/api/audit/review", json=naive, headers=rita).status_code == 422
+    reversed_period = {**body, "since": period["until"], "until": period["since"], **_sign(site, "rita")}
+    assert "is empty" in client.post("/api/audit/review", json=reversed_period, headers=rita).text
+    signed = client.post("/api/audit/review", json={**body, **_sign(site, "rita")}, headers=rita)
+    assert signed.status_code == 200, signed.text
+    result = signed.json()
+    assert result["record"].startswith("audit-review:2020-01-01T00:00:00") and result["events_reviewed"] > 0
+    assert (result["printed_name"], result["meaning"]) == ("Rita Reviewer", "reviewed")
+    trail = client.get("/api/audit", params={"record": "audit-review:*"}, headers=rita).json()["events"]
+    assert {e["leaf"] for e in trail} >= {result["leaf"], result["signature_leaf"]}
+    refused = [e for e in ledger_entries(site.data_dir, "audit_review") if e.get("outcome") == "refused"]
+    assert [e["actor"] for e in refused] == ["olga"]

@@ -97,3 +97,23 @@ def test_ledger_status_lists_witness_cosignatures(client: TestClient, site: Site
     status = client.get("/api/ledger/status", headers=_login(client, site, "olga")).json()
     assert status["cosignatures"] == []
     assert status["latest_checkpoint"]["time"]
+
+
+def test_ledger_status_says_when_the_ledger_was_last_verified(client: TestClient, site: Site) -> None:
+    from datetime import UTC, datetime
+
+    from aseptic.service import LastVerification, record_verification
+
+    headers = _login(client, site, "olga")
+    assert client.get("/api/ledger/status", headers=headers).json()["last_verification"] is None
+    when = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    record_verification(
+        site.data_dir, LastVerification(ok=False, time=when, size=17, reason="leaf 9 altered")
+    )
+    status = client.get("/api/ledger/status", headers=headers).json()
+    assert status["last_verification"] == {
+        "ok": False,
+        "time": "2026-03-01T12:00:00.000000Z",
+        "size": 17,
+        "reason": "leaf 9 altered",
+    }

@@ -29,10 +29,10 @@ from api_support import (
     provision_writer,
     tls_client,
 )
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from aseptic.api import create_app
 from aseptic.config import settings_from_mapping
-from aseptic.crypto import KeyStore
 from aseptic.trust import IdentityStore, SiteCA
 
 pytestmark = pytest.mark.integration
@@ -73,7 +73,7 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
     ca = add_site_ca(site)
     console = enrol_machine(site, "Device", "console-01", "field_device", root / "certs")
     detector = enrol_machine(site, "Service", "detector-01", "detector", root / "certs")
-    other = SiteCA.create(KeyStore.open(root / "elsewhere").load_or_create("ca"), "site-99", site.clock.now())
+    other = SiteCA.create(ec.generate_private_key(ec.SECP256R1()), "site-99", site.clock.now())
     cert_pem, key_pem, _ = other.issue("Device", "console-01", site.clock.now())
     rogue = (root / "certs" / "rogue.pem", root / "certs" / "rogue.key")
     rogue[0].write_bytes(cert_pem)

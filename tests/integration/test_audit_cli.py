@@ -202,3 +202,41 @@ def test_signature_missing_from_the_log_is_refused_on_the_site(site: dict[str, P
         conn.execute("DELETE FROM signatures")
     code, _, err = aseptic("record", "verify", str(site["record"]), "--data-dir", str(data_dir))
     assert code == 1 and "is not in the log" in err
+
+
+def test_key_migrate_ca_moves_a_legacy_ed25519_ca_to_p256_and_logs_it(site: dict[str, Path | str]) -> None:
+    """ADR 0380: `aseptic init` makes a P-256 CA (nothing to migrate); a legacy Ed25519 one migrates."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from aseptic.clock import WallClock
+    from aseptic.crypto import KeyStore
+    from aseptic.trust import SiteCA
+
+    data_dir = Path(site["dir"])
+    args = ("key", "migrate-ca", "--session-file", str(site["session"]), "--data-dir", str(data_dir))
+    code, _, err = aseptic(*args, "--why", "browsers refuse Ed25519")
+    assert code == 2 and "already ECDSA P-256: nothing to migrate" in err
+    # As a site initialised before ADR 0380 has it: an Ed25519 CA of the key store's `ca` key.
+    legacy = SiteCA.create(
+        KeyStore.open(data_dir).load_or_create("ca", exportable=True), "site-01", WallClock().now()
+    )
+    (data_dir / "site-ca.pem").write_bytes(legacy.to_pem())
+    (data_dir / "keys" / "tls-ca.key").unlink()
+    code, _, err = aseptic(*args, "--why", "")
+    assert code == 2 and "reason" in err
+    assert (data_dir / "site-ca.pem").read_bytes() == legacy.to_pem()  # a refused run changes nothing
+    assert not (data_dir / "keys" / "tls-ca.key").exists()
+    code, out, err = aseptic(*args, "--why", "browsers refuse Ed25519", "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    new = x509.load_pem_x509_certificate((data_dir / "site-ca.pem").read_bytes())
+    assert isinstance(new.public_key(), ec.EllipticCurvePublicKey)
+    assert (data_dir / "site-ca.retired.pem").read_bytes() == legacy.to_pem()
+    code, out, err = aseptic(
+        "audit", "show", "--record", "certificate:site-ca", "--json", "--data-dir", str(data_dir)
+    )
+    assert code == 0, err
+    [event] = json.loads(out)
+    assert (event["who"], event["why"]) == ("root", "browsers refuse Ed25519")
+    assert event["new"] == f"ecdsa-p256 sha256:{result['successor_sha256']}"

@@ -138,6 +138,14 @@ def test_exportable_key_is_sealed_under_the_token(softhsm: Path, tmp_path: Path)
     assert KeyStore.open(tmp_path).load("ca").key_id == ca.key_id
 
 
+def test_x509_key_is_sealed_under_the_token(softhsm: Path, tmp_path: Path) -> None:
+    """The TLS CA's ECDSA P-256 key (ADR 0380) in a token-backed store: sealed under the token's AES key."""
+    key = token_store(tmp_path).load_or_create_x509_key("tls-ca")
+    data = (tmp_path / "keys" / "tls-ca.key").read_bytes()
+    assert b"algorithm: ecdsa-p256\n" in data and b"ed25519: sealed\n" in data and b"PRIVATE KEY" not in data
+    assert KeyStore.open(tmp_path).load_x509_key("tls-ca").private_numbers() == key.private_numbers()
+
+
 def test_tampered_sealed_half_is_detected(softhsm: Path, tmp_path: Path) -> None:
     token_store(tmp_path).load_or_create("site", ED25519_ML_DSA_65)
     path = tmp_path / "keys" / "site.key"
@@ -220,7 +228,7 @@ def test_aseptic_init_creates_the_keys_in_the_token(softhsm: Path, tmp_path: Pat
     assert config == {"module": str(MODULE), "token_label": LABEL, "pin_file": None}
     for name in ("site", "session"):
         assert (data_dir / "keys" / f"{name}.key").read_bytes().startswith(b"aseptic-pkcs11-key/v1\n")
-    assert b"ed25519: sealed\n" in (data_dir / "keys" / "ca.key").read_bytes()
+    assert b"ed25519: sealed\n" in (data_dir / "keys" / "tls-ca.key").read_bytes()  # P-256, ADR 0380
     site = KeyStore.open(data_dir).load("site")
     assert site.in_token and site.algorithm == ED25519_ML_DSA_65
     assert read_public_key(data_dir / "site.pub") == site.public

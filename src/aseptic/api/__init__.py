@@ -11,6 +11,7 @@ from aseptic.api._tls import (
     PeerCertificateH11,
     client_certificate,
     ensure_server_certificate,
+    is_ecdsa_ca,
     server_ssl_context,
 )
 
@@ -22,5 +23,6 @@ __all__ = [
     "client_certificate",
     "create_app",
     "ensure_server_certificate",
+    "is_ecdsa_ca",
     "server_ssl_context",
 ]

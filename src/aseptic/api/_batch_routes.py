@@ -3,9 +3,11 @@
 ``GET /api/batches`` lists batches with their release state; ``GET /api/batches/{id}`` is one
 batch's record, signatures, findings and what blocks its release; ``POST .../review`` and
 ``POST .../release`` sign it (password, and the TOTP code at the session's first signing);
-``POST /api/findings/{leaf}/assessment`` closes a finding; ``GET .../package`` downloads the
-evidence package. Every route needs a bearer token and is decided by the enforcement point; a
-refusal by the gate is a JSON error listing every reason (403 or 409), and is logged.
+``POST /api/findings/{leaf}/assessment`` closes a finding (any finding: in a batch's window or
+outside every batch); ``POST /api/audit/review`` records a periodic audit-trail review;
+``GET .../package`` downloads the evidence package. Every route needs a bearer token and is
+decided by the enforcement point; a refusal by the gate is a JSON error listing every reason
+(403 or 409), and is logged.
 """
 
 from __future__ import annotations
@@ -18,11 +20,12 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from aseptic.api._batch_service import BatchRefused, BatchService, Credentials, refusal_json
 from aseptic.api._service import ApiService, Caller
 from aseptic.api._tls import client_certificate
+from aseptic.clock import ensure_utc
 from aseptic.errors import InputError
 from aseptic.trust import verify_token
 
@@ -54,6 +57,14 @@ class AssessmentBody(Signature):
 
     reason: Annotated[str, Field(min_length=10, max_length=2000, pattern=r"\S")]
     impact: Annotated[str, Field(min_length=10, max_length=2000, pattern=r"\S")]
+
+
+class AuditReviewBody(Signature):
+    """A periodic audit-trail review: the period [since, until) and what the reviewer found."""
+
+    since: AwareDatetime  # RFC 3339 with a zone: a naive time is refused (422)
+    until: AwareDatetime
+    comments: Annotated[str, Field(min_length=10, max_length=4000, pattern=r"\S")]
 
 
 def _service(request: Request) -> ApiService:
@@ -163,6 +174,28 @@ def install_batch_routes(app: FastAPI) -> None:
                 finding_leaf,
                 reason=body.reason.strip(),
                 impact=body.impact.strip(),
+                credentials=Credentials(body.password, body.totp_code),
+                session_id=caller[1],
+            )
+        )
+
+    @app.post(
+        "/api/audit/review",
+        tags=["audit"],
+        responses={**_REFUSALS, 404: {"description": "not used"}},
+        openapi_extra=_json_body(AuditReviewBody),
+    )
+    async def review_audit(caller: Authenticated, request: Request) -> dict[str, Any]:
+        """Record a periodic review of the audit trail of [since, until) with your e-signature
+        (``reviewed``; ``sign_record`` on ``Record::"audit-review"``), as ``aseptic audit review``."""
+        body = _parse(AuditReviewBody, await request.body())
+        work = BatchService(_service(request))
+        return await run_in_threadpool(
+            lambda: work.review_audit_trail(
+                caller[0],
+                since=ensure_utc(body.since),
+                until=ensure_utc(body.until),
+                comments=body.comments.strip(),
                 credentials=Credentials(body.password, body.totp_code),
                 session_id=caller[1],
             )

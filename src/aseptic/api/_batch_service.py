@@ -15,6 +15,7 @@ import weakref
 import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,7 +23,7 @@ from aseptic.api._batch_reads import ReadOnce
 from aseptic.api._errors import Denied, UnknownResource
 from aseptic.api._service import CONDUIT, ApiService, Caller
 from aseptic.api._writer_log import WriterLog
-from aseptic.audit import AuditTrail, RecordSigner
+from aseptic.audit import AuditTrail, RecordSigner, sign_review
 from aseptic.batch import (
     QA_APPROVER,
     QA_REVIEWER,
@@ -46,7 +47,7 @@ from aseptic.clock import format_rfc3339
 from aseptic.crypto import SITE_KEY, KeyStore, PublicKey, SigningKey, read_public_key
 from aseptic.errors import AccessDenied, AsepticError
 from aseptic.ledger import Historian, LeafKind, Ledger, find_batch_windows
-from aseptic.trust import AccessRequest, EntityRef, Principal, batch_entity, record_entity
+from aseptic.trust import AccessRequest, EntityRef, Principal, area_entity, batch_entity, record_entity
 
 __all__ = [
     "AREA",
@@ -63,6 +64,13 @@ UNIT = "fermenter-01"
 # The list of batches is read as Record::"batch-records" in Batch::"ledger" (like Record::"findings").
 BATCHES_RECORD = EntityRef("Record", "batch-records")
 _LIST_ENTITIES = (batch_entity("ledger", UNIT, AREA), record_entity("batch-records", "ledger", AREA))
+# A periodic audit-trail review is signed as Record::"audit-review" among the site's records.
+AUDIT_REVIEW_RECORD = EntityRef("Record", "audit-review")
+_REVIEW_ENTITIES = (
+    area_entity("site-records"),
+    batch_entity("site-records", UNIT, "site-records"),
+    record_entity("audit-review", "site-records", "site-records"),
+)
 
 
 class BatchRefused(AccessDenied):
@@ -388,6 +396,65 @@ class BatchService:
             "assessor": principal.name,
             "audit_leaf": result.audit_leaf,
             "signature_leaf": result.signature_leaf,
+        }
+
+    # -- the periodic audit-trail review ----------------------------------------------------------
+
+    def review_audit_trail(
+        self,
+        caller: Caller,
+        *,
+        since: datetime,
+        until: datetime,
+        comments: str,
+        credentials: Credentials,
+        session_id: str | None,
+    ) -> dict[str, Any]:
+        """A periodic review of the audit trail of [since, until) with the reviewer's e-signature
+        (``reviewed``), as ``aseptic audit review`` records it (``sign_record`` on
+        ``Record::"audit-review"``: QA by the shipped policies)."""
+        service, principal = self.service, caller.principal
+        allowed, why = self._decide(caller, "sign_record", AUDIT_REVIEW_RECORD, "none", _REVIEW_ENTITIES)
+        if not allowed:
+            entry = {
+                "entry": "audit_review",
+                "outcome": "refused",
+                "actor": principal.name,
+                "period": [format_rfc3339(since), format_rfc3339(until)],
+                "reasons": list(why),
+                "time": format_rfc3339(service.clock.now()),
+            }
+            WriterLog(service).append_entry(LeafKind.AUDIT, entry)
+            raise BatchRefused(
+                f"audit-trail review by {principal.name} refused: " + "; ".join(why), reasons=why, status=403
+            )
+
+        def sign() -> tuple[dict[str, Any], int, Any, int]:
+            return sign_review(
+                WriterLog(service),
+                self._signer(),
+                clock=service.clock,
+                period_start=since,
+                period_end=until,
+                reviewer=principal.name,
+                comments=comments,
+                password=credentials.password,
+                totp_code=credentials.totp_code,
+                session_id=session_id,
+            )
+
+        try:
+            entry, leaf, signature, signature_leaf = service._on_identity_thread(sign)
+        except AccessDenied as exc:
+            raise BatchRefused(exc.message, reasons=exc.reasons or (exc.message,), status=403) from None
+        return {
+            "record": entry["record"],
+            "events_reviewed": entry["events_reviewed"],
+            "leaf": leaf,
+            "signature_leaf": signature_leaf,
+            "printed_name": signature.printed_name,
+            "when": format_rfc3339(signature.when),
+            "meaning": signature.meaning,
         }
 
     # -- the evidence package ---------------------------------------------------------------------

@@ -27,13 +27,20 @@ from cryptography import x509
 from aseptic.api._errors import Denied, Unauthenticated, UnknownResource
 from aseptic.api._tls import load_site_ca_certificate
 from aseptic.audit import AuditFilter, normalise
+from aseptic.batch import closing_assessments, finding_ref
 from aseptic.clock import Clock, format_rfc3339
 from aseptic.config import Settings
-from aseptic.crypto import SITE_KEY, KeyStore, SigningKey
+from aseptic.crypto import SITE_KEY, KeyStore, SigningKey, read_public_key
 from aseptic.errors import AccessDenied, BackendError, ConfigError, InputError, IntegrityError
 from aseptic.gateway import BatchStatus, ChangeResult, TwinLink, UnknownTarget, WriteDenied, WriteGateway
 from aseptic.ledger import Historian, LeafKind, Ledger, has_ledger, load_cosignatures, read_status
-from aseptic.service import DeviceAttestation, ExpectedFirmware, load_expected_firmware
+from aseptic.service import (
+    DeviceAttestation,
+    ExpectedFirmware,
+    load_client_anchors,
+    load_expected_firmware,
+    read_last_verification,
+)
 from aseptic.siem import alerts_from_entries
 from aseptic.trust import (
     AccessRequest,
@@ -157,6 +164,8 @@ class ApiService:
         self._identities = identities
         self.gateway = gateway
         self.ca_certificate = ca_certificate
+        # The current CA, then retired ones whose client certificates are still honoured (ADR 0380).
+        self.client_anchors = (ca_certificate, *load_client_anchors(data_dir)) if ca_certificate else ()
         self.grants = grants  # elevation grants and break-glass (see _grant_routes)
         # Device firmware posture ([attestation] devices); None: no device is attested (fail closed).
         self.attestation = attestation
@@ -395,7 +404,7 @@ class ApiService:
         try:
             if self.ca_certificate is None:
                 raise AccessDenied("this site has no CA: client certificates cannot be checked")
-            identity = verify_client_certificate(pem, self.ca_certificate, now)
+            identity = verify_client_certificate(pem, self.client_anchors, now)
             self._on_identity_thread(
                 lambda: self._identities.verify_client(identity.kind, identity.name, identity.fingerprint)
             )
@@ -554,7 +563,8 @@ class ApiService:
         return True
 
     def ledger_status(self, principal: Principal) -> dict[str, Any]:
-        """The ledger's size, root, leaf kinds and latest checkpoint (``read_record``, logged).
+        """The ledger's size, root, leaf kinds, latest checkpoint, witness cosignatures and last
+        verification (``read_record``, logged).
 
         Raises:
             Denied: the policies deny it.
@@ -565,6 +575,9 @@ class ApiService:
             {"size": checkpoint.size, **cosignature.to_json()}
             for checkpoint, cosignature in load_cosignatures(self.data_dir)
         ]
+        # The last `aseptic ledger verify` (its outcome, time and size), None if never run.
+        verification = read_last_verification(self.data_dir)
+        status["last_verification"] = verification.to_json() if verification is not None else None
         return status
 
     def read_tag(self, principal: Principal, tag: str, start: datetime, end: datetime) -> dict[str, Any]:
@@ -616,8 +629,11 @@ class ApiService:
             )
         self._require(principal, "read_record", FINDINGS_RECORD, _LEDGER_ENTITIES)
         with Historian.open(self.data_dir) as historian:
-            alerts = alerts_from_entries(historian.entries(LeafKind.FINDING, since_leaf))
+            entries = historian.entries(LeafKind.FINDING, since_leaf)
+            alerts = alerts_from_entries(entries)
+            audit, signatures = historian.entries(LeafKind.AUDIT), historian.entries(LeafKind.SIGNATURE)
         shown = alerts[:limit]
+        closed = _closing_assessments(self.data_dir, entries, {a.leaf for a in shown}, audit, signatures)
         return {
             "findings": [
                 {
@@ -636,6 +652,9 @@ class ApiService:
                         if isinstance(c, dict) and "tag" in c and isinstance(c.get("share", 0.0), int | float)
                     ],
                     "summary": a.summary,
+                    # open until a signed assessment closes it (POST /api/findings/{leaf}/assessment)
+                    "status": "closed" if a.leaf in closed else "open",
+                    "assessment": closed[a.leaf] if a.leaf in closed else None,
                 }
                 for a in shown
             ],
@@ -717,3 +736,36 @@ class ApiService:
             if len(out) > limit:
                 break
         return {"decisions": out[:limit], "truncated": len(out) > limit}
+
+
+def _closing_assessments(
+    data_dir: Path,
+    findings: list[tuple[int, bytes]],
+    leaves: set[int],
+    audit: list[tuple[int, bytes]],
+    signatures: list[tuple[int, bytes]],
+) -> dict[int, dict[str, Any]]:
+    """The signed closing assessment of each finding at ``leaves`` that has one (as the release gate
+    counts them: the signature verifies with the site key and binds the finding's payload)."""
+    refs = []
+    for leaf, payload in findings:
+        if leaf in leaves:
+            try:
+                refs.append(finding_ref(leaf, payload))
+            except InputError:
+                continue  # not a JSON object: alerts_from_entries does not show it either
+    if not refs:
+        return {}
+    trusted = [read_public_key(data_dir / "site.pub")]
+    return {
+        leaf: {
+            "assessor": a.assessor,
+            "printed_name": a.signature.printed_name,
+            "when": format_rfc3339(a.signature.when),
+            "reason": a.reason,
+            "impact": a.impact,
+            "audit_leaf": a.audit_leaf,
+            "signature_leaf": a.signature_leaf,
+        }
+        for leaf, a in closing_assessments(refs, audit, signatures, trusted_keys=trusted).items()
+    }

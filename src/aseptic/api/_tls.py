@@ -2,10 +2,12 @@
 certificates from the site CA, and the client's certificate handed to the app on every request.
 
 - ``ensure_server_certificate`` issues ``D/tls/server.pem`` (+ ``server.key``, 0600) from the site CA
-  (the key store's ``ca`` key, ``D/site-ca.pem``) when it is missing, expires within a day, or was not
-  issued by the current CA. Ed25519, serverAuth, SAN: localhost, 127.0.0.1, ::1 and the host name.
-- ``server_ssl_context``: TLS 1.2 or later, the server certificate, and the site CA as the only trust
-  anchor for client certificates, which are *optional* at the TLS layer (users come with a bearer
+  (``D/site-ca.pem``; ECDSA P-256, ADR 0380) when it is missing, expires within a day, or was not
+  issued by the current CA. ECDSA P-256 (browsers refuse Ed25519), serverAuth, SAN: localhost,
+  127.0.0.1, ::1 and the host name.
+- ``server_ssl_context``: TLS 1.2 or later, the server certificate, and the site CA (plus the
+  retired CAs of ``D/site-ca.retired.pem`` after ``aseptic key migrate-ca``) as the only trust
+  anchors for client certificates, which are *optional* at the TLS layer (users come with a bearer
   token). OpenSSL checks a presented certificate's chain and validity during the handshake; the app
   checks it again, with the identity store, on every request (revocation applies at once).
 - ``PeerCertificateH11`` is uvicorn's h11 protocol plus the ASGI TLS extension
@@ -24,28 +26,28 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from aseptic.clock import ensure_utc
-from aseptic.crypto import KeyStore
-from aseptic.errors import BackendError, ConfigError
+from aseptic.clock import WallClock, ensure_utc
+from aseptic.errors import BackendError, ConfigError, InputError
+from aseptic.service import RETIRED_CA_FILE, open_site_ca
 
 __all__ = [
     "CA_FILE",
-    "CA_KEY",
     "TLS_DIR",
     "PeerCertificateH11",
     "client_certificate",
     "ensure_server_certificate",
+    "is_ecdsa_ca",
     "load_site_ca_certificate",
     "server_ssl_context",
 ]
 
-CA_KEY = "ca"  # the key store's site CA key (as `aseptic init` makes it)
 CA_FILE = "site-ca.pem"
 TLS_DIR = "tls"
 
@@ -65,26 +67,24 @@ def load_site_ca_certificate(data_dir: Path) -> x509.Certificate | None:
         raise ConfigError(f"{path} is not a PEM certificate: {exc}") from None
 
 
-def _ca_private_key(data_dir: Path) -> Ed25519PrivateKey:
-    keys = KeyStore.open(data_dir)
-    loaded = serialization.load_pem_private_key(keys.load_or_create(CA_KEY).to_pem(), password=None)
-    if not isinstance(loaded, Ed25519PrivateKey):
-        raise ConfigError("the site CA key is not an Ed25519 key")
-    return loaded
+def is_ecdsa_ca(data_dir: Path) -> bool:
+    """Whether the site CA (``D/site-ca.pem``) is ECDSA (browsers accept it; Ed25519 they refuse).
+
+    Raises:
+        ConfigError: the file exists but is not a certificate.
+    """
+    ca = load_site_ca_certificate(data_dir)
+    return ca is not None and isinstance(ca.public_key(), ec.EllipticCurvePublicKey)
 
 
 def _is_current(cert_path: Path, ca: x509.Certificate, now: datetime) -> bool:
     try:
         cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
-    except (OSError, ValueError):
+        cert.verify_directly_issued_by(ca)
+    except (OSError, ValueError, TypeError, InvalidSignature):
         return False
-    public = ca.public_key()
-    if cert.issuer != ca.subject or not isinstance(public, Ed25519PublicKey):
-        return False
-    try:
-        public.verify(cert.signature, cert.tbs_certificate_bytes)
-    except InvalidSignature:
-        return False
+    if not isinstance(cert.public_key(), ec.EllipticCurvePublicKey):
+        return False  # an Ed25519 server certificate from before ADR 0380: browsers refuse it
     return cert.not_valid_before_utc <= now < cert.not_valid_after_utc - timedelta(days=1)
 
 
@@ -107,15 +107,17 @@ def ensure_server_certificate(
     cert_path, key_path = directory / "server.pem", directory / "server.key"
     if cert_path.is_file() and key_path.is_file() and _is_current(cert_path, ca, now):
         return cert_path, key_path
-    ca_key = _ca_private_key(data_dir)
-    if ca_key.public_key().public_bytes_raw() != _raw(ca):
-        raise ConfigError(f"{data_dir / CA_FILE} does not belong to the key store's {CA_KEY!r} key")
+    try:
+        site_ca = open_site_ca(data_dir, site, WallClock())  # the clock is unused: the CA exists
+    except InputError as exc:
+        raise ConfigError(exc.message, hint="check --data-dir and the key store") from None
+    ca_key = site_ca.private_key
     names = sorted({"localhost", socket.gethostname(), *hosts})
     alt: list[x509.GeneralName] = [x509.DNSName(n) for n in names if not _is_ip(n)]
     alt += [
         x509.IPAddress(ip_address(n)) for n in sorted({"127.0.0.1", "::1", *[h for h in hosts if _is_ip(h)]})
     ]
-    key = Ed25519PrivateKey.generate()
+    key = ec.generate_private_key(ec.SECP256R1())
     cert = (
         x509.CertificateBuilder()
         .subject_name(
@@ -134,7 +136,7 @@ def ensure_server_certificate(
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(x509.SubjectAlternativeName(alt), critical=False)
-        .sign(ca_key, None)
+        .sign(ca_key, None if isinstance(ca_key, Ed25519PrivateKey) else hashes.SHA256())
     )
     try:
         directory.mkdir(mode=0o700, exist_ok=True)
@@ -148,13 +150,6 @@ def ensure_server_certificate(
     except OSError as exc:
         raise BackendError(f"cannot write the API's server certificate in {directory}: {exc}") from None
     return cert_path, key_path
-
-
-def _raw(ca: x509.Certificate) -> bytes:
-    public = ca.public_key()
-    if not isinstance(public, Ed25519PublicKey):
-        raise ConfigError("the site CA certificate's key is not Ed25519")
-    return public.public_bytes_raw()
 
 
 def _is_ip(text: str) -> bool:
@@ -174,7 +169,8 @@ def _write_private(path: Path, data: bytes) -> None:
 
 
 def server_ssl_context(cert_path: Path, key_path: Path, ca_path: Path) -> ssl.SSLContext:
-    """TLS >= 1.2 with the server certificate; client certificates optional, from the site CA only.
+    """TLS >= 1.2 with the server certificate; client certificates optional, from the site CA only
+    (``ca_path``, and the retired CAs of ``site-ca.retired.pem`` beside it, if any).
 
     Raises:
         ConfigError: a file is missing or does not load.
@@ -184,6 +180,9 @@ def server_ssl_context(cert_path: Path, key_path: Path, ca_path: Path) -> ssl.SS
     try:
         context.load_cert_chain(cert_path, key_path)
         context.load_verify_locations(cafile=ca_path)
+        retired = ca_path.with_name(RETIRED_CA_FILE)
+        if retired.is_file():
+            context.load_verify_locations(cafile=retired)
     except (OSError, ssl.SSLError) as exc:
         raise ConfigError(f"TLS: cannot load {cert_path}, {key_path} or {ca_path}: {exc}") from None
     context.verify_mode = ssl.CERT_OPTIONAL

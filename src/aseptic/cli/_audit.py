@@ -24,6 +24,7 @@ from aseptic.cli._trust import SessionFileOption, open_trust
 from aseptic.clock import WallClock, format_rfc3339, parse_rfc3339
 from aseptic.crypto import ALGORITHMS, KeyStore, read_public_key
 from aseptic.errors import InputError
+from aseptic.service import CA_FILE, RETIRED_CA_FILE, migrate_site_ca
 
 app = typer.Typer(help="The GMP audit trail: show, review, export, verify.", no_args_is_help=True)
 
@@ -215,7 +216,10 @@ def verify(
         )
 
 
-key_app = typer.Typer(help="The site key: rotate it, with its retirement in the log.", no_args_is_help=True)
+key_app = typer.Typer(
+    help="The site key: rotate it, with its retirement in the log; migrate the TLS CA to ECDSA P-256.",
+    no_args_is_help=True,
+)
 
 
 @key_app.command("rotate")
@@ -259,3 +263,42 @@ def rotate(
     else:
         typer.echo(f"retired   {rotation.retired} (signs checkpoints up to size {rotation.retired_at_size})")
         typer.echo(f"successor {rotation.successor} (now in {directory / 'site.pub'})")
+
+
+@key_app.command("migrate-ca")
+@handles_errors
+def migrate_ca(
+    why: Annotated[str, typer.Option("--why", help="The reason for the change (required, logged).")],
+    session_file: SessionFileOption = None,
+    data_dir: DataDirOption = None,
+    config: ConfigOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Replace an Ed25519 site CA (sites initialised before ADR 0380; browsers refuse it) by an
+    ECDSA P-256 one (administrators). Logged as a change of certificate:site-ca. Client certificates
+    of the old CA keep working; restart `aseptic serve` to get a P-256 server certificate."""
+    with open_trust(data_dir, config) as trust:
+        actor = trust.authenticate(session_file)
+        trust.require_admin_action(actor, "manage_identity")
+        migration = migrate_site_ca(
+            trust.data_dir,
+            site_id=trust.site_id,
+            clock=trust.clock,
+            record=trust.log.record,
+            who=actor.name,
+            why=why,
+        )
+        directory = trust.data_dir
+    result = {
+        "retired_sha256": migration.retired,
+        "successor_sha256": migration.successor,
+        "audit_leaf": migration.audit_leaf,
+        "ca_file": str(directory / CA_FILE),
+        "retired_file": str(directory / RETIRED_CA_FILE),
+    }
+    if json_out:
+        print_json(result)
+    else:
+        typer.echo(f"retired   CA sha256 {migration.retired} (kept in {directory / RETIRED_CA_FILE})")
+        typer.echo(f"successor CA sha256 {migration.successor} (ECDSA P-256, in {directory / CA_FILE})")
+        typer.echo(f"logged    audit leaf {migration.audit_leaf}; restart `aseptic serve`")

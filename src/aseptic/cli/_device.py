@@ -13,6 +13,7 @@ import typer
 from aseptic.cli._common import ConfigOption, DataDirOption, JsonOption, handles_errors, print_json, stderr
 from aseptic.cli._trust import ActorOption, ActorPasswordFileOption, SessionFileOption, open_trust
 from aseptic.errors import BackendError, ConfigError, InputError
+from aseptic.service import load_client_anchors
 from aseptic.trust import verify_client_certificate
 
 app = typer.Typer(
@@ -100,7 +101,8 @@ def verify(
     except OSError as exc:
         raise InputError(f"cannot read {certificate}: {exc.strerror}") from None
     with open_trust(data_dir, config) as trust:
-        identity = verify_client_certificate(pem, trust.site_ca().certificate, trust.now())
+        anchors = (trust.site_ca().certificate, *load_client_anchors(trust.data_dir))
+        identity = verify_client_certificate(pem, anchors, trust.now())
         principal = trust.identities.verify_client(identity.kind, identity.name, identity.fingerprint)
     if json:
         print_json({**principal.to_json(), "certificate_sha256": identity.fingerprint})

@@ -92,7 +92,13 @@ def serve(
     # Imported here: the web stack is not needed by every other command.
     import uvicorn
 
-    from aseptic.api import PeerCertificateH11, create_app, ensure_server_certificate, server_ssl_context
+    from aseptic.api import (
+        PeerCertificateH11,
+        create_app,
+        ensure_server_certificate,
+        is_ecdsa_ca,
+        server_ssl_context,
+    )
 
     clock = WallClock()
     app = create_app(directory, settings, clock)
@@ -114,6 +120,13 @@ def serve(
             hosts=(host,) if host not in ("0.0.0.0", "::") else (),  # noqa: S104 - compared, not bound
         )
         context = server_ssl_context(cert, key, directory / "site-ca.pem")
+        if not is_ecdsa_ca(directory):
+            stderr.print(
+                f"[yellow]warning:[/] the site CA of {directory} is Ed25519: browsers refuse its"
+                " certificates; run `aseptic key migrate-ca --why ...` (docs/trust.md, ADR 0380)",
+                highlight=False,
+                soft_wrap=True,
+            )
         options = {"ssl_context_factory": lambda config, default: context, "http": PeerCertificateH11}
         scheme = "https"
     gateway = settings.gateway.endpoint or "off (no --twin-endpoint)"

@@ -9,7 +9,7 @@ from aseptic.crypto._passphrase import (
     Passphrase,
     passphrase_from_environment,
 )
-from aseptic.crypto._store import SITE_KEY, KeyStore, read_public_key
+from aseptic.crypto._store import ECDSA_P256, SITE_KEY, KeyStore, read_public_key
 from aseptic.crypto._token_config import PIN_ENV as PKCS11_PIN_ENV
 from aseptic.crypto._token_config import PIN_FILE_ENV as PKCS11_PIN_FILE_ENV
 from aseptic.crypto._token_config import TokenConfig
@@ -28,6 +28,7 @@ from aseptic.crypto._x509 import (
 
 __all__ = [
     "ALGORITHMS",
+    "ECDSA_P256",
     "ED25519",
     "ED25519_ML_DSA_65",
     "PASSPHRASE_ENV",

@@ -18,12 +18,22 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
 from aseptic.crypto._hybrid import ALGORITHMS, ED25519
 from aseptic.crypto._keys import KeyId, PublicKey, SigningKey
 from aseptic.crypto._passphrase import Passphrase, passphrase_from_environment
 from aseptic.crypto._sealed import FAST_SCRYPT_N, is_sealed, seal, unseal
 from aseptic.crypto._token_config import TokenConfig
-from aseptic.crypto._token_keys import create_token_key, is_token_key, load_token_key
+from aseptic.crypto._token_keys import (
+    create_token_key,
+    create_token_sealed_pem,
+    is_token_key,
+    load_token_key,
+    open_token_key_file,
+)
 from aseptic.errors import BackendError, ConfigError, InputError
 
 if TYPE_CHECKING:
@@ -54,6 +64,10 @@ _FROM_ENVIRONMENT = _FromEnvironment.FROM_ENVIRONMENT
 # The key store name of the site key: it signs checkpoints, policy sets and manifests, and its
 # public half is the auditor's trust anchor (site.pub). One name everywhere.
 SITE_KEY = "site"
+
+# X.509/TLS keys (the site TLS CA's): ECDSA P-256, which every TLS stack - browsers included -
+# accepts. Never an evidence signature algorithm: those are ``ALGORITHMS`` (ADR 0380).
+ECDSA_P256 = "ecdsa-p256"
 
 
 class KeyStore:
@@ -250,6 +264,64 @@ class KeyStore:
             raise InputError(f"{path}: the header says {algorithm}, the sealed key is {key.algorithm}")
         return key
 
+    def load_or_create_x509_key(self, name: str) -> ec.EllipticCurvePrivateKey:
+        """The X.509 key ``name`` (ECDSA P-256, for the TLS CA), generated and saved on first use.
+
+        Stored like a signing key: sealed under the passphrase, sealed under the token's AES key in
+        a token-backed store (pyca ``cryptography`` signs the certificates), or, opted in, plain.
+        It has no ``.pub`` file: its public half is in the certificate.
+
+        Raises:
+            ConfigError: no passphrase and no token (secure by default), a passphrase or PIN problem.
+            InputError: ``name`` holds a key of another kind.
+            BackendError: the file cannot be written or the token failed.
+        """
+        if self.has(name):
+            return self.load_x509_key(name)
+        path = self._path(name)
+        key = ec.generate_private_key(ec.SECP256R1())
+        pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        if self._token is not None:
+            data = create_token_sealed_pem(self._token_session(name), name, ECDSA_P256, pem)
+        elif self._passphrase is not None:
+            data = seal(pem, algorithm=ECDSA_P256, passphrase=self._passphrase, n=self._scrypt_n)
+        else:
+            self.require_protection(f"key {name!r}")
+            data = pem
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+        except OSError as exc:
+            raise BackendError(f"cannot write key {path}: {exc.strerror}") from None
+        return key
+
+    def load_x509_key(self, name: str) -> ec.EllipticCurvePrivateKey:
+        """Load the existing X.509 key ``name`` (ECDSA P-256).
+
+        Raises:
+            ConfigError: no such key, or a passphrase or PIN problem.
+            InputError: the file is corrupt or holds another kind of key.
+        """
+        path = self._path(name)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise ConfigError(f"no key {name!r} in {self.directory}", hint="run `aseptic init`") from None
+        algorithm = ECDSA_P256
+        if is_token_key(data):
+            values, pem = open_token_key_file(self._token_session(str(path)), data, source=str(path))
+            algorithm = values["algorithm"]
+        elif is_sealed(data):
+            algorithm, pem = unseal(data, passphrase=self._passphrase, source=str(path))
+        else:
+            pem = data
+        if algorithm != ECDSA_P256:
+            raise InputError(f"{path}: holds an {algorithm} key, not an {ECDSA_P256} X.509 key")
+        return _p256_from_pem(pem, source=str(path))
+
     def is_encrypted(self, name: str) -> bool:
         """Whether the key file of ``name`` is encrypted at rest."""
         try:
@@ -281,9 +353,12 @@ class KeyStore:
             data = path.read_bytes()
             if is_sealed(data) or is_token_key(data):
                 continue
-            key = SigningKey.from_pem(data, source=str(path))
+            if b"BEGIN PRIVATE KEY" in data and _is_p256_pem(data):
+                sealed_bytes = seal(data, algorithm=ECDSA_P256, passphrase=self._passphrase, n=self._scrypt_n)
+            else:
+                sealed_bytes = self._key_file_bytes(SigningKey.from_pem(data, source=str(path)))
             try:
-                _replace_file(path, self._key_file_bytes(key), mode=0o600)
+                _replace_file(path, sealed_bytes, mode=0o600)
             except OSError as exc:
                 raise BackendError(f"cannot seal {path}: {exc.strerror}") from None
             sealed.append(str(path.relative_to(self.directory)))
@@ -347,6 +422,24 @@ class KeyStore:
         if key.key_id != key_id:
             raise InputError(f"{path}: holds key {key.key_id}, not {key_id}")
         return key
+
+
+def _p256_from_pem(pem: bytes, *, source: str) -> ec.EllipticCurvePrivateKey:
+    try:
+        key = serialization.load_pem_private_key(pem, password=None)
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        raise InputError(f"{source}: not a readable private key ({exc})") from None
+    if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve, ec.SECP256R1):
+        raise InputError(f"{source}: holds a {type(key).__name__}, not an ECDSA P-256 key")
+    return key
+
+
+def _is_p256_pem(pem: bytes) -> bool:
+    try:
+        _p256_from_pem(pem, source="")
+    except InputError:
+        return False
+    return True
 
 
 def _retired_stem(name: str, key_id: KeyId) -> str:

@@ -109,8 +109,27 @@ def _header(algorithm: str, token: str, key_id: bytes, ed25519: str, nonce: byte
     return ("\n".join(lines) + "\n").encode("ascii")
 
 
-def load_token_key(session: TokenSession, data: bytes, *, source: str) -> SigningKey:
-    """The key a token-backed key file refers to.
+def create_token_sealed_pem(session: TokenSession, name: str, algorithm: str, pem: bytes) -> bytes:
+    """The key file's bytes for a key held wholly as sealed ``pem`` (an X.509 key such as the TLS
+    CA's ``ecdsa-p256``): a fresh token AES key for it, the PEM sealed under that key.
+
+    Raises:
+        ConfigError: the token label does not fit the file format.
+        BackendError: the token failed.
+    """
+    label = session.config.token_label
+    if not _LABEL.match(label):
+        raise ConfigError(f"token label {label!r} is not 1-32 printable ASCII characters")
+    key_id = os.urandom(16)
+    session.generate_kek(key_id, f"aseptic:{name}")
+    nonce = os.urandom(12)
+    header = _header(algorithm, label, key_id, "sealed", nonce)
+    sealed = session.encrypt(key_id, nonce, pem, header)
+    return header + b"sealed: " + base64.b64encode(sealed) + b"\n"
+
+
+def open_token_key_file(session: TokenSession, data: bytes, *, source: str) -> tuple[dict[str, str], bytes]:
+    """(the file's fields, the decrypted remainder) of a token-backed key file.
 
     Raises:
         InputError: the file is malformed or altered.
@@ -140,11 +159,24 @@ def load_token_key(session: TokenSession, data: bytes, *, source: str) -> Signin
         )
     if values["ed25519"] not in ("token", "sealed") or len(key_id) != 16 or len(nonce) != 12:
         raise InputError(f"{source}: malformed token key file (ed25519, id or nonce)")
+    values["id"] = key_id.hex()
     header = data[: data.rindex(b"sealed: ")]
-    remainder = session.decrypt(key_id, nonce, sealed, header, source=source)
+    return values, session.decrypt(key_id, nonce, sealed, header, source=source)
+
+
+def load_token_key(session: TokenSession, data: bytes, *, source: str) -> SigningKey:
+    """The key a token-backed key file refers to.
+
+    Raises:
+        InputError: the file is malformed or altered.
+        ConfigError: the file names another token, or the token lacks the key's objects.
+        BackendError: the token failed.
+    """
+    values, remainder = open_token_key_file(session, data, source=source)
     if values["ed25519"] == "sealed":
         key = SigningKey.from_pem(remainder, source=source)
     else:
+        key_id = bytes.fromhex(values["id"])
         post_quantum = _ml_dsa_from_pem(remainder, source=source) if remainder else None
         key = SigningKey(TokenEd25519(session, key_id, session.ed25519_public(key_id)), post_quantum)
     if key.algorithm != values["algorithm"]:

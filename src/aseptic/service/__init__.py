@@ -3,15 +3,19 @@
 from aseptic.service._assemble import SampleAssembler
 from aseptic.service._attestation import DeviceAttestation, ExpectedFirmware, load_expected_firmware
 from aseptic.service._batch_record import ModelRef
+from aseptic.service._ca_migration import CaMigration, migrate_site_ca
 from aseptic.service._custody import CustodyPipeline
 from aseptic.service._demo import DemoPlan, run_demo
 from aseptic.service._init import (
     CA_FILE,
     CA_KEY,
+    RETIRED_CA_FILE,
     SESSION_KEY,
     SITE_PUB,
+    TLS_CA_KEY,
     SiteInit,
     initialise_site,
+    load_client_anchors,
     open_site_ca,
     token_from_settings,
 )
@@ -28,10 +32,13 @@ from aseptic.service._verification import (
 __all__ = [
     "CA_FILE",
     "CA_KEY",
+    "RETIRED_CA_FILE",
     "SESSION_KEY",
     "SITE_PUB",
+    "TLS_CA_KEY",
     "VERIFICATION_FILE",
     "BatchSeries",
+    "CaMigration",
     "CustodyPipeline",
     "DemoPlan",
     "DeviceAttestation",
@@ -42,7 +49,9 @@ __all__ = [
     "SiteInit",
     "batch_samples",
     "initialise_site",
+    "load_client_anchors",
     "load_expected_firmware",
+    "migrate_site_ca",
     "open_site_ca",
     "read_last_verification",
     "record_verification",

@@ -11,28 +11,38 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
+
 from aseptic.audit import AuditEntry, read_host_clock_sync
 from aseptic.clock import Clock
 from aseptic.config import Settings
 from aseptic.crypto import ED25519_ML_DSA_65, SITE_KEY, KeyStore, PublicKey, TokenConfig
-from aseptic.errors import BackendError
+from aseptic.errors import BackendError, ConfigError
 from aseptic.ledger import Ledger
 from aseptic.trust import DecisionLog, IdentityStore, SiteCA
 
 __all__ = [
     "CA_FILE",
     "CA_KEY",
+    "RETIRED_CA_FILE",
     "SESSION_KEY",
     "SITE_PUB",
+    "TLS_CA_KEY",
     "SiteInit",
     "initialise_site",
+    "load_client_anchors",
     "open_site_ca",
     "token_from_settings",
 ]
 
 SESSION_KEY = "session"
-CA_KEY = "ca"
+CA_KEY = "ca"  # the legacy Ed25519 site CA's key (sites initialised before ADR 0380)
+TLS_CA_KEY = "tls-ca"  # the site CA's key: ECDSA P-256 (ADR 0380)
 CA_FILE = "site-ca.pem"
+# Retired CA certificates (PEM, one after the other) whose client certificates are still honoured
+# until they expire or are re-issued (``aseptic key migrate-ca``).
+RETIRED_CA_FILE = "site-ca.retired.pem"
 SITE_PUB = "site.pub"
 _TOKEN_FILE = "enrolment-token"  # noqa: S105 - a file name, not a secret
 
@@ -55,20 +65,51 @@ class SiteInit:
 def open_site_ca(data_dir: Path, site_id: str, clock: Clock) -> SiteCA:
     """The site CA of ``data_dir`` (created with its certificate ``site-ca.pem`` on first use).
 
+    A new CA is ECDSA P-256 (the key store's ``tls-ca`` key). An existing ``site-ca.pem`` with an
+    Ed25519 key is a CA made before ADR 0380 (the ``ca`` key): it loads as before
+    (``SiteCA.is_legacy``) until ``aseptic key migrate-ca`` replaces it.
+
     Raises:
         BackendError: the certificate cannot be written.
+        InputError: ``site-ca.pem`` does not belong to the key store's CA key.
     """
-    # Exportable: pyca cryptography signs the certificates (sealed under the token's key if any).
-    key = KeyStore.open(data_dir).load_or_create(CA_KEY, exportable=True)
+    keys = KeyStore.open(data_dir)
     path = data_dir / CA_FILE
     if path.is_file():
-        return SiteCA.load(key, path.read_bytes())
-    ca = SiteCA.create(key, site_id, clock.now())
+        pem = path.read_bytes()
+        if keys.has(TLS_CA_KEY) and _names_ecdsa(pem):
+            return SiteCA.load(keys.load_x509_key(TLS_CA_KEY), pem)
+        # Exportable: pyca cryptography signs the certificates (sealed under the token's key if any).
+        return SiteCA.load(keys.load_or_create(CA_KEY, exportable=True), pem)
+    ca = SiteCA.create(keys.load_or_create_x509_key(TLS_CA_KEY), site_id, clock.now())
     try:
         path.write_bytes(ca.to_pem())
     except OSError as exc:
         raise BackendError(f"cannot write {path}: {exc.strerror}") from None
     return ca
+
+
+def _names_ecdsa(pem: bytes) -> bool:
+    try:
+        public = x509.load_pem_x509_certificate(pem).public_key()
+    except ValueError:
+        return False
+    return isinstance(public, ec.EllipticCurvePublicKey)
+
+
+def load_client_anchors(data_dir: Path) -> tuple[x509.Certificate, ...]:
+    """The retired CA certificates of ``site-ca.retired.pem`` (none if absent).
+
+    Raises:
+        ConfigError: the file is not a PEM certificate bundle.
+    """
+    path = data_dir / RETIRED_CA_FILE
+    if not path.is_file():
+        return ()
+    try:
+        return tuple(x509.load_pem_x509_certificates(path.read_bytes()))
+    except ValueError as exc:
+        raise ConfigError(f"{path} is not a PEM certificate bundle: {exc}") from None
 
 
 def token_from_settings(settings: Settings) -> TokenConfig | None:

@@ -28,6 +28,7 @@ def test_public_api_is_pinned() -> None:
         "client_certificate",
         "create_app",
         "ensure_server_certificate",
+        "is_ecdsa_ca",
         "server_ssl_context",
     ]
     for name in aseptic.api.__all__:

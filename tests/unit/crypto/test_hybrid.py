@@ -67,6 +67,7 @@ def test_public_api_is_pinned() -> None:
     assert sorted(aseptic.crypto.__all__) == sorted(
         [
             "ALGORITHMS",
+            "ECDSA_P256",
             "ED25519",
             "ED25519_ML_DSA_65",
             "PASSPHRASE_ENV",

@@ -69,8 +69,10 @@ def test_init_with_a_passphrase_seals_every_key(tmp_path: Path) -> None:
     code, _, err = aseptic("init", "--data-dir", str(data_dir), "--algorithm", "ed25519")
     assert code == 0, err
     keys = KeyStore.open(data_dir)
-    for name in ("site", "session", "ca"):
+    for name in ("site", "session", "tls-ca"):
         assert keys.is_encrypted(name), name
+    assert not keys.has("ca")  # the legacy Ed25519 CA key: new sites have a P-256 one (ADR 0380)
+    assert keys.load_x509_key("tls-ca").curve.name == "secp256r1"
     assert not (data_dir / "keys" / "INSECURE-NO-PASSPHRASE").exists()
     # The default adds no leaf: only a departure from it (plaintext, token) is logged.
     assert not [p for p in audit_payloads(data_dir) if p.get("record") == "key-store:protection"]

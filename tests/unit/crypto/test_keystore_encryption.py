@@ -332,3 +332,28 @@ def test_sealing_without_a_passphrase_is_refused(tmp_path: Path) -> None:
     store(tmp_path, None).load_or_create("site")
     with pytest.raises(ConfigError, match="cannot seal keys: no key passphrase"):
         store(tmp_path, None).seal_plaintext_keys()
+
+
+def test_x509_key_is_p256_sealed_and_reloads(tmp_path: Path) -> None:
+    """The TLS CA's key (ADR 0380): ECDSA P-256, sealed like every key, never a signing key."""
+    key = store(tmp_path).load_or_create_x509_key("tls-ca")
+    assert key.curve.name == "secp256r1"
+    data = (tmp_path / "keys" / "tls-ca.key").read_bytes()
+    assert _sealed.is_sealed(data) and b"algorithm: ecdsa-p256\n" in data and b"PRIVATE KEY" not in data
+    assert stat.S_IMODE((tmp_path / "keys" / "tls-ca.key").stat().st_mode) == 0o600
+    again = store(tmp_path).load_or_create_x509_key("tls-ca")
+    assert again.private_numbers() == key.private_numbers()
+    with pytest.raises(InputError, match="expected an Ed25519 private key first"):
+        store(tmp_path).load("tls-ca")  # an X.509 key does not load as an evidence signing key
+    store(tmp_path).load_or_create("site")
+    with pytest.raises(InputError, match="holds an ed25519 key, not an ecdsa-p256"):
+        store(tmp_path).load_x509_key("site")
+
+
+def test_plaintext_x509_key_is_sealed_in_place(tmp_path: Path) -> None:
+    key = store(tmp_path, None).load_or_create_x509_key("tls-ca")
+    assert (tmp_path / "keys" / "tls-ca.key").read_bytes().startswith(b"-----BEGIN PRIVATE KEY-----")
+    keys = store(tmp_path)
+    assert keys.seal_plaintext_keys() == ("tls-ca.key",)
+    assert _sealed.is_sealed((tmp_path / "keys" / "tls-ca.key").read_bytes())
+    assert keys.load_x509_key("tls-ca").private_numbers() == key.private_numbers()

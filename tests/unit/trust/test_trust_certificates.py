@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from aseptic.clock import SimClock
 from aseptic.crypto import SigningKey
@@ -14,9 +15,20 @@ from aseptic.errors import AccessDenied, InputError, SignatureError
 from aseptic.trust import IdentityStore, SiteCA, verify_client_certificate
 
 
+def new_ca_key(kind: str) -> SigningKey | ec.EllipticCurvePrivateKey:
+    """The site CA key of ``kind``: ECDSA P-256 (since ADR 0380), or a legacy Ed25519 signing key."""
+    return ec.generate_private_key(ec.SECP256R1()) if kind == "p256" else SigningKey.generate()
+
+
+@pytest.fixture(params=["p256", "ed25519-legacy"])
+def ca_kind(request: pytest.FixtureRequest) -> str:
+    kind: str = request.param
+    return kind
+
+
 @pytest.fixture
-def ca(clock: SimClock) -> SiteCA:
-    return SiteCA.create(SigningKey.generate(), "site-01", clock.now())
+def ca(clock: SimClock, ca_kind: str) -> SiteCA:
+    return SiteCA.create(new_ca_key(ca_kind), "site-01", clock.now())
 
 
 def test_issued_certificate_verifies_and_names_the_device(ca: SiteCA, clock: SimClock) -> None:
@@ -26,8 +38,10 @@ def test_issued_certificate_verifies_and_names_the_device(ca: SiteCA, clock: Sim
     assert b"PRIVATE KEY" in key
 
 
-def test_certificate_from_another_ca_with_the_same_name_is_refused(ca: SiteCA, clock: SimClock) -> None:
-    impostor = SiteCA.create(SigningKey.generate(), "site-01", clock.now())
+def test_certificate_from_another_ca_with_the_same_name_is_refused(
+    ca: SiteCA, ca_kind: str, clock: SimClock
+) -> None:
+    impostor = SiteCA.create(new_ca_key(ca_kind), "site-01", clock.now())
     cert, _, _ = impostor.issue("Device", "at-201", clock.now())
     with pytest.raises(SignatureError, match="does not verify with the site CA"):
         verify_client_certificate(cert, ca.certificate, clock.now())
@@ -51,17 +65,39 @@ def test_garbage_is_refused(ca: SiteCA, clock: SimClock) -> None:
         )
 
 
-def test_ca_loads_only_with_its_own_key(ca: SiteCA) -> None:
+def test_ca_loads_only_with_its_own_key(ca: SiteCA, ca_kind: str) -> None:
     with pytest.raises(InputError, match="does not belong"):
-        SiteCA.load(SigningKey.generate(), ca.to_pem())
-    loaded = SiteCA.load(ca._key, ca.to_pem())
+        SiteCA.load(new_ca_key(ca_kind), ca.to_pem())
+    loaded = SiteCA.load(ca.private_key, ca.to_pem())
     assert loaded.certificate == x509.load_pem_x509_certificate(ca.to_pem())
-    assert (
-        loaded.certificate.public_key().public_bytes(
-            serialization.Encoding.Raw, serialization.PublicFormat.Raw
-        )
-        == ca._key.public.raw
+    spki = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    assert loaded.certificate.public_key().public_bytes(*spki) == ca.private_key.public_key().public_bytes(
+        *spki
     )
+
+
+def test_new_ca_and_its_client_certificates_are_ecdsa_p256(clock: SimClock) -> None:
+    """Browsers and every TLS stack accept ECDSA P-256; Chromium refuses Ed25519 (ADR 0380)."""
+    ca = SiteCA.create(new_ca_key("p256"), "site-01", clock.now())
+    assert not ca.is_legacy
+    cert_pem, key_pem, _ = ca.issue("Service", "prometheus", clock.now())
+    cert = x509.load_pem_x509_certificate(cert_pem)
+    for public in (ca.certificate.public_key(), cert.public_key()):
+        assert isinstance(public, ec.EllipticCurvePublicKey) and isinstance(public.curve, ec.SECP256R1)
+    assert cert.signature_algorithm_oid == x509.SignatureAlgorithmOID.ECDSA_WITH_SHA256
+    assert isinstance(serialization.load_pem_private_key(key_pem, None), ec.EllipticCurvePrivateKey)
+
+
+def test_client_certificate_of_a_retired_ca_verifies_only_with_it_among_the_anchors(clock: SimClock) -> None:
+    """After `aseptic key migrate-ca` a device certificate of the old Ed25519 CA keeps working."""
+    old = SiteCA.create(new_ca_key("ed25519-legacy"), "site-01", clock.now())
+    new = SiteCA.create(new_ca_key("p256"), "site-01", clock.now())
+    assert old.is_legacy and old.certificate.subject != new.certificate.subject
+    cert, _, fingerprint = old.issue("Device", "at-201", clock.now())
+    with pytest.raises(SignatureError, match="is not the site CA"):
+        verify_client_certificate(cert, new.certificate, clock.now())
+    identity = verify_client_certificate(cert, (new.certificate, old.certificate), clock.now())
+    assert identity.fingerprint == fingerprint
 
 
 def test_revoked_device_certificate_is_refused_on_the_next_check(

@@ -19,6 +19,10 @@ let timers = [];
 // Views added by other modules of the dashboard (ops.js: threat simulation, policies;
 // batches.js: batch release), by hash.
 export const extraViews = {};
+// The signed-assessment form for an open finding (batches.js provides it), offered in the Findings
+// view to the roles whose policy lets them close findings; the server decides either way.
+export const findingForms = { make: null };
+let myRoles = [];
 
 export async function api(path, options = {}) {
   const headers = { Accept: "application/json", ...(options.headers || {}) };
@@ -70,7 +74,8 @@ async function login(event) {
 async function start() {
   const me = await api("/api/whoami");
   if (me.status !== 200) { logout(); return; }
-  $("who").textContent = `${me.body.name} (${(me.body.roles || []).join(", ")})`;
+  myRoles = me.body.roles || [];
+  $("who").textContent = `${me.body.name} (${myRoles.join(", ")})`;
   $("nav").hidden = false; $("logout").hidden = false; $("login-error").textContent = "";
   route();
 }
@@ -167,12 +172,15 @@ async function findings() {
   show("findings");
   const result = await api("/api/findings");
   const body = $("findings-table").querySelector("tbody");
-  body.replaceChildren();
+  const forms = $("findings-forms");
+  body.replaceChildren(); forms.replaceChildren();
   if (result.status !== 200) { $("findings-note").textContent = result.status === 403 ? "Not permitted for your role." : errorText(result); return; }
   const rows = result.body.findings;
-  $("findings-note").textContent = `${rows.length} findings`;
+  const open = rows.filter((f) => f.status === "open");
+  $("findings-note").textContent = `${rows.length} findings, ${open.length} open`;
   for (const f of rows.slice().reverse()) {
     const tr = document.createElement("tr");
+    tr.dataset.finding = String(f.leaf);
     const sev = document.createElement("td"); const badge = document.createElement("span");
     badge.className = `sev ${f.severity >= 8 ? "high" : f.severity >= 5 ? "mid" : "low"}`; badge.textContent = f.severity; sev.append(badge);
     const technique = cell(f.technique ? `${f.technique} ${f.technique_name || ""}` : null);
@@ -182,8 +190,19 @@ async function findings() {
       bar.className = "bar"; bar.style.width = `${Math.round(60 * c.share)}px`;
       line.append(bar, `${c.tag} ${(100 * c.share).toFixed(0)}%`); tags.append(line);
     }
-    tr.append(cell(f.leaf), cell(f.time), sev, cell(f.detector), technique, cell(f.batch_id), tags);
+    const a = f.assessment;
+    const status = cell(a ? `closed by ${a.printed_name} at ${a.when}: ${a.reason} (impact: ${a.impact})` : f.status);
+    status.className = `status-${f.status}`;
+    tr.append(cell(f.leaf), cell(f.time), sev, cell(f.detector), technique, cell(f.batch_id || "outside any batch"), tags, cell(f.summary), status);
     body.append(tr);
+  }
+  const qa = myRoles.includes("qa_reviewer") || myRoles.includes("qa_approver");
+  if (qa && findingForms.make) {
+    for (const f of open.slice().reverse()) forms.append(findingForms.make(f, findings));
+  } else if (open.length) {
+    const note = document.createElement("p"); note.className = "status"; note.id = "findings-sign-note";
+    note.textContent = "Closing a finding (a signed assessment: reason, impact on product quality) needs the qa_reviewer or qa_approver role.";
+    forms.append(note);
   }
 }
 
@@ -206,7 +225,7 @@ async function ledger() {
   list.replaceChildren();
   const add = (term, value) => { const dt = document.createElement("dt"); dt.textContent = term; const dd = document.createElement("dd"); dd.textContent = value; list.append(dt, dd); };
   if (result.status !== 200) { add("status", denialText(result)); return; }
-  const { latest_checkpoint: latest, cosignatures = [], ...rest } = result.body;
+  const { latest_checkpoint: latest, cosignatures = [], last_verification: verified, ...rest } = result.body;
   for (const [key, value] of Object.entries(rest)) add(key.replaceAll("_", " "), typeof value === "object" ? JSON.stringify(value) : String(value));
   if (latest) {
     add("last checkpoint", `${latest.time} (size ${latest.size}, ${latest.leaves_since} leaves since)`);
@@ -214,6 +233,9 @@ async function ledger() {
   } else {
     add("last checkpoint", "none yet");
   }
+  add("last verification", verified
+    ? `${verified.ok ? "passed" : "FAILED"} at ${verified.time}${verified.size !== null && verified.size !== undefined ? ` (size ${verified.size})` : ""}${verified.reason ? `: ${verified.reason}` : ""}`
+    : "never run (aseptic ledger verify)");
   const newest = cosignatures.filter((c) => latest && c.size === latest.size);
   if (cosignatures.length === 0) add("witness cosignatures", "none kept (aseptic witness cosign)");
   for (const c of newest.length ? newest : cosignatures.slice(-3)) {
@@ -248,9 +270,61 @@ async function loadAudit() {
   }
 }
 
+const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
+
+function refusalReasons(result) {
+  const error = result.body && result.body.error;
+  if (error && error.reasons && error.reasons.length) return error.reasons;
+  if (error && error.message) return [error.message];
+  if (result.body && Array.isArray(result.body.detail)) return result.body.detail.map((d) => `${(d.loc || []).slice(-1)[0]}: ${d.msg}`);
+  return [errorText(result)];
+}
+
+function showProblems(target, heading, problems) {
+  target.replaceChildren();
+  if (heading) { const p = document.createElement("p"); p.textContent = heading; target.append(p); }
+  const ul = document.createElement("ul");
+  for (const text of problems) { const li = document.createElement("li"); li.textContent = text; ul.append(li); }
+  target.append(ul);
+}
+
+async function signReview(event) {
+  event.preventDefault();
+  const since = $("audit-review-since").value.trim(), until = $("audit-review-until").value.trim();
+  const comments = $("audit-review-comments").value.trim(), code = $("audit-review-totp").value.trim();
+  const problems = [];
+  if (!RFC3339.test(since) || !RFC3339.test(until)) problems.push("Give the period as UTC times, e.g. 2026-03-01T00:00:00Z.");
+  else if (Date.parse(since) >= Date.parse(until)) problems.push("The period must end after it starts.");
+  if (comments.length < 10) problems.push("Write what the review found (at least 10 characters; \"no findings\" if none).");
+  if (!$("audit-review-password").value) problems.push("Enter your password: a signature needs it every time (21 CFR 11.200).");
+  if (code && !/^[0-9]{6}$/.test(code)) problems.push("The authenticator code is six digits.");
+  if (problems.length) { showProblems($("audit-review-error"), "", problems); return; }
+  const body = { since, until, comments, password: $("audit-review-password").value, ...(code ? { totp_code: code } : {}) };
+  const result = await api("/api/audit/review", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+  $("audit-review-password").value = ""; $("audit-review-totp").value = "";
+  if (result.status !== 200) {
+    const reasons = refusalReasons(result).map((r) => r === "second factor required"
+      ? "Your first signature of this session needs your authenticator code as well as your password." : r);
+    showProblems($("audit-review-error"), `Review refused (HTTP ${result.status}):`, reasons);
+    return;
+  }
+  $("audit-review-error").replaceChildren();
+  $("audit-review-comments").value = "";
+  const r = result.body;
+  $("audit-review-note").textContent = `Review of ${r.events_reviewed} entries signed "${r.meaning}" by ${r.printed_name} at ${r.when} (leaf ${r.leaf}, signature leaf ${r.signature_leaf}).`;
+  await loadAudit();
+}
+
 async function audit() {
   show("audit");
   await loadAudit();
+  const qa = myRoles.includes("qa_reviewer") || myRoles.includes("qa_approver");
+  $("audit-review-form").hidden = !qa;
+  $("audit-review-note").textContent = qa ? "" : "The periodic review is signed by the qa_reviewer or qa_approver role.";
+  if (qa && !$("audit-review-since").value) {
+    $("audit-review-since").value = $("audit-since").value.trim();
+    $("audit-review-until").value = $("audit-until").value.trim();
+  }
 }
 
 // -- access: recent denials and grants ------------------------------------------------------------------
@@ -287,5 +361,6 @@ async function access() {
 $("login-form").addEventListener("submit", login);
 $("logout").addEventListener("click", () => logout());
 $("audit-form").addEventListener("submit", (event) => { event.preventDefault(); loadAudit(); });
+$("audit-review-form").addEventListener("submit", signReview);
 window.addEventListener("hashchange", route);
 if (token) start(); else logout();

@@ -4,7 +4,7 @@
 // API call the enforcement point decides; a refusal shows the server's reasons, word for word.
 "use strict";
 
-import { api, show, cell, extraViews, route } from "/ui/app.js";
+import { api, show, cell, extraViews, findingForms, route } from "/ui/app.js";
 
 const $ = (id) => document.getElementById(id);
 const NOT_PERMITTED = "Not permitted for your role.";
@@ -107,8 +107,10 @@ function signatureForm(id, meaning, action, batchId) {
   return form;
 }
 
-function assessmentForm(finding) {
-  const id = `assess-${finding.leaf}`;
+// The form that closes a finding with a signed assessment: in a batch's detail (ids assess-<leaf>)
+// and in the Findings view (ids finding-assess-<leaf>), which calls ``done`` after a success.
+function assessmentForm(finding, done = batches, prefix = "assess") {
+  const id = `${prefix}-${finding.leaf}`;
   const reason = el("textarea", { id: `${id}-reason`, maxlength: "2000", rows: "2" });
   const impact = el("textarea", { id: `${id}-impact`, maxlength: "2000", rows: "2" });
   const password = el("input", { id: `${id}-password`, type: "password", maxlength: "1024", autocomplete: "off" });
@@ -136,7 +138,7 @@ function assessmentForm(finding) {
       method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
     });
     password.value = ""; totp.value = "";
-    if (result.status === 200) { await batches(); return; }
+    if (result.status === 200) { await done(); return; }
     error.append(el("p", { text: `Assessment refused (HTTP ${result.status}):` }), list(reasonsOf(result)));
   });
   return form;
@@ -234,4 +236,5 @@ async function detail(batchId) {
 }
 
 extraViews.batches = batches;
+findingForms.make = (finding, done) => assessmentForm(finding, done, "finding-assess");
 if (location.hash === "#batches" && sessionStorage.getItem("aseptic.token")) route();
