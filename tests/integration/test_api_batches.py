@@ -34,6 +34,8 @@ from aseptic.api import create_app
 from aseptic.batch import PACKAGE_ENTRY
 from aseptic.cli.main import app
 from aseptic.config import settings_from_mapping
+from aseptic.crypto import SITE_KEY, KeyStore
+from aseptic.ledger import LeafKind, Ledger, lineage_event
 
 pytestmark = [
     pytest.mark.integration,
@@ -425,5 +427,21 @@ def test_without_a_plant_the_active_batch_is_read_from_the_ledger_through_the_en
     )
     read = [d for d in ledger_entries(site.data_dir, "access_decision") if d["action"] == "read_record"]
     assert (read[-1]["resource"], read[-1]["decision"]) == ('Batch::"none"', "allow")
+
+    # A new batch started, no phase logged for it yet: the page says the phase is the plant's to tell.
+    site_key = KeyStore.open(site.data_dir).load_or_create(SITE_KEY)
+    with Ledger.open(site.data_dir, site_key=site_key, clock=site.clock, create=False) as ledger:
+        start = lineage_event(
+            "START", origin=ledger.origin, batch_id="B-0004", time=site.clock.now(), actor="service:custody"
+        )
+        leaf = ledger.append_entry(LeafKind.AUDIT, start)
+        ledger.checkpoint()
+    fresh = active()
+    assert (fresh["batch"], fresh["phase"], fresh["phase_time"], fresh["start_leaf"]) == (
+        "B-0004",
+        None,
+        None,
+        leaf,
+    )
     schema = create_app(site.data_dir, settings_from_mapping({}), site.clock).openapi()
     assert "ledger" in schema["paths"]["/api/batches/active"]["get"]["description"]
