@@ -51,6 +51,7 @@ from aseptic.detect import (
     MspcDetector,
     PhysicsDetector,
     RecipeDetector,
+    RedundancyDetector,
     ReplayDetector,
     ResidualCusum,
     StaleValueDetector,
@@ -76,7 +77,7 @@ __all__ = [
 ]
 
 TRAIN_SEED, TEST_SEED = 10_000, 30_000
-GROUPS = ("mspc", "stale", "replay", "physics", "twin", "control", "ensemble")
+GROUPS = ("mspc", "stale", "replay", "physics", "twin", "control", "redundancy", "ensemble")
 _PREFIX = {"mspc": "mspc", "cusum": "mspc", "recipe": "mspc"}
 # Fast mode: the PAA loop on the true PAA, no Raman spectra (docs/bench-twin.md).
 PAA_CONTROL: PaaControl = "true"
@@ -181,6 +182,7 @@ def _integrity_checks() -> list[Detector]:
         PhysicsDetector(),
         TwinResidualDetector(),
         ControlLoopDetector(),
+        RedundancyDetector(),
     ]
 
 

@@ -53,6 +53,7 @@ from aseptic.detect._pca_tabular import PcaDetector
 from aseptic.detect._physics import PhysicsDetector
 from aseptic.detect._predictor import TagPredictorDetector
 from aseptic.detect._recipe import RecipeDetector
+from aseptic.detect._redundancy import RedundancyDetector
 from aseptic.detect._replay import ReplayDetector
 from aseptic.detect._stale import StaleValueDetector
 from aseptic.detect._store import load_model, model_digest, save_model
@@ -89,6 +90,7 @@ __all__ = [
     "PcaDetector",
     "PhysicsDetector",
     "RecipeDetector",
+    "RedundancyDetector",
     "ReplayDetector",
     "ResidualCusum",
     "SampleBlock",

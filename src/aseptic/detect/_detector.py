@@ -97,7 +97,9 @@ def online_tags(batches: Sequence[Batch], *, min_finite_share: float = 0.95) -> 
     total = sum(len(b) for b in batches)
     chosen = []
     for spec in TAGS:
-        if spec.kind not in ONLINE_KINDS:
+        # A check element (``redundant_of``) measures what its loop tag measures: it adds nothing to
+        # a model of the process and is watched by the redundancy detector (ADR 0400).
+        if spec.kind not in ONLINE_KINDS or spec.redundant_of is not None:
             continue
         finite = sum(1 for b in batches for s in b if _is_finite(s.get(spec.name)))
         if finite >= min_finite_share * total:

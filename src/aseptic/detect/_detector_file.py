@@ -2,7 +2,7 @@
 
 ```
 {"arrays": {"<name>": {"data": "<base64 <f8>", "dtype": "<f8", "shape": [..]}},
- "format": "aseptic.detect.detector", "kind": "stale" | "replay" | "physics" | "twin",
+ "format": "aseptic.detect.detector", "kind": "stale" | "replay" | "physics" | "twin" | "redundancy",
  "meta": {...}, "version": 1}
 ```
 
@@ -24,6 +24,7 @@ from aseptic.detect._align import Alignment
 from aseptic.detect._codec import _decode_array, _encode_array, _finite
 from aseptic.detect._detector import FloatArray
 from aseptic.detect._physics import BALANCED, LOOPS, PhysicsDetector
+from aseptic.detect._redundancy import RedundancyDetector, redundant_pairs
 from aseptic.detect._replay import ReplayDetector
 from aseptic.detect._stale import StaleValueDetector
 from aseptic.detect._store import _recorded_digest, _write_atomic, digest_path, model_digest
@@ -35,7 +36,9 @@ __all__ = ["DETECTOR_FORMAT", "FileDetector", "load_detector", "save_detector"]
 DETECTOR_FORMAT = "aseptic.detect.detector"
 DETECTOR_FORMAT_VERSION = 1
 
-FileDetector = StaleValueDetector | ReplayDetector | PhysicsDetector | TwinResidualDetector
+FileDetector = (
+    StaleValueDetector | ReplayDetector | PhysicsDetector | TwinResidualDetector | RedundancyDetector
+)
 
 
 def save_detector(detector: FileDetector, path: Path) -> str:
@@ -107,6 +110,9 @@ def decode_detector(data: bytes, *, source: str = "<bytes>") -> FileDetector:
 
 
 def _state(d: FileDetector) -> tuple[str, dict[str, Any], dict[str, FloatArray]]:
+    if isinstance(d, RedundancyDetector):
+        meta, arrays = d.state()
+        return "redundancy", dict(meta), arrays
     if isinstance(d, StaleValueDetector):
         meta = {
             "name": d.name,
@@ -251,4 +257,42 @@ def _build(kind: str, meta: Any, arrays: dict[str, FloatArray]) -> FileDetector:
         t._fitted = True
         t.reset()
         return t
+    if kind == "redundancy":
+        return _build_redundancy(meta, arrays, name)
     raise ValueError(f"unknown detector kind {kind!r}")
+
+
+def _build_redundancy(meta: Any, arrays: dict[str, FloatArray], name: str) -> RedundancyDetector:
+    known = set(redundant_pairs())
+    pairs = meta["pairs"]
+    if not isinstance(pairs, list) or not pairs:
+        raise ValueError("pairs must be a non-empty list")
+    checked = []
+    for pair in pairs:
+        if not isinstance(pair, list) or tuple(pair) not in known:
+            raise ValueError(f"pair {pair!r} is not a loop tag and its check element")
+        checked.append((str(pair[0]), str(pair[1])))
+    if len(set(checked)) != len(checked):
+        raise ValueError("pairs must be distinct")
+    r = RedundancyDetector(
+        min_fit_h=_finite(meta["min_fit_h"], "min_fit_h"),
+        k=_finite(meta["k"], "k"),
+        arl_h=_finite(meta["arl_h"], "arl_h"),
+        margin=_finite(meta["margin"], "margin"),
+        name=name,
+    )
+    r.pairs = tuple(checked)
+    one = (len(checked),)
+    r.noise_sd = _shape(arrays, "noise_sd", one, positive=True)
+    r.wander_sd = _shape(arrays, "wander_sd", one)
+    r.offset_sd = _shape(arrays, "offset_sd", one, positive=True)
+    r.drift_sd = _shape(arrays, "drift_sd", one, positive=True)
+    if not np.all(r.wander_sd >= 0):
+        raise ValueError("array 'wander_sd' must not be negative")
+    r.limit = _finite(meta["limit"], "limit")
+    r.step_h = _finite(meta["step_h"], "step_h")
+    if r.limit <= 0 or r.step_h <= 0:
+        raise ValueError("limit and step_h must be positive")
+    r._fitted = True
+    r.reset()
+    return r

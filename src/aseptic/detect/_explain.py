@@ -30,7 +30,7 @@ from aseptic.twin import Fault
 __all__ = ["Expects", "FaultSignature", "classify_cause", "expected_values"]
 
 # Statistics that are evidence against the reading itself, never a process upset.
-INTEGRITY_STATISTICS = ("stale.", "replay.", "physics.", "twin.step", "balance.")
+INTEGRITY_STATISTICS = ("stale.", "replay.", "physics.", "twin.step", "balance.", "redundancy.")
 # Control-loop checks (``ControlLoopDetector``): a reading the loop's physics cannot produce, unless
 # the detector names a stuck actuator or a departed utility first (a process-fault hypothesis).
 CONTROL_STATISTICS = ("control.",)

@@ -10,6 +10,7 @@ from aseptic.detect import (
     Detector,
     FileDetector,
     PhysicsDetector,
+    RedundancyDetector,
     ReplayDetector,
     StaleValueDetector,
     TwinResidualDetector,
@@ -66,6 +67,7 @@ def train_detectors(data_dir: Path, settings: Settings, *, seed: int) -> tuple[B
         ReplayDetector(),
         PhysicsDetector(),
         TwinResidualDetector(seed=seed),
+        RedundancyDetector(),
     )
     for detector in fitted:
         detector.fit(batches)

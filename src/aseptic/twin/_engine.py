@@ -20,6 +20,7 @@ from aseptic.twin._recipe import RECIPE, discharge_kg_per_h
 from aseptic.twin._sensors import (
     ASSAY_DELAY_SAMPLES,
     ASSAY_TAGS,
+    CHECK_TAGS,
     NOISE_SD,
     TAG_INDEX,
     assay_sample_indices,
@@ -91,10 +92,12 @@ class BatchEngine:
         n_max = int(self.n_samples.max()) + 8
         self.dist = np.zeros((n, n_max, 8))
         self.noise = np.zeros((n, n_max, len(TAGS)))
+        self.check_error = np.zeros((n, n_max, len(CHECK_TAGS)))
         for b, d in enumerate(draws):
             m = min(n_max, d.disturbances.shape[0])
             self.dist[b, :m] = d.disturbances[:m]
             self.noise[b, :m] = d.sensor_noise[:m]
+            self.check_error[b, :m] = d.check_error[:m]
         self.ph_sp = np.full(n, setpoints[0])
         self.temp_sp = np.full(n, setpoints[1])
         self.paa_sp = np.full(n, setpoints[2])
@@ -237,6 +240,7 @@ class BatchEngine:
     def _measure(self, t_bias: np.ndarray, ph_bias: np.ndarray, t_end: float) -> dict[str, np.ndarray]:
         x, u, noise = self.x, self.u, self.noise[:, self.k - 1, :] * NOISE_SD
         ph_true = -np.log10(x[:, k.H])
+        check = self.check_error[:, self.k - 1, :]
         o2 = x[:, k.O2] + noise[:, _col("offgas_o2_fraction")]
         co2 = x[:, k.CO2] + noise[:, _col("offgas_co2_pct")]
         out: dict[str, np.ndarray] = {
@@ -251,6 +255,10 @@ class BatchEngine:
             "weight_kg": x[:, k.WT],
             "head_pressure_bar": u[:, k.PHEAD],
             "agitator_power_kw": self.derived[:, k.D_P_W_KW],
+            # The check instruments: the true state through their own calibration error; a loop
+            # element's sensor fault (``t_bias``, ``ph_bias``) is not theirs.
+            "temperature_2_k": x[:, k.T] + check[:, CHECK_TAGS.index("temperature_2_k")],
+            "ph_2": ph_true + check[:, CHECK_TAGS.index("ph_2")],
             "agitator_rpm": u[:, k.RPM],
             "sugar_feed_l_per_h": u[:, k.FS],
             "oil_feed_l_per_h": u[:, k.FOIL],

@@ -3,11 +3,19 @@
 Online sensors read the true state at the end of each sample and add Gaussian noise with the
 tag's ``noise_sd`` (pre-drawn from the batch seed); sensor faults add a bias first. OUR and CER
 are computed from the *measured* off-gas fractions (as a plant's gas analyser does).
+
+The check instruments (a second temperature element and pH probe, ``redundant_of`` in the
+catalogue) read the same true state through their own calibration error: an offset left by the
+last calibration, a linear drift over the batch and a random-walk wander (``CHECK_ERRORS``). The
+loop elements are the reference (no calibration error), so the check element's error is the
+difference a plant sees between the two. A sensor fault (7, 8) or an attack on a loop's reading
+does not reach them.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -17,13 +25,37 @@ from aseptic.twin.tags import TAGS
 __all__ = [
     "ASSAY_DELAY_SAMPLES",
     "ASSAY_TAGS",
+    "CHECK_ERRORS",
+    "CHECK_TAGS",
     "TAG_INDEX",
+    "CheckError",
     "assay_sample_indices",
     "cer_from_offgas",
     "our_from_offgas",
 ]
 
 TAG_INDEX: dict[str, int] = {t.name: i for i, t in enumerate(TAGS)}
+CHECK_TAGS: tuple[str, ...] = tuple(t.name for t in TAGS if t.redundant_of is not None)
+
+
+@dataclass(frozen=True)
+class CheckError:
+    """A check element's error against the loop element: sd of the offset, of the drift rate, of
+    the wander's step per sample (each batch draws its own)."""
+
+    offset_sd: float
+    drift_sd_per_h: float
+    wander_sd_per_sample: float
+
+
+# Sizes (ADR 0400): a Pt100 pair after a one-point check against a reference thermometer agrees
+# to ~0.05 K and moves apart by well under 0.1 K over a batch; a sterilisable pH probe after a
+# two-buffer calibration is within ~0.02 pH and drifts ~0.01-0.05 pH per day. The wander lets the
+# gap move by a few noise sd over a day (fouling, reference junction), not as a straight line.
+CHECK_ERRORS: dict[str, CheckError] = {
+    "temperature_2_k": CheckError(offset_sd=0.05, drift_sd_per_h=0.0005, wander_sd_per_sample=0.001),
+    "ph_2": CheckError(offset_sd=0.02, drift_sd_per_h=0.001, wander_sd_per_sample=0.0002),
+}
 NOISE_SD = np.array([t.noise_sd for t in TAGS])
 ASSAY_DELAY_SAMPLES = 4
 _ASSAY_FIRST_H = 1.0

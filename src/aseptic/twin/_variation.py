@@ -2,7 +2,8 @@
 
 Every random number a batch uses comes from its own ``numpy.random.Generator`` seeded with the
 batch seed, drawn in a fixed order at construction, so a batch is the same whether it runs alone
-(``Plant``) or together with others (``simulate_batches``).
+(``Plant``) or together with others (``simulate_batches``). The check instruments (tags with
+``redundant_of``) draw from a second stream of the same seed, so adding one changes no other draw.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from aseptic.twin import _kinetics as k
+from aseptic.twin._sensors import CHECK_ERRORS, CHECK_TAGS
 from aseptic.twin.tags import TAGS
 
 __all__ = ["BatchDraw", "draw_batch"]
@@ -23,6 +25,9 @@ DURATION_SD_H = 25.0
 _DISTURBANCE_SD = np.array([0.03, 0.25, 1500.0, 300.0, 0.02, 3e5, 100.0, 0.02])
 _DISTURBANCE_POLE = 0.995
 _N_DISTURBED = 8  # mu_p, mu_X, c_s, c_oil, abc, c_PAA, T_cin, O2_in
+_CHECK_STREAM = 1  # the check instruments' generator: SeedSequence([seed, 1])
+_PRIMARY = [i for i, t in enumerate(TAGS) if t.redundant_of is None]
+_CHECKS = [i for i, t in enumerate(TAGS) if t.redundant_of is not None]
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,9 @@ class BatchDraw:
     disturbances: np.ndarray  # (n_samples, 8): added to params[:8] at each sample
     sensor_noise: np.ndarray  # (n_samples, len(TAGS)) standard normal draws
     raman_seed: int
+    # (n_samples, len(CHECK_TAGS)): each check element's calibration error at each sample, in the
+    # tag's unit (offset + drift + wander, ``CHECK_ERRORS``); its noise is in ``sensor_noise``.
+    check_error: np.ndarray
 
 
 def draw_batch(
@@ -83,6 +91,22 @@ def draw_batch(
     for i in range(n_samples):
         level = _DISTURBANCE_POLE * level + (1.0 - _DISTURBANCE_POLE) * _DISTURBANCE_SD * white[i]
         disturbances[i] = level
-    noise = rng.standard_normal((n_samples, len(TAGS)))
+    noise = np.empty((n_samples, len(TAGS)))
+    noise[:, _PRIMARY] = rng.standard_normal((n_samples, len(_PRIMARY)))
     raman_seed = int(rng.integers(0, 2**63 - 1))
-    return BatchDraw(seed, length_h, params, x, disturbances, noise, raman_seed)
+    checks = np.random.default_rng([seed, _CHECK_STREAM])
+    noise[:, _CHECKS] = checks.standard_normal((n_samples, len(_CHECKS)))
+    check_error = _check_errors(checks, n_samples, sample_time_h)
+    return BatchDraw(seed, length_h, params, x, disturbances, noise, raman_seed, check_error)
+
+
+def _check_errors(rng: np.random.Generator, n_samples: int, sample_time_h: float) -> np.ndarray:
+    """Per check element: a calibration offset, a linear drift and a random-walk wander over the batch."""
+    t_h = sample_time_h * np.arange(1, n_samples + 1)
+    out = np.empty((n_samples, len(CHECK_TAGS)))
+    for j, tag in enumerate(CHECK_TAGS):
+        spec = CHECK_ERRORS[tag]
+        offset, drift = rng.standard_normal(2) * (spec.offset_sd, spec.drift_sd_per_h)
+        wander = np.cumsum(rng.standard_normal(n_samples)) * spec.wander_sd_per_sample
+        out[:, j] = offset + drift * t_h + wander
+    return out

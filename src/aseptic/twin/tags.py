@@ -49,8 +49,13 @@ class TagSpec:
     noise_sd: float = 0.0  # standard deviation of the measurement noise, in ``unit``
     # Setpoints only: the validated range (inclusive), inside [low, high]; None for other kinds.
     validated: tuple[float, float] | None = None
+    # A second, independent element measuring the same quantity as the named tag (a check
+    # instrument on its own I/O, not the loop's controller input); None for every other tag.
+    redundant_of: str | None = None
 
     def __post_init__(self) -> None:
+        if self.redundant_of == self.name:
+            raise ValueError(f"{self.name}: a tag cannot be redundant of itself")
         if self.validated is not None:
             lo, hi = self.validated
             if not self.low <= lo <= hi <= self.high:
@@ -85,6 +90,12 @@ DEVICES: tuple[DeviceSpec, ...] = (
     DeviceSpec("AT-202", "analyser", "dissolved oxygen and pH probes", "3.0.4"),
     DeviceSpec("AT-203", "analyser", "Raman spectrometer with PLS soft sensor", "5.5.2"),
     DeviceSpec("PT-204", "transmitter", "head pressure, load cell, level", "2.2.7"),
+    DeviceSpec(
+        "AT-205",
+        "transmitter",
+        "check instruments: second temperature element and pH probe, own I/O, not in the loops",
+        "1.4.0",
+    ),
     DeviceSpec("LIMS-01", "lims", "laboratory information system (offline assays)", "11.0.3"),
     DeviceSpec("BATCH-01", "batch_controller", "ISA-88 batch controller (recipe, phases)", "6.3.0"),
 )
@@ -103,6 +114,20 @@ TAGS: tuple[TagSpec, ...] = (
     TagSpec("weight_kg", "kg", 0.0, 120_000.0, _S, "PT-204", "vessel weight (load cell)", 50.0),
     TagSpec("head_pressure_bar", "bar", 0.0, 4.0, _S, "PT-204", "head-space gauge pressure", 0.005),
     TagSpec("agitator_power_kw", "kW", 0.0, 2000.0, _S, "SIC-105", "agitator power", 2.0),
+    # The check instruments (ADR 0400): an attacker in the temperature or pH loop's signal path
+    # does not also control these, so a falsified loop reading shows as a disagreement.
+    TagSpec(
+        "temperature_2_k",
+        "K",
+        273.15,
+        373.15,
+        _S,
+        "AT-205",
+        "broth temperature, second element",
+        0.01,
+        redundant_of="temperature_k",
+    ),
+    TagSpec("ph_2", "pH", 0.0, 14.0, _S, "AT-205", "broth pH, second probe", 0.002, redundant_of="ph"),
     TagSpec("agitator_rpm", "rpm", 0.0, 300.0, _A, "SIC-105", "agitator speed", 0.1),
     TagSpec("sugar_feed_l_per_h", "L/h", 0.0, 500.0, _A, "FIC-104", "sugar feed Fs", 0.0),
     TagSpec("oil_feed_l_per_h", "L/h", 0.0, 200.0, _A, "FIC-104", "soybean oil feed Foil", 0.0),

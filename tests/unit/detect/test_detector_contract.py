@@ -34,6 +34,7 @@ from aseptic.detect import (
     PcaDetector,
     PhysicsDetector,
     RecipeDetector,
+    RedundancyDetector,
     ReplayDetector,
     ResidualCusum,
     Score,
@@ -400,6 +401,7 @@ STREAMING: dict[str, Callable[[], Detector]] = {
     "stale": StaleValueDetector,
     "replay": ReplayDetector,
     "physics": PhysicsDetector,
+    "redundancy": RedundancyDetector,
     "twin": lambda: TwinResidualDetector(seed=7),
     "tabular": lambda: TabularEnsembleDetector(
         Ensemble([TagPredictorDetector(seed=7), FrozenValueDetector(seed=7)], false_alarm_rate=0.02)
@@ -421,7 +423,10 @@ def _saved_and_loaded(detector: Detector, path: Path) -> Detector:
     if isinstance(detector, TabularEnsembleDetector):
         digest = save_tabular_detector(detector.ensemble, path)
         return load_ensemble_detector(path, expected_digest=digest)
-    assert isinstance(detector, StaleValueDetector | ReplayDetector | PhysicsDetector | TwinResidualDetector)
+    assert isinstance(
+        detector,
+        StaleValueDetector | ReplayDetector | PhysicsDetector | TwinResidualDetector | RedundancyDetector,
+    )
     return load_detector(path, expected_digest=save_detector(detector, path))
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from aseptic.detect import (
     PhysicsDetector,
+    RedundancyDetector,
     ReplayDetector,
     StaleValueDetector,
     TwinResidualDetector,
@@ -26,6 +27,7 @@ FACTORIES: dict[str, Callable[[], FileDetector]] = {
     "stale": StaleValueDetector,
     "replay": ReplayDetector,
     "physics": PhysicsDetector,
+    "redundancy": RedundancyDetector,
     "twin": lambda: TwinResidualDetector(seed=5),
 }
 

@@ -1,0 +1,347 @@
+"""Redundant elements: a loop's reading against an independent check element of the same quantity.
+
+An attacker in a control loop's signal path (the element, its transmitter, the controller's input)
+can hold the *reading* at its setpoint while the loop drives the true value away: the in-loop
+ramp and geometric attacks of ADR 0390, which the published tags cannot separate from the
+process's own disturbances. A second element on its own I/O (``TagSpec.redundant_of``: the twin's
+``temperature_2_k`` and ``ph_2``) still reads the true value, so the difference between the two
+moves by exactly the attacker's offset (ADR 0400).
+
+Per pair (loop tag, check tag) the detector follows the difference ``d = loop - check``. The two
+elements never agree exactly: the check element carries its calibration offset, a drift and a
+slow wander. A Kalman filter per pair tracks them (state: offset and drift per hour; a random
+walk on the offset; white noise on each reading), with the noise, the wander and the batch-to-
+batch spread of offset and drift learned from clean training batches (a variogram of the
+detrended differences, fitted over lags of 0.2-16 h). Its innovations, standardised by their
+predicted sd, are white on a clean batch; they feed a two-sided CUSUM with reference ``k``
+(in sd). Statistic ``<name>.disagreement``: the larger CUSUM of the pairs; limit: the larger of
+the CUSUM level for a nominal false-alarm rate (Siegmund's approximation, ``arl_h`` hours per
+side and pair) and ``margin`` x the highest CUSUM any clean training batch reached. No CUSUM
+before ``min_fit_h`` hours of the batch (the filter learns the batch's offset first).
+
+What the wander costs: the filter follows a slow offset, so it also absorbs part of a slow attack
+(about ``wander / noise`` of the gap per sample); a plant with steadier check elements detects
+sooner (ADR 0400 gives the measured sensitivity).
+
+Contributions name the loop tag first (two thirds of its pair's share), then the check tag (one
+third): the two disagree, and which one lies is not decided by two elements alone, but the loop's
+reading is the one an attacker gains by falsifying. One pair disagreeing suggests T0856 (a spoofed
+reading); both at once, T0832 (manipulation of view). ``expected_values``: what each tag should
+read given the other and the filter's expected difference. A disagreement is evidence against a
+reading, never a process upset: a failing element (the reference fermenter's sensor drifts,
+faults 7 and 8) looks the same and is reported the same way (cause "attack"); the operator checks
+both against a reference instrument.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from aseptic.detect._detector import (
+    BATCH_TIME_TAG,
+    Batch,
+    FloatArray,
+    Sample,
+    Score,
+    as_float,
+)
+from aseptic.errors import InputError
+from aseptic.twin import TAGS
+
+__all__ = ["RedundancyDetector", "redundant_pairs"]
+
+MIN_FIT_H = 5.0
+REFERENCE_K = 0.75
+ARL_H = 4000.0  # nominal hours between false alarms per pair (0.025 per 100 batch-h)
+MARGIN = 1.0
+PRESENT_SHARE = 0.95  # a pair is watched when both elements are finite in this share of samples
+_MAD_TO_SD = 1.4826
+LOOP_PART = 2.0 / 3.0  # of a pair's share: the loop reading, the one worth falsifying
+# Lags (samples) of the variogram the noise and wander are fitted to: 0.2 h to 16 h at the twin's rate.
+_LAGS = (1, 2, 3, 5, 8, 13, 20, 30, 50, 80)
+_MIN_SAMPLES = 16  # per training batch: the variogram then has lags 1-8
+
+
+def _both_finite(sample: Sample, pair: tuple[str, str]) -> bool:
+    return math.isfinite(as_float(sample.get(pair[0]))) and math.isfinite(as_float(sample.get(pair[1])))
+
+
+def redundant_pairs() -> tuple[tuple[str, str], ...]:
+    """(loop tag, check tag) for every check element of the twin's catalogue."""
+    return tuple((t.redundant_of, t.name) for t in TAGS if t.redundant_of is not None)
+
+
+def siegmund_limit(k: float, arl_samples: float) -> float:
+    """The one-sided CUSUM limit h whose in-control run length is ``arl_samples`` (unit-variance
+    Gaussian increments, reference ``k``; Siegmund's approximation, solved by bisection)."""
+
+    def arl(h: float) -> float:
+        a = 2.0 * k * (h + 1.166)
+        return (math.exp(a) - a - 1.0) / (2.0 * k * k)
+
+    low, high = 0.0, 100.0
+    for _ in range(100):
+        mid = (low + high) / 2.0
+        if arl(mid) < arl_samples:
+            low = mid
+        else:
+            high = mid
+    return high
+
+
+class _Filter:
+    """One pair's Kalman filter on the difference: state (offset, drift per hour), a random-walk
+    wander on the offset, white measurement noise."""
+
+    def __init__(self, noise_sd: float, wander_sd: float, offset_sd: float, drift_sd: float, step_h: float):
+        self.r = noise_sd * noise_sd
+        self.q = wander_sd * wander_sd / step_h  # wander variance per hour
+        self.x: FloatArray | None = None
+        self.p = np.diag([offset_sd * offset_sd, drift_sd * drift_sd])
+        self.t = math.nan
+        self.n = 0
+
+    def predict(self, t: float) -> tuple[float, float]:
+        """The expected difference at ``t`` and its variance (NaN before the first sample)."""
+        if self.x is None:
+            return math.nan, math.nan
+        dt = max(t - self.t, 0.0)
+        f = np.array([[1.0, dt], [0.0, 1.0]])
+        self._x_pred = f @ self.x
+        self._p_pred = f @ self.p @ f.T + np.array([[self.q * dt, 0.0], [0.0, 0.0]])
+        return float(self._x_pred[0]), float(self._p_pred[0, 0]) + self.r
+
+    def update(self, t: float, d: float) -> None:
+        """Take the difference ``d`` measured at ``t`` (after ``predict(t)``)."""
+        self.n += 1
+        if self.x is None:
+            self.x = np.array([d, 0.0])
+            self.p = self.p.copy()
+            self.p[0, 0] = self.r
+            self.t = t
+            return
+        gain = self._p_pred[:, 0] / (self._p_pred[0, 0] + self.r)
+        self.x = self._x_pred + gain * (d - self._x_pred[0])
+        self.p = self._p_pred - np.outer(gain, self._p_pred[0, :])
+        self.t = t
+
+
+class RedundancyDetector:
+    """Loop element vs check element, per pair: a CUSUM on the innovations of the difference."""
+
+    def __init__(
+        self,
+        *,
+        min_fit_h: float = MIN_FIT_H,
+        k: float = REFERENCE_K,
+        arl_h: float = ARL_H,
+        margin: float = MARGIN,
+        name: str = "redundancy",
+    ) -> None:
+        for label, value in (("min_fit_h", min_fit_h), ("k", k), ("arl_h", arl_h)):
+            if not value > 0:
+                raise ValueError(f"{label} must be positive (got {value})")
+        if margin < 1.0:
+            raise ValueError(f"margin must be at least 1 (got {margin})")
+        self._min_fit_h, self._k, self._arl_h, self._margin = min_fit_h, k, arl_h, margin
+        self._name = name
+        self._fitted = False
+        self.pairs: tuple[tuple[str, str], ...] = ()
+        # Per pair, learned from the clean batches: white noise, wander per sample, offset and drift
+        # spread between batches (the filter's priors), all in the pair's unit.
+        self.noise_sd = np.zeros(0)
+        self.wander_sd = np.zeros(0)
+        self.offset_sd = np.zeros(0)
+        self.drift_sd = np.zeros(0)
+        self.limit = 0.0
+        self.step_h = 0.0  # the training batches' sample interval
+        self._filters: list[_Filter] = []
+        self._start = math.nan
+        self._cusum = np.zeros((0, 2))
+        self._last: list[tuple[float, float, float]] = []  # per pair: loop, check, expected difference
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        return tuple(tag for pair in self.pairs for tag in pair)
+
+    def fit(self, batches: Sequence[Batch]) -> None:
+        """Learn each pair's noise, wander, offset and drift spread, and the CUSUM limit.
+
+        Raises:
+            InputError: no batch, no pair with both elements in the training batches, or a pair
+                with too few samples to learn from.
+        """
+        if not batches or any(len(b) < 2 for b in batches):
+            raise InputError(f"redundancy training needs batches of at least 2 samples (got {len(batches)})")
+        steps = np.concatenate([np.diff([as_float(s.get(BATCH_TIME_TAG)) for s in b]) for b in batches])
+        steps = steps[np.isfinite(steps) & (steps > 0)]
+        if steps.size == 0:
+            raise InputError("redundancy training batches have no increasing batch_time_h")
+        self.step_h = float(np.median(steps))
+        total = sum(len(b) for b in batches)
+        pairs = tuple(
+            pair
+            for pair in redundant_pairs()
+            if sum(_both_finite(s, pair) for b in batches for s in b) >= PRESENT_SHARE * total
+        )
+        if not pairs:
+            raise InputError(
+                "no redundant pair (a loop tag and its check element) is present in the training batches",
+                hint="the twin publishes temperature_2_k and ph_2 beside temperature_k and ph",
+            )
+        self.pairs = pairs
+        learned = np.array([_error_model(batches, pair, self.step_h) for pair in pairs])
+        self.noise_sd, self.wander_sd = learned[:, 0].copy(), learned[:, 1].copy()
+        self.offset_sd, self.drift_sd = learned[:, 2].copy(), learned[:, 3].copy()
+        self.limit = siegmund_limit(self._k, self._arl_h / self.step_h)
+        self._fitted = True
+        highest = 0.0
+        for batch in batches:
+            self.reset()
+            for sample in batch:
+                highest = max(highest, self.score_one(sample)[0].value)
+        self.limit = max(self.limit, self._margin * highest)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the current batch's filters and CUSUMs."""
+        self._filters = [
+            _Filter(float(v), float(w), float(o), float(d), self.step_h)
+            for v, w, o, d in zip(self.noise_sd, self.wander_sd, self.offset_sd, self.drift_sd, strict=True)
+        ]
+        self._start = math.nan
+        self._cusum = np.zeros((len(self.pairs), 2))
+        self._last = [(math.nan, math.nan, math.nan) for _ in self.pairs]
+
+    def score_one(self, sample: Sample) -> tuple[Score]:
+        """Update each pair's CUSUM with this sample; a pair with a missing value keeps its CUSUM."""
+        if not self._fitted:
+            raise RuntimeError(f"detector {self._name!r} is not fitted: call fit(batches) first")
+        t = as_float(sample.get(BATCH_TIME_TAG))
+        if math.isfinite(t) and not math.isfinite(self._start):
+            self._start = t
+        watching = math.isfinite(t) and t - self._start >= self._min_fit_h - 1e-9
+        for j, (loop, check) in enumerate(self.pairs):
+            y, c = as_float(sample.get(loop)), as_float(sample.get(check))
+            if not (math.isfinite(t) and math.isfinite(y) and math.isfinite(c)):
+                self._last[j] = (y, c, math.nan)
+                continue
+            expected, variance = self._filters[j].predict(t)
+            self._last[j] = (y, c, expected)
+            if watching and math.isfinite(expected):
+                z = (y - c - expected) / math.sqrt(variance)
+                up, down = self._cusum[j]
+                self._cusum[j] = (max(0.0, up + z - self._k), max(0.0, down - z - self._k))
+            self._filters[j].update(t, y - c)
+        per_pair = self._cusum.max(axis=1) if self.pairs else np.zeros(0)
+        value = float(per_pair.max()) if per_pair.size else 0.0
+        return (Score(f"{self._name}.disagreement", value, self.limit, self._shares(per_pair)),)
+
+    def _shares(self, per_pair: FloatArray) -> tuple[tuple[str, float], ...]:
+        total = float(per_pair.sum())
+        if total <= 0.0:
+            return ()
+        shares = [
+            (tag, float(v) / total * part)
+            for (loop, check), v in zip(self.pairs, per_pair, strict=True)
+            for tag, part in ((loop, LOOP_PART), (check, 1.0 - LOOP_PART))
+        ]
+        return tuple(sorted((s for s in shares if s[1] > 0.0), key=lambda s: -s[1]))
+
+    def expected_values(self, tags: Sequence[str]) -> tuple[float, ...]:
+        """What each tag of the last sample should have read given its partner and the expected
+        difference (NaN for a tag of no pair, or before the pair's first sample)."""
+        out = []
+        for tag in tags:
+            value = math.nan
+            for (loop, check), (y, c, expected) in zip(self.pairs, self._last, strict=True):
+                if tag == loop:
+                    value = c + expected
+                elif tag == check:
+                    value = y - expected
+            out.append(value)
+        return tuple(out)
+
+    def state(self) -> tuple[dict[str, object], dict[str, FloatArray]]:
+        """The fitted state for the detector file: (meta, arrays)."""
+        if not self._fitted:
+            raise RuntimeError(f"detector {self._name!r} is not fitted: nothing to save")
+        meta: dict[str, object] = {
+            "name": self._name,
+            "min_fit_h": self._min_fit_h,
+            "k": self._k,
+            "arl_h": self._arl_h,
+            "margin": self._margin,
+            "pairs": [list(p) for p in self.pairs],
+            "limit": self.limit,
+            "step_h": self.step_h,
+        }
+        arrays = {
+            "noise_sd": self.noise_sd,
+            "wander_sd": self.wander_sd,
+            "offset_sd": self.offset_sd,
+            "drift_sd": self.drift_sd,
+        }
+        return meta, arrays
+
+
+def _error_model(batches: Sequence[Batch], pair: tuple[str, str], step_h: float) -> tuple[float, ...]:
+    """(noise sd, wander sd per sample, offset sd, drift sd per hour) of a pair's difference.
+
+    Per batch the difference is detrended by a least-squares line (its intercept and slope give
+    the offset and drift spread); the robust variance of the detrended difference's changes over
+    the ``_LAGS`` lags is ``2 noise^2 + lag x wander^2`` (a random walk plus white noise), fitted
+    by least squares over the lags.
+
+    Raises:
+        InputError: fewer than ``_MIN_SAMPLES`` samples with both elements in some batch.
+    """
+    series = []
+    for batch in batches:
+        rows = [
+            (as_float(s.get(BATCH_TIME_TAG)), as_float(s.get(pair[0])) - as_float(s.get(pair[1])))
+            for s in batch
+        ]
+        td = np.array([r for r in rows if math.isfinite(r[0]) and math.isfinite(r[1])], dtype=np.float64)
+        if len(td) < _MIN_SAMPLES:
+            raise InputError(
+                f"redundancy pair {pair}: a training batch has {len(td)} samples with both elements "
+                f"(need {_MIN_SAMPLES})"
+            )
+        series.append(td)
+    # Lags up to half the shortest batch (all of ``_LAGS`` from 32 h of samples at 0.2 h).
+    lags = np.array([lag for lag in _LAGS if 2 * lag <= min(len(td) for td in series)], dtype=np.float64)
+    intercepts, slopes, variograms = [], [], []
+    for td in series:
+        slope, intercept = np.polyfit(td[:, 0] - td[0, 0], td[:, 1], 1)
+        intercepts.append(intercept)
+        slopes.append(slope)
+        resid = td[:, 1] - (intercept + slope * (td[:, 0] - td[0, 0]))
+        variograms.append([_robust_var(resid[int(lag) :] - resid[: -int(lag)]) for lag in lags])
+    v = np.median(np.array(variograms), axis=0)
+    # Relative least squares (each lag's equation divided by its variance): the short lags pin the
+    # noise, the long ones the wander, whose share at one lag is small.
+    design = np.column_stack([np.full(lags.size, 2.0), lags]) / v[:, np.newaxis]
+    (a, b), *_ = np.linalg.lstsq(design, np.ones(lags.size), rcond=None)
+    noise_sd = math.sqrt(max(float(a), 1e-24))
+    wander_sd = math.sqrt(max(float(b), 0.0))
+    offset_sd = max(_robust_sd(np.array(intercepts)), 3.0 * noise_sd)
+    drift_sd = max(_robust_sd(np.array(slopes)), noise_sd / (100.0 * step_h))
+    return noise_sd, wander_sd, offset_sd, drift_sd
+
+
+def _robust_sd(x: FloatArray) -> float:
+    if x.size < 2:
+        return 0.0
+    return _MAD_TO_SD * float(np.median(np.abs(x - np.median(x))))
+
+
+def _robust_var(x: FloatArray) -> float:
+    return _robust_sd(x) ** 2
