@@ -42,7 +42,9 @@ CAMPAIGN_SEED = 50_000
 DETECTION_QUORUM = 0.95
 # Expected detector family -> the heads of the statistic names that count for it ("mspc.t2" ->
 # "mspc", "attestation.AT-202" -> "attestation"). None would mean nothing in the campaign runs it.
-_PROCESS = frozenset({"mspc", "cusum", "recipe", "stale", "replay", "physics", "twin", "control"})
+_PROCESS = frozenset(
+    {"mspc", "cusum", "recipe", "stale", "replay", "physics", "twin", "control", "redundancy"}
+)
 FAMILY_STATISTICS: Mapping[str, frozenset[str] | None] = {
     "mspc": frozenset({"mspc"}),
     "cusum": frozenset({"cusum"}),
@@ -52,6 +54,7 @@ FAMILY_STATISTICS: Mapping[str, frozenset[str] | None] = {
     "physics": frozenset({"physics"}),
     "twin_residual": frozenset({"twin"}),
     "control_loop": frozenset({"control"}),
+    "redundancy": frozenset({"redundancy"}),
     "ensemble": _PROCESS,
     "access_analytics": frozenset({"access_analytics"}),
     "alarm_audit": frozenset({"alarm_audit"}),

@@ -57,6 +57,7 @@ DETECTOR_FAMILIES = frozenset(
         "provenance",
         "ransomware",
         "recipe",
+        "redundancy",
         "replay",
         "stale",
         "twin_residual",
