@@ -47,7 +47,7 @@ def test_bad_arguments_are_refused(batches: int, train: int, tmp_path: Path) -> 
 
 
 def _result(task: _Task, findings: list[tuple[object, ...]], episodes: int = 0) -> dict[str, object]:
-    groups = ("mspc", "stale", "replay", "physics", "twin", "control", "ensemble")
+    groups = ("mspc", "stale", "replay", "physics", "twin", "control", "redundancy", "ensemble")
     return {
         "task": task,
         "samples": 1000,
