@@ -12,7 +12,10 @@ until the first sample back under the limit: the rule suppresses single-sample b
 per-sample false-alarm rate of 1 %, a 1150-sample batch has about 11 of them) at the cost of
 ``persistence - 1`` samples of detection delay. An *episode* is a run of consecutive confirmed
 samples; false alarms are counted per episode, not per sample, because an operator answers an
-alarm once, however long it stays up. The engine emits one Finding when an episode opens.
+alarm once, however long it stays up. The engine emits one Finding when an episode opens. A
+detector whose statistic is already a sequential test with a limit set for its first crossing
+(the redundancy CUSUM) says so with an integer attribute ``persistence`` (1): its statistics then
+follow that instead of the engine's.
 
 Blocks (``push_block``): when several consecutive samples are at hand (a file replayed, a
 benchmark, catch-up after a gap), the engine scores them together: every detector that can
@@ -237,22 +240,22 @@ class Engine:
         self._last_batch_time_h = t
         scores: list[Score] = []
         findings: list[Finding] = []
-        alarms, persistence = self._alarms, self._persistence
+        alarms = self._alarms
         for detector in self._detectors:
             for score in detector.score_one(sample):
                 scores.append(score)
                 state = alarms.get(score.statistic)
                 if state is None:
-                    state = alarms[score.statistic] = AlarmState(persistence)
+                    state = alarms[score.statistic] = AlarmState(self._persistence_of(detector))
                 # AlarmState.update, inlined: this loop runs for every statistic of every sample.
                 state.run = state.run + 1 if score.value > score.limit else 0
-                if state.run == persistence:
+                if state.run == state.persistence:
                     findings.append(self._finding(batch_id, when, t, score, detector, sample))
         self.samples += 1
         for finding in findings:
             self.findings += 1
             self._sink(finding)
-        confirmed = frozenset(name for name, state in alarms.items() if state.run >= persistence)
+        confirmed = frozenset(name for name, state in alarms.items() if state.run >= state.persistence)
         return Verdict(batch_id, t, when, tuple(scores), confirmed, tuple(findings))
 
     def push_block(
@@ -299,7 +302,7 @@ class Engine:
             if isinstance(detector, BlockDetector) and not isinstance(detector, Expects):
                 for sb in detector.score_block(block):
                     col = len(names)
-                    conf, opens = self._alarm_block(sb.statistic, sb.exceeds)
+                    conf, opens = self._alarm_block(sb.statistic, sb.exceeds, self._persistence_of(detector))
                     for i in np.flatnonzero(opens).tolist():
                         finding = self._finding(
                             batch_id, whens[i], float(t[i]), sb.score(i), detector, block.samples[i]
@@ -321,7 +324,9 @@ class Engine:
                     per_row.append(row)
                     flags = []
                     for k, score in enumerate(row):
-                        state = self._alarms.setdefault(score.statistic, AlarmState(self._persistence))
+                        state = self._alarms.get(score.statistic)
+                        if state is None:
+                            state = self._alarms[score.statistic] = AlarmState(self._persistence_of(detector))
                         if state.update(score.exceeds):
                             finding = self._finding(batch_id, whens[i], float(t[i]), score, detector, sample)
                             opened.append((i, first + k, finding))
@@ -363,11 +368,19 @@ class Engine:
             tuple(tuple(f) for f in by_row),
         )
 
+    def _persistence_of(self, detector: object) -> int:
+        """The detector's own persistence when it declares one (``persistence``), else the engine's."""
+        own = getattr(detector, "persistence", None)
+        return own if isinstance(own, int) and not isinstance(own, bool) and own >= 1 else self._persistence
+
     def _alarm_block(
-        self, statistic: str, exceeds: npt.NDArray[np.bool_]
+        self, statistic: str, exceeds: npt.NDArray[np.bool_], persistence: int
     ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
         """The persistence rule over a block: (confirmed, opens an episode) per sample."""
-        state = self._alarms.setdefault(statistic, AlarmState(self._persistence))
+        state = self._alarms.get(statistic)
+        if state is None:
+            state = self._alarms[statistic] = AlarmState(persistence)
+        persistence = state.persistence
         n = exceeds.shape[0]
         index = np.arange(n)
         # Run length at each sample: samples since the last one under the limit, or the run
@@ -376,8 +389,8 @@ class Engine:
         run = np.where(last_under >= 0, index - last_under, state.run + index + 1)
         if n:
             state.run = int(run[-1])
-        out_confirmed: npt.NDArray[np.bool_] = run >= self._persistence
-        opens: npt.NDArray[np.bool_] = run == self._persistence
+        out_confirmed: npt.NDArray[np.bool_] = run >= persistence
+        opens: npt.NDArray[np.bool_] = run == persistence
         return out_confirmed, opens
 
     def push_reading(self, reading: Reading) -> Verdict | None:

@@ -17,7 +17,9 @@ predicted sd, are white on a clean batch; they feed a two-sided CUSUM with refer
 (in sd). Statistic ``<name>.disagreement``: the larger CUSUM of the pairs; limit: the larger of
 the CUSUM level for a nominal false-alarm rate (Siegmund's approximation, ``arl_h`` hours per
 side and pair) and ``margin`` x the highest CUSUM any clean training batch reached. No CUSUM
-before ``min_fit_h`` hours of the batch (the filter learns the batch's offset first).
+before ``min_fit_h`` hours of the batch (the filter learns the batch's offset first). The CUSUM's
+limit is for its first crossing, so the engine's persistence rule does not apply (``persistence``
+1: an episode opens on the first sample over the limit).
 
 What the wander costs: the filter follows a slow offset, so it also absorbs part of a slow attack
 (about ``wander / noise`` of the gap per sample); a plant with steadier check elements detects
@@ -130,7 +132,13 @@ class _Filter:
 
 
 class RedundancyDetector:
-    """Loop element vs check element, per pair: a CUSUM on the innovations of the difference."""
+    """Loop element vs check element, per pair: a CUSUM on the innovations of the difference.
+
+    ``persistence`` 1: the CUSUM's limit is set for its first crossing (a sequential test), so the
+    engine opens the episode on it instead of waiting for its usual run of exceedances.
+    """
+
+    persistence = 1
 
     def __init__(
         self,

@@ -83,6 +83,36 @@ def test_engine_emits_one_finding_per_episode() -> None:
     assert first.time == T0 + timedelta(minutes=36)
 
 
+class SequentialDetector(ScriptedDetector):
+    """The scripted fake declaring its own persistence (a sequential test: first crossing counts)."""
+
+    name = "sequential"
+    persistence = 1
+
+    def score_one(self, sample: dict[str, float]) -> tuple[Score]:  # type: ignore[override]
+        (score,) = super().score_one(sample)
+        return (Score("sequential.x", score.value, score.limit, score.contributions),)
+
+
+@pytest.mark.parametrize("block", [False, True])
+def test_a_detector_with_its_own_persistence_opens_on_its_first_crossing(block: bool) -> None:
+    findings: list[Finding] = []
+    engine = Engine(
+        [ScriptedDetector(), SequentialDetector()], findings.append, clock=SimClock(T0), persistence=3
+    )
+    engine.start_batch("B-8")
+    xs = [0, 2, 0, 2, 2, 2, 0]
+    samples = [{"batch_time_h": 0.2 * i, "x": float(x)} for i, x in enumerate(xs)]
+    if block:
+        engine.push_block(samples)
+    else:
+        for sample in samples:
+            engine.push_sample(sample)
+    opened = [(f.detector, round(f.batch_time_h, 1)) for f in findings]
+    # The sequential statistic opens at 0.2 h and again at 0.6 h; the other waits for 3 in a row.
+    assert opened == [("sequential.x", 0.2), ("sequential.x", 0.6), ("scripted.x", 1.0)]
+
+
 def test_new_batch_resets_detectors_and_open_episodes() -> None:
     findings: list[Finding] = []
     detector = ScriptedDetector()
