@@ -83,8 +83,12 @@ class Detector(Protocol):
         ...
 
 
-def online_tags(batches: Sequence[Batch], *, min_finite_share: float = 0.95) -> tuple[str, ...]:
+def online_tags(
+    batches: Sequence[Batch], *, min_finite_share: float = 0.95, checks: bool = False
+) -> tuple[str, ...]:
     """The catalogue's online tags that are finite in at least ``min_finite_share`` of training samples.
+
+    ``checks``: also the check elements (``redundant_of``), which the process models leave out.
 
     Raises:
         InputError: no batch, an empty batch, or no usable online tag.
@@ -99,7 +103,7 @@ def online_tags(batches: Sequence[Batch], *, min_finite_share: float = 0.95) -> 
     for spec in TAGS:
         # A check element (``redundant_of``) measures what its loop tag measures: it adds nothing to
         # a model of the process and is watched by the redundancy detector (ADR 0400).
-        if spec.kind not in ONLINE_KINDS or spec.redundant_of is not None:
+        if spec.kind not in ONLINE_KINDS or (spec.redundant_of is not None and not checks):
             continue
         finite = sum(1 for b in batches for s in b if _is_finite(s.get(spec.name)))
         if finite >= min_finite_share * total:

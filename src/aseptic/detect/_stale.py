@@ -71,7 +71,8 @@ class StaleValueDetector:
         Raises:
             InputError: no batch, empty batches or no usable online tag.
         """
-        candidates = tuple(t for t in online_tags(batches) if TAGS_BY_NAME[t].kind in _MEASURED)
+        # The check elements too (ADR 0400): a frozen check element would blind the redundancy check.
+        candidates = tuple(t for t in online_tags(batches, checks=True) if TAGS_BY_NAME[t].kind in _MEASURED)
         matrices = [batch_matrix(b, candidates)[1] for b in batches]
         tags, excluded, tolerance, limits, low, high = [], [], [], [], [], []
         for j, tag in enumerate(candidates):

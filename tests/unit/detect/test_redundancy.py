@@ -10,9 +10,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aseptic.campaign import Bias, InLoopPlant, Ramp, apply_attacks
+from aseptic.campaign import Bias, Freeze, InLoopPlant, Ramp, apply_attacks
 from aseptic.clock import SimClock
-from aseptic.detect import Engine, Finding, RedundancyDetector, load_detector, save_detector
+from aseptic.detect import (
+    Engine,
+    Finding,
+    RedundancyDetector,
+    StaleValueDetector,
+    load_detector,
+    save_detector,
+)
 from aseptic.detect._detector_file import decode_detector, encode_detector
 from aseptic.detect._redundancy import siegmund_limit
 from aseptic.errors import InputError
@@ -142,3 +149,18 @@ def test_bad_parameters_are_refused() -> None:
         RedundancyDetector(k=0.0)
     with pytest.raises(ValueError, match="margin"):
         RedundancyDetector(margin=0.5)
+
+
+def test_a_frozen_check_element_is_found_by_the_stale_detector(train: list[list[Sample]]) -> None:
+    """Blinding the check first (then attacking the loop) must not go unnoticed."""
+    stale = StaleValueDetector()
+    stale.fit(train)
+    assert {"temperature_2_k", "ph_2"} <= set(stale.tags)
+    clean = _samples(505, 1)[0]
+    freeze = [Freeze("ph_2", 30.0, 20.0)]  # stateful: one instance holds the value for the batch
+    frozen = [apply_attacks(freeze, s["batch_time_h"], s) for s in clean]
+    found: list[Finding] = []
+    engine = Engine([stale], found.append, clock=SimClock(datetime(2026, 1, 1, tzinfo=UTC)))
+    engine.start_batch("b")
+    engine.push_block(frozen)
+    assert found and 30.0 <= found[0].batch_time_h <= 32.0 and found[0].tags[0] == "ph_2"
