@@ -1,6 +1,7 @@
 """Check instruments: how the check elements' wander sets the redundancy detector's time to detect.
 
-    nice .venv/bin/python -m benchmarks.detect_redundancy_wander [--batches 10] [--wander 0,0.5,1,2] [--json]
+    nice .venv/bin/python -m benchmarks.detect_redundancy_wander [--batches 10] [--wander 0,0.5,1,2]
+        [--k 0.75] [--seed-base 30000] [--json]
 
 A sensitivity of the *plant* (ADR 0400), not a tuning: the twin keeps its stated error model
 (``aseptic.twin._sensors.CHECK_ERRORS``). For each scale the check elements' random-walk wander is
@@ -9,6 +10,8 @@ detector alone is fitted on the twin bench's training seeds (10000-10019) at tha
 the twin bench's test seeds (30000+): clean batches (false-alarm episodes per 100 batch-hours) and
 the bench's in-loop ramp, geometric and bias attacks (temperature on even, pH on odd indices,
 window 100-140 h). Prints detected / batches and the median time to detect per attack.
+``--seed-base`` scores other seeds than the bench's test seeds (e.g. 20000: neither training nor
+test) and ``--k`` sets the CUSUM reference (default: the detector's), for the checks of ADR 0400.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from aseptic.bench._twin_scenarios import ATTACK_H, START_H, Scenario, attacked_
 from aseptic.campaign import InLoopPlant
 from aseptic.clock import SimClock
 from aseptic.detect import Engine, Finding, RedundancyDetector
+from aseptic.detect._redundancy import REFERENCE_K
 from aseptic.twin import _sensors, simulate_batches
 
 KINDS = ("ramp", "geometric", "bias")
@@ -48,9 +52,9 @@ def _init(scale: float, detector: RedundancyDetector) -> None:
     _DETECTOR = detector
 
 
-def _run(task: tuple[str, int]) -> tuple[str, int, list[float], float]:
-    kind, i = task
-    seed = TEST_SEED + i
+def _run(task: tuple[str, int, int]) -> tuple[str, int, list[float], float]:
+    kind, i, seed_base = task
+    seed = seed_base + i
     if kind == "clean":
         samples = batch_samples(simulate_batches(1, seed, paa_control=PAA_CONTROL)[0])
     else:
@@ -68,19 +72,24 @@ def _run(task: tuple[str, int]) -> tuple[str, int, list[float], float]:
     return kind, i, [f.batch_time_h for f in found], len(samples) * 0.2
 
 
-def measure(scale: float, batches: int, train_batches: int, workers: int) -> dict[str, Any]:
+def measure(
+    scale: float, batches: int, train_batches: int, workers: int, *, k: float, seed_base: int
+) -> dict[str, Any]:
     _scale_wander(scale)
-    detector = RedundancyDetector()
+    detector = RedundancyDetector(k=k)
     detector.fit(
         [batch_samples(b) for b in simulate_batches(train_batches, TRAIN_SEED, paa_control=PAA_CONTROL)]
     )
-    tasks = [("clean", i) for i in range(batches)] + [(k, i) for k in KINDS for i in range(batches)]
+    tasks = [("clean", i, seed_base) for i in range(batches)]
+    tasks += [(kind, i, seed_base) for kind in KINDS for i in range(batches)]
     with ProcessPoolExecutor(workers, initializer=_init, initargs=(scale, detector)) as pool:
         results = list(pool.map(_run, tasks))
     clean = [r for r in results if r[0] == "clean"]
     hours = sum(r[3] for r in clean)
     row: dict[str, Any] = {
         "wander_scale": scale,
+        "k": k,
+        "seeds": [seed_base, seed_base + batches - 1],
         "limit": round(detector.limit, 3),
         "fa_episodes_per_100h": round(100.0 * sum(len(r[2]) for r in clean) / hours, 3),
     }
@@ -105,15 +114,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-batches", type=int, default=20)
     parser.add_argument("--wander", default="0,0.5,1,2", help="comma-separated scales of the twin's wander")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--k", type=float, default=REFERENCE_K, help="CUSUM reference, in innovation sds")
+    parser.add_argument("--seed-base", type=int, default=TEST_SEED, help="first scored seed")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     scales = [float(x) for x in args.wander.split(",")]
     rows = []
     for scale in scales:
-        row = measure(scale, args.batches, args.train_batches, args.workers)
+        row = measure(
+            scale, args.batches, args.train_batches, args.workers, k=args.k, seed_base=args.seed_base
+        )
         rows.append(row)
         print(
-            f"wander x{scale:<4} limit {row['limit']:6.2f}  FA/100h {row['fa_episodes_per_100h']:.2f}  "
+            f"seeds {args.seed_base}+ k {args.k} wander x{scale:<4} limit {row['limit']:6.2f}  "
+            f"FA/100h {row['fa_episodes_per_100h']:.2f}  "
             + "  ".join(
                 f"{k} {row[k]['detected']}/{row[k]['batches']} {row[k]['median_ttd_h']} h" for k in KINDS
             ),
