@@ -43,10 +43,16 @@ _CHILD = Path(__file__).resolve().with_name("_append_child.py")
 # One group: consecutive runs of (leaf kind, canonical JSON payloads), in log order.
 Runs = Sequence[tuple[LeafKind, Sequence[bytes]]]
 
+# ``send``'s frames: one byte naming the kind, then the payload. Never 0x80, the first byte of every
+# pickled request, so the child tells entries from requests by the first byte (ADR 0361).
+FRAME_KINDS: tuple[LeafKind, ...] = tuple(sorted(JSON_KINDS, key=lambda kind: kind.value))
+_FRAME_CODES = {kind: bytes([number + 1]) for number, kind in enumerate(FRAME_KINDS)}
+
 
 class AppendProcess:
-    """The owner's handle on the child that appends a ledger's JSON entries. Not thread-safe: one
-    thread (the decision log's writer) uses it."""
+    """The owner's handle on the child that appends a ledger's JSON entries. Not thread-safe: the
+    caller serializes writes (requests, ``send``) and, separately, reads (replies); the decision
+    log does (ADR 0361)."""
 
     def __init__(self, process: subprocess.Popen[bytes], conn: Connection, size: int) -> None:
         self._process = process
@@ -55,8 +61,11 @@ class AppendProcess:
         self._failure: BackendError | None = None
 
     @classmethod
-    def start(cls, ledger: Ledger) -> AppendProcess:
+    def start(cls, ledger: Ledger, *, max_batch: int = 256, max_delay_s: float = 0.01) -> AppendProcess:
         """Start the child and hand it ``ledger``'s appends (the owner must not append until ``lend``).
+
+        ``max_batch`` and ``max_delay_s`` bound the child's open group of ``send`` entries: it
+        commits when the group is full or its first entry has waited ``max_delay_s``.
 
         Raises:
             ConfigError: ``ledger`` is inside an open batch.
@@ -83,7 +92,9 @@ class AppendProcess:
         os.close(to_child_r)
         os.close(from_child_w)
         handle = cls(process, _Duplex(from_child_r, to_child_w), size)
-        handle._request(("open", str(ledger.data_dir), ledger.store_url, size, list(nodes)))
+        handle._request(
+            ("open", str(ledger.data_dir), ledger.store_url, size, list(nodes), max_batch, max_delay_s)
+        )
         return handle
 
     @property
@@ -110,6 +121,45 @@ class AppendProcess:
         first = int(self._request(("append", [(kind.value, list(payloads)) for kind, payloads in runs])))
         self._size = first + sum(len(payloads) for _, payloads in runs)
         return first
+
+    def send(self, kind: LeafKind, payload: bytes) -> None:
+        """Hand one entry to the child's open group and return at once: one pipe write, no reply
+        (ADR 0361). It is durable only once ``await_sync`` has returned after a later ``request_sync``.
+
+        Raises:
+            InputError: a kind that does not hold JSON (nothing is sent).
+            BackendError: the child failed or died (the handle stays failed).
+        """
+        code = _FRAME_CODES.get(kind)
+        if code is None:
+            raise InputError(f"{kind.value} entries are not JSON entries")
+        if self._failure is not None:
+            raise self._failure
+        try:
+            self._conn.send_bytes(code + payload)
+        except OSError as exc:
+            raise self._broken(exc) from None
+
+    def request_sync(self) -> None:
+        """Ask the child to commit its open group (everything sent before) and answer; read the
+        answer with ``await_sync``. Split so that a caller can write in order under its own lock and
+        wait for the answer without it.
+
+        Raises:
+            BackendError: the child failed or died.
+        """
+        self._send_request(("sync",))
+
+    def await_sync(self) -> int:
+        """Wait for the answer to ``request_sync``: everything sent before it is committed. Returns
+        the number of transactions the child has committed so far.
+
+        Raises:
+            BackendError: the child failed or died (nothing after its last answer is acknowledged).
+        """
+        size, commits = self._receive()
+        self._size = int(size)
+        return int(commits)
 
     @contextmanager
     def lend(self, ledger: Ledger) -> Iterator[Ledger]:
@@ -143,29 +193,57 @@ class AppendProcess:
         self._conn.close()
 
     def _request(self, message: tuple[Any, ...]) -> Any:
+        self._send_request(message)
+        return self._receive()
+
+    def _send_request(self, message: tuple[Any, ...]) -> None:
         if self._failure is not None:
             raise self._failure
         try:
             self._conn.send(message)
+        except OSError as exc:
+            raise self._broken(exc) from None
+
+    def _receive(self) -> Any:
+        if self._failure is not None:
+            raise self._failure
+        try:
             status, value = self._conn.recv()
         except (EOFError, OSError) as exc:
-            code = self._process.poll()
-            if code is None:
-                self._process.kill()
-                code = self._process.wait()
-            self._failure = BackendError(
-                f"the ledger's append process (pid {self._process.pid}) exited with code {code}"
-                f" ({type(exc).__name__}); the group in flight is not committed",
-                hint="check the service log and `aseptic ledger verify`; restart the service",
-            )
-            raise self._failure from None
+            raise self._died(exc) from None
         if status != "ok":
-            self._failure = BackendError(
-                f"the ledger's append process failed: {value}",
-                hint="check `aseptic ledger verify`; restart the service",
-            )
-            raise self._failure
+            raise self._failed(value)
         return value
+
+    def _broken(self, exc: OSError) -> BackendError:
+        """A write failed: the child is gone. If it said why before it went (a failed commit), that."""
+        try:
+            if self._conn.poll(0):
+                status, value = self._conn.recv()
+                if status != "ok":
+                    return self._failed(value)
+        except (EOFError, OSError):
+            pass
+        return self._died(exc)
+
+    def _died(self, exc: BaseException) -> BackendError:
+        code = self._process.poll()
+        if code is None:
+            self._process.kill()
+            code = self._process.wait()
+        self._failure = BackendError(
+            f"the ledger's append process (pid {self._process.pid}) exited with code {code}"
+            f" ({type(exc).__name__}); the group in flight is not committed",
+            hint="check the service log and `aseptic ledger verify`; restart the service",
+        )
+        return self._failure
+
+    def _failed(self, value: object) -> BackendError:
+        self._failure = BackendError(
+            f"the ledger's append process failed: {value}",
+            hint="check `aseptic ledger verify`; restart the service",
+        )
+        return self._failure
 
 
 class _Duplex(Connection):
@@ -177,6 +255,9 @@ class _Duplex(Connection):
 
     def send(self, obj: Any) -> None:
         self._writer.send(obj)
+
+    def send_bytes(self, buf: Any, offset: int = 0, size: int | None = None) -> None:
+        self._writer.send_bytes(buf, offset, size)
 
     def close(self) -> None:
         self._writer.close()

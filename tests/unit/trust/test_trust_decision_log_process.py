@@ -8,6 +8,8 @@ import json
 import os
 import signal
 import sqlite3
+import threading
+import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -210,3 +212,63 @@ def test_ledger_hand_over_checks_batch_and_leaf_count(
         finally:
             appender.close()
     assert verify_ledger(data_dir, site_key.public).size == 5
+
+
+def test_the_child_commits_an_open_group_when_its_window_closes_without_a_flush(
+    data_dir: Path, process_log: DecisionLog
+) -> None:
+    # Direct hand-off (ADR 0361): nobody waits, yet the child commits the group after max_delay_s.
+    for number in range(3):
+        process_log.record({"entry": "access_decision", "n": number})
+    for _ in range(500):
+        if len(_leaves(data_dir)) == 3:
+            break
+        time.sleep(0.01)
+    assert [entry["n"] for _, _, entry in _leaves(data_dir)] == [0, 1, 2]
+    assert process_log.stats["committed"] == 0  # not acknowledged until someone asks
+    process_log.flush()
+    assert process_log.stats["committed"] == 3
+
+
+def test_entries_from_many_threads_land_in_the_order_of_their_sequence_numbers(
+    data_dir: Path, process_log: DecisionLog, site_key: SigningKey
+) -> None:
+    sequences: dict[tuple[int, int], int] = {}
+
+    def worker(thread: int) -> None:
+        for number in range(40):
+            sequences[(thread, number)] = process_log.record(
+                {"entry": "access_decision", "t": thread, "n": number}
+            )
+            if number % 10 == 9:
+                process_log.flush()
+
+    threads = [threading.Thread(target=worker, args=(thread,)) for thread in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    process_log.close()
+    leaves = _leaves(data_dir)
+    assert len(leaves) == 160
+    # Sequence n is leaf n - 1 (the log's only writer, from an empty ledger).
+    assert all(sequences[(entry["t"], entry["n"])] == index + 1 for index, _, entry in leaves)
+    assert verify_ledger(data_dir, site_key.public).size == 160
+
+
+def test_append_process_send_and_sync(data_dir: Path, site_key: SigningKey, clock: SimClock) -> None:
+    with Ledger.open(data_dir, site_key=site_key, clock=clock) as ledger:
+        appender = AppendProcess.start(ledger, max_batch=2, max_delay_s=60.0)
+        try:
+            with pytest.raises(InputError):
+                appender.send(LeafKind.ENVELOPE, b"{}")
+            for number in range(5):
+                appender.send(LeafKind.DECISION, b'{"n":%d}' % number)
+            appender.request_sync()
+            assert appender.await_sync() == 3  # two full groups of 2, then the open one on sync
+            assert appender.size == 5
+            assert appender.append([(LeafKind.AUDIT, [b'{"n":5}'])]) == 5
+        finally:
+            appender.close()
+    assert [entry["n"] for _, _, entry in _leaves(data_dir)] == list(range(6))
+    assert verify_ledger(data_dir, site_key.public).size == 6
