@@ -37,34 +37,34 @@ def _load_without_package_init() -> None:
 
 class _Frames:
     """The owner's messages, framed as ``multiprocessing.connection`` frames them (a 4-byte length,
-    then the bytes), read in large chunks: one ``read`` takes many ``send`` entries (ADR 0361)."""
+    then the bytes), read in large chunks: one ``read`` takes a whole window of entries (ADR 0361)."""
 
     def __init__(self, fd: int) -> None:
+        os.set_blocking(fd, False)
         self._fd = fd
         self._buffer = bytearray()
         self._at = 0
+        self.ended = False  # the owner closed the pipe
 
-    def next(self, timeout: float | None) -> bytes | None:
-        """The next frame; None if none is complete within ``timeout`` seconds (None: wait).
-
-        Raises:
-            EOFError: the owner closed the pipe.
-        """
+    def fill(self, timeout: float | None) -> None:
+        """Read whatever is in the pipe, waiting up to ``timeout`` seconds (None: until something is)."""
+        if self.ended or not select.select([self._fd], [], [], timeout)[0]:
+            return
+        if self._at:
+            del self._buffer[: self._at]
+            self._at = 0
         while True:
-            frame = self._take()
-            if frame is not None:
-                return frame
-            if timeout is not None and not select.select([self._fd], [], [], max(timeout, 0.0))[0]:
-                return None
-            chunk = os.read(self._fd, 1 << 16)
+            try:
+                chunk = os.read(self._fd, 1 << 20)
+            except BlockingIOError:
+                return
             if not chunk:
-                raise EOFError
-            if self._at:
-                del self._buffer[: self._at]
-                self._at = 0
+                self.ended = True
+                return
             self._buffer += chunk
 
-    def _take(self) -> bytes | None:
+    def take(self) -> bytes | None:
+        """The next complete frame, if one has been read."""
         available = len(self._buffer) - self._at
         if available < 4:
             return None
@@ -82,19 +82,34 @@ class _Frames:
         return bytes(self._buffer[start : self._at])
 
 
-def _serve(frames: _Frames, conn: Connection) -> None:
+def _drain_wake(fd: int) -> None:
+    try:
+        while os.read(fd, 4096):
+            pass
+    except BlockingIOError:
+        pass
+
+
+def _serve(frames: _Frames, conn: Connection, wake_fd: int) -> None:
     """The child's loop: open the store, then append until told to close (or the pipe ends).
 
-    Entries ``send`` one by one (a kind byte, then the payload) gather in an open group, committed
-    when it is full, when its first entry has waited ``max_delay_s``, or before any request is
-    served (``sync``, ``state``, ``append``, ``close``), so log order is kept. A failed commit of
-    that group is reported and ends the process: the owner finds out at its next write or read."""
+    Entries ``send`` one by one (a kind byte, then the payload) gather in an open group. The child
+    wakes when a group starts, sleeps out its window (``max_delay_s``) unless a request's wake-up
+    byte ends it early, then reads the whole window's entries at once and commits them (at most
+    ``max_batch`` a transaction). A request (``sync``, ``state``, ``append``, ``close``) first
+    commits what was sent before it, so log order is kept. A failed commit is reported and ends
+    the process: the owner finds out at its next write or read."""
     from aseptic.ledger._append_process import FRAME_KINDS
     from aseptic.ledger._store import open_store
     from aseptic.ledger._tree import Frontier
 
-    first = frames.next(None)
-    assert first is not None  # noqa: S101 - no timeout
+    os.set_blocking(wake_fd, False)
+    first = None
+    while first is None and not frames.ended:
+        frames.fill(None)
+        first = frames.take()
+    if first is None:
+        return
     _, data_dir, url, size, nodes, max_batch, max_delay_s = pickle.loads(first)  # noqa: S301 - our owner
     try:
         store = open_store(Path(data_dir), create=False, url=url)
@@ -105,7 +120,6 @@ def _serve(frames: _Frames, conn: Connection) -> None:
     conn.send(("ok", None))
     group: list[tuple[str, list[bytes]]] = []
     count = 0
-    deadline = 0.0
     commits = 0
 
     def commit_group() -> bool:
@@ -123,16 +137,10 @@ def _serve(frames: _Frames, conn: Connection) -> None:
         commits += 1
         return True
 
-    try:
-        while True:
-            try:
-                frame = frames.next(max(deadline - time.monotonic(), 0.0) if count else None)
-            except EOFError:
-                return  # the owner is gone: whatever it was not told is committed is not acknowledged
-            if frame is None:  # the open group's window closed
-                if not commit_group():
-                    return
-                continue
+    def handle_read() -> bool:
+        """Every complete frame read so far, in order; False: stop (closed, or a commit failed)."""
+        nonlocal group, count, frontier, commits
+        while (frame := frames.take()) is not None:
             if frame[:1] != b"\x80":  # an entry for the open group
                 kind = FRAME_KINDS[frame[0] - 1].value
                 if group and group[-1][0] == kind:
@@ -140,17 +148,15 @@ def _serve(frames: _Frames, conn: Connection) -> None:
                 else:
                     group.append((kind, [frame[1:]]))
                 count += 1
-                if count == 1:
-                    deadline = time.monotonic() + max_delay_s
                 if count >= max_batch and not commit_group():
-                    return
+                    return False
                 continue
             message = pickle.loads(frame)  # noqa: S301 - from our owner, through a pipe only it has
             if not commit_group():
-                return
+                return False
             op = message[0]
             if op == "close":
-                return
+                return False
             if op == "sync":
                 conn.send(("ok", (frontier.size, commits)))
             elif op == "state":
@@ -170,6 +176,22 @@ def _serve(frames: _Frames, conn: Connection) -> None:
                     conn.send(("ok", first_leaf))
             else:
                 conn.send(("error", f"unknown request {op!r}"))
+        return True
+
+    try:
+        while not frames.ended:
+            frames.fill(None)  # sleep until a group starts (or a request comes)
+            deadline = time.monotonic() + max_delay_s
+            _drain_wake(wake_fd)
+            if not handle_read():
+                return
+            if count:  # a group is open: sleep out its window unless a request ends it
+                select.select([wake_fd], [], [], max(deadline - time.monotonic(), 0.0))
+                _drain_wake(wake_fd)
+                frames.fill(0)
+                if not handle_read() or not commit_group():
+                    return
+        # The owner is gone without ``close``: what it was not told is committed is not acknowledged.
     finally:
         store.close()
 
@@ -199,11 +221,13 @@ def _main(argv: list[str]) -> int:
     _load_without_package_init()
     read_fd = int(argv[0])
     conn = Connection(int(argv[1]), readable=False, writable=True)
+    wake_fd = int(argv[2])
     try:
-        _serve(_Frames(read_fd), conn)
+        _serve(_Frames(read_fd), conn, wake_fd)
     finally:
         conn.close()
         os.close(read_fd)
+        os.close(wake_fd)
     return 0
 
 

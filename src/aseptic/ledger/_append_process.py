@@ -21,6 +21,7 @@ stay with the owner).
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import sys
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 
 __all__ = ["AppendProcess"]
 
+_PIPE_SIZE = 1 << 20  # Linux's default /proc/sys/fs/pipe-max-size
 _CHILD = Path(__file__).resolve().with_name("_append_child.py")
 
 # One group: consecutive runs of (leaf kind, canonical JSON payloads), in log order.
@@ -54,9 +56,10 @@ class AppendProcess:
     caller serializes writes (requests, ``send``) and, separately, reads (replies); the decision
     log does (ADR 0361)."""
 
-    def __init__(self, process: subprocess.Popen[bytes], conn: Connection, size: int) -> None:
+    def __init__(self, process: subprocess.Popen[bytes], conn: Connection, size: int, wake_fd: int) -> None:
         self._process = process
         self._conn = conn
+        self._wake_fd = wake_fd  # one byte after each request: ends the child's group window (ADR 0361)
         self._size = size
         self._failure: BackendError | None = None
 
@@ -74,24 +77,32 @@ class AppendProcess:
         size, nodes = ledger.frontier_state()
         to_child_r, to_child_w = os.pipe()
         from_child_r, from_child_w = os.pipe()
+        wake_r, wake_w = os.pipe()
+        os.set_blocking(wake_w, False)  # a full wake pipe already wakes the child
+        try:
+            # Room for a whole group window of entries: the child reads them once per window.
+            fcntl.fcntl(to_child_w, fcntl.F_SETPIPE_SZ, _PIPE_SIZE)
+        except (AttributeError, OSError):
+            pass  # not Linux, or over the user's pipe quota: a full pipe makes ``send`` wait for the child
         env = dict(os.environ)
         # The child imports this very package, wherever it was imported from here.
         package_root = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
         try:
             process = subprocess.Popen(  # noqa: S603 - our own interpreter and module, no shell
-                [sys.executable, "-P", str(_CHILD), str(to_child_r), str(from_child_w)],
-                pass_fds=(to_child_r, from_child_w),
+                [sys.executable, "-P", str(_CHILD), str(to_child_r), str(from_child_w), str(wake_r)],
+                pass_fds=(to_child_r, from_child_w, wake_r),
                 stdin=subprocess.DEVNULL,
                 env=env,
             )
         except OSError as exc:
-            for fd in (to_child_r, to_child_w, from_child_r, from_child_w):
+            for fd in (to_child_r, to_child_w, from_child_r, from_child_w, wake_r, wake_w):
                 os.close(fd)
             raise BackendError(f"cannot start the ledger's append process: {exc}") from None
         os.close(to_child_r)
+        os.close(wake_r)
         os.close(from_child_w)
-        handle = cls(process, _Duplex(from_child_r, to_child_w), size)
+        handle = cls(process, _Duplex(from_child_r, to_child_w), size, wake_w)
         handle._request(
             ("open", str(ledger.data_dir), ledger.store_url, size, list(nodes), max_batch, max_delay_s)
         )
@@ -183,6 +194,7 @@ class AppendProcess:
         if self._process.returncode is None:
             try:
                 self._conn.send(("close",))
+                os.write(self._wake_fd, b"!")
             except OSError:
                 pass
             try:
@@ -191,6 +203,9 @@ class AppendProcess:
                 self._process.kill()
                 self._process.wait()
         self._conn.close()
+        if self._wake_fd >= 0:
+            os.close(self._wake_fd)
+            self._wake_fd = -1
 
     def _request(self, message: tuple[Any, ...]) -> Any:
         self._send_request(message)
@@ -201,6 +216,12 @@ class AppendProcess:
             raise self._failure
         try:
             self._conn.send(message)
+        except OSError as exc:
+            raise self._broken(exc) from None
+        try:
+            os.write(self._wake_fd, b"!")
+        except BlockingIOError:
+            pass  # the child has a wake-up pending already
         except OSError as exc:
             raise self._broken(exc) from None
 
