@@ -165,6 +165,10 @@ def test_a_batch_from_running_to_released_and_a_release_blocked_by_an_open_findi
     operator = _context(browser, server, site, console=True)
     page = operator.new_page()
     _sign_in(page, site, "olga")
+    # No plant configured: the overview shows the batch the ledger has open, and says so.
+    expect(page.locator("#batch")).to_have_text(
+        f"Active batch {RUNNING}, phase HARVEST (last logged) (from the ledger; no plant configured)"
+    )
     page.click("#nav a[href='#batches']")
     expect(page.locator(f'#batches-table tr[data-batch="{RUNNING}"]')).to_contain_text("running")
     _open_batch(page, RUNNING)

@@ -146,11 +146,11 @@ def test_every_protected_route_refuses_missing_forged_expired_and_malformed_toke
         "/metrics",
         *BATCH_ROUTES,
     }
-    # With a good token: the reads answer; the writes need a body (422); no gateway configured: 503.
+    # With a good token: the reads answer (the active batch from the ledger: no gateway configured);
+    # the writes need a body (422).
     authenticated = {
         f"/api/setpoints/{TAG}": 422,
         "/api/units/fermenter-01/recipe": 422,
-        "/api/batches/active": 503,
         "/api/audit": 403,  # olga is an operator: the site records are outside her area
         "/api/decisions": 403,
         "/api/campaign/results": 403,  # site records too (docs/operations.md)
@@ -461,11 +461,18 @@ def test_write_gateway_not_configured_or_twin_unreachable_is_503_never_a_write(s
         for method, path, json_body in (
             ("POST", "/api/setpoints/ph_sp", body),
             ("POST", "/api/units/fermenter-01/recipe", {"parameter": "ph_sp", **body}),
-            ("GET", "/api/batches/active", None),
         ):
             response = client.request(method, path, json=json_body, headers=headers)
             assert response.status_code == 503, response.text
             assert response.json()["error"]["type"] in {"BackendError", "ConfigError"}
+        # The overview's active batch falls back to the ledger, labelled so (here: no batch in it).
+        batch = client.get("/api/batches/active", headers=headers)
+        assert batch.status_code == 200, batch.text
+        assert {k: batch.json()[k] for k in ("batch", "source", "plant")} == {
+            "batch": None,
+            "source": "ledger",
+            "plant": "unreachable",
+        }
     assert not [d for d in _ledger_entries(site.data_dir, "access_decision") if d["action"] != "read_record"]
     assert _ledger_entries(site.data_dir, "record_change") == []
 

@@ -17,7 +17,15 @@ from typing import Any
 
 import pytest
 from api_support import ledger_entries
-from batch_site import CLEAN, FLAGGED, PASSWORD, RUNNING, BatchSite, build_batch_site
+from batch_site import (
+    CLEAN,
+    FLAGGED,
+    PASSWORD,
+    RUNNING,
+    BatchSite,
+    build_batch_site,
+    complete_running_batch,
+)
 from fastapi.testclient import TestClient
 from starlette.types import ASGIApp, Receive, Scope, Send
 from typer.testing import CliRunner
@@ -26,6 +34,8 @@ from aseptic.api import create_app
 from aseptic.batch import PACKAGE_ENTRY
 from aseptic.cli.main import app
 from aseptic.config import settings_from_mapping
+from aseptic.crypto import SITE_KEY, KeyStore
+from aseptic.ledger import LeafKind, Ledger, lineage_event
 
 pytestmark = [
     pytest.mark.integration,
@@ -376,3 +386,62 @@ def test_the_periodic_audit_trail_review_is_signed_over_http_by_qa_only(
     assert {e["leaf"] for e in trail} >= {result["leaf"], result["signature_leaf"]}
     refused = [e for e in ledger_entries(site.data_dir, "audit_review") if e.get("outcome") == "refused"]
     assert [e["actor"] for e in refused] == ["olga"]
+
+
+def test_without_a_plant_the_active_batch_is_read_from_the_ledger_through_the_enforcement_point(
+    site: BatchSite,
+) -> None:
+    # No [gateway] endpoint: the overview's route answers the batch the ledger shows open (a lineage
+    # START and no COMPLETE) with its last logged phase, labelled with where it was read.
+    def active() -> dict[str, Any]:
+        with TestClient(create_app(site.data_dir, settings_from_mapping({}), site.clock)) as client:
+            response = client.get("/api/batches/active", headers=_login(client, site, "olga"))
+            assert response.status_code == 200, response.text
+            client.app.state.service.log.flush()  # type: ignore[attr-defined]
+            return dict(response.json())
+
+    running = active()
+    assert running["start_leaf"] is not None and running["started"] and running["phase_time"]
+    assert {
+        k: running[k] for k in ("batch", "phase", "state", "batch_state", "active", "source", "plant")
+    } == {
+        "batch": RUNNING,
+        "phase": "HARVEST",  # the last phase_index reading logged since its START (5)
+        "state": None,  # the plant's ISA-88 state: not in the ledger
+        "batch_state": "running",
+        "active": True,
+        "source": "ledger",
+        "plant": "not configured",
+    }
+    read = [d for d in ledger_entries(site.data_dir, "access_decision") if d["action"] == "read_record"]
+    assert (read[-1]["resource"], read[-1]["decision"]) == (f'Batch::"{RUNNING}"', "allow")
+
+    complete_running_batch(site)  # the plant ends it: no batch is open in the ledger any more
+    none = active()
+    assert (none["batch"], none["phase"], none["batch_state"], none["active"], none["source"]) == (
+        None,
+        None,
+        "none",
+        False,
+        "ledger",
+    )
+    read = [d for d in ledger_entries(site.data_dir, "access_decision") if d["action"] == "read_record"]
+    assert (read[-1]["resource"], read[-1]["decision"]) == ('Batch::"none"', "allow")
+
+    # A new batch started, no phase logged for it yet: the page says the phase is the plant's to tell.
+    site_key = KeyStore.open(site.data_dir).load_or_create(SITE_KEY)
+    with Ledger.open(site.data_dir, site_key=site_key, clock=site.clock, create=False) as ledger:
+        start = lineage_event(
+            "START", origin=ledger.origin, batch_id="B-0004", time=site.clock.now(), actor="service:custody"
+        )
+        leaf = ledger.append_entry(LeafKind.AUDIT, start)
+        ledger.checkpoint()
+    fresh = active()
+    assert (fresh["batch"], fresh["phase"], fresh["phase_time"], fresh["start_leaf"]) == (
+        "B-0004",
+        None,
+        None,
+        leaf,
+    )
+    schema = create_app(site.data_dir, settings_from_mapping({}), site.clock).openapi()
+    assert "ledger" in schema["paths"]["/api/batches/active"]["get"]["description"]

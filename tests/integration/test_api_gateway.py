@@ -113,6 +113,7 @@ def test_permitted_setpoint_write_over_mtls_reaches_the_twin_and_is_logged(rig: 
     with rig.client(rig.console, **headers) as client:
         batch = client.get("/api/batches/active").json()
         assert (batch["batch_state"], batch["active"], batch["phase"]) == ("running", True, "BATCH_GROWTH")
+        assert (batch["source"], batch["plant"]) == ("plant", "connected")
         response = client.post("/api/setpoints/ph_sp", json={"value": 6.61, "reason": REASON})
     assert response.status_code == 200, response.text
     body = response.json()

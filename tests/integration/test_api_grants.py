@@ -120,6 +120,7 @@ def test_unknown_grant_is_404_and_malformed_id_422(client: TestClient, site: Sit
     assert client.post("/api/grants/nonsense/approve", headers=erin).status_code == 422
 
 
+@pytest.mark.requirement("A11-16")
 def test_breakglass_over_the_api_is_a_finding_and_waits_for_review(client: TestClient, site: Site) -> None:
     olga, sam = _login(client, site, "olga"), _login(client, site, "sam")
     response = client.post("/api/breakglass", json=WRITE, headers=olga)

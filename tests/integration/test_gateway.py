@@ -191,6 +191,7 @@ def test_write_without_an_active_batch_is_denied_and_logged(idle: Rig) -> None:
     assert rig.twin.plant.setpoints()["ph_sp"] == 6.5 and rig.changes() == []
 
 
+@pytest.mark.requirement("P11-11.10g")
 def test_direct_write_to_the_twin_by_another_identity_fails(rig: Rig, tmp_path: Path) -> None:
     denied_before = rig.twin.server.stats.denied_writes
     other = new_client_identity(

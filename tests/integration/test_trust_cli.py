@@ -15,6 +15,8 @@ from typer.testing import CliRunner
 
 from aseptic.trust import PolicyBundle
 
+pytestmark = pytest.mark.requirement("ASE-ZERO-TRUST", "P11-11.10g")
+
 runner = CliRunner()
 ROOT_PASSWORD = "root password 0123"
 ALICE_PASSWORD = "alice password 4567"

@@ -268,10 +268,19 @@ def create_app(data_dir: Path, settings: Settings, clock: Clock) -> FastAPI:
         )
         return result.to_json()
 
-    @app.get("/api/batches/active", tags=["gateway"], responses={503: _WRITE_ERRORS[503]})
+    @app.get(
+        "/api/batches/active", tags=["gateway"], responses={503: {"description": "the decision log failed"}}
+    )
     def active_batch(caller: AuthenticatedCaller, request: Request) -> dict[str, Any]:
-        """The unit's current batch and phase, read from the plant (``read_record`` on the batch)."""
-        return _service(request).active_batch(caller).to_json()
+        """The unit's current batch and phase (``read_record`` on the batch), with its ``source``.
+
+        ``plant``: read from the plant through the write gateway. ``ledger``: no plant configured or
+        reachable, so the most recent batch with a lineage START and no COMPLETE in the ledger, and
+        its last logged ``phase_index`` (``phase`` null if none is logged yet; ``state`` null: the
+        ledger does not record the plant's ISA-88 state). ``plant`` says ``connected``, ``not
+        configured`` or ``unreachable``.
+        """
+        return _service(request).active_batch(caller)
 
     @app.get("/api/findings", tags=["findings"])
     def findings(

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 from cryptography import x509
 
+from aseptic.api._active_batch import read_ledger_batch
 from aseptic.api._errors import Denied, Unauthenticated, UnknownResource
 from aseptic.api._tls import load_site_ca_certificate
 from aseptic.audit import AuditFilter, normalise
@@ -32,7 +33,7 @@ from aseptic.clock import Clock, format_rfc3339
 from aseptic.config import Settings
 from aseptic.crypto import SITE_KEY, KeyStore, SigningKey, read_public_key
 from aseptic.errors import AccessDenied, BackendError, ConfigError, InputError, IntegrityError
-from aseptic.gateway import BatchStatus, ChangeResult, TwinLink, UnknownTarget, WriteDenied, WriteGateway
+from aseptic.gateway import ChangeResult, TwinLink, UnknownTarget, WriteDenied, WriteGateway
 from aseptic.ledger import Historian, LeafKind, Ledger, has_ledger, load_cosignatures, read_status
 from aseptic.service import (
     DeviceAttestation,
@@ -470,18 +471,36 @@ class ApiService:
         except UnknownTarget as exc:
             raise UnknownResource(exc.message, hint=exc.hint) from None
 
-    def active_batch(self, caller: Caller) -> BatchStatus:
-        """The unit's batch from the plant (``read_record`` on ``Batch::<id>``, logged).
+    def active_batch(self, caller: Caller) -> dict[str, Any]:
+        """The unit's batch (``read_record`` on ``Batch::<id>``, logged), with its ``source``.
+
+        From the plant when the write gateway is configured and the plant answers (``source``
+        ``plant``); otherwise from the ledger (``source`` ``ledger``): the most recent batch with a
+        lineage START and no COMPLETE, its last logged phase, and ``plant`` saying why the plant
+        was not asked (``not configured``) or did not answer (``unreachable``: down, or the
+        gateway's writer identity unusable; the writes' 503 says which).
 
         Raises:
             Denied: the policies deny it.
-            ConfigError, BackendError: no gateway, or the plant is unreachable (503).
+            BackendError: the decision log failed (503).
         """
-        gateway = self._gateway()
-        batch = gateway.active_batch()
-        batch_id = batch.batch_id or "none"
+        plant = "not configured"
+        if self.gateway is not None:
+            try:
+                batch = self.gateway.active_batch()
+            except (BackendError, ConfigError):  # down, or no usable writer identity to reach it
+                plant = "unreachable"
+            else:
+                self._authorize_batch(caller, batch.batch_id, batch.batch_state)
+                return {**batch.to_json(), "source": "plant", "plant": "connected"}
+        ledger = read_ledger_batch(self.data_dir)
+        self._authorize_batch(caller, ledger.batch_id, ledger.batch_state)
+        return {**ledger.to_json(), "source": "ledger", "plant": plant}
+
+    def _authorize_batch(self, caller: Caller, batch_id: str, batch_state: str) -> None:
+        batch_id = batch_id or "none"
         context = RequestContext(
-            batch_state=batch.batch_state,  # type: ignore[arg-type]  # a schema state by construction
+            batch_state=batch_state,  # type: ignore[arg-type]  # a schema state by construction
             firmware_attested=False,
             source_zone=self.settings.api.source_zone,
             conduit=CONDUIT,
@@ -491,11 +510,11 @@ class ApiService:
         request = AccessRequest(
             EntityRef(principal.kind, principal.name), "read_record", EntityRef("Batch", batch_id), context
         )
-        entity = batch_entity(batch_id, gateway.unit, gateway.area)
+        # The plant hierarchy of [gateway] (the gateway's own unit and area when it is configured).
+        entity = batch_entity(batch_id, self.settings.gateway.unit, self.settings.gateway.area)
         decision = self.pep.authorize(request, extra=[principal.to_entity(), entity])
         if not decision.allowed:
             raise Denied(decision)
-        return batch
 
     # -- authorised reads -------------------------------------------------------------------------
 

@@ -42,7 +42,7 @@ CAMPAIGN_SEED = 50_000
 DETECTION_QUORUM = 0.95
 # Expected detector family -> the heads of the statistic names that count for it ("mspc.t2" ->
 # "mspc", "attestation.AT-202" -> "attestation"). None would mean nothing in the campaign runs it.
-_PROCESS = frozenset({"mspc", "cusum", "recipe", "stale", "replay", "physics", "twin"})
+_PROCESS = frozenset({"mspc", "cusum", "recipe", "stale", "replay", "physics", "twin", "control"})
 FAMILY_STATISTICS: Mapping[str, frozenset[str] | None] = {
     "mspc": frozenset({"mspc"}),
     "cusum": frozenset({"cusum"}),
@@ -51,6 +51,7 @@ FAMILY_STATISTICS: Mapping[str, frozenset[str] | None] = {
     "replay": frozenset({"replay"}),
     "physics": frozenset({"physics"}),
     "twin_residual": frozenset({"twin"}),
+    "control_loop": frozenset({"control"}),
     "ensemble": _PROCESS,
     "access_analytics": frozenset({"access_analytics"}),
     "alarm_audit": frozenset({"alarm_audit"}),

@@ -46,6 +46,7 @@ DETECTOR_FAMILIES = frozenset(
         "access_analytics",
         "alarm_audit",
         "attestation",
+        "control_loop",
         "cusum",
         "ensemble",
         "gateway",

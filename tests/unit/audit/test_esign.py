@@ -54,6 +54,7 @@ def test_record_digest_ignores_formatting_not_content() -> None:
     assert record_digest(OTHER) != record_digest(RECORD)
 
 
+@pytest.mark.requirement("P11-11.100")
 def test_signature_copied_to_another_record_fails(site: Site) -> None:
     signature = _sign(site)
     with pytest.raises(SignatureError, match="bound to record digest"):

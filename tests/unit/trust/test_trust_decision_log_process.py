@@ -149,6 +149,7 @@ def test_observer_sees_the_leaf_indices_the_child_wrote(
     assert [entry for _, entry in seen[1:]] == decisions
 
 
+@pytest.mark.requirement("A11-16")
 def test_a_flushed_decision_survives_the_child_being_killed_and_the_log_fails_loudly(
     data_dir: Path, process_log: DecisionLog, site_key: SigningKey
 ) -> None:

@@ -35,6 +35,8 @@ from aseptic.trust import (
     unit_entity,
 )
 
+pytestmark = pytest.mark.requirement("ASE-ZERO-TRUST", "P11-11.10g")
+
 DOCS = Path(__file__).resolve().parents[3] / "docs" / "trust.md"
 SCHEMA = Path(__file__).resolve().parents[3] / "src" / "aseptic" / "trust" / "policies" / "schema.cedarschema"
 WHEN = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)

@@ -122,6 +122,7 @@ def test_token_for_unknown_subject_is_refused(store: IdentityStore, clock: SimCl
         store.verify_session(text, public_key=KEY.public, now=clock.now())
 
 
+@pytest.mark.requirement("P11-11.100")
 def test_unknown_role_and_duplicate_name_are_refused(store: IdentityStore, clock: SimClock) -> None:
     with pytest.raises(ConfigError, match="unknown User roles"):
         store.add_user("bob", ("superuser",), (), PASSWORD, actor="root", now=clock.now())

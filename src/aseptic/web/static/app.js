@@ -151,13 +151,24 @@ async function refreshTrend(card) {
   drawTrend(card, state.points);
 }
 
+// The active batch and where it was read: the plant (through the write gateway) or, when no plant is
+// configured or reachable, the ledger (the latest batch with a lineage START and no COMPLETE).
+export function batchText(body) {
+  if (body.source !== "ledger") {
+    return `Active batch ${body.batch || "none"}${body.phase ? `, phase ${body.phase}` : ""} (from the plant)`;
+  }
+  const why = body.plant === "unreachable" ? "plant unreachable" : "no plant configured";
+  if (!body.batch) return `Active batch none (from the ledger; ${why})`;
+  const phase = body.phase ? `phase ${body.phase} (last logged)` : "phase: from the plant only";
+  return `Active batch ${body.batch}, ${phase} (from the ledger; ${why})`;
+}
+
 async function overview() {
   show("overview");
   const grid = $("trends");
   grid.replaceChildren(...TREND_TAGS.map(([tag, title, unit]) => trendCard(tag, title, unit)));
   const batch = await api("/api/batches/active");
-  $("batch").textContent = batch.status === 200
-    ? `Active batch ${batch.body.batch_id || "none"}${batch.body.phase ? `, phase ${batch.body.phase}` : ""}`
+  $("batch").textContent = batch.status === 200 ? batchText(batch.body)
     : batch.status === 403 ? "Active batch: not permitted for your role." : "No batch information available.";
   const tick = () => { for (const card of grid.children) refreshTrend(card); };
   tick();
