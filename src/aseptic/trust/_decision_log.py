@@ -136,6 +136,8 @@ class DecisionLog:
         """
         payload = canonical_json(entry)
         kind = _KIND_OF_ENTRY.get(str(entry.get("entry")), LeafKind.AUDIT)
+        if self._direct:
+            self._refuse_inside_call("record")
         with self._done:
             self._check_usable()
             self._recorded += 1
@@ -156,6 +158,8 @@ class DecisionLog:
         # With an append process and no observer, the writer thread only forwards bytes: encoding
         # here (~4 us) spares the GIL hand-offs of the writer encoding between Cedar calls (ADR 0360).
         entry: bytes | Decision = decision if self._encode_on_writer else encode_decision(decision)
+        if self._direct:
+            self._refuse_inside_call("record_decision")
         with self._done:
             self._check_usable()
             self._recorded += 1
@@ -171,6 +175,8 @@ class DecisionLog:
             BackendError: the log is closed or its ledger failed.
         """
         encoded = canonical_json(payload)
+        if self._direct:
+            self._refuse_inside_call("record_finding")
         with self._done:
             self._check_usable()
             self._recorded += 1
@@ -189,10 +195,16 @@ class DecisionLog:
         and return its result: for writes that need the ledger itself (an e-signature's leaf index,
         an export's checkpoint) while this log is the ledger's one writer.
 
+        ``fn`` must not use this log (``call``, ``flush``, ``wait_for``; with the direct hand-off,
+        ``record`` too): it runs while the log waits for it, so that would wait for itself. Such a
+        use raises ``BackendError`` instead of hanging.
+
         Raises:
-            BackendError: the log is closed or its ledger failed (``fn`` did not run).
+            BackendError: the log is closed or its ledger failed (``fn`` did not run), or ``fn``
+                used this log (see above).
             Exception: whatever ``fn`` raised (the log stays usable).
         """
+        self._refuse_inside_call("call")
         job: _Call[T] = _Call(fn)
         if self._direct:
             return self._call_direct(job)
@@ -251,8 +263,10 @@ class DecisionLog:
         """Block until entry ``sequence`` is committed.
 
         Raises:
-            BackendError: the ledger failed before committing it.
+            BackendError: the ledger failed before committing it, or this is called from a function
+                run by ``call`` (it would wait for itself).
         """
+        self._refuse_inside_call("wait_for")
         if self._direct:
             self._sync(sequence)
             return
@@ -297,8 +311,9 @@ class DecisionLog:
         """Block until every entry recorded so far is committed.
 
         Raises:
-            BackendError: the ledger failed.
+            BackendError: the ledger failed, or this is called from a function run by ``call``.
         """
+        self._refuse_inside_call("flush")
         with self._done:
             target = self._recorded
         self.wait_for(target)
@@ -347,6 +362,16 @@ class DecisionLog:
         """The pid of the append process (``append_process=True``), else None: for monitoring (its
         CPU time is the log's, not the requests')."""
         return None if self._appender is None else self._appender.pid
+
+    def _refuse_inside_call(self, what: str) -> None:
+        """Raise instead of deadlocking when the writer thread (a ``call``'s function, or an
+        observer) would wait for itself."""
+        if threading.get_ident() == self._thread.ident:
+            raise BackendError(
+                f"decision log: {what} from the log's own writer thread (inside DecisionLog.call)"
+                " would wait for itself",
+                hint="return what to record from the function and record it after call() returns",
+            )
 
     def _check_usable(self) -> None:
         if self._failure is not None:
@@ -439,7 +464,10 @@ class DecisionLog:
                     job.run(ledger)
             except AsepticError as exc:
                 self._failure = exc  # the caller holds the lock and reads it once ``ran`` is set
-            ran.set()
+            except Exception as exc:  # never leave the caller waiting (it holds the log's lock)
+                self._failure = BackendError(f"lending the ledger failed: {type(exc).__name__}: {exc}")
+            finally:
+                ran.set()
 
     def _run_call(self, ledger: Ledger, job: _Call[Any]) -> bool:
         """Run ``job`` with the ledger (lent back by the append process, if any); False (and the
