@@ -73,6 +73,7 @@ class DecisionLog:
         max_delay_s: float = 0.01,
         observer: Observer | None = None,
         append_process: bool = False,
+        direct_hand_off: bool = True,
     ) -> None:
         """``observer`` (e.g. ``AccessWatch``) is handed every group after it commits, in log order,
         as ``(leaf index, entry)`` pairs - a ``Decision`` or an entry's canonical bytes - on the
@@ -93,7 +94,8 @@ class DecisionLog:
         ``wait_for`` and ``call`` wait for its answer. The writer thread then only opens the
         ledger, runs ``call`` (SQLite connections stay in their thread) and closes: no thread
         takes the GIL back per group. With an observer the writer thread forwards groups as before,
-        since the observer is handed each committed group."""
+        since the observer is handed each committed group. ``direct_hand_off=False`` keeps the
+        writer thread (ADR 0360's path) without an observer too: for comparison (benchmarks)."""
         if max_batch < 1 or max_delay_s < 0:
             raise ValueError(f"max_batch {max_batch} must be >= 1 and max_delay_s {max_delay_s} >= 0")
         self._max_batch = max_batch
@@ -113,7 +115,7 @@ class DecisionLog:
         self._append_process = append_process
         self._appender: AppendProcess | None = None
         self._encode_on_writer = not append_process or observer is not None
-        self._direct = append_process and observer is None  # ADR 0361
+        self._direct = append_process and observer is None and direct_hand_off  # ADR 0361
         self._sync_lock = threading.Lock()  # direct: one reader of the child's answers at a time
         self._jobs: queue.SimpleQueue[tuple[_Call[Any], threading.Event] | None] = queue.SimpleQueue()
         ready = threading.Event()
