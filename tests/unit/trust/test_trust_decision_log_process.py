@@ -320,17 +320,16 @@ def test_using_the_log_inside_call_raises_instead_of_deadlocking(
         "flush": lambda _: log.flush(),
         "call": lambda _: log.call(lambda ledger: ledger.size),
     }
-    try:
-        error = _in_thread(lambda: log.call(uses[inside]))
-        if inside == "record" and not append_process:
-            assert error is None  # the writer thread queues it after the call: no wait, no deadlock
-        else:
-            assert isinstance(error, BackendError)
-            assert "inside DecisionLog.call" in str(error)
-        log.record({"entry": "after"})  # the log is still usable
-        log.flush()
-    finally:
-        log.close()
+    # No try/finally: after a deadlock, close() would hang too; the failed assertion ends the test.
+    error = _in_thread(lambda: log.call(uses[inside]))
+    if inside == "record" and not append_process:
+        assert error is None  # the writer thread queues it after the call: no wait, no deadlock
+    else:
+        assert isinstance(error, BackendError)
+        assert "inside DecisionLog.call" in str(error)
+    log.record({"entry": "after"})  # the log is still usable
+    log.flush()
+    log.close()
 
 
 def test_a_full_pipe_ends_the_group_window_instead_of_waiting_it_out(
