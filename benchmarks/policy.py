@@ -2,7 +2,7 @@
 
     .venv/bin/python -m benchmarks.policy [--requests 5000] [--entities 10000] [--repeat 3]
                                           [--block 250] [--interleaved-only] [--with-analytics]
-                                          [--append-process] [--json]
+                                          [--append-process [--compare-writer-thread]] [--json]
 
 All sides decide the same requests against the same 50 policies (the shipped ones plus per-area
 permits) and the same pre-parsed entity graph (``--entities`` entities: tags across 20 areas and
@@ -18,7 +18,8 @@ see the same load on a shared machine; pep's log is flushed at the end of each o
 its timed region, so every decision is durable when its clock stops. Reported per side: wall-clock
 throughput, CPU-time throughput (``time.process_time`` over its blocks: every thread of the process,
 so pep's includes the log's writer thread and SQLite, and with ``--append-process`` the append
-process's CPU time too), p99 of per-call wall latency
+process's CPU time too; ``--compare-writer-thread`` adds, in every round, ADR 0360's writer-thread
+hand-off next to ADR 0361's direct one, each with its own raw blocks), p99 of per-call wall latency
 (``perf_counter_ns``) and of per-call request-thread CPU time (``thread_time_ns``), the per-round
 ratios and their median, and the load average before and after.
 
