@@ -2,7 +2,7 @@
 
     .venv/bin/python -m benchmarks.policy [--requests 5000] [--entities 10000] [--repeat 3]
                                           [--block 250] [--interleaved-only] [--with-analytics]
-                                          [--append-process] [--json]
+                                          [--append-process [--compare-writer-thread]] [--json]
 
 All sides decide the same requests against the same 50 policies (the shipped ones plus per-area
 permits) and the same pre-parsed entity graph (``--entities`` entities: tags across 20 areas and
@@ -18,7 +18,8 @@ see the same load on a shared machine; pep's log is flushed at the end of each o
 its timed region, so every decision is durable when its clock stops. Reported per side: wall-clock
 throughput, CPU-time throughput (``time.process_time`` over its blocks: every thread of the process,
 so pep's includes the log's writer thread and SQLite, and with ``--append-process`` the append
-process's CPU time too), p99 of per-call wall latency
+process's CPU time too; ``--compare-writer-thread`` adds, in every round, ADR 0360's writer-thread
+hand-off next to ADR 0361's direct one, each with its own raw blocks), p99 of per-call wall latency
 (``perf_counter_ns``) and of per-call request-thread CPU time (``thread_time_ns``), the per-round
 ratios and their median, and the load average before and after.
 
@@ -230,6 +231,7 @@ def run_interleaved(
     with_analytics: bool = False,
     max_delay_s: float | None = None,
     append_process: bool = False,
+    direct_hand_off: bool = True,
 ) -> tuple[dict[str, float], dict[str, float]]:
     """Raw and pep in alternating blocks of ``block`` requests, so both see the same load on a shared
     machine; pep's log is flushed at the end of each of its blocks (durable when its clock stops).
@@ -244,10 +246,10 @@ def run_interleaved(
     def open_ledger() -> Ledger:
         return Ledger.open(data_dir, site_key=key, clock=SimClock(WHEN))
 
-    if max_delay_s is None:
-        log = DecisionLog(open_ledger, observer=watch, append_process=append_process)
-    else:
-        log = DecisionLog(open_ledger, observer=watch, max_delay_s=max_delay_s, append_process=append_process)
+    options: dict[str, Any] = {"append_process": append_process, "direct_hand_off": direct_hand_off}
+    if max_delay_s is not None:
+        options["max_delay_s"] = max_delay_s
+    log = DecisionLog(open_ledger, observer=watch, **options)
     if watch is not None:
         watch.attach(log.record_finding)
     grants = _grants(data_dir, log)
@@ -318,8 +320,16 @@ def main() -> None:
         action="store_true",
         help="the log appends through a child process (ADR 0360), as `aseptic serve` does",
     )
+    parser.add_argument(
+        "--compare-writer-thread",
+        action="store_true",
+        help="with --append-process: each round also runs ADR 0360's writer-thread hand-off (its own"
+        " raw blocks), next to the direct hand-off (ADR 0361), in alternating order",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    if args.compare_writer_thread and not args.append_process:
+        parser.error("--compare-writer-thread needs --append-process")
 
     bundle = build_bundle()
     raw_entities = build_entities(args.entities)
@@ -335,21 +345,26 @@ def main() -> None:
     raws, pdps, peps, peps_extra = [], [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         # Interleaved first: the headline numbers (both sides under the same load).
-        interleaved = [
-            run_interleaved(
-                bundle,
-                entities,
-                pdp,
-                requests,
-                Path(tmp) / f"i{round_}",
-                key,
-                args.block,
-                args.with_analytics,
-                None if args.max_delay_ms is None else args.max_delay_ms / 1000,
-                args.append_process,
-            )
-            for round_ in range(args.repeat)
-        ]
+        interleaved, threaded = [], []
+        for round_ in range(args.repeat):
+            paths = [True, False] if args.compare_writer_thread else [True]
+            if round_ % 2:
+                paths.reverse()  # neither path always runs first
+            for direct in paths:
+                result = run_interleaved(
+                    bundle,
+                    entities,
+                    pdp,
+                    requests,
+                    Path(tmp) / f"i{round_}{'d' if direct else 't'}",
+                    key,
+                    args.block,
+                    args.with_analytics,
+                    None if args.max_delay_ms is None else args.max_delay_ms / 1000,
+                    args.append_process,
+                    direct,
+                )
+                (interleaved if direct else threaded).append(result)
         for round_ in range(0 if args.interleaved_only else args.repeat):
             raws.append(run_raw(bundle, entities, requests))
             pdps.append(run_pdp(pdp, requests))
@@ -363,20 +378,16 @@ def main() -> None:
         "requests": args.requests,
         "load_average_before": load_before,
         "load_average_after": os.getloadavg(),
-        "interleaved": [
-            {
-                "raw": r,
-                "pep": p,
-                "throughput_ratio": p["decisions_per_s"] / r["decisions_per_s"],
-                "cpu_throughput_ratio": p["cpu_decisions_per_s"] / r["cpu_decisions_per_s"],
-                "p99_ratio": p["p99_us"] / r["p99_us"],
-                "cpu_p99_ratio": p["cpu_p99_us"] / r["cpu_p99_us"],
-            }
-            for r, p in interleaved
-        ],
+        "interleaved": _rounds(interleaved),
     }
+    if threaded:
+        report["interleaved_writer_thread"] = _rounds(threaded)
     for name in ("throughput_ratio", "cpu_throughput_ratio", "p99_ratio", "cpu_p99_ratio"):
         report[f"interleaved_{name}"] = statistics.median(i[name] for i in report["interleaved"])
+        if threaded:
+            report[f"interleaved_writer_thread_{name}"] = statistics.median(
+                i[name] for i in report["interleaved_writer_thread"]
+            )
     if raws:
         # Ratios per round (raw and pep ran back to back, under the same load), then their median.
         throughput = [p["decisions_per_s"] / r["decisions_per_s"] for r, p in zip(raws, peps, strict=True)]
@@ -403,11 +414,50 @@ def main() -> None:
     if args.append_process:
         analytics += ", appends in a child process, its CPU counted"
     print(f"interleaved in blocks of {args.block} (raw block, then pep block flushed durable{analytics}):")
+    sections = [("", "interleaved")]
+    if threaded:
+        sections = [
+            ("direct hand-off (ADR 0361)", "interleaved"),
+            ("writer-thread hand-off (ADR 0360), same rounds", "interleaved_writer_thread"),
+        ]
+    for title, key_ in sections:
+        if title:
+            print(f"{title}:")
+        _print_rounds(report, key_)
+    if not raws:
+        return
+    print(f"back to back (raw, pdp, pep, pep_principal one after another), best of {args.repeat}:")
+    for name in ("raw", "pdp", "pep", "pep_principal"):
+        r = report[name]
+        rate = f"{r['decisions_per_s']:>9.0f} decisions/s"
+        print(f"{name:<13} {rate}  p50 {r['p50_us']:7.1f} us  p99 {r['p99_us']:7.1f} us")
+    ratios = f"throughput {report['throughput_ratio']:.2f}  p99 {report['p99_ratio']:.2f}x"
+    print(f"pep/raw back to back (median of rounds) {ratios}")
+    pep = report["pep"]
+    logged = f"{pep['logged']:.0f} decisions logged in {pep['commits']:.0f} commits"
+    print(f"pep: {logged}, {pep['allowed_share']:.0%} allowed")
+
+
+def _rounds(results: list[tuple[dict[str, float], dict[str, float]]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "raw": r,
+            "pep": p,
+            "throughput_ratio": p["decisions_per_s"] / r["decisions_per_s"],
+            "cpu_throughput_ratio": p["cpu_decisions_per_s"] / r["cpu_decisions_per_s"],
+            "p99_ratio": p["p99_us"] / r["p99_us"],
+            "cpu_p99_ratio": p["cpu_p99_us"] / r["cpu_p99_us"],
+        }
+        for r, p in results
+    ]
+
+
+def _print_rounds(report: dict[str, Any], key: str) -> None:
     print(
         "round  raw/s wall  pep/s wall  ratio | raw/s cpu  pep/s cpu  ratio | p99 wall raw/pep us"
         "  ratio | p99 thread-cpu raw/pep us  ratio"
     )
-    for number, item in enumerate(report["interleaved"]):
+    for number, item in enumerate(report[key]):
         r, p, wall_ratio, cpu_ratio = (
             item["raw"],
             item["pep"],
@@ -421,22 +471,10 @@ def main() -> None:
             f" | {r['cpu_p99_us']:>12.1f} / {p['cpu_p99_us']:<8.1f} {item['cpu_p99_ratio']:>6.2f}x"
         )
     print(
-        f"median: throughput {report['interleaved_throughput_ratio']:.2f} wall,"
-        f" {report['interleaved_cpu_throughput_ratio']:.2f} cpu; p99 {report['interleaved_p99_ratio']:.2f}x"
-        f" wall, {report['interleaved_cpu_p99_ratio']:.2f}x thread cpu"
+        f"median: throughput {report[key + '_throughput_ratio']:.2f} wall,"
+        f" {report[key + '_cpu_throughput_ratio']:.2f} cpu; p99 {report[key + '_p99_ratio']:.2f}x"
+        f" wall, {report[key + '_cpu_p99_ratio']:.2f}x thread cpu"
     )
-    if not raws:
-        return
-    print(f"back to back (raw, pdp, pep, pep_principal one after another), best of {args.repeat}:")
-    for name in ("raw", "pdp", "pep", "pep_principal"):
-        r = report[name]
-        rate = f"{r['decisions_per_s']:>9.0f} decisions/s"
-        print(f"{name:<13} {rate}  p50 {r['p50_us']:7.1f} us  p99 {r['p99_us']:7.1f} us")
-    ratios = f"throughput {report['throughput_ratio']:.2f}  p99 {report['p99_ratio']:.2f}x"
-    print(f"pep/raw back to back (median of rounds) {ratios}")
-    pep = report["pep"]
-    logged = f"{pep['logged']:.0f} decisions logged in {pep['commits']:.0f} commits"
-    print(f"pep: {logged}, {pep['allowed_share']:.0%} allowed")
 
 
 if __name__ == "__main__":

@@ -118,7 +118,8 @@ class ApiSettings(_Section):
     # Most readings one historian query returns (a longer answer is cut and says so).
     max_readings: Annotated[int, Field(ge=1, le=1_000_000)] = 10_000
     # The decision log appends through a child process (ADR 0360): hashing, rows and the commit off
-    # the request process's GIL. Off: a writer thread in the server process (ADR 0070, 0260).
+    # the request process's GIL. Off: a writer thread in the server process (ADR 0070, 0260). With
+    # inline analytics off, request threads write entries straight to the child (ADR 0361).
     decision_log_process: bool = True
 
 

@@ -17,6 +17,7 @@ raises ``BackendError`` from then on, and an enforcement point built on it denie
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -72,6 +73,7 @@ class DecisionLog:
         max_delay_s: float = 0.01,
         observer: Observer | None = None,
         append_process: bool = False,
+        direct_hand_off: bool = True,
     ) -> None:
         """``observer`` (e.g. ``AccessWatch``) is handed every group after it commits, in log order,
         as ``(leaf index, entry)`` pairs - a ``Decision`` or an entry's canonical bytes - on the
@@ -84,7 +86,16 @@ class DecisionLog:
         do not hold this process's GIL. The ledger stays open here (``open_ledger`` runs on the
         writer thread as before) and is lent back for ``call``; an entry is durable once the child's
         commit has returned, and a child that dies fails the log (``record`` raises) instead of
-        losing what it acknowledged."""
+        losing what it acknowledged.
+
+        With ``append_process`` and no observer, the hand-off is direct (ADR 0361): the request
+        thread writes each encoded entry to the child's pipe itself (one write, under this log's
+        lock, so in log order), the child keeps the group window and commits, and only ``flush``,
+        ``wait_for`` and ``call`` wait for its answer. The writer thread then only opens the
+        ledger, runs ``call`` (SQLite connections stay in their thread) and closes: no thread
+        takes the GIL back per group. With an observer the writer thread forwards groups as before,
+        since the observer is handed each committed group. ``direct_hand_off=False`` keeps the
+        writer thread (ADR 0360's path) without an observer too: for comparison (benchmarks)."""
         if max_batch < 1 or max_delay_s < 0:
             raise ValueError(f"max_batch {max_batch} must be >= 1 and max_delay_s {max_delay_s} >= 0")
         self._max_batch = max_batch
@@ -104,6 +115,9 @@ class DecisionLog:
         self._append_process = append_process
         self._appender: AppendProcess | None = None
         self._encode_on_writer = not append_process or observer is not None
+        self._direct = append_process and observer is None and direct_hand_off  # ADR 0361
+        self._sync_lock = threading.Lock()  # direct: one reader of the child's answers at a time
+        self._jobs: queue.SimpleQueue[tuple[_Call[Any], threading.Event] | None] = queue.SimpleQueue()
         ready = threading.Event()
         self._thread = threading.Thread(
             target=self._run, args=(open_ledger, ready), name="decision-log", daemon=True
@@ -124,6 +138,8 @@ class DecisionLog:
         """
         payload = canonical_json(entry)
         kind = _KIND_OF_ENTRY.get(str(entry.get("entry")), LeafKind.AUDIT)
+        if self._direct:
+            self._refuse_inside_call("record")
         with self._done:
             self._check_usable()
             self._recorded += 1
@@ -144,6 +160,8 @@ class DecisionLog:
         # With an append process and no observer, the writer thread only forwards bytes: encoding
         # here (~4 us) spares the GIL hand-offs of the writer encoding between Cedar calls (ADR 0360).
         entry: bytes | Decision = decision if self._encode_on_writer else encode_decision(decision)
+        if self._direct:
+            self._refuse_inside_call("record_decision")
         with self._done:
             self._check_usable()
             self._recorded += 1
@@ -159,6 +177,8 @@ class DecisionLog:
             BackendError: the log is closed or its ledger failed.
         """
         encoded = canonical_json(payload)
+        if self._direct:
+            self._refuse_inside_call("record_finding")
         with self._done:
             self._check_usable()
             self._recorded += 1
@@ -177,11 +197,19 @@ class DecisionLog:
         and return its result: for writes that need the ledger itself (an e-signature's leaf index,
         an export's checkpoint) while this log is the ledger's one writer.
 
+        ``fn`` must not use this log (``call``, ``flush``, ``wait_for``; with the direct hand-off,
+        ``record`` too): it runs while the log waits for it, so that would wait for itself. Such a
+        use raises ``BackendError`` instead of hanging.
+
         Raises:
-            BackendError: the log is closed or its ledger failed (``fn`` did not run).
+            BackendError: the log is closed or its ledger failed (``fn`` did not run), or ``fn``
+                used this log (see above).
             Exception: whatever ``fn`` raised (the log stays usable).
         """
+        self._refuse_inside_call("call")
         job: _Call[T] = _Call(fn)
+        if self._direct:
+            return self._call_direct(job)
         with self._done:
             self._check_usable()
             self._recorded += 1
@@ -193,8 +221,36 @@ class DecisionLog:
             raise job.error
         return job.result  # type: ignore[return-value]  # set by run() when no error was raised
 
+    def _call_direct(self, job: _Call[T]) -> T:
+        # Nothing is recorded while the call runs (the lock is held): the child commits its open
+        # group, lends the ledger back, and is handed the frontier after the call (log order).
+        with self._sync_lock, self._done:
+            self._check_usable()
+            self._recorded += 1
+            ran = threading.Event()
+            self._jobs.put((job, ran))
+            ran.wait()
+            if self._failure is not None:
+                raise self._failed_error()
+            self._committed = self._recorded
+            self._done.notify_all()
+        if job.error is not None:
+            raise job.error
+        return job.result  # type: ignore[return-value]  # set by run() when no error was raised
+
     def _hand_over(self, entry: _Queued) -> None:
-        # Called with the lock held. Wake the writer only when a group starts or fills up.
+        # Called with the lock held.
+        if self._direct:
+            kind, payload = entry
+            assert self._appender is not None and isinstance(payload, bytes)  # noqa: S101 - __init__
+            try:
+                self._appender.send(kind, payload)  # one pipe write, the GIL released during it
+            except AsepticError as exc:
+                self._failure = exc
+                self._done.notify_all()
+                raise self._failed_error() from None
+            return
+        # Wake the writer only when a group starts or fills up.
         self._pending.append(entry)
         if len(self._pending) == 1 or len(self._pending) >= self._max_batch:
             self._work.notify()
@@ -209,8 +265,13 @@ class DecisionLog:
         """Block until entry ``sequence`` is committed.
 
         Raises:
-            BackendError: the ledger failed before committing it.
+            BackendError: the ledger failed before committing it, or this is called from a function
+                run by ``call`` (it would wait for itself).
         """
+        self._refuse_inside_call("wait_for")
+        if self._direct:
+            self._sync(sequence)
+            return
         with self._done:
             if self._committed < sequence and not self._hurry:
                 # Nobody should wait out a group's max_delay_s: the writer commits at once.
@@ -220,12 +281,41 @@ class DecisionLog:
             if self._committed < sequence:
                 raise self._failed_error()
 
+    def _sync(self, sequence: int) -> None:
+        """``wait_for`` with the direct hand-off: ask the child to commit what it was sent and wait
+        for its answer (one reader at a time; whoever comes second usually finds it done)."""
+        appender = self._appender
+        assert appender is not None  # noqa: S101 - direct implies an append process
+        with self._sync_lock:
+            with self._done:
+                if self._committed >= sequence:
+                    return
+                if self._failure is not None:
+                    raise self._failed_error()
+                target = self._recorded
+                try:
+                    appender.request_sync()  # after every entry sent so far: under the same lock
+                except AsepticError as exc:
+                    self._failure = exc
+                    self._done.notify_all()
+                    raise self._failed_error() from None
+            try:
+                commits = appender.await_sync()  # without the log's lock: requests go on
+            except AsepticError as exc:
+                self._fail(exc)
+                raise self._failed_error() from None
+            with self._done:
+                self._committed = max(self._committed, target)
+                self._commits = commits
+                self._done.notify_all()
+
     def flush(self) -> None:
         """Block until every entry recorded so far is committed.
 
         Raises:
-            BackendError: the ledger failed.
+            BackendError: the ledger failed, or this is called from a function run by ``call``.
         """
+        self._refuse_inside_call("flush")
         with self._done:
             target = self._recorded
         self.wait_for(target)
@@ -241,6 +331,13 @@ class DecisionLog:
                 return
             self._closed = True
             self._work.notify()
+        if self._direct:
+            if self._failure is None:
+                try:
+                    self.flush()
+                except BackendError:
+                    pass  # raised below
+            self._jobs.put(None)
         self._thread.join()
         if self._failure is not None and self._committed < self._recorded:
             raise self._failed_error()
@@ -268,6 +365,16 @@ class DecisionLog:
         CPU time is the log's, not the requests')."""
         return None if self._appender is None else self._appender.pid
 
+    def _refuse_inside_call(self, what: str) -> None:
+        """Raise instead of deadlocking when the writer thread (a ``call``'s function, or an
+        observer) would wait for itself."""
+        if threading.get_ident() == self._thread.ident:
+            raise BackendError(
+                f"decision log: {what} from the log's own writer thread (inside DecisionLog.call)"
+                " would wait for itself",
+                hint="return what to record from the function and record it after call() returns",
+            )
+
     def _check_usable(self) -> None:
         if self._failure is not None:
             raise self._failed_error()
@@ -292,7 +399,9 @@ class DecisionLog:
             return
         if self._append_process:
             try:
-                self._appender = AppendProcess.start(ledger)
+                self._appender = AppendProcess.start(
+                    ledger, max_batch=self._max_batch, max_delay_s=self._max_delay_s
+                )
             except AsepticError as exc:
                 ledger.close()
                 self._failure = exc
@@ -300,7 +409,10 @@ class DecisionLog:
                 return
         ready.set()
         try:
-            self._drain(ledger)
+            if self._direct:
+                self._serve_calls(ledger)
+            else:
+                self._drain(ledger)
         finally:
             if self._appender is not None:
                 self._appender.close()
@@ -342,6 +454,22 @@ class DecisionLog:
             with self._done:
                 if not self._pending:
                     self._hurry = False  # a wait for what was just committed: nothing left to hurry
+
+    def _serve_calls(self, ledger: Ledger) -> None:
+        """The writer thread with the direct hand-off: it only runs calls, until ``close``."""
+        appender = self._appender
+        assert appender is not None  # noqa: S101 - direct implies an append process
+        while (item := self._jobs.get()) is not None:
+            job, ran = item
+            try:
+                with appender.lend(ledger):
+                    job.run(ledger)
+            except AsepticError as exc:
+                self._failure = exc  # the caller holds the lock and reads it once ``ran`` is set
+            except Exception as exc:  # never leave the caller waiting (it holds the log's lock)
+                self._failure = BackendError(f"lending the ledger failed: {type(exc).__name__}: {exc}")
+            finally:
+                ran.set()
 
     def _run_call(self, ledger: Ledger, job: _Call[Any]) -> bool:
         """Run ``job`` with the ledger (lent back by the append process, if any); False (and the

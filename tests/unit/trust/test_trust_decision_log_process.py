@@ -8,7 +8,9 @@ import json
 import os
 import signal
 import sqlite3
-from collections.abc import Iterator, Sequence
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -211,3 +213,180 @@ def test_ledger_hand_over_checks_batch_and_leaf_count(
         finally:
             appender.close()
     assert verify_ledger(data_dir, site_key.public).size == 5
+
+
+def test_the_child_commits_an_open_group_when_its_window_closes_without_a_flush(
+    data_dir: Path, process_log: DecisionLog
+) -> None:
+    # Direct hand-off (ADR 0361): nobody waits, yet the child commits the group after max_delay_s.
+    for number in range(3):
+        process_log.record({"entry": "access_decision", "n": number})
+    for _ in range(500):
+        if len(_leaves(data_dir)) == 3:
+            break
+        time.sleep(0.01)
+    assert [entry["n"] for _, _, entry in _leaves(data_dir)] == [0, 1, 2]
+    assert process_log.stats["committed"] == 0  # not acknowledged until someone asks
+    process_log.flush()
+    assert process_log.stats["committed"] == 3
+
+
+def test_entries_from_many_threads_land_in_the_order_of_their_sequence_numbers(
+    data_dir: Path, process_log: DecisionLog, site_key: SigningKey
+) -> None:
+    sequences: dict[tuple[int, int], int] = {}
+
+    def worker(thread: int) -> None:
+        for number in range(40):
+            sequences[(thread, number)] = process_log.record(
+                {"entry": "access_decision", "t": thread, "n": number}
+            )
+            if number % 10 == 9:
+                process_log.flush()
+
+    threads = [threading.Thread(target=worker, args=(thread,)) for thread in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    process_log.close()
+    leaves = _leaves(data_dir)
+    assert len(leaves) == 160
+    # Sequence n is leaf n - 1 (the log's only writer, from an empty ledger).
+    assert all(sequences[(entry["t"], entry["n"])] == index + 1 for index, _, entry in leaves)
+    assert verify_ledger(data_dir, site_key.public).size == 160
+
+
+def test_append_process_send_and_sync(data_dir: Path, site_key: SigningKey, clock: SimClock) -> None:
+    with Ledger.open(data_dir, site_key=site_key, clock=clock) as ledger:
+        appender = AppendProcess.start(ledger, max_batch=2, max_delay_s=60.0)
+        try:
+            with pytest.raises(InputError):
+                appender.send(LeafKind.ENVELOPE, b"{}")
+            for number in range(5):
+                appender.send(LeafKind.DECISION, b'{"n":%d}' % number)
+            appender.request_sync()
+            assert appender.await_sync() == 3  # two full groups of 2, then the open one on sync
+            assert appender.size == 5
+            assert appender.append([(LeafKind.AUDIT, [b'{"n":5}'])]) == 5
+        finally:
+            appender.close()
+    assert [entry["n"] for _, _, entry in _leaves(data_dir)] == list(range(6))
+    assert verify_ledger(data_dir, site_key.public).size == 6
+
+
+def test_entries_sent_but_not_acknowledged_are_reported_when_the_child_dies(
+    process_log: DecisionLog,
+) -> None:
+    process_log.record({"entry": "access_decision", "n": 0})
+    process_log.flush()
+    pid = _child_pid(process_log)  # the call is acknowledged too: 2 committed
+    os.kill(pid, signal.SIGSTOP)  # it cannot commit the next ones
+    for number in range(1, 4):
+        process_log.record({"entry": "access_decision", "n": number})
+    os.kill(pid, signal.SIGKILL)
+    with pytest.raises(BackendError, match="3 entries are not logged"):
+        process_log.flush()
+    assert process_log.stats["committed"] == 2
+
+
+def _in_thread(fn: Callable[[], object]) -> BaseException | None:
+    """Run ``fn`` on a daemon thread; its exception, or fail the test if it hangs (a deadlock)."""
+    raised: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            fn()
+        except BaseException as exc:
+            raised.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(20)
+    assert not thread.is_alive(), "deadlock: the call never returned"
+    return raised[0] if raised else None
+
+
+@pytest.mark.parametrize("append_process", [True, False])
+@pytest.mark.parametrize("inside", ["record", "flush", "call"])
+def test_using_the_log_inside_call_raises_instead_of_deadlocking(
+    data_dir: Path, site_key: SigningKey, clock: SimClock, append_process: bool, inside: str
+) -> None:
+    log = DecisionLog(
+        lambda: Ledger.open(data_dir, site_key=site_key, clock=clock), append_process=append_process
+    )
+    uses: dict[str, Callable[[Ledger], object]] = {
+        "record": lambda _: log.record({"entry": "inside"}),
+        "flush": lambda _: log.flush(),
+        "call": lambda _: log.call(lambda ledger: ledger.size),
+    }
+    # No try/finally: after a deadlock, close() would hang too; the failed assertion ends the test.
+    error = _in_thread(lambda: log.call(uses[inside]))
+    if inside == "record" and not append_process:
+        assert error is None  # the writer thread queues it after the call: no wait, no deadlock
+    else:
+        assert isinstance(error, BackendError)
+        assert "inside DecisionLog.call" in str(error)
+    log.record({"entry": "after"})  # the log is still usable
+    log.flush()
+    log.close()
+
+
+def test_a_full_pipe_ends_the_group_window_instead_of_waiting_it_out(
+    data_dir: Path, site_key: SigningKey, clock: SimClock
+) -> None:
+    payload = b'{"pad":"' + b"x" * 4000 + b'"}'
+    with Ledger.open(data_dir, site_key=site_key, clock=clock) as ledger:
+        # A one-minute window and no batch limit: only the full pipe's wake-up lets the child read.
+        appender = AppendProcess.start(ledger, max_batch=10**6, max_delay_s=60.0, write_timeout_s=20.0)
+        try:
+            started = time.monotonic()
+            for _ in range(600):  # 2.4 MB: more than the pipe holds (1 MiB at most)
+                appender.send(LeafKind.DECISION, payload)
+            appender.request_sync()
+            appender.await_sync()
+            assert time.monotonic() - started < 20  # not the window, not the write timeout
+            assert appender.size == 600
+        finally:
+            appender.close()
+    assert verify_ledger(data_dir, site_key.public).size == 600
+
+
+def test_a_child_that_stops_reading_is_killed_and_the_writer_gets_an_error(
+    data_dir: Path, site_key: SigningKey, clock: SimClock
+) -> None:
+    payload = b'{"pad":"' + b"x" * 4000 + b'"}'
+    with Ledger.open(data_dir, site_key=site_key, clock=clock) as ledger:
+        appender = AppendProcess.start(ledger, write_timeout_s=0.3)
+        try:
+            os.kill(appender.pid, signal.SIGSTOP)
+            with pytest.raises(BackendError, match="read nothing for 0.3 s"):
+                for _ in range(1000):  # 4 MB: the pipe fills up long before
+                    appender.send(LeafKind.DECISION, payload)
+            with pytest.raises(BackendError):
+                appender.send(LeafKind.DECISION, payload)  # the handle stays failed
+        finally:
+            appender.close()
+
+
+def test_a_forked_process_cannot_write_to_the_owners_child(
+    data_dir: Path, site_key: SigningKey, clock: SimClock
+) -> None:
+    with Ledger.open(data_dir, site_key=site_key, clock=clock) as ledger:
+        appender = AppendProcess.start(ledger)
+        try:
+            pid = os.fork()
+            if pid == 0:  # the fork: its handle is failed, its pipe ends are closed
+                try:
+                    appender.send(LeafKind.DECISION, b'{"from":"fork"}')
+                except BackendError as exc:
+                    os._exit(0 if "fork" in str(exc) else 2)
+                os._exit(1)
+            _, status = os.waitpid(pid, 0)
+            assert os.waitstatus_to_exitcode(status) == 0
+            appender.send(LeafKind.DECISION, b'{"from":"owner"}')  # the owner's handle still works
+            appender.request_sync()
+            appender.await_sync()
+        finally:
+            appender.close()
+    assert [entry for _, _, entry in _leaves(data_dir)] == [{"from": "owner"}]
