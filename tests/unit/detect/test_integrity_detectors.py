@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
+from twin_support import twin_samples
 
 from aseptic.campaign import Attack, Bias, Replay, apply_attacks
 from aseptic.clock import SimClock
@@ -19,7 +20,6 @@ from aseptic.detect import (
     StaleValueDetector,
 )
 from aseptic.errors import InputError
-from aseptic.twin import simulate_batches
 
 Sample = dict[str, float]
 DURATION_H = 60.0
@@ -32,11 +32,7 @@ FACTORIES: dict[str, Callable[[], Detector]] = {
 
 
 def _samples(seed: int, n: int) -> list[list[Sample]]:
-    out = []
-    for b in simulate_batches(n, seed, duration_h=DURATION_H, paa_control="true"):
-        names = list(b.tags)
-        out.append([{k: float(b.tags[k][i]) for k in names} for i in range(b.time_h.size)])
-    return out
+    return twin_samples(seed, n, DURATION_H)
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from twin_support import twin_samples
 
 from aseptic.campaign import Bias, Freeze, InLoopPlant, Ramp, apply_attacks
 from aseptic.clock import SimClock
@@ -23,7 +24,6 @@ from aseptic.detect import (
 from aseptic.detect._detector_file import decode_detector, encode_detector
 from aseptic.detect._redundancy import siegmund_limit
 from aseptic.errors import InputError
-from aseptic.twin import simulate_batches
 
 pytestmark = pytest.mark.requirement("ASE-DETECT")
 
@@ -31,12 +31,8 @@ Sample = dict[str, float]
 DURATION_H = 60.0
 
 
-def _samples(seed: int, n: int, duration_h: float = DURATION_H) -> list[list[Sample]]:
-    out = []
-    for b in simulate_batches(n, seed, duration_h=duration_h, paa_control="true"):
-        names = list(b.tags)
-        out.append([{k: float(b.tags[k][i]) for k in names} for i in range(b.time_h.size)])
-    return out
+def _samples(seed: int, n: int) -> list[list[Sample]]:
+    return twin_samples(seed, n, DURATION_H)
 
 
 @pytest.fixture(scope="module")

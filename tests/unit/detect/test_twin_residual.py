@@ -7,24 +7,20 @@ import math
 from datetime import UTC, datetime
 
 import pytest
+from twin_support import twin_samples
 
 from aseptic.campaign import Bias, InLoopPlant
 from aseptic.clock import SimClock
 from aseptic.detect import Engine, Finding, TwinResidualDetector
 from aseptic.detect._explain import classify_cause
 from aseptic.errors import InputError
-from aseptic.twin import simulate_batches
 
 Sample = dict[str, float]
 DURATION_H = 40.0
 
 
 def _samples(seed: int, n: int) -> list[list[Sample]]:
-    out = []
-    for b in simulate_batches(n, seed, duration_h=DURATION_H, paa_control="true"):
-        names = list(b.tags)
-        out.append([{k: float(b.tags[k][i]) for k in names} for i in range(b.time_h.size)])
-    return out
+    return twin_samples(seed, n, DURATION_H)
 
 
 @pytest.fixture(scope="module")
