@@ -21,9 +21,9 @@ from aseptic.twin._server import (
     TwinServer,
     bootstrap_pki,
 )
-from aseptic.twin._softsensor import (
+from aseptic.twin._softsensor import PaaSoftSensor
+from aseptic.twin._softsensor_loop import (
     PaaEstimator,
-    PaaSoftSensor,
     SoftSensorQuality,
     assess_soft_sensor,
     default_soft_sensor,

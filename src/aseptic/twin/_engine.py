@@ -138,7 +138,7 @@ class BatchEngine:
         self._fallback_applied = np.zeros(n, dtype=np.bool_)
         if paa_control == "softsensor":
             from aseptic.twin._raman import RamanAnalyser
-            from aseptic.twin._softsensor import PaaEstimator, default_soft_sensor
+            from aseptic.twin._softsensor_loop import PaaEstimator, default_soft_sensor
 
             sensor = default_soft_sensor() if soft_sensor is None else soft_sensor
             for d in draws:

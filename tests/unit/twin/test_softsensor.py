@@ -16,13 +16,11 @@ from sklearn.cross_decomposition import PLSRegression
 
 from aseptic.errors import InputError
 from aseptic.twin._raman import RamanAnalyser
-from aseptic.twin._softsensor import (
+from aseptic.twin._softsensor import MODEL_FORMAT_VERSION, PaaSoftSensor, SpectralPreprocessing
+from aseptic.twin._softsensor_loop import (
     CALIBRATION_SEED,
-    MODEL_FORMAT_VERSION,
     VALIDATION_SEED,
     PaaEstimator,
-    PaaSoftSensor,
-    SpectralPreprocessing,
     assess_soft_sensor,
     default_soft_sensor,
     simulate_calibration,
