@@ -207,7 +207,12 @@ class GrantStore:
         """
         self._refresh()
         for grant in self._by_requester.get(principal.id, ()):
-            if grant.is_active(now) and grant.covers(principal, action, resource, ancestors):
+            # The action first: the cheapest test, and most of a user's grants are for other actions.
+            if (
+                grant.action == action
+                and grant.is_active(now)
+                and grant.covers(principal, action, resource, ancestors)
+            ):
                 return grant
         return None
 
