@@ -127,6 +127,7 @@ class GrantStore:
     def __init__(self, conn: sqlite3.Connection, path: Path, audit: AuditSink, findings: FindingSink) -> None:
         self._conn = conn
         self.path = path
+        self._path_text = os.fspath(path)  # stat()ed on every request: no Path conversion each time
         self._audit = audit
         self._findings = findings
         self._lock = threading.RLock()
@@ -218,7 +219,7 @@ class GrantStore:
 
     def _refresh(self) -> None:
         try:
-            stat = os.stat(self.path)
+            stat = os.stat(self._path_text)
         except OSError as exc:
             raise BackendError(f"grant store {self.path}: {exc.strerror}") from None
         if (stat.st_mtime_ns, stat.st_size, stat.st_ino) != self._signature:

@@ -317,7 +317,9 @@ def _outcome_of_text(text: str, digest: str) -> _Outcome:
     hold the whole answer but the timings (it parses, as an object, to exactly the full answer
     without ``metrics``); any other layout is parsed whole every time.
     """
-    head, found, _ = text.partition(_METRICS)
+    at = text.find(_METRICS)
+    found = at >= 0
+    head = text[:at]
     if found:
         known = _OUTCOMES.get((digest, head))
         if known is not None:
