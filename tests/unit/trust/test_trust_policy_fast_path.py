@@ -9,6 +9,7 @@ import json
 from datetime import UTC, datetime
 
 import cedarpy
+import pytest
 
 from aseptic.trust import (
     ACTIONS,
@@ -91,3 +92,17 @@ def test_a_head_that_does_not_hold_the_whole_answer_is_not_kept() -> None:
     ]
     # The same head with other timings: the kept translation.
     assert _policy._outcome_of_text(usual.replace(":3}", ":99}"), digest) == outcome
+
+
+def test_without_the_extension_entry_the_public_call_decides(monkeypatch: pytest.MonkeyPatch) -> None:
+    users = [principal_entity("User", "op", ["operator"], active=True, areas=["fermentation"])]
+    pdp = PolicyDecisionPoint(PolicyBundle.default(), plant_entities() + users)
+    request = AccessRequest(
+        EntityRef("User", "op"),
+        "write_setpoint",
+        EntityRef("Tag", "temperature_sp_k"),
+        RequestContext("running", True, "control", "write-gateway", WHEN),
+    )
+    fast = pdp.decide(request)
+    monkeypatch.setattr(_policy, "_EVALUATE", None)
+    assert pdp.decide(request) == fast and fast.allowed
