@@ -183,7 +183,10 @@ class AppendProcess:
             raise InputError(f"{kind.value} entries are not JSON entries")
         if self._failure is not None:
             raise self._failure
-        self._write(_frame(code + payload))
+        if len(payload) < 0x7FFFFFFF:  # _frame(code + payload), without copying the payload twice
+            self._write(b"".join((_HEAD.pack(len(payload) + 1), code, payload)))
+        else:
+            self._write(_frame(code + payload))
 
     def request_sync(self) -> None:
         """Ask the child to commit its open group (everything sent before) and answer; read the
@@ -285,7 +288,15 @@ class AppendProcess:
             BackendError: the child is gone, or has not read for ``write_timeout_s`` (it is killed:
                 a frame may be torn, nothing after the last answer is acknowledged).
         """
-        view = memoryview(data)
+        try:  # the usual case: the pipe has room, one write takes it all
+            written = os.write(self._write_fd, data)
+        except BlockingIOError:
+            written = 0
+        except OSError as exc:
+            raise self._broken(exc) from None
+        if written == len(data):
+            return
+        view = memoryview(data)[written:]
         deadline: float | None = None
         while view:
             try:
@@ -355,6 +366,9 @@ class AppendProcess:
             hint="check `aseptic ledger verify`; restart the service",
         )
         return self._failure
+
+
+_HEAD = struct.Struct("!i")
 
 
 def _frame(body: bytes) -> bytes:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import json
+from datetime import datetime
 
 from aseptic.trust._request import Decision, RequestContext
 
@@ -35,8 +36,27 @@ def encode_decision(decision: Decision) -> bytes:
         f'{{"action":{_text(request.action)},"context":{_context_part(context)},{outcome},{grant}'
         f'{policies},"principal":{_text(f"{principal.type}::{_QUOTE}{principal.id}{_QUOTE}")},'
         f'{reasons},"resource":{_text(f"{resource.type}::{_QUOTE}{resource.id}{_QUOTE}")},'
-        f'"time":"{context.time.replace(tzinfo=None).isoformat(timespec="microseconds")}Z"}}'
+        f'"time":"{_time_text(context.time)}"}}'
     ).encode()
+
+
+def _time_text(when: datetime) -> str:
+    """``when.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"`` for a UTC time (a
+    context's): the text up to the minute is kept from the previous call (decisions arrive in time
+    order, so it changes once a minute), the seconds are formatted here. ``isoformat`` with its
+    ``replace`` costs about half of the whole entry's encoding otherwise."""
+    global _minute
+    key = (when.year, when.month, when.day, when.hour, when.minute)
+    kept = _minute
+    if kept[0] == key:
+        head = kept[1]
+    else:
+        head = when.replace(tzinfo=None).isoformat(timespec="minutes")
+        _minute = (key, head)  # one tuple, swapped whole: safe for concurrent callers
+    return "%s:%02d.%06dZ" % (head, when.second, when.microsecond)  # noqa: UP031 - fastest here
+
+
+_minute: tuple[tuple[int, int, int, int, int], str] = ((0, 0, 0, 0, 0), "")
 
 
 _QUOTE = '"'

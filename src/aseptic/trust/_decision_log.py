@@ -101,6 +101,7 @@ class DecisionLog:
         self._max_batch = max_batch
         self._max_delay_s = max_delay_s
         lock = threading.Lock()
+        self._lock = lock
         self._done = threading.Condition(lock)  # committers wait here (wait_for, flush)
         self._work = threading.Condition(lock)  # the writer waits here for entries
         self._pending: list[_Queued] = []  # handed to the writer a whole group at a time
@@ -123,6 +124,7 @@ class DecisionLog:
             target=self._run, args=(open_ledger, ready), name="decision-log", daemon=True
         )
         self._thread.start()
+        self._thread_ident = self._thread.ident
         ready.wait()
         if self._failure is not None:
             raise self._failure
@@ -161,7 +163,15 @@ class DecisionLog:
         # here (~4 us) spares the GIL hand-offs of the writer encoding between Cedar calls (ADR 0360).
         entry: bytes | Decision = decision if self._encode_on_writer else encode_decision(decision)
         if self._direct:
-            self._refuse_inside_call("record_decision")
+            if threading.get_ident() == self._thread_ident:
+                self._refuse_inside_call("record_decision")
+            with self._lock:  # the lock of ``_done``, without the Condition's Python-level wrappers
+                if self._failure is not None or self._closed:
+                    self._check_usable()
+                self._recorded += 1
+                sequence = self._recorded
+                self._hand_over((LeafKind.DECISION, entry))
+            return sequence
         with self._done:
             self._check_usable()
             self._recorded += 1

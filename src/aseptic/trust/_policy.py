@@ -13,7 +13,7 @@ import functools
 import hashlib
 import json
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -221,8 +221,13 @@ class PolicyDecisionPoint:
         # No per-request schema check in Cedar: ``AccessRequest`` already guarantees a known action
         # and a complete, typed context, the entities were checked against the schema when parsed,
         # and any evaluation error (e.g. a principal of the wrong type) denies in ``decision_of``.
-        result = cedarpy.is_authorized(request.to_cedar_request(), bundle.policies, entities)
-        return decision_of(request, result, bundle.digest)
+        digest = bundle.digest
+        if _EVALUATE is None:
+            result = cedarpy.is_authorized(request.to_cedar_request(), bundle.policies, entities)
+            return decision_of(request, result, digest)
+        answer = _EVALUATE(request.to_cedar_request(), bundle.policies, entities._inner, None, False)
+        outcome = _outcome_of_text(answer, digest)
+        return Decision(outcome[0], request, outcome[1], outcome[2], outcome[3], digest)
 
     def _with(self, extra: Sequence[dict[str, Any]]) -> tuple[PolicyBundle, cedarpy.Entities]:
         """The graph with ``extra`` in it. Cedar's ``with_added`` clones and re-closes the whole graph
@@ -282,6 +287,67 @@ def _uid_of(entity: dict[str, Any]) -> tuple[str, str]:
 
 def _uids(entities: Sequence[dict[str, Any]]) -> frozenset[tuple[str, str]]:
     return frozenset(_uid_of(entity) for entity in entities)
+
+
+# cedarpy's own entry point under its public ``is_authorized`` (ADR 0362): the same Rust evaluation
+# and the same JSON answer, without the wrapper's list, ``json.loads`` of the whole answer and result
+# objects per call. The public function is the fallback when a cedarpy release moves it.
+_EVALUATE: Callable[[dict[str, Any], cedarpy.PolicySet, Any, None, bool], str] | None
+try:
+    from cedarpy import _internal
+
+    _EVALUATE = _internal.is_authorized
+except (ImportError, AttributeError):  # pragma: no cover - a cedarpy without its extension entry point
+    _EVALUATE = None
+
+_Outcome = tuple[
+    bool, tuple[str, ...], tuple[str, ...], tuple[str, ...]
+]  # allowed, policy ids, reasons, errors
+_OUTCOMES: dict[tuple[str, str], _Outcome] = {}
+_MAX_OUTCOMES = 4096
+_METRICS = ',"metrics":'
+
+
+def _outcome_of_text(text: str, digest: str) -> _Outcome:
+    """The decision parts of Cedar's JSON answer ``text`` (what ``decision_of`` reads from it).
+
+    An answer is its decision and diagnostics, then per-call timings (``"metrics"``). A policy set
+    gives few distinct (decision, diagnostics) heads, so each head's translation is kept, keyed by
+    the policy set and the head's exact text. A head is used as a key only once it is checked to
+    hold the whole answer but the timings (it parses, as an object, to exactly the full answer
+    without ``metrics``); any other layout is parsed whole every time.
+    """
+    at = text.find(_METRICS)
+    found = at >= 0
+    head = text[:at]
+    if found:
+        known = _OUTCOMES.get((digest, head))
+        if known is not None:
+            return known
+    answer = json.loads(text)
+    diagnostics = answer.get("diagnostics", {})
+    names = diagnostics.get("id_annotations_by_reason", {})
+    policy_ids = tuple(sorted(names.get(reason, reason) for reason in diagnostics.get("reason", ())))
+    errors = tuple(diagnostics.get("errors", ()))
+    allowed = answer["decision"] == "Allow" and not errors
+    outcome = (allowed, policy_ids, _reasons(allowed, bool(errors), policy_ids), errors)
+    if found and _is_head_of(head, answer):
+        if len(_OUTCOMES) >= _MAX_OUTCOMES:
+            _OUTCOMES.clear()
+        _OUTCOMES[(digest, head)] = outcome
+    return outcome
+
+
+def _is_head_of(head: str, answer: dict[str, Any]) -> bool:
+    try:
+        parsed = json.loads(head + "}")
+    except ValueError:
+        return False
+    return (
+        isinstance(parsed, dict)
+        and "metrics" not in parsed
+        and parsed == {key: value for key, value in answer.items() if key != "metrics"}
+    )
 
 
 def decision_of(request: AccessRequest, result: cedarpy.AuthzResult, digest: str) -> Decision:

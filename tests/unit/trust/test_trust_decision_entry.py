@@ -57,3 +57,13 @@ def test_encoded_decision_with_a_tampered_field_differs() -> None:
     deny = Decision(False, request, ("p",), ("permitted by p",), (), "0" * 64)
     assert encode_decision(allow) != encode_decision(deny)
     assert b'"decision":"deny"' in encode_decision(deny)
+
+
+def test_times_in_one_minute_and_across_minutes_encode_as_canonical_json() -> None:
+    base = datetime(2026, 1, 1, 23, 59, tzinfo=UTC)
+    times = [base, base + timedelta(seconds=7, microseconds=5), base + timedelta(seconds=61), base]
+    for when in times:
+        context = RequestContext("running", True, "control", "write-gateway", when)
+        request = AccessRequest(EntityRef("User", "alice"), "read_tag", EntityRef("Tag", "t"), context)
+        decision = Decision(True, request, ("p",), ("permitted by p",), (), "0" * 64)
+        assert encode_decision(decision) == canonical_json(decision.to_json())
