@@ -232,6 +232,7 @@ def run_interleaved(
     max_delay_s: float | None = None,
     append_process: bool = False,
     direct_hand_off: bool = True,
+    raw_entry: str = "public",
 ) -> tuple[dict[str, float], dict[str, float]]:
     """Raw and pep in alternating blocks of ``block`` requests, so both see the same load on a shared
     machine; pep's log is flushed at the end of each of its blocks (durable when its clock stops).
@@ -255,7 +256,9 @@ def run_interleaved(
     grants = _grants(data_dir, log)
     log.flush()
     pep = EnforcementPoint(pdp, log, grants)
-    dicts = [r.to_cedar() for r in requests]
+    # The public call takes the context as a dict; the extension entry as JSON text, built here
+    # beforehand like the rest of the raw requests.
+    dicts = [r.to_cedar_request() if raw_entry == "internal" else r.to_cedar() for r in requests]
     raw_lat: list[int] = []
     pep_lat: list[int] = []
     raw_cpu_lat: list[int] = []
@@ -268,11 +271,14 @@ def run_interleaved(
         """This process's CPU time, plus the append process's (ADR 0360): the log's work counts."""
         return time.process_time() + (0.0 if child is None else _child_cpu_s(child))
 
+    # "internal": the raw side calls the extension entry the decision point calls (ADR 0362), and
+    # only that (the answer left as text): the floor for a decision point that uses it.
+    raw_call = _internal_raw(entities) if raw_entry == "internal" else cedarpy.is_authorized
     for first in range(0, len(requests), block):
         start, start_cpu = wall(), cpu()
         for request in dicts[first : first + block]:
             c0, t0 = thread_ns(), clock_ns()
-            cedarpy.is_authorized(request, bundle.policies, entities)
+            raw_call(request, bundle.policies, entities)
             raw_lat.append(clock_ns() - t0)
             raw_cpu_lat.append(thread_ns() - c0)
         raw_s += wall() - start
@@ -294,6 +300,18 @@ def run_interleaved(
         result["cpu_decisions_per_s"] = len(ordered) / seconds
         result["cpu_p99_us"] = ordered[int(len(ordered) * 0.99)] / 1000
     return raw, enforced
+
+
+def _internal_raw(entities: cedarpy.Entities) -> Any:
+    """cedarpy's extension entry with the public call's arguments (the entities' inner handle)."""
+    from cedarpy import _internal
+
+    inner = entities._inner
+
+    def call(request: dict[str, Any], policies: Any, _entities: Any) -> Any:
+        return _internal.is_authorized(request, policies, inner, None, False)
+
+    return call
 
 
 def _child_cpu_s(pid: int) -> float:
@@ -325,6 +343,13 @@ def main() -> None:
         action="store_true",
         help="with --append-process: each round also runs ADR 0360's writer-thread hand-off (its own"
         " raw blocks), next to the direct hand-off (ADR 0361), in alternating order",
+    )
+    parser.add_argument(
+        "--raw-entry",
+        choices=("public", "internal"),
+        default="public",
+        help="interleaved raw side: cedarpy.is_authorized (public) or the extension entry the decision"
+        " point calls (internal, ADR 0362)",
     )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -363,6 +388,7 @@ def main() -> None:
                     None if args.max_delay_ms is None else args.max_delay_ms / 1000,
                     args.append_process,
                     direct,
+                    args.raw_entry,
                 )
                 (interleaved if direct else threaded).append(result)
         for round_ in range(0 if args.interleaved_only else args.repeat):
