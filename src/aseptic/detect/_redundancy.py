@@ -333,7 +333,8 @@ def _error_model(batches: Sequence[Batch], pair: tuple[str, str], step_h: float)
         slopes.append(slope)
         resid = td[:, 1] - (intercept + slope * (td[:, 0] - td[0, 0]))
         variograms.append([_robust_var(resid[int(lag) :] - resid[: -int(lag)]) for lag in lags])
-    v = np.median(np.array(variograms), axis=0)
+    # A floor for elements that never differ (identical or quantised readings): no division by zero.
+    v = np.maximum(np.median(np.array(variograms), axis=0), 1e-30)
     # Relative least squares (each lag's equation divided by its variance): the short lags pin the
     # noise, the long ones the wander, whose share at one lag is small.
     design = np.column_stack([np.full(lags.size, 2.0), lags]) / v[:, np.newaxis]

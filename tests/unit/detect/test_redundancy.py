@@ -160,3 +160,13 @@ def test_a_frozen_check_element_is_found_by_the_stale_detector(train: list[list[
     engine.start_batch("b")
     engine.push_block(frozen)
     assert found and 30.0 <= found[0].batch_time_h <= 32.0 and found[0].tags[0] == "ph_2"
+
+
+def test_identical_elements_fit_finite_parameters(train: list[list[Sample]]) -> None:
+    """Quantised or mirrored readings (no difference at all) must not break the fit."""
+    mirrored = [[{**s, "temperature_2_k": s["temperature_k"], "ph_2": s["ph"]} for s in b] for b in train]
+    detector = RedundancyDetector()
+    detector.fit(mirrored)
+    assert np.all(np.isfinite(detector.noise_sd)) and math.isfinite(detector.limit)
+    detector.reset()
+    assert all(math.isfinite(detector.score_one(s)[0].value) for s in mirrored[0])
