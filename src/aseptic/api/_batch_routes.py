@@ -22,7 +22,8 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
-from aseptic.api._batch_service import BatchRefused, BatchService, Credentials, refusal_json
+from aseptic.api._batch_refusal import BatchRefused, refusal_json
+from aseptic.api._batch_service import BatchService, Credentials
 from aseptic.api._service import ApiService, Caller
 from aseptic.api._tls import client_certificate
 from aseptic.clock import ensure_utc

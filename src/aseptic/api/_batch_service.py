@@ -13,13 +13,14 @@ import io
 import tempfile
 import weakref
 import zipfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
 from aseptic.api._batch_reads import ReadOnce
+from aseptic.api._batch_refusal import BatchRefused, refusal, refusal_status, with_reasons
 from aseptic.api._errors import Denied, UnknownResource
 from aseptic.api._service import CONDUIT, ApiService, Caller
 from aseptic.api._writer_log import WriterLog
@@ -28,7 +29,6 @@ from aseptic.batch import (
     QA_APPROVER,
     QA_REVIEWER,
     BatchRecord,
-    ReleaseDecision,
     assemble_batch_record,
     assess_finding,
     authorize_release,
@@ -45,18 +45,16 @@ from aseptic.batch import (
 )
 from aseptic.clock import format_rfc3339
 from aseptic.crypto import SITE_KEY, KeyStore, PublicKey, SigningKey, read_public_key
-from aseptic.errors import AccessDenied, AsepticError
+from aseptic.errors import AccessDenied
 from aseptic.ledger import Historian, LeafKind, Ledger, find_batch_windows
 from aseptic.trust import AccessRequest, EntityRef, Principal, area_entity, batch_entity, record_entity
 
 __all__ = [
     "AREA",
     "BATCHES_RECORD",
-    "BatchRefused",
     "BatchService",
     "Credentials",
     "WriterLog",
-    "refusal_json",
 ]
 
 AREA = "fermentation"  # the plant's one area in the policy entities (as the CLI's batch commands)
@@ -71,17 +69,6 @@ _REVIEW_ENTITIES = (
     batch_entity("site-records", UNIT, "site-records"),
     record_entity("audit-review", "site-records", "site-records"),
 )
-
-
-class BatchRefused(AccessDenied):
-    """A review, release or assessment the gate refused: every reason, and the HTTP status (403: the
-    person may not; 409: the record's state does not allow it yet, or any more)."""
-
-    def __init__(
-        self, message: str, *, reasons: tuple[str, ...], status: int, hint: str | None = None
-    ) -> None:
-        super().__init__(message, reasons=reasons, hint=hint)
-        self.status = status
 
 
 @dataclass(frozen=True)
@@ -233,8 +220,10 @@ class BatchService:
             evidence_problems=verify_batch_evidence(self.service.data_dir, self.public, record),
             trusted_keys=[self.public],
         )
-        status = _status_of(gate, caller_roles=principal.roles, role=QA_REVIEWER, policy_denied=not allowed)
-        decision = gate if allowed else _with(gate, why)
+        status = refusal_status(
+            gate, caller_roles=principal.roles, role=QA_REVIEWER, policy_denied=not allowed
+        )
+        decision = gate if allowed else with_reasons(gate, why)
         service = self.service
 
         def sign() -> tuple[Any, int]:
@@ -250,7 +239,7 @@ class BatchService:
                     session_id=session_id,
                 )
             except AccessDenied as exc:
-                raise _refused(exc, decision, status) from None
+                raise refusal(exc, decision, status) from None
 
         _, leaf = self._sign(sign)
         return {**decision.to_json(), "signature_leaf": leaf}
@@ -281,7 +270,7 @@ class BatchService:
             assessments=closing_assessments(record.findings, audit, signatures, trusted_keys=[self.public]),
             trusted_keys=[self.public],
         )
-        status = _status_of(
+        status = refusal_status(
             decision, caller_roles=principal.roles, role=QA_APPROVER, policy_denied=not allowed
         )
 
@@ -299,7 +288,7 @@ class BatchService:
                     session_id=session_id,
                 )
             except AccessDenied as exc:
-                raise _refused(exc, decision, status) from None
+                raise refusal(exc, decision, status) from None
 
         _, leaf = self._sign(sign)
         return {**decision.to_json(), "signature_leaf": leaf}
@@ -482,43 +471,3 @@ class BatchService:
                 for path in sorted(out.iterdir()):
                     archive.write(path, f"{batch_id}/{path.name}")
         return buffer.getvalue()
-
-
-def _with(decision: ReleaseDecision, extra: Iterable[str]) -> ReleaseDecision:
-    more = tuple(extra)
-    if not more:
-        return decision
-    return ReleaseDecision(
-        decision.batch_id, decision.action, decision.actor, decision.digest, decision.reasons + more
-    )
-
-
-def _status_of(
-    gate: ReleaseDecision, *, caller_roles: tuple[str, ...], role: str, policy_denied: bool
-) -> int:
-    """403 when the person may not (no such role, the reviewer releasing, or only the policy says no);
-    409 when the record's state does not allow it (not completed, not reviewed, released already,
-    reviewed by this person already, an open finding, evidence in doubt)."""
-    if role not in caller_roles or any("a different person must" in r for r in gate.reasons):
-        return 403
-    if gate.reasons:
-        return 409
-    return 403 if policy_denied else 409
-
-
-def _refused(exc: AccessDenied, decision: ReleaseDecision, status: int) -> AsepticError:
-    if decision.allowed:  # the gate allowed it: a signature component was refused (wrong password...)
-        return BatchRefused(exc.message, reasons=exc.reasons or (exc.message,), status=403)
-    return BatchRefused(exc.message, reasons=exc.reasons or decision.reasons, status=status)
-
-
-def refusal_json(exc: BatchRefused) -> dict[str, Any]:
-    """The JSON error body of a refusal (as the API's error table renders every other error)."""
-    return {
-        "error": {
-            "type": type(exc).__name__,
-            "message": exc.message,
-            "hint": exc.hint,
-            "reasons": list(exc.reasons),
-        }
-    }
