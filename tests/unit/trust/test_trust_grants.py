@@ -3,6 +3,9 @@ policy), expire on their own, revoke; the enforcement point sets ``elevated`` it
 
 from __future__ import annotations
 
+import os
+import shutil
+import sqlite3
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -11,7 +14,7 @@ import pytest
 from trust_support import AuditList
 
 from aseptic.clock import SimClock
-from aseptic.errors import AccessDenied, InputError
+from aseptic.errors import AccessDenied, BackendError, InputError
 from aseptic.trust import (
     AccessRequest,
     DecisionLog,
@@ -22,6 +25,7 @@ from aseptic.trust import (
     PolicyDecisionPoint,
     Principal,
     RequestContext,
+    _grant_store,
     plant_entities,
 )
 
@@ -267,3 +271,56 @@ def test_revocation_is_decided_by_the_policies_for_approver_and_reviewer_roles(
         decision = pep.pdp.decide(request, [revoker.to_entity(), grants.get(grant.grant_id).to_entity()])
         assert decision.allowed and decision.policy_ids == (policy,)
         assert grants.revoke(grant.grant_id, revoker, _context(clock.now()), pep).revoked_by == revoker.name
+
+
+def test_a_change_in_the_same_timestamp_tick_is_seen_on_the_next_request(
+    tmp_path: Path, pep: EnforcementPoint, grants: GrantStore, clock: SimClock, findings: AuditList
+) -> None:
+    """The store watches SQLite's change counter, not the file's mtime and size: a revocation by
+    another process is seen even when the file keeps its size and its timestamp (ADR 0363)."""
+    grant = grants.request(ALICE, "write_setpoint", SETPOINT, REASON, 900, clock.now())
+    grants.approve(grant.grant_id, ERIN, _context(clock.now()), pep)
+    assert pep.authorize(_out_of_range_write(clock.now()), _extra(ALICE)).allowed
+    before = grants.path.stat()
+    with GrantStore.open(tmp_path / "data", audit=AuditList(), findings=findings) as other:
+        other.revoke(grant.grant_id, ALICE, _context(clock.now()), pep)
+    os.utime(grants.path, ns=(before.st_atime_ns, before.st_mtime_ns))  # as if in the same tick
+    after = grants.path.stat()
+    same = (after.st_mtime_ns, after.st_size, after.st_ino) == (
+        before.st_mtime_ns,
+        before.st_size,
+        before.st_ino,
+    )
+    assert same  # what an mtime/size/inode check would see: nothing
+    assert not pep.authorize(_out_of_range_write(clock.now()), _extra(ALICE)).allowed
+
+
+@pytest.mark.parametrize("how", ["replaced", "removed", "wal"])
+def test_a_grant_store_changed_under_the_service_fails_closed(
+    tmp_path: Path,
+    how: str,
+    pep: EnforcementPoint,
+    grants: GrantStore,
+    clock: SimClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A file replaced or removed under the running store, or switched to WAL mode (its change
+    counter stops), denies every request with a clear error instead of answering from stale grants."""
+    monkeypatch.setattr(_grant_store, "_RESTAT_S", 0.0)
+    request = _out_of_range_write(clock.now())
+    assert not pep.authorize(request, _extra(ALICE)).allowed
+    if how == "replaced":
+        copy = tmp_path / "copy.db"
+        shutil.copyfile(grants.path, copy)
+        os.replace(copy, grants.path)
+        match = "was replaced"
+    elif how == "removed":
+        grants.path.unlink()
+        match = "removed"
+    else:
+        with sqlite3.connect(grants.path) as conn:
+            conn.execute("PRAGMA journal_mode=WAL")
+        match = "rollback-journal"
+    for _ in range(2):  # and it stays failed
+        with pytest.raises(BackendError, match=match):
+            pep.authorize(request, _extra(ALICE))
