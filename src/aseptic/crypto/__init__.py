@@ -2,6 +2,7 @@
 
 from aseptic.crypto._backend import is_pqc_backend_available, require_pqc_backend
 from aseptic.crypto._hybrid import ALGORITHMS, ED25519, ED25519_ML_DSA_65
+from aseptic.crypto._key_files import read_public_key
 from aseptic.crypto._keys import KeyId, PublicKey, SigningKey, key_id_of
 from aseptic.crypto._passphrase import (
     PASSPHRASE_ENV,
@@ -9,7 +10,7 @@ from aseptic.crypto._passphrase import (
     Passphrase,
     passphrase_from_environment,
 )
-from aseptic.crypto._store import ECDSA_P256, SITE_KEY, KeyStore, read_public_key
+from aseptic.crypto._store import ECDSA_P256, SITE_KEY, KeyStore
 from aseptic.crypto._token_config import PIN_ENV as PKCS11_PIN_ENV
 from aseptic.crypto._token_config import PIN_FILE_ENV as PKCS11_PIN_FILE_ENV
 from aseptic.crypto._token_config import TokenConfig

@@ -5,11 +5,13 @@ key-encryption key when the store has a passphrase (``_sealed.py``), else PKCS#8
 Both kinds load, so stores written before encryption keep working. ``NAME.pub`` holds
 ``<algorithm> <hex>``. ``rotate`` moves the old key to ``retired/NAME.<algorithm>.<hex16>.key``
 (and ``.pub``), where it stays loadable. See docs/crypto.md and ADR 0090.
+
+The other files of the store (``.pub`` files, retired-key names, ``pkcs11.json``, atomic
+replacement) are read and written by ``_key_files.py``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -23,6 +25,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from aseptic.crypto._hybrid import ALGORITHMS, ED25519
+from aseptic.crypto._key_files import (
+    read_public_key,
+    read_token_file,
+    replace_file,
+    retired_stem,
+    write_public_key,
+)
 from aseptic.crypto._keys import KeyId, PublicKey, SigningKey
 from aseptic.crypto._passphrase import Passphrase, passphrase_from_environment
 from aseptic.crypto._sealed import FAST_SCRYPT_N, is_sealed, seal, unseal
@@ -97,7 +106,7 @@ class KeyStore:
         env = os.environ if environ is None else environ
         # Tests only (docs/crypto.md): the minimum scrypt cost loading accepts, 16 MiB instead of 128.
         self._scrypt_n = FAST_SCRYPT_N if env.get(INSECURE_TEST_KDF_ENV) == "1" else None
-        self._token = _read_token_file(directory / TOKEN_FILE)
+        self._token = read_token_file(directory / TOKEN_FILE)
         self._session: TokenSession | None = None
 
     @classmethod
@@ -129,7 +138,7 @@ class KeyStore:
         try:
             directory.mkdir(parents=True, exist_ok=True, mode=0o700)
             if token is not None:
-                existing = _read_token_file(directory / TOKEN_FILE)
+                existing = read_token_file(directory / TOKEN_FILE)
                 if existing is not None and (existing.module, existing.token_label) != (
                     token.module,
                     token.token_label,
@@ -145,9 +154,9 @@ class KeyStore:
 
                     open_token(token, environ)
                     text = json.dumps(token.to_json(), indent=2) + "\n"
-                    _replace_file(directory / TOKEN_FILE, text.encode("utf-8"), mode=0o600)
+                    replace_file(directory / TOKEN_FILE, text.encode("utf-8"), mode=0o600)
             if insecure_no_passphrase and not (directory / INSECURE_FILE).is_file():
-                _replace_file(directory / INSECURE_FILE, _INSECURE_NOTE, mode=0o600)
+                replace_file(directory / INSECURE_FILE, _INSECURE_NOTE, mode=0o600)
         except OSError as exc:
             raise BackendError(f"cannot create key directory {directory}: {exc.strerror}") from None
         return cls(directory, passphrase, environ=environ)
@@ -207,7 +216,7 @@ class KeyStore:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-        _write_public(self.directory / f"{name}.pub", key.public)
+        write_public_key(self.directory / f"{name}.pub", key.public)
         return key
 
     def _new_key(self, name: str, algorithm: str, *, exportable: bool) -> tuple[SigningKey, bytes]:
@@ -358,7 +367,7 @@ class KeyStore:
             else:
                 sealed_bytes = self._key_file_bytes(SigningKey.from_pem(data, source=str(path)))
             try:
-                _replace_file(path, sealed_bytes, mode=0o600)
+                replace_file(path, sealed_bytes, mode=0o600)
             except OSError as exc:
                 raise BackendError(f"cannot seal {path}: {exc.strerror}") from None
             sealed.append(str(path.relative_to(self.directory)))
@@ -384,14 +393,14 @@ class KeyStore:
             name, algorithm if algorithm is not None else old.algorithm, exportable=not old.in_token
         )
         path, retired_dir = self._path(name), self.directory / RETIRED
-        retired = retired_dir / f"{_retired_stem(name, old.key_id)}.key"
+        retired = retired_dir / f"{retired_stem(name, old.key_id)}.key"
         try:
             retired_dir.mkdir(mode=0o700, exist_ok=True)
             if not retired.exists():
                 os.link(path, retired)  # the same bytes (still sealed if they were), atomically
-            _write_public(retired.with_suffix(".pub"), old.public)
-            _replace_file(path, new_data, mode=0o600)
-            _write_public(self.directory / f"{name}.pub", new.public)
+            write_public_key(retired.with_suffix(".pub"), old.public)
+            replace_file(path, new_data, mode=0o600)
+            write_public_key(self.directory / f"{name}.pub", new.public)
         except OSError as exc:
             raise BackendError(f"cannot rotate key {name!r} in {self.directory}: {exc.strerror}") from None
         return new
@@ -413,7 +422,7 @@ class KeyStore:
         self._path(name)
         if ":" not in key_id or key_id.split(":", 1)[0] not in ALGORITHMS:
             raise ConfigError(f"{key_id!r} is not a key id (<algorithm>:<16 hex>)")
-        path = self.directory / RETIRED / f"{_retired_stem(name, KeyId(key_id))}.key"
+        path = self.directory / RETIRED / f"{retired_stem(name, KeyId(key_id))}.key"
         try:
             data = path.read_bytes()
         except FileNotFoundError:
@@ -440,71 +449,3 @@ def _is_p256_pem(pem: bytes) -> bool:
     except InputError:
         return False
     return True
-
-
-def _retired_stem(name: str, key_id: KeyId) -> str:
-    algorithm, digest = key_id.split(":", 1)
-    if not re.fullmatch(r"[0-9a-f]{16}", digest):
-        raise ConfigError(f"{key_id!r} is not a key id (<algorithm>:<16 hex>)")
-    return f"{name}.{algorithm}.{digest}"
-
-
-def _replace_file(path: Path, data: bytes, *, mode: int) -> None:
-    """Write ``data`` to ``path`` atomically: a temporary file, fsync, rename, fsync the directory."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    with contextlib.suppress(FileNotFoundError):
-        temporary.unlink()
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
-
-
-def _write_public(path: Path, public: PublicKey) -> None:
-    _replace_file(path, f"{public.algorithm} {public.raw.hex()}\n".encode("ascii"), mode=0o644)
-
-
-def read_public_key(path: Path) -> PublicKey:
-    """Read a public key file written by the key store (``<algorithm> <hex>``).
-
-    Raises:
-        ConfigError: the file is missing or malformed.
-    """
-    try:
-        text = path.read_text(encoding="ascii").strip()
-        algorithm, hex_raw = text.split()
-        return PublicKey.from_raw(algorithm, bytes.fromhex(hex_raw))
-    except FileNotFoundError:
-        raise ConfigError(f"public key file {path} does not exist") from None
-    except (ValueError, UnicodeDecodeError):
-        raise ConfigError(
-            f"public key file {path} is malformed",
-            hint=f"expected one line '<algorithm> <hex>', algorithm one of {ALGORITHMS}",
-        ) from None
-
-
-def _read_token_file(path: Path) -> TokenConfig | None:
-    """The token configuration of a token-backed store, or None.
-
-    Raises:
-        ConfigError: the file exists but is unreadable or malformed.
-    """
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"cannot read PKCS#11 token configuration {path}: {exc}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: not a PKCS#11 token configuration (expected a JSON object)")
-    try:
-        return TokenConfig.from_json(data, source=str(path))
-    except InputError as exc:
-        raise ConfigError(exc.message) from None

@@ -6,6 +6,11 @@ change is rolled back, so the ledger never misses a change to who may do what. P
 only as argon2id hashes; TOTP secrets are kept so codes can be checked (encryption at rest under a
 key-encryption key is planned with the crypto work). Every check reads the store, so a disable or
 revocation takes effect on the next request.
+
+``IdentityStore`` is one class in three modules: this one (opening, the transaction helper,
+enrolment, users, devices and services), ``_sessions.py`` (authentication and session tokens) and
+``_signing.py`` (lockout and e-signing). ``Principal`` and ``AuditSink`` live in ``_principal.py``
+and are re-exported here.
 """
 
 from __future__ import annotations
@@ -17,22 +22,21 @@ import os
 import re
 import secrets
 import sqlite3
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from aseptic.clock import format_rfc3339
-from aseptic.crypto import PublicKey, SigningKey
-from aseptic.errors import AccessDenied, BackendError, ConfigError, InputError
-from aseptic.trust._entities import DEVICE_ROLES, SERVICE_ROLES, USER_ROLES, principal_entity
+from aseptic.errors import AccessDenied, BackendError, ConfigError
+from aseptic.trust._entities import DEVICE_ROLES, SERVICE_ROLES, USER_ROLES
 from aseptic.trust._lockout import LOCKOUT_DDL, LockoutPolicy
 from aseptic.trust._password import hash_password
+from aseptic.trust._principal import AuditSink, Principal
+from aseptic.trust._sessions import SessionMixin
 from aseptic.trust._signing import LockoutMixin
-from aseptic.trust._token import DEFAULT_TOKEN_LIFETIME_S, issue_token, verify_token
-from aseptic.trust._totp import TotpEnrolment, new_totp_secret, verify_totp
+from aseptic.trust._totp import TotpEnrolment, new_totp_secret
 
 __all__ = ["ENROLMENT_TOKEN_FILE", "IDENTITY_DB", "AuditSink", "IdentityStore", "Principal"]
 
@@ -40,9 +44,6 @@ IDENTITY_DB = "identity.db"
 ENROLMENT_TOKEN_FILE = "enrolment-token"  # noqa: S105 - a file name, not a secret
 _NAME = re.compile(r"^[a-z][a-z0-9_.-]{0,62}$")
 _ROLES = {"User": USER_ROLES, "Device": DEVICE_ROLES, "Service": SERVICE_ROLES}
-
-# Something that logs an audit entry durably enough (a DecisionLog, or Ledger.append_finding).
-AuditSink = Callable[[Mapping[str, Any]], object]
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS principals (
@@ -62,35 +63,11 @@ CREATE TABLE IF NOT EXISTS certificates (fingerprint TEXT PRIMARY KEY, name TEXT
 """
 
 
-@dataclass(frozen=True)
-class Principal:
-    """A user, device or service as the store knows it now."""
-
-    name: str
-    kind: str
-    roles: tuple[str, ...]
-    areas: tuple[str, ...]
-    active: bool
-
-    def to_entity(self) -> dict[str, Any]:
-        """This principal as a Cedar entity (for ``PolicyDecisionPoint.decide(..., extra=)``)."""
-        return principal_entity(self.kind, self.name, self.roles, active=self.active, areas=self.areas)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "kind": self.kind,
-            "roles": list(self.roles),
-            "areas": list(self.areas),
-            "active": self.active,
-        }
-
-
 def _token_hash(token: str) -> str:
     return hashlib.sha256(token.strip().encode("utf-8")).hexdigest()
 
 
-class IdentityStore(LockoutMixin):
+class IdentityStore(SessionMixin, LockoutMixin):
     """Who exists, with which roles, and how they prove it. Open with ``IdentityStore.open``."""
 
     def __init__(
@@ -419,105 +396,3 @@ class IdentityStore(LockoutMixin):
             "SELECT name, kind, roles, areas, active FROM principals ORDER BY kind, name"
         ).fetchall()
         return tuple(self._principal(row) for row in rows)
-
-    # -- authentication and sessions --------------------------------------------------------------
-
-    def authenticate(self, name: str, password: str, totp_code: str, now: datetime) -> Principal:
-        """Check a user's password and TOTP code (a used code's step is stored: no replay).
-
-        Failed attempts of a known user are counted; a burst locks the user (``lockout``).
-
-        Raises:
-            AccessDenied: unknown user, wrong password or code, replayed code, disabled or locked user.
-        """
-        row = self._checked_row(name, password, now)
-        try:
-            step = verify_totp(row[6], totp_code, now, last_step=row[7], who=name)
-        except AccessDenied:
-            self._failed(name, now)
-            raise
-        if not row[4]:
-            raise AccessDenied(f"authentication failed for {name!r}: user is disabled", reasons=("disabled",))
-        updated = self._conn.execute(
-            "UPDATE principals SET totp_last_step = ? WHERE name = ? AND (totp_last_step IS NULL"
-            " OR totp_last_step < ?)",
-            (step, name, step),
-        ).rowcount
-        if updated != 1:  # another login used the same code between our read and this write
-            raise AccessDenied(
-                f"authentication failed for {name!r}: TOTP code already used", reasons=("replay",)
-            )
-        return self._principal(row)
-
-    def login(
-        self,
-        name: str,
-        password: str,
-        totp_code: str,
-        *,
-        key: SigningKey,
-        now: datetime,
-        lifetime_s: int = DEFAULT_TOKEN_LIFETIME_S,
-    ) -> str:
-        """Authenticate a user and issue a session token (its wire form).
-
-        Every attempt is an audit entry (``{"entry": "authentication", "subject", "result",
-        "reason" | "token_id", "time"}``, never a secret), so that failed logins are evidence and
-        repeated failures can be found later.
-
-        Raises:
-            AccessDenied: authentication failed (see ``authenticate``).
-        """
-        attempt = {"entry": "authentication", "subject": name[:64], "time": format_rfc3339(now)}
-        try:
-            principal = self.authenticate(name, password, totp_code, now)
-        except AccessDenied as exc:
-            self._audit({**attempt, "result": "refused", "reason": "; ".join(exc.reasons) or exc.message})
-            raise
-        text, token = issue_token(
-            key,
-            subject=principal.name,
-            kind=principal.kind,
-            roles=principal.roles,
-            now=now,
-            lifetime_s=lifetime_s,
-        )
-        self._audit({**attempt, "result": "session_issued", "token_id": token.token_id})
-        return text
-
-    def verify_session(self, token: str, *, public_key: PublicKey, now: datetime) -> Principal:
-        """The principal a token stands for, as the store knows it *now*.
-
-        Raises:
-            InputError: malformed token.
-            SignatureError: forged token.
-            AccessDenied: expired or revoked token; unknown or disabled subject; a role in the token
-                that the subject no longer holds.
-        """
-        session = verify_token(token, public_key, now)
-        if self._conn.execute("SELECT 1 FROM revoked_tokens WHERE jti = ?", (session.token_id,)).fetchone():
-            raise AccessDenied(f"session token {session.token_id} was revoked", reasons=("revoked token",))
-        row = self._row(session.subject)
-        if row is None or row[1] != session.kind:
-            raise AccessDenied(f"session token names unknown {session.kind} {session.subject!r}")
-        principal = self._principal(row)
-        if not principal.active:
-            raise AccessDenied(f"{principal.kind} {principal.name!r} is disabled", reasons=("disabled",))
-        removed = sorted(set(session.roles) - set(principal.roles))
-        if removed:
-            raise AccessDenied(
-                f"session token of {principal.name!r} carries roles {removed} no longer held",
-                reasons=("roles changed",),
-                hint="log in again",
-            )
-        return principal
-
-    def revoke_token(self, token_id: str, *, actor: str, now: datetime) -> None:
-        """Refuse the token ``token_id`` from the next check on."""
-        if not re.fullmatch(r"[0-9a-f]{32}", token_id):
-            raise InputError(f"token id {token_id!r} is not 32 hex digits")
-        entry = {"change": "token_revoked", "token_id": token_id, "actor": actor, "time": format_rfc3339(now)}
-        with self._change(entry) as conn:
-            conn.execute(
-                "INSERT OR IGNORE INTO revoked_tokens VALUES (?, ?)", (token_id, format_rfc3339(now))
-            )
