@@ -263,7 +263,11 @@ class GrantStore:
     def _refresh(self) -> None:
         """Reload the index if the database changed (see the module docstring); no system call
         unless the change counter moved or the once-a-second check of the path is due."""
-        if self._header[_HEAD] != self._head or time.monotonic() >= self._restat_at:
+        try:
+            changed = self._header[_HEAD] != self._head
+        except ValueError:  # the mapping is closed: ``close`` has run
+            raise BackendError(f"grant store {self.path} is closed") from None
+        if changed or time.monotonic() >= self._restat_at:
             self._check()
 
     def _check(self) -> None:

@@ -324,3 +324,9 @@ def test_a_grant_store_changed_under_the_service_fails_closed(
     for _ in range(2):  # and it stays failed
         with pytest.raises(BackendError, match=match):
             pep.authorize(request, _extra(ALICE))
+
+
+def test_a_closed_grant_store_answers_with_a_backend_error(grants: GrantStore, clock: SimClock) -> None:
+    grants.close()
+    with pytest.raises(BackendError, match="closed"):
+        grants.elevation(EntityRef("User", "alice"), "write_setpoint", SETPOINT, lambda ref: (), clock.now())
