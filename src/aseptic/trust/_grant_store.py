@@ -6,25 +6,17 @@ Opening break-glass also logs a ``finding`` (T0859 Valid Accounts). The enforcem
 ``elevation`` on every request; it answers from an in-memory index of approved grants, reloaded
 whenever the database changes (another process - the CLI - may approve or revoke while the API runs).
 
-How a change is noticed without a system call per request (ADR 0363): the store keeps a read-only
-shared mapping of the database's first bytes and compares SQLite's *file change counter* (header
-offset 24), which every committing connection increments in a rollback-journal database, with the
-value it last loaded at. A commit by any process is therefore seen by the next request, even within
-the file system's timestamp granularity (an mtime/size check could miss a same-size change in the
-same tick). Once a second the path is also ``stat``ed: a file replaced or removed under the running
-store (which SQLite's open connection would not follow) fails every lookup with ``BackendError``
-(a deny) until the service is restarted; so does a database switched to WAL mode, whose counter no
-longer moves.
+A change is noticed without a system call per request: ``ChangeWatch`` follows SQLite's file change
+counter through a read-only mapping of the header, and a replaced, removed or WAL-mode file fails
+every lookup closed until a restart (ADR 0363).
 """
 
 from __future__ import annotations
 
-import mmap
 import os
 import secrets
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
@@ -34,6 +26,7 @@ from typing import Any, Protocol
 
 from aseptic.clock import format_rfc3339, parse_rfc3339
 from aseptic.errors import AccessDenied, BackendError, InputError
+from aseptic.trust._change_watch import ChangeWatch
 from aseptic.trust._findings import access_finding
 from aseptic.trust._grant import (
     MAX_BREAKGLASS_S,
@@ -49,11 +42,6 @@ __all__ = ["GRANT_DB", "FindingSink", "GrantStore"]
 
 GRANT_DB = "grants.db"
 
-# SQLite's header, bytes 18-27: write and read format versions (1: rollback journal, 2: WAL), the page
-# reserve, three payload fractions and the 4-byte file change counter (offset 24).
-_HEAD = slice(18, 28)
-_ROLLBACK = b"\x01\x01"
-_RESTAT_S = 1.0  # how often the path is stat()ed for a replaced or removed file
 
 FindingSink = Callable[[Mapping[str, Any]], object]
 
@@ -115,27 +103,6 @@ def _grant(row: tuple[Any, ...]) -> Grant:
     )
 
 
-def _map_header(path: Path) -> tuple[tuple[int, int], mmap.mmap]:
-    """The file's (device, inode) and a read-only shared mapping of its first 100 bytes (SQLite's
-    header: a committed database file always has them; SQLite never truncates below its first page).
-
-    Raises:
-        BackendError: the file cannot be opened or mapped, or is shorter than a SQLite header.
-    """
-    try:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            stat = os.fstat(fd)
-            if stat.st_size < 100:
-                raise BackendError(f"grant store {path}: {stat.st_size} bytes, not a SQLite database")
-            header = mmap.mmap(fd, 100, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ)
-        finally:
-            os.close(fd)
-    except OSError as exc:
-        raise BackendError(f"cannot map grant store {path}: {exc.strerror}") from None
-    return (stat.st_dev, stat.st_ino), header
-
-
 def _row(grant: Grant) -> tuple[Any, ...]:
     def when(value: datetime | None) -> str | None:
         return None if value is None else format_rfc3339(value)
@@ -170,10 +137,7 @@ class GrantStore:
         self._audit = audit
         self._findings = findings
         self._lock = threading.RLock()
-        self._file_id, self._header = _map_header(path)
-        self._head = b""  # the header bytes the index was loaded at
-        self._restat_at = 0.0
-        self._broken: BackendError | None = None
+        self._watch = ChangeWatch(path, "grant store")
         self._by_requester: dict[str, tuple[Grant, ...]] = {}
         self._reload()
 
@@ -202,7 +166,7 @@ class GrantStore:
     def close(self) -> None:
         with self._lock:
             self._conn.close()
-            self._header.close()
+            self._watch.close()
 
     def __enter__(self) -> GrantStore:
         return self
@@ -261,54 +225,26 @@ class GrantStore:
         return None
 
     def _refresh(self) -> None:
-        """Reload the index if the database changed (see the module docstring); no system call
-        unless the change counter moved or the once-a-second check of the path is due."""
-        try:
-            changed = self._header[_HEAD] != self._head
-        except ValueError:  # the mapping is closed: ``close`` has run
-            raise BackendError(f"grant store {self.path} is closed") from None
-        if changed or time.monotonic() >= self._restat_at:
-            self._check()
+        """Reload the index if the database changed (ADR 0363); no system call unless a commit
+        moved the change counter or the once-a-second check of the path is due.
 
-    def _check(self) -> None:
-        with self._lock:
-            if self._broken is None:
-                try:
-                    stat = os.stat(self._path_text)
-                except OSError as exc:
-                    self._broken = BackendError(
-                        f"grant store {self.path}: {exc.strerror} (removed while the service runs)",
-                        hint="restore the file and restart the service",
-                    )
-                else:
-                    if (stat.st_dev, stat.st_ino) != self._file_id:
-                        self._broken = BackendError(
-                            f"grant store {self.path} was replaced while the service runs: its open"
-                            " connection still reads the old file",
-                            hint="restart the service to use the new file",
-                        )
-            if self._broken is not None:
-                raise self._broken
-            self._restat_at = time.monotonic() + _RESTAT_S
-            if self._header[_HEAD] != self._head:
-                self._reload()
+        Raises:
+            BackendError: the store is closed, or its file was replaced, removed or switched to WAL.
+        """
+        if self._watch.due():
+            with self._lock:
+                if self._watch.check():
+                    self._reload()
 
     def _reload(self) -> None:
         with self._lock:
-            head = self._header[_HEAD]  # read before the grants: a commit after it moves it again
-            if head[:2] != _ROLLBACK:
-                self._broken = BackendError(
-                    f"grant store {self.path} is not in rollback-journal mode (header {head[:2].hex()}):"
-                    " its change counter no longer tracks commits, so revocations could be missed",
-                    hint="restart the service (it sets the rollback journal when it opens the store)",
-                )
-                raise self._broken
+            head = self._watch.current()  # before the grants: a commit after it moves it again
             grants = self._select("WHERE approved IS NOT NULL AND revoked IS NULL")
             index: dict[str, list[Grant]] = {}
             for grant in grants:
                 index.setdefault(grant.requester, []).append(grant)
             self._by_requester = {name: tuple(found) for name, found in index.items()}
-            self._head = head
+            self._watch.loaded(head)
 
     # -- changes ----------------------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ from aseptic.trust import (
     PolicyDecisionPoint,
     Principal,
     RequestContext,
-    _grant_store,
+    _change_watch,
     plant_entities,
 )
 
@@ -306,7 +306,7 @@ def test_a_grant_store_changed_under_the_service_fails_closed(
 ) -> None:
     """A file replaced or removed under the running store, or switched to WAL mode (its change
     counter stops), denies every request with a clear error instead of answering from stale grants."""
-    monkeypatch.setattr(_grant_store, "_RESTAT_S", 0.0)
+    monkeypatch.setattr(_change_watch, "RESTAT_S", 0.0)
     request = _out_of_range_write(clock.now())
     assert not pep.authorize(request, _extra(ALICE)).allowed
     if how == "replaced":
