@@ -153,7 +153,7 @@ class RedundancyDetector:
         k: float = REFERENCE_K,
         arl_h: float = ARL_H,
         margin: float = MARGIN,
-        trend: bool = True,
+        trend: bool = False,
         trend_window_h: float = TREND_WINDOW_H,
         name: str = "redundancy",
     ) -> None:
