@@ -25,6 +25,15 @@ What the wander costs: the filter follows a slow offset, so it also absorbs part
 (about ``wander / noise`` of the gap per sample); a plant with steadier check elements detects
 sooner (ADR 0400 gives the measured sensitivity).
 
+Optional second statistic (``trend=True``, ADR 0401; off by default): ``<name>.trend``, per pair the
+Willsky-Jones GLR for a ramp on the difference since an onset in the last ``trend_window_h`` hours,
+its signature computed from the pair's own filter gains (``_trend.py``), 1 dof; limit: the level
+crossed upward once per ``arl_h`` hours on white innovations through those gains (a seeded
+simulation) or ``margin`` x its highest clean training value, whichever is larger. It has no dead
+zone (a ramp sized under the CUSUM's ``k`` still accumulates) but on the twin's in-loop ramp and
+geometric attacks it was never sooner than the CUSUM, so it is not on: the filter's absorption is
+information lost, not a CUSUM weakness (ADR 0401 measures the oracle bound).
+
 Contributions name the loop tag first (two thirds of its pair's share), then the check tag (one
 third): the two disagree, and which one lies is not decided by two elements alone, but the loop's
 reading is the one an attacker gains by falsifying. One pair disagreeing suggests T0856 (a spoofed
