@@ -24,7 +24,7 @@ from aseptic.detect._align import Alignment
 from aseptic.detect._codec import _decode_array, _encode_array, _finite
 from aseptic.detect._detector import FloatArray
 from aseptic.detect._physics import BALANCED, LOOPS, PhysicsDetector
-from aseptic.detect._redundancy import RedundancyDetector, redundant_pairs
+from aseptic.detect._redundancy import TREND_WINDOW_H, RedundancyDetector, redundant_pairs
 from aseptic.detect._replay import ReplayDetector
 from aseptic.detect._stale import StaleValueDetector
 from aseptic.detect._store import _recorded_digest, _write_atomic, digest_path, model_digest
@@ -171,6 +171,12 @@ def _tags(meta: Any, key: str = "tags") -> tuple[str, ...]:
     return tuple(tags)
 
 
+def _flag(value: Any, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be true or false (got {value!r})")
+    return value
+
+
 def _int(meta: Any, key: str, low: int) -> int:
     v = meta[key]
     if isinstance(v, bool) or not isinstance(v, int) or v < low:
@@ -279,6 +285,9 @@ def _build_redundancy(meta: Any, arrays: dict[str, FloatArray], name: str) -> Re
         k=_finite(meta["k"], "k"),
         arl_h=_finite(meta["arl_h"], "arl_h"),
         margin=_finite(meta["margin"], "margin"),
+        # Files written before ADR 0401 have no trend test: they load as the CUSUM alone.
+        trend=_flag(meta.get("trend", False), "trend"),
+        trend_window_h=_finite(meta.get("trend_window_h", TREND_WINDOW_H), "trend_window_h"),
         name=name,
     )
     r.pairs = tuple(checked)
@@ -293,6 +302,10 @@ def _build_redundancy(meta: Any, arrays: dict[str, FloatArray], name: str) -> Re
     r.step_h = _finite(meta["step_h"], "step_h")
     if r.limit <= 0 or r.step_h <= 0:
         raise ValueError("limit and step_h must be positive")
+    if r.limits().get("trend") is not None:
+        r.trend_limit = _finite(meta["trend_limit"], "trend_limit")
+        if r.trend_limit <= 0:
+            raise ValueError("trend_limit must be positive")
     r._fitted = True
     r.reset()
     return r

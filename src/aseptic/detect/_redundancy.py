@@ -25,6 +25,15 @@ What the wander costs: the filter follows a slow offset, so it also absorbs part
 (about ``wander / noise`` of the gap per sample); a plant with steadier check elements detects
 sooner (ADR 0400 gives the measured sensitivity).
 
+Optional second statistic (``trend=True``, ADR 0401; off by default): ``<name>.trend``, per pair the
+Willsky-Jones GLR for a ramp on the difference since an onset in the last ``trend_window_h`` hours,
+its signature computed from the pair's own filter gains (``_trend.py``), 1 dof; limit: the level
+crossed upward once per ``arl_h`` hours on white innovations through those gains (a seeded
+simulation) or ``margin`` x its highest clean training value, whichever is larger. It has no dead
+zone (a ramp sized under the CUSUM's ``k`` still accumulates) but on the twin's in-loop ramp and
+geometric attacks it was never sooner than the CUSUM, so it is not on: the filter's absorption is
+information lost, not a CUSUM weakness (ADR 0401 measures the oracle bound).
+
 Contributions name the loop tag first (two thirds of its pair's share), then the check tag (one
 third): the two disagree, and which one lies is not decided by two elements alone, but the loop's
 reading is the one an attacker gains by falsifying. One pair disagreeing suggests T0856 (a spoofed
@@ -50,6 +59,7 @@ from aseptic.detect._detector import (
     Score,
     as_float,
 )
+from aseptic.detect._trend import TrendGlr, trend_limit
 from aseptic.errors import InputError
 from aseptic.twin import TAGS
 
@@ -59,6 +69,7 @@ MIN_FIT_H = 5.0
 REFERENCE_K = 0.75
 ARL_H = 4000.0  # nominal hours between false alarms per pair (0.025 per 100 batch-h)
 MARGIN = 1.0
+TREND_WINDOW_H = 20.0  # onsets the ramp GLR searches: the last 20 h (ADR 0401)
 PRESENT_SHARE = 0.95  # a pair is watched when both elements are finite in this share of samples
 _MAD_TO_SD = 1.4826
 LOOP_PART = 2.0 / 3.0  # of a pair's share: the loop reading, the one worth falsifying
@@ -116,6 +127,10 @@ class _Filter:
         self._p_pred = f @ self.p @ f.T + np.array([[self.q * dt, 0.0], [0.0, 0.0]])
         return float(self._x_pred[0]), float(self._p_pred[0, 0]) + self.r
 
+    def gain(self) -> FloatArray:
+        """The gain the next ``update`` applies to the innovation (after ``predict``)."""
+        return np.asarray(self._p_pred[:, 0] / (self._p_pred[0, 0] + self.r), dtype=np.float64)
+
     def update(self, t: float, d: float) -> None:
         """Take the difference ``d`` measured at ``t`` (after ``predict(t)``)."""
         self.n += 1
@@ -125,7 +140,7 @@ class _Filter:
             self.p[0, 0] = self.r
             self.t = t
             return
-        gain = self._p_pred[:, 0] / (self._p_pred[0, 0] + self.r)
+        gain = self.gain()
         self.x = self._x_pred + gain * (d - self._x_pred[0])
         self.p = self._p_pred - np.outer(gain, self._p_pred[0, :])
         self.t = t
@@ -147,14 +162,22 @@ class RedundancyDetector:
         k: float = REFERENCE_K,
         arl_h: float = ARL_H,
         margin: float = MARGIN,
+        trend: bool = False,
+        trend_window_h: float = TREND_WINDOW_H,
         name: str = "redundancy",
     ) -> None:
-        for label, value in (("min_fit_h", min_fit_h), ("k", k), ("arl_h", arl_h)):
+        for label, value in (
+            ("min_fit_h", min_fit_h),
+            ("k", k),
+            ("arl_h", arl_h),
+            ("trend_window_h", trend_window_h),
+        ):
             if not value > 0:
                 raise ValueError(f"{label} must be positive (got {value})")
         if margin < 1.0:
             raise ValueError(f"margin must be at least 1 (got {margin})")
         self._min_fit_h, self._k, self._arl_h, self._margin = min_fit_h, k, arl_h, margin
+        self._trend, self._trend_window_h = trend, trend_window_h
         self._name = name
         self._fitted = False
         self.pairs: tuple[tuple[str, str], ...] = ()
@@ -165,10 +188,13 @@ class RedundancyDetector:
         self.offset_sd = np.zeros(0)
         self.drift_sd = np.zeros(0)
         self.limit = 0.0
+        self.trend_limit = 0.0  # the GLR's (ADR 0401); 0 when ``trend`` is off
         self.step_h = 0.0  # the training batches' sample interval
         self._filters: list[_Filter] = []
         self._start = math.nan
         self._cusum = np.zeros((0, 2))
+        self._glrs: list[TrendGlr] = []
+        self._glr = np.zeros(0)
         self._last: list[tuple[float, float, float]] = []  # per pair: loop, check, expected difference
 
     @property
@@ -209,14 +235,69 @@ class RedundancyDetector:
         self.noise_sd, self.wander_sd = learned[:, 0].copy(), learned[:, 1].copy()
         self.offset_sd, self.drift_sd = learned[:, 2].copy(), learned[:, 3].copy()
         self.limit = siegmund_limit(self._k, self._arl_h / self.step_h)
+        if self._trend:
+            length = int(np.median([len(b) for b in batches]))
+            self.trend_limit = max(self._nominal_trend_limit(j, length) for j in range(len(pairs)))
         self._fitted = True
-        highest = 0.0
+        highest = np.zeros(2)
         for batch in batches:
             self.reset()
             for sample in batch:
-                highest = max(highest, self.score_one(sample)[0].value)
-        self.limit = max(self.limit, self._margin * highest)
+                highest = np.maximum(
+                    highest,
+                    [score.value for score in self.score_one(sample)] + [0.0] * (2 - self._statistics()),
+                )
+        self.limit = max(self.limit, self._margin * float(highest[0]))
+        if self._trend:
+            self.trend_limit = max(self.trend_limit, self._margin * float(highest[1]))
         self.reset()
+
+    def _statistics(self) -> int:
+        return 2 if self._trend else 1
+
+    @property
+    def trend_window(self) -> int:
+        """The GLR's window of candidate onsets, in samples."""
+        return max(2, round(self._trend_window_h / self.step_h))
+
+    def _nominal_trend_limit(self, j: int, length: int) -> float:
+        """The GLR level for ``arl_h`` hours between upcrossings on pair ``j`` (as one CUSUM side),
+        simulated with the gains of pair ``j``'s filter over a clean batch of ``length`` samples."""
+        flt = _Filter(
+            float(self.noise_sd[j]),
+            float(self.wander_sd[j]),
+            float(self.offset_sd[j]),
+            float(self.drift_sd[j]),
+            self.step_h,
+        )
+        gains, variances, times = [], [], []
+        for i in range(length):
+            t = i * self.step_h
+            _, variance = flt.predict(t)
+            if t >= self._min_fit_h - 1e-9 and math.isfinite(variance):
+                gains.append(flt.gain())
+                variances.append(variance)
+                times.append(t)
+            flt.update(t, 0.0)
+        if len(times) < 2:
+            raise InputError(
+                f"redundancy training batches of {length} samples leave no time after min_fit_h "
+                f"{self._min_fit_h} h to calibrate the trend test"
+            )
+        return trend_limit(
+            np.array(gains),
+            np.array(variances),
+            np.array(times),
+            window=self.trend_window,
+            arl_samples=self._arl_h / self.step_h,
+        )
+
+    def limits(self) -> dict[str, float]:
+        """Each statistic's limit, by its short name."""
+        out = {"disagreement": self.limit}
+        if self._trend:
+            out["trend"] = self.trend_limit
+        return out
 
     def reset(self) -> None:
         """Forget the current batch's filters and CUSUMs."""
@@ -226,10 +307,13 @@ class RedundancyDetector:
         ]
         self._start = math.nan
         self._cusum = np.zeros((len(self.pairs), 2))
+        self._glrs = [TrendGlr(self.trend_window) for _ in self.pairs] if self._trend else []
+        self._glr = np.zeros(len(self.pairs))
         self._last = [(math.nan, math.nan, math.nan) for _ in self.pairs]
 
-    def score_one(self, sample: Sample) -> tuple[Score]:
-        """Update each pair's CUSUM with this sample; a pair with a missing value keeps its CUSUM."""
+    def score_one(self, sample: Sample) -> tuple[Score, ...]:
+        """Update each pair's CUSUM (and GLR) with this sample; a pair with a missing value keeps
+        its statistics."""
         if not self._fitted:
             raise RuntimeError(f"detector {self._name!r} is not fitted: call fit(batches) first")
         t = as_float(sample.get(BATCH_TIME_TAG))
@@ -247,10 +331,17 @@ class RedundancyDetector:
                 z = (y - c - expected) / math.sqrt(variance)
                 up, down = self._cusum[j]
                 self._cusum[j] = (max(0.0, up + z - self._k), max(0.0, down - z - self._k))
+                if self._trend:
+                    flt = self._filters[j]
+                    self._glr[j] = self._glrs[j].step(t, t - flt.t, flt.gain(), variance, np.array([z]))[0]
             self._filters[j].update(t, y - c)
         per_pair = self._cusum.max(axis=1) if self.pairs else np.zeros(0)
         value = float(per_pair.max()) if per_pair.size else 0.0
-        return (Score(f"{self._name}.disagreement", value, self.limit, self._shares(per_pair)),)
+        cusum = Score(f"{self._name}.disagreement", value, self.limit, self._shares(per_pair))
+        if not self._trend:
+            return (cusum,)
+        glr = float(self._glr.max()) if self._glr.size else 0.0
+        return cusum, Score(f"{self._name}.trend", glr, self.trend_limit, self._shares(self._glr))
 
     def _shares(self, per_pair: FloatArray) -> tuple[tuple[str, float], ...]:
         total = float(per_pair.sum())
@@ -287,6 +378,9 @@ class RedundancyDetector:
             "k": self._k,
             "arl_h": self._arl_h,
             "margin": self._margin,
+            "trend": self._trend,
+            "trend_window_h": self._trend_window_h,
+            "trend_limit": self.trend_limit,
             "pairs": [list(p) for p in self.pairs],
             "limit": self.limit,
             "step_h": self.step_h,

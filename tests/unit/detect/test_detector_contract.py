@@ -402,6 +402,7 @@ STREAMING: dict[str, Callable[[], Detector]] = {
     "replay": ReplayDetector,
     "physics": PhysicsDetector,
     "redundancy": RedundancyDetector,
+    "redundancy-trend": lambda: RedundancyDetector(trend=True),  # ADR 0401's ramp GLR beside the CUSUM
     "twin": lambda: TwinResidualDetector(seed=7),
     "tabular": lambda: TabularEnsembleDetector(
         Ensemble([TagPredictorDetector(seed=7), FrozenValueDetector(seed=7)], false_alarm_rate=0.02)
