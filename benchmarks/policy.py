@@ -2,13 +2,16 @@
 
     .venv/bin/python -m benchmarks.policy [--requests 5000] [--entities 10000] [--repeat 3]
                                           [--block 250] [--interleaved-only] [--with-analytics]
-                                          [--append-process [--compare-writer-thread]] [--json]
+                                          [--append-process [--compare-writer-thread]]
+                                          [--raw-entry public|public-text|internal] [--json]
 
 All sides decide the same requests against the same 50 policies (the shipped ones plus per-area
 permits) and the same pre-parsed entity graph (``--entities`` entities: tags across 20 areas and
 100 units, 200 users, roles). "raw": ``cedarpy.is_authorized(request_dict, PolicySet, Entities)``
-with request dicts built beforehand - the floor. "pep": ``EnforcementPoint.authorize``: the
-unknown-entity check, request building, Cedar, decision translation, the elevation lookup in a real
+with request dicts built beforehand - the floor (``--raw-entry``: the context as a dict, or as the
+JSON text the decision point hands Cedar, or cedarpy's extension entry itself, ADR 0364). "pep":
+``EnforcementPoint.authorize``: the unknown-entity check, request building, Cedar, decision
+translation, the elevation lookup in a real
 ``GrantStore`` (50 approved grants of other actions, so every lookup finds the user's grants and
 checks them) and the decision's ledger entry queued to a ``DecisionLog`` on a real ledger (group
 commit, ``synchronous=FULL``).
@@ -256,9 +259,11 @@ def run_interleaved(
     grants = _grants(data_dir, log)
     log.flush()
     pep = EnforcementPoint(pdp, log, grants)
-    # The public call takes the context as a dict; the extension entry as JSON text, built here
-    # beforehand like the rest of the raw requests.
-    dicts = [r.to_cedar_request() if raw_entry == "internal" else r.to_cedar() for r in requests]
+    # The public call takes the context as a dict or as JSON text (public-text: exactly the request
+    # the decision point builds); the extension entry as JSON text; built here beforehand like the
+    # rest of the raw requests.
+    as_text = raw_entry in ("internal", "public-text")
+    dicts = [r.to_cedar_request() if as_text else r.to_cedar() for r in requests]
     raw_lat: list[int] = []
     pep_lat: list[int] = []
     raw_cpu_lat: list[int] = []
@@ -346,10 +351,11 @@ def main() -> None:
     )
     parser.add_argument(
         "--raw-entry",
-        choices=("public", "internal"),
+        choices=("public", "public-text", "internal"),
         default="public",
-        help="interleaved raw side: cedarpy.is_authorized (public) or the extension entry the decision"
-        " point calls (internal, ADR 0362)",
+        help="interleaved raw side: cedarpy.is_authorized with the context as a dict (public) or as the"
+        " JSON text the decision point hands Cedar (public-text: the public call's cheapest form), or"
+        " the extension entry the decision point calls (internal, ADR 0362)",
     )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
