@@ -1,13 +1,19 @@
 """Scoring cost of the twin detector ensemble: batched vs per sample vs the previous per-sample code.
 
     .venv/bin/python -m benchmarks.detect_twin_cost [--train-batches 8] [--rounds 3] [--baseline-ref REF]
+                                                    [--detectors session3|service|bench]
 
-The ensemble is every detector the twin bench and the demo run: batch MSPC (T2, SPE, per tag),
-residual CUSUM, recipe check, stale values, replayed segments, physics (balance, loops) and the
-twin residuals, in one ``Engine`` (persistence 3). Fitted on clean training batches (seeds
-10000+), saved with digests and loaded back; scored on one test batch (seed 30000, full length)
-carrying a pH replay, a temperature freeze and a dissolved-oxygen bias, so that alarms and
-Findings are part of what is compared.
+The ensemble (``--detectors session3``, the default) is every detector the twin bench and the demo
+ran when batched scoring was built (session 3): batch MSPC (T2, SPE, per tag), residual CUSUM,
+recipe check, stale values, replayed segments, physics (balance, loops) and the twin residuals, in
+one ``Engine`` (persistence 3). ``--detectors service``: what ``aseptic demo`` and ``aseptic serve``
+run now, which adds the redundancy check (ADR 0400); ``--detectors bench``: what the twin bench runs
+now, which also adds the control-loop check (it has no file format: fitted in each process on the
+saved training batches, outside the timed region). The previous code has neither, so those runs
+compare batched with per-sample scoring of this code only (no previous-code rounds).
+Fitted on clean training batches (seeds 10000+), saved with digests and loaded back; scored on
+one test batch (seed 30000, full length) carrying a pH replay, a temperature freeze and a
+dissolved-oxygen bias, so that alarms and Findings are part of what is compared.
 
 Three ways, same loaded models, CPU time, each timed round in a fresh process of its own, the
 rounds interleaved and the best of ``--rounds`` kept:
@@ -56,11 +62,19 @@ def _samples(batch: Any) -> list[dict[str, float]]:
     return [{n: float(batch.tags[n][i]) for n in names} for i in range(batch.time_h.size)]
 
 
-def _prepare(work: Path, train_batches: int) -> None:
+SESSION3 = ("stale", "replay", "physics", "twin")
+SERVICE = (*SESSION3, "redundancy")  # aseptic.service's fitted detectors
+BENCH = (*SESSION3, "control", "redundancy")  # aseptic.bench._twin's integrity checks, in its order
+SETS = {"session3": SESSION3, "service": SERVICE, "bench": BENCH}
+
+
+def _prepare(work: Path, train_batches: int, checks: Sequence[str]) -> None:
     """Fit and save the ensemble; write the attacked test batch as JSON (floats round-trip exactly)."""
     from aseptic.campaign import Bias, Freeze, Replay, apply_attacks
     from aseptic.detect import (
+        ControlLoopDetector,
         PhysicsDetector,
+        RedundancyDetector,
         ReplayDetector,
         StaleValueDetector,
         TwinResidualDetector,
@@ -72,9 +86,15 @@ def _prepare(work: Path, train_batches: int) -> None:
 
     train = [_samples(b) for b in simulate_batches(train_batches, TRAIN_SEED, paa_control="true")]
     save_model(fit_model(train, seed=0), work / "mspc.json")
-    for detector in (StaleValueDetector(), ReplayDetector(), PhysicsDetector(), TwinResidualDetector()):
-        detector.fit(train)
-        save_detector(detector, work / f"{detector.name}.json")
+    every: list[Any] = [StaleValueDetector(), ReplayDetector(), PhysicsDetector(), TwinResidualDetector()]
+    every += [ControlLoopDetector(), RedundancyDetector()]
+    for detector in every:
+        if detector.name in checks and detector.name != "control":
+            detector.fit(train)
+            save_detector(detector, work / f"{detector.name}.json")
+    if "control" in checks:  # no file format: each process fits it on these batches
+        (work / "train.json").write_text(json.dumps(train), encoding="utf-8")
+    (work / "checks.json").write_text(json.dumps(list(checks)), encoding="utf-8")
     clean = _samples(simulate_batches(1, TEST_SEED, paa_control="true")[0])
     attacks = [
         Replay("ph", 100.0, 40.0, record_from_h=50.0),
@@ -90,7 +110,16 @@ def _load(work: Path) -> tuple[list[Any], list[dict[str, float]]]:
 
     model = load_model(work / "mspc.json")
     detectors: list[Any] = [MspcDetector(model), ResidualCusum(model), RecipeDetector(model)]
-    detectors += [load_detector(work / f"{name}.json") for name in ("stale", "replay", "physics", "twin")]
+    checks = json.loads((work / "checks.json").read_text(encoding="utf-8"))
+    for name in checks:
+        if name == "control":
+            from aseptic.detect import ControlLoopDetector
+
+            control = ControlLoopDetector()
+            control.fit(json.loads((work / "train.json").read_text(encoding="utf-8")))
+            detectors.append(control)
+        else:
+            detectors.append(load_detector(work / f"{name}.json"))
     samples = json.loads((work / "samples.json").read_text(encoding="utf-8"))
     return detectors, samples
 
@@ -189,6 +218,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--baseline-ref", default=BASELINE_REF)
     p.add_argument("--cache", type=Path, help="keep the fitted models here and reuse them")
+    p.add_argument(
+        "--detectors",
+        choices=tuple(SETS),
+        default="session3",
+        help="the session-3 ensemble (compared with the previous code too), the service's or the twin"
+        " bench's current one",
+    )
     p.add_argument("--role", choices=("main", "sample", "block"), default="main", help=argparse.SUPPRESS)
     p.add_argument("--work", type=Path, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -212,14 +248,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="aseptic-cost-") as tmp:
         work = args.cache or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
+        checks = SETS[args.detectors]
+        cached = work / "checks.json"
+        if cached.exists() and json.loads(cached.read_text(encoding="utf-8")) != list(checks):
+            p.error(f"--cache {work} holds another detector set: use another directory")
         if not (work / "samples.json").exists():
             t0 = time.perf_counter()
-            _prepare(work, args.train_batches)
+            _prepare(work, args.train_batches, checks)
             print(f"fitted on {args.train_batches} training batches in {time.perf_counter() - t0:.0f} s")
         detectors, samples = _load(work)
         n, tags = len(samples), len(samples[0])
         times = _times(n)
-        old_src = _extract_baseline(work, args.baseline_ref)
+        with_previous = args.detectors == "session3"
+        old_src = _extract_baseline(work, args.baseline_ref) if with_previous else None
         # Rounds interleave the three ways (and the per-detector timings), so that the load of a
         # shared machine falls on all of them alike; the best round of each counts.
         this_src = Path(__import__("aseptic").__file__).resolve().parents[1]
@@ -231,10 +272,12 @@ def main(argv: Sequence[str] | None = None) -> None:
             block_best = min(block_best, float(_round(work, this_src, "block")["seconds"]))
             mine = _round(work, this_src, "sample")
             one_best, one = min(one_best, float(mine["seconds"])), mine["record"]
-            result = _round(work, old_src / "src", "sample")
-            old_best, old = min(old_best, float(result["seconds"])), result["record"]
+            result = mine
+            if old_src is not None:
+                result = _round(work, old_src / "src", "sample")
+                old_best, old = min(old_best, float(result["seconds"])), result["record"]
             for name, (one_s, block_s) in mine["costs"].items():
-                was = result["costs"][name][0]
+                was = result["costs"][name][0] if old_src is not None else math.nan
                 best = costs.setdefault(name, [math.inf, math.inf, math.inf])
                 best[0], best[1] = min(best[0], was), min(best[1], one_s)
                 best[2] = min(best[2], block_s if block_s is not None else one_s)
@@ -251,6 +294,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         assert _record(verdicts, findings) == one
 
         # This code vs the previous code: same open episodes and Findings at every sample.
+        if not with_previous:
+            old = one  # no previous-code rounds (--detectors bench): nothing to compare with
         assert one["confirmed"] == old["confirmed"], "open episodes differ from the previous code"
         assert len(one["findings"]) == len(old["findings"]), "Findings differ from the previous code"
         for a, b in zip(one["findings"], old["findings"], strict=True):
@@ -267,22 +312,25 @@ def main(argv: Sequence[str] | None = None) -> None:
                 rel = 0.0 if _same(value, value_old) else abs(value - value_old) / max(abs(value_old), 1e-300)
                 worst[stat] = max(worst.get(stat, 0.0), rel)
 
+        print(f"ensemble: MSPC, CUSUM, recipe + {', '.join(checks)}")
         print(f"{n} samples x {tags} tags = {n * tags} tag-readings; {len(findings)} Findings")
         print(f"{'path':38s} {'us/sample':>10s} {'us/tag-reading':>15s}")
-        for label, seconds in (
-            ("push_block (whole batch)", block_best),
-            ("push_sample (this code)", one_best),
-            (f"push_sample (previous code, {args.baseline_ref})", old_best),
-        ):
+        paths = [("push_block (whole batch)", block_best), ("push_sample (this code)", one_best)]
+        if with_previous:
+            paths.append((f"push_sample (previous code, {args.baseline_ref})", old_best))
+        for label, seconds in paths:
             print(f"{label:38s} {1e6 * seconds / n:10.1f} {1e6 * seconds / n / tags:15.2f}")
-        print("identical: block == per-sample bit for bit (scores, episodes, Findings); same episodes")
-        print("and Findings as the previous code at every sample (Finding scores to 1e-12); largest")
-        print("relative score difference to the previous code per statistic (replay below limit excluded):")
-        print("  " + ", ".join(f"{k} {v:.1e}" for k, v in sorted(worst.items())))
+        print("identical: block == per-sample bit for bit (scores, episodes, Findings)")
+        if with_previous:
+            print("same episodes and Findings as the previous code at every sample (Finding scores")
+            print("to 1e-12); largest relative score difference to it per statistic (replay below")
+            print("limit excluded):")
+            print("  " + ", ".join(f"{k} {v:.1e}" for k, v in sorted(worst.items())))
         head = f"{'detector alone':16s} {'previous us':>12s} {'per sample us':>14s} {'block us':>10s}"
         print(head + "  (per twin sample)")
         for name, (was, one_s, block_s) in costs.items():
-            print(f"{name:16s} {1e6 * was / n:12.1f} {1e6 * one_s / n:14.1f} {1e6 * block_s / n:10.1f}")
+            previous = f"{1e6 * was / n:12.1f}" if math.isfinite(was) else f"{'-':>12s}"
+            print(f"{name:16s} {previous} {1e6 * one_s / n:14.1f} {1e6 * block_s / n:10.1f}")
 
 
 if __name__ == "__main__":
