@@ -42,7 +42,6 @@ __all__ = ["GRANT_DB", "FindingSink", "GrantStore"]
 
 GRANT_DB = "grants.db"
 
-
 FindingSink = Callable[[Mapping[str, Any]], object]
 
 _COLUMNS = (
@@ -133,7 +132,6 @@ class GrantStore:
     def __init__(self, conn: sqlite3.Connection, path: Path, audit: AuditSink, findings: FindingSink) -> None:
         self._conn = conn
         self.path = path
-        self._path_text = os.fspath(path)
         self._audit = audit
         self._findings = findings
         self._lock = threading.RLock()
@@ -161,7 +159,11 @@ class GrantStore:
             conn.executescript(_DDL)
         except (OSError, sqlite3.Error) as exc:
             raise BackendError(f"cannot open grant store {path}: {exc}") from None
-        return cls(conn, path, audit, findings)
+        try:
+            return cls(conn, path, audit, findings)
+        except BackendError:
+            conn.close()  # the file cannot be watched (ChangeWatch) or read: nothing stays open
+            raise
 
     def close(self) -> None:
         with self._lock:
