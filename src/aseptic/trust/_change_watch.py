@@ -45,7 +45,6 @@ class ChangeWatch:
         """
         self.path = path
         self._what = what
-        self._path_text = os.fspath(path)
         try:
             fd = os.open(path, os.O_RDONLY)
             try:
@@ -83,7 +82,7 @@ class ChangeWatch:
         """
         if self._broken is None:
             try:
-                stat = os.stat(self._path_text)
+                stat = os.stat(self.path)
             except OSError as exc:
                 self._broken = BackendError(
                     f"{self._what} {self.path}: {exc.strerror} (removed while the service runs)",
