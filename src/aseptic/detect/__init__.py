@@ -25,7 +25,7 @@ See docs/detect.md for the method and docs/adr/0050-batch-mspc.md for why.
 
 from aseptic.detect._autoencoder import AutoencoderDetector
 from aseptic.detect._baseline import ThreeSigmaDetector
-from aseptic.detect._block import BlockDetector, SampleBlock, ScoreBlock
+from aseptic.detect._block import BlockDetector, ExpectsBlock, SampleBlock, ScoreBlock
 from aseptic.detect._control import ControlLoopDetector
 from aseptic.detect._control_rule import ControlRuleDetector
 from aseptic.detect._cusum import ResidualCusum
@@ -80,6 +80,7 @@ __all__ = [
     "Engine",
     "Ensemble",
     "EwmaResidualDetector",
+    "ExpectsBlock",
     "Explanation",
     "FileDetector",
     "Finding",

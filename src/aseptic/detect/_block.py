@@ -27,6 +27,7 @@ from aseptic.detect._detector import BATCH_TIME_TAG, FloatArray, Score, as_float
 
 __all__ = [
     "BlockDetector",
+    "ExpectsBlock",
     "SampleBlock",
     "ScoreBlock",
     "block_matrix",
@@ -129,6 +130,21 @@ class BlockDetector(Protocol):
 
     def score_block(self, block: SampleBlock) -> tuple[ScoreBlock, ...]:
         """Score every row of ``block`` as ``score_one`` would, in order, and keep the state after it."""
+        ...
+
+
+@runtime_checkable
+class ExpectsBlock(Protocol):
+    """A block detector that also says what it expected, row by row, in the block it scored last.
+
+    A detector with ``expected_values`` (what it expected at the sample it scored last) is scored
+    by the engine sample by sample inside a block, unless it implements this too: then it is scored
+    as a block and a Finding opened at row ``i`` takes its expected values from row ``i`` here.
+    """
+
+    def expected_rows(self, tags: Sequence[str]) -> FloatArray:
+        """Rows of the last ``score_block`` x ``tags``: what ``expected_values(tags)`` would have
+        returned right after scoring that row (NaN where there is no expectation)."""
         ...
 
 

@@ -31,13 +31,14 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 
 from aseptic.clock import Clock, ensure_utc, format_rfc3339
-from aseptic.detect._block import BlockDetector, SampleBlock, ScoreBlock
+from aseptic.detect._block import BlockDetector, ExpectsBlock, SampleBlock, ScoreBlock
 from aseptic.detect._detector import Detector, FloatArray, Score, sample_batch_time, sample_vector
 from aseptic.detect._explain import Expects, classify_cause, expected_values
 from aseptic.detect._finding import Finding, suggest_technique
@@ -194,6 +195,12 @@ class Engine:
     ) -> None:
         if not detectors:
             raise ValueError("an engine needs at least one detector")
+        names = [detector.name for detector in detectors]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            # Statistics are named <detector name>.<statistic> and alarm episodes are kept by
+            # statistic: two detectors of one name would share (and corrupt) their episodes.
+            raise ValueError(f"two detectors in one engine are named {', '.join(map(repr, twice))}: rename one")
         self._detectors = tuple(detectors)
         self._sink = sink
         self._clock = clock
@@ -299,13 +306,19 @@ class Engine:
         confirmed: list[npt.NDArray[np.bool_]] = []
         opened: list[tuple[int, int, Finding]] = []  # (sample, statistic column, finding)
         for detector in self._detectors:
-            if isinstance(detector, BlockDetector) and not isinstance(detector, Expects):
+            if isinstance(detector, BlockDetector) and (
+                isinstance(detector, ExpectsBlock) or not isinstance(detector, Expects)
+            ):
+                rows_expected = detector if isinstance(detector, ExpectsBlock) else None
                 for sb in detector.score_block(block):
                     col = len(names)
                     conf, opens = self._alarm_block(sb.statistic, sb.exceeds, self._persistence_of(detector))
                     for i in np.flatnonzero(opens).tolist():
+                        expect = None
+                        if rows_expected is not None:
+                            expect = _row_expectation(rows_expected, i)
                         finding = self._finding(
-                            batch_id, whens[i], float(t[i]), sb.score(i), detector, block.samples[i]
+                            batch_id, whens[i], float(t[i]), sb.score(i), detector, block.samples[i], expect
                         )
                         opened.append((i, col, finding))
                     columns.append((sb, None))
@@ -315,7 +328,7 @@ class Engine:
                     confirmed.append(conf)
             else:
                 # Scored sample by sample, and an opened episode explained at once: a detector that
-                # says what it expected (the twin residual) remembers only the sample it scored last.
+                # says what it expected only for the sample it scored last (no ``expected_rows``).
                 first = len(names)
                 per_row: list[tuple[Score, ...]] = []
                 on: list[list[bool]] = []
@@ -444,10 +457,15 @@ class Engine:
         score: Score,
         detector: Detector,
         sample: Mapping[str, float],
+        expect: Callable[[Sequence[str]], tuple[float, ...]] | None = None,
     ) -> Finding:
+        """The Finding of an episode opened by ``score`` at ``sample``; ``expect``: the detector's
+        expected values at that sample when the detector no longer holds them (a block's row)."""
         top = score.contributions[: self._max_tags]
         tags = tuple(tag for tag, _ in top)
-        expected = expected_values(detector, sample, tags)
+        if expect is None:
+            expect = partial(expected_values, detector, sample)
+        expected = expect(tags)
         observed = tuple(float(v) for v in sample_vector(sample, tags))
         cause, fault = classify_cause(
             score.statistic,
@@ -455,7 +473,7 @@ class Engine:
             expected,
             observed,
             sample,
-            expect=lambda tag: expected_values(detector, sample, (tag,))[0],
+            expect=lambda tag: expect((tag,))[0],
         )
         return Finding(
             time=when,
@@ -474,3 +492,12 @@ class Engine:
             cause=cause,
             process_fault=fault,
         )
+
+
+def _row_expectation(detector: ExpectsBlock, row: int) -> Callable[[Sequence[str]], tuple[float, ...]]:
+    """``expected_values`` as it was right after ``detector`` scored ``row`` of its last block."""
+
+    def expect(tags: Sequence[str]) -> tuple[float, ...]:
+        return tuple(float(v) for v in detector.expected_rows(tags)[row])
+
+    return expect

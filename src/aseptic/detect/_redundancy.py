@@ -51,6 +51,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from aseptic.detect._block import SampleBlock, ScoreBlock, contribution_shares, full
 from aseptic.detect._detector import (
     BATCH_TIME_TAG,
     Batch,
@@ -107,42 +108,59 @@ def siegmund_limit(k: float, arl_samples: float) -> float:
 
 class _Filter:
     """One pair's Kalman filter on the difference: state (offset, drift per hour), a random-walk
-    wander on the offset, white measurement noise."""
+    wander on the offset, white measurement noise. Scalar arithmetic: a 2-state filter costs less
+    in Python floats than in 2 x 2 numpy arrays, and every path (a sample, a block, the trend
+    test's calibration) runs these same operations."""
 
     def __init__(self, noise_sd: float, wander_sd: float, offset_sd: float, drift_sd: float, step_h: float):
         self.r = noise_sd * noise_sd
         self.q = wander_sd * wander_sd / step_h  # wander variance per hour
-        self.x: FloatArray | None = None
-        self.p = np.diag([offset_sd * offset_sd, drift_sd * drift_sd])
+        self.started = False
+        self.x0 = self.x1 = 0.0  # offset, drift per hour
+        # Covariance (p01 and p10 kept apart: the update forms them differently).
+        self.p00, self.p01, self.p10, self.p11 = offset_sd * offset_sd, 0.0, 0.0, drift_sd * drift_sd
         self.t = math.nan
         self.n = 0
+        self._pred = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0)  # x0, x1, p00, p01, p10, p11 after predict
 
     def predict(self, t: float) -> tuple[float, float]:
         """The expected difference at ``t`` and its variance (NaN before the first sample)."""
-        if self.x is None:
+        if not self.started:
             return math.nan, math.nan
         dt = max(t - self.t, 0.0)
-        f = np.array([[1.0, dt], [0.0, 1.0]])
-        self._x_pred = f @ self.x
-        self._p_pred = f @ self.p @ f.T + np.array([[self.q * dt, 0.0], [0.0, 0.0]])
-        return float(self._x_pred[0]), float(self._p_pred[0, 0]) + self.r
+        # F x and F P F' + diag(q dt, 0) with F = [[1, dt], [0, 1]].
+        a01 = self.p01 + dt * self.p11
+        a00 = self.p00 + dt * self.p10
+        p00 = a00 + a01 * dt + self.q * dt
+        p10 = self.p10 + dt * self.p11
+        self._pred = (self.x0 + dt * self.x1, self.x1, p00, a01, p10, self.p11)
+        return self._pred[0], p00 + self.r
+
+    def gains(self) -> tuple[float, float]:
+        """The gain the next ``update`` applies to the innovation (after ``predict``)."""
+        _, _, p00, _, p10, _ = self._pred
+        s = p00 + self.r
+        return p00 / s, p10 / s
 
     def gain(self) -> FloatArray:
-        """The gain the next ``update`` applies to the innovation (after ``predict``)."""
-        return np.asarray(self._p_pred[:, 0] / (self._p_pred[0, 0] + self.r), dtype=np.float64)
+        """``gains`` as an array (the trend test's input)."""
+        return np.array(self.gains())
 
     def update(self, t: float, d: float) -> None:
         """Take the difference ``d`` measured at ``t`` (after ``predict(t)``)."""
         self.n += 1
-        if self.x is None:
-            self.x = np.array([d, 0.0])
-            self.p = self.p.copy()
-            self.p[0, 0] = self.r
+        if not self.started:
+            self.started = True
+            self.x0, self.x1 = d, 0.0
+            self.p00 = self.r
             self.t = t
             return
-        gain = self.gain()
-        self.x = self._x_pred + gain * (d - self._x_pred[0])
-        self.p = self._p_pred - np.outer(gain, self._p_pred[0, :])
+        x0, x1, p00, p01, p10, p11 = self._pred
+        g0, g1 = self.gains()
+        innovation = d - x0
+        self.x0, self.x1 = x0 + g0 * innovation, x1 + g1 * innovation
+        self.p00, self.p01 = p00 - g0 * p00, p01 - g0 * p01
+        self.p10, self.p11 = p10 - g1 * p00, p11 - g1 * p01
         self.t = t
 
 
@@ -196,6 +214,7 @@ class RedundancyDetector:
         self._glrs: list[TrendGlr] = []
         self._glr = np.zeros(0)
         self._last: list[tuple[float, float, float]] = []  # per pair: loop, check, expected difference
+        self._block_expected = np.zeros((0, 0))  # rows of the last block x tags
 
     @property
     def name(self) -> str:
@@ -310,31 +329,16 @@ class RedundancyDetector:
         self._glrs = [TrendGlr(self.trend_window) for _ in self.pairs] if self._trend else []
         self._glr = np.zeros(len(self.pairs))
         self._last = [(math.nan, math.nan, math.nan) for _ in self.pairs]
+        self._block_expected = np.zeros((0, 2 * len(self.pairs)))
 
     def score_one(self, sample: Sample) -> tuple[Score, ...]:
         """Update each pair's CUSUM (and GLR) with this sample; a pair with a missing value keeps
         its statistics."""
-        if not self._fitted:
-            raise RuntimeError(f"detector {self._name!r} is not fitted: call fit(batches) first")
+        self._require_fitted()
         t = as_float(sample.get(BATCH_TIME_TAG))
-        if math.isfinite(t) and not math.isfinite(self._start):
-            self._start = t
-        watching = math.isfinite(t) and t - self._start >= self._min_fit_h - 1e-9
-        for j, (loop, check) in enumerate(self.pairs):
-            y, c = as_float(sample.get(loop)), as_float(sample.get(check))
-            if not (math.isfinite(t) and math.isfinite(y) and math.isfinite(c)):
-                self._last[j] = (y, c, math.nan)
-                continue
-            expected, variance = self._filters[j].predict(t)
-            self._last[j] = (y, c, expected)
-            if watching and math.isfinite(expected):
-                z = (y - c - expected) / math.sqrt(variance)
-                up, down = self._cusum[j]
-                self._cusum[j] = (max(0.0, up + z - self._k), max(0.0, down - z - self._k))
-                if self._trend:
-                    flt = self._filters[j]
-                    self._glr[j] = self._glrs[j].step(t, t - flt.t, flt.gain(), variance, np.array([z]))[0]
-            self._filters[j].update(t, y - c)
+        self._step(
+            t, [(as_float(sample.get(loop)), as_float(sample.get(check))) for loop, check in self.pairs]
+        )
         per_pair = self._cusum.max(axis=1) if self.pairs else np.zeros(0)
         value = float(per_pair.max()) if per_pair.size else 0.0
         cusum = Score(f"{self._name}.disagreement", value, self.limit, self._shares(per_pair))
@@ -343,30 +347,88 @@ class RedundancyDetector:
         glr = float(self._glr.max()) if self._glr.size else 0.0
         return cusum, Score(f"{self._name}.trend", glr, self.trend_limit, self._shares(self._glr))
 
+    def score_block(self, block: SampleBlock) -> tuple[ScoreBlock, ...]:
+        """``score_one`` on every row of ``block`` in turn (the same operations, the same bits),
+        without building a ``Score`` per row."""
+        self._require_fitted()
+        n, m = len(block), len(self.pairs)
+        values = block.matrix(self.tags).tolist()
+        times = block.times.tolist()
+        cusum, glr = np.zeros((n, m)), np.zeros((n, m))
+        expected = np.full((n, 2 * m), np.nan)
+        for i in range(n):
+            row = values[i]
+            self._step(times[i], [(row[2 * j], row[2 * j + 1]) for j in range(m)])
+            cusum[i] = self._cusum.max(axis=1)
+            glr[i] = self._glr
+            expected[i] = self._expected_row()
+        self._block_expected = expected
+        out = [self._block(f"{self._name}.disagreement", cusum, self.limit)]
+        if self._trend:
+            out.append(self._block(f"{self._name}.trend", glr, self.trend_limit))
+        return tuple(out)
+
+    def _require_fitted(self) -> None:
+        if not self._fitted:
+            raise RuntimeError(f"detector {self._name!r} is not fitted: call fit(batches) first")
+
+    def _step(self, t: float, readings: Sequence[tuple[float, float]]) -> None:
+        """One sample: per pair (loop, check) reading, the filter, the CUSUM and the GLR."""
+        if math.isfinite(t) and not math.isfinite(self._start):
+            self._start = t
+        watching = math.isfinite(t) and t - self._start >= self._min_fit_h - 1e-9
+        for j, (y, c) in enumerate(readings):
+            if not (math.isfinite(t) and math.isfinite(y) and math.isfinite(c)):
+                self._last[j] = (y, c, math.nan)
+                continue
+            flt = self._filters[j]
+            expected, variance = flt.predict(t)
+            self._last[j] = (y, c, expected)
+            if watching and math.isfinite(expected):
+                z = (y - c - expected) / math.sqrt(variance)
+                up, down = self._cusum[j]
+                self._cusum[j] = (max(0.0, up + z - self._k), max(0.0, down - z - self._k))
+                if self._trend:
+                    self._glr[j] = self._glrs[j].step(t, t - flt.t, flt.gain(), variance, np.array([z]))[0]
+            flt.update(t, y - c)
+
+    def _block(self, statistic: str, per_pair: FloatArray, limit: float) -> ScoreBlock:
+        n = per_pair.shape[0]
+        values = per_pair.max(axis=1) if per_pair.shape[1] else np.zeros(n)
+        return ScoreBlock(statistic, values, full(n, limit), self.tags, self._contributions(per_pair))
+
+    def _contributions(self, per_pair: FloatArray) -> FloatArray:
+        """Per tag (loop, check of each pair): its part of the pair's statistic."""
+        parts = np.array([LOOP_PART, 1.0 - LOOP_PART])
+        out: FloatArray = (per_pair[..., np.newaxis] * parts).reshape(*per_pair.shape[:-1], -1)
+        return out
+
     def _shares(self, per_pair: FloatArray) -> tuple[tuple[str, float], ...]:
-        total = float(per_pair.sum())
-        if total <= 0.0:
-            return ()
-        shares = [
-            (tag, float(v) / total * part)
-            for (loop, check), v in zip(self.pairs, per_pair, strict=True)
-            for tag, part in ((loop, LOOP_PART), (check, 1.0 - LOOP_PART))
-        ]
-        return tuple(sorted((s for s in shares if s[1] > 0.0), key=lambda s: -s[1]))
+        return contribution_shares(self.tags, self._contributions(per_pair))
+
+    def _expected_row(self) -> list[float]:
+        """Per tag (loop, check of each pair): what it should read given its partner."""
+        out = []
+        for y, c, expected in self._last:
+            out += [c + expected, y - expected]
+        return out
 
     def expected_values(self, tags: Sequence[str]) -> tuple[float, ...]:
         """What each tag of the last sample should have read given its partner and the expected
         difference (NaN for a tag of no pair, or before the pair's first sample)."""
-        out = []
-        for tag in tags:
-            value = math.nan
-            for (loop, check), (y, c, expected) in zip(self.pairs, self._last, strict=True):
-                if tag == loop:
-                    value = c + expected
-                elif tag == check:
-                    value = y - expected
-            out.append(value)
-        return tuple(out)
+        return tuple(float(v) for v in self._pick(np.array([self._expected_row()]), tags)[0])
+
+    def expected_rows(self, tags: Sequence[str]) -> FloatArray:
+        """``expected_values(tags)`` after each row of the last ``score_block``."""
+        return self._pick(self._block_expected, tags)
+
+    def _pick(self, rows: FloatArray, tags: Sequence[str]) -> FloatArray:
+        own = self.tags
+        out = np.full((rows.shape[0], len(tags)), np.nan)
+        for i, tag in enumerate(tags):
+            if tag in own and rows.shape[1]:
+                out[:, i] = rows[:, own.index(tag)]
+        return out
 
     def state(self) -> tuple[dict[str, object], dict[str, FloatArray]]:
         """The fitted state for the detector file: (meta, arrays)."""

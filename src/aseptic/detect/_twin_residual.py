@@ -33,6 +33,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from aseptic.detect._align import Alignment, cap_z, fit_alignment, recipe_tags
+from aseptic.detect._block import SampleBlock, ScoreBlock, full, matmul_rows
 from aseptic.detect._detector import (
     Batch,
     FloatArray,
@@ -89,6 +90,7 @@ class TwinResidualDetector:
         self._squares: list[FloatArray] = []
         self._ewma = np.zeros(0)
         self._expected = np.zeros(0)
+        self._block_expected = np.zeros((0, 0))  # rows x tags of the last block scored
 
     @property
     def name(self) -> str:
@@ -140,6 +142,7 @@ class TwinResidualDetector:
         self._squares = []
         self._ewma = np.zeros(p)
         self._expected = np.full(p, np.nan)
+        self._block_expected = np.zeros((0, p))
 
     def score_one(self, sample: Sample) -> tuple[Score, Score]:
         """Step and level residual statistics in limits (missing tags are predicted, not scored)."""
@@ -153,7 +156,7 @@ class TwinResidualDetector:
             self._expected = np.full(p, np.nan)
             return (Score(f"{self._name}.step", 0.0, 1.0), Score(f"{self._name}.level", 0.0, 1.0))
         z = cap_z(self.alignment.standardise(float(t), x))
-        step_r, level_r, zhat = _residuals(z, z, self._prev, self.step_coef, self.level_coef)
+        step_r, level_r, zhat = (r[0] for r in self._residuals(z[np.newaxis], self._prev[np.newaxis]))
         k = int(self.alignment.slice_of(float(t)))
         self._expected = self.alignment.mean[k] + self.alignment.spread[k] * zhat
         self._prev = z
@@ -167,6 +170,66 @@ class TwinResidualDetector:
         level = np.abs(self._ewma) / self.level_limit
         return (self._score("step", step), self._score("level", level))
 
+    def score_block(self, block: SampleBlock) -> tuple[ScoreBlock, ScoreBlock]:
+        """``score_one`` on every row of ``block`` in turn, vectorised (the same bits)."""
+        if not self._fitted or self.alignment is None:
+            raise RuntimeError(f"detector {self._name!r} is not fitted: call fit(batches) first")
+        alignment, p, n = self.alignment, len(self.tags), len(block)
+        t = block.times
+        covered = alignment.coverage[alignment.slice_of(t)] >= alignment.min_coverage
+        rows = np.flatnonzero(covered)
+        z = cap_z(alignment.standardise(t[rows], block.matrix(self.tags)[rows]))
+        # The previous row's z, NaN after an uncovered row (``score_one`` forgets it there).
+        prev = np.full((n + 1, p), np.nan)
+        prev[0] = self._prev
+        prev[rows + 1] = z
+        step_r, level_r, zhat = self._residuals(z, prev[rows])
+        k = alignment.slice_of(t[rows])
+        expected = np.full((n, p), np.nan)
+        expected[rows] = alignment.mean[k] + alignment.spread[k] * zhat
+        # The step window over the scored rows, carried over from earlier samples; summed in the
+        # order ``np.sum`` of the per-sample window uses (the zeros in front add nothing).
+        sq = np.where(np.isfinite(step_r), (step_r / self.step_scale) ** 2, 0.0)
+        carried = self._squares[-(self._window - 1) :] if self._window > 1 else []
+        history = (
+            np.vstack([np.zeros((self._window - 1 - len(carried), p)), *carried, sq]) if rows.size else sq
+        )
+        window_sum = np.zeros((rows.size, p))
+        for lag in range(self._window):
+            window_sum = window_sum + history[lag : lag + rows.size]
+        lv = np.where(np.isfinite(level_r), level_r / self.level_scale, 0.0)
+        ewma = np.empty_like(lv)
+        acc = self._ewma
+        for i in range(rows.size):
+            acc = acc + self._lambda * (lv[i] - acc)
+            ewma[i] = acc
+        step, level = np.zeros((n, p)), np.zeros((n, p))
+        step[rows] = window_sum / self.step_limit
+        level[rows] = np.abs(ewma) / self.level_limit
+        self._ewma = acc
+        self._squares = (self._squares + list(sq))[-self._window :]
+        self._prev = prev[n]
+        self._expected = expected[n - 1] if n else self._expected
+        self._block_expected = expected
+        return self._score_block("step", step), self._score_block("level", level)
+
+    def _residuals(self, z: FloatArray, prev: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """Step and level residuals and the level prediction of rows of z (previous rows ``prev``),
+        each row's sums in an order that does not depend on how many rows come together."""
+        fs, fl = _features(z, prev)
+        level_pred = matmul_rows(fl, self.level_coef.T)
+        usable = np.isfinite(prev).all(axis=1, keepdims=True)
+        step_r = np.where(usable, z - matmul_rows(fs, self.step_coef.T), np.nan)
+        return step_r, z - level_pred, level_pred
+
+    def _score_block(self, kind: str, ratio: FloatArray) -> ScoreBlock:
+        ratio = np.where(np.isfinite(ratio), ratio, 0.0)
+        over = np.where(ratio > 1.0, ratio - 1.0, 0.0)
+        shares = np.where(over.any(axis=1, keepdims=True), over, ratio)
+        n = ratio.shape[0]
+        values = ratio.max(axis=1) if ratio.shape[1] else np.zeros(n)
+        return ScoreBlock(f"{self._name}.{kind}", values, full(n, 1.0), self.tags, shares)
+
     def expected_values(self, tags: Sequence[str]) -> tuple[float, ...]:
         """The level prediction (tag units) of ``tags`` for the last sample scored; NaN if unknown."""
         out = []
@@ -174,6 +237,15 @@ class TwinResidualDetector:
             j = self.tags.index(tag) if tag in self.tags else -1
             out.append(float(self._expected[j]) if j >= 0 else math.nan)
         return tuple(out)
+
+    def expected_rows(self, tags: Sequence[str]) -> FloatArray:
+        """The level prediction of ``tags`` at each row of the last ``score_block`` (NaN if unknown)."""
+        rows = self._block_expected
+        out = np.full((rows.shape[0], len(tags)), np.nan)
+        for i, tag in enumerate(tags):
+            if tag in self.tags:
+                out[:, i] = rows[:, self.tags.index(tag)]
+        return out
 
     def _score(self, kind: str, ratio: FloatArray) -> Score:
         ratio = np.where(np.isfinite(ratio), ratio, 0.0)
@@ -234,15 +306,6 @@ def _batch_residuals(
     usable = np.isfinite(prev).all(axis=1, keepdims=True)
     step_r = np.where(usable, target - step_pred, np.nan)
     return step_r, target - level_pred
-
-
-def _residuals(
-    raw: FloatArray, z: FloatArray, prev: FloatArray, step_coef: FloatArray, level_coef: FloatArray
-) -> tuple[FloatArray, FloatArray, FloatArray]:
-    fs, fl = _features(z[np.newaxis], prev[np.newaxis])
-    level_pred = (fl @ level_coef.T)[0]
-    step_r = raw - (fs @ step_coef.T)[0] if np.isfinite(prev).all() else np.full(z.size, np.nan)
-    return step_r, raw - level_pred, level_pred
 
 
 def _fit(tags: tuple[str, ...], times: Sequence[FloatArray], values: Sequence[FloatArray]) -> _Fitted:

@@ -6,18 +6,22 @@ import math
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
+import numpy as np
 import pytest
 
 from aseptic.clock import SimClock
 from aseptic.detect import (
     BatchModel,
     BlockDetector,
+    ControlLoopDetector,
     Detector,
     Engine,
+    ExpectsBlock,
     Finding,
     MspcDetector,
     PhysicsDetector,
     RecipeDetector,
+    RedundancyDetector,
     ReplayDetector,
     ResidualCusum,
     SampleBlock,
@@ -26,6 +30,7 @@ from aseptic.detect import (
     TwinResidualDetector,
     fit_model,
 )
+from aseptic.detect._explain import Expects
 from aseptic.errors import InputError
 from aseptic.twin import simulate_batches
 
@@ -82,6 +87,9 @@ def _factories(model: BatchModel, train: list[list[Sample]]) -> dict[str, Callab
         "recipe": lambda: RecipeDetector(model),
         "stale": lambda: fitted(StaleValueDetector()),
         "replay": lambda: fitted(ReplayDetector()),
+        "twin": lambda: fitted(TwinResidualDetector(seed=1)),
+        "redundancy": lambda: fitted(RedundancyDetector()),
+        "redundancy-trend": lambda: fitted(RedundancyDetector(trend=True, trend_window_h=2.0, name="trend")),
     }
 
 
@@ -94,25 +102,46 @@ def _chunks(batch: Sequence[Sample]) -> list[list[Sample]]:
     return out
 
 
-@pytest.mark.parametrize("name", ["mspc", "cusum", "recipe", "stale", "replay"])
+BLOCK_DETECTORS = ["mspc", "cusum", "recipe", "stale", "replay", "twin", "redundancy", "redundancy-trend"]
+
+
+def _expected(detector: Detector, tags: Sequence[str]) -> tuple[float, ...]:
+    return detector.expected_values(tags) if isinstance(detector, Expects) else ()
+
+
+@pytest.mark.parametrize("name", BLOCK_DETECTORS)
 def test_block_scores_are_the_bits_of_per_sample_scores(
     name: str, model: BatchModel, train: list[list[Sample]], attacked: list[Sample]
 ) -> None:
     detector = _factories(model, train)[name]()
     assert isinstance(detector, BlockDetector)
+    tags = ("ph", "temperature_k", "ph_2", "temperature_2_k", "dissolved_o2_mg_per_l", "no_such_tag")
     detector.reset()
-    one = [detector.score_one(s) for s in attacked]
+    one, one_expected = [], []
+    for s in attacked:
+        one.append(detector.score_one(s))
+        one_expected.append(_expected(detector, tags))
     assert any(s.exceeds for row in one for s in row), "the attacked batch must raise this statistic"
     for whole in (True, False):
         detector.reset()
         rows: list[tuple[Score, ...]] = []
+        expected: list[tuple[float, ...]] = []
         for k, chunk in enumerate([list(attacked)] if whole else _chunks(attacked)):
             if k % 2 and len(chunk) == 1:  # a streaming sample between two blocks
                 rows.append(detector.score_one(chunk[0]))
+                expected.append(_expected(detector, tags))
                 continue
             blocks = detector.score_block(SampleBlock(chunk))
             rows += [tuple(b.score(i) for b in blocks) for i in range(len(chunk))]
+            if isinstance(detector, Expects):
+                assert isinstance(detector, ExpectsBlock)
+                expected += [tuple(float(v) for v in r) for r in detector.expected_rows(tags)]
+                # After a block the detector holds its last row, as after score_one on it.
+                np.testing.assert_array_equal(_expected(detector, tags), expected[-1])
+            else:
+                expected += [() for _ in chunk]
         assert rows == one
+        np.testing.assert_array_equal(np.array(expected, dtype=float), np.array(one_expected, dtype=float))
 
 
 def _engine(detectors: list[Detector], sink: Callable[[Finding], None]) -> Engine:
@@ -123,7 +152,7 @@ def _engine(detectors: list[Detector], sink: Callable[[Finding], None]) -> Engin
 
 def _all(model: BatchModel, train: list[list[Sample]]) -> list[Detector]:
     made = [f() for f in _factories(model, train).values()]
-    for other in (PhysicsDetector(), TwinResidualDetector(seed=1)):  # scored sample by sample
+    for other in (PhysicsDetector(), ControlLoopDetector()):  # scored sample by sample
         other.fit(train)
         made.append(other)
     return made
@@ -136,7 +165,11 @@ def test_engine_block_gives_the_verdicts_and_findings_of_per_sample(
     one_findings: list[Finding] = []
     engine = _engine(detectors, one_findings.append)
     one = [engine.push_sample(s) for s in attacked]
-    assert {f.detector.split(".")[0] for f in one_findings} >= {"replay", "stale"}
+    assert {f.detector.split(".")[0] for f in one_findings} >= {"replay", "stale", "twin", "redundancy"}
+    # The block path must carry each Finding's expected values from its own row.
+    assert any(
+        math.isfinite(v) for f in one_findings if f.detector.startswith("redundancy.") for v in f.expected
+    )
     for chunks in ([list(attacked)], _chunks(attacked)):
         block_findings: list[Finding] = []
         engine = _engine(detectors, block_findings.append)

@@ -207,3 +207,9 @@ def test_suggested_technique_follows_the_tag_kind() -> None:
     assert suggest_technique("mspc.t2", [("ph", 0.3), ("dissolved_o2_mg_per_l", 0.3)]) == "T0832"
     assert suggest_technique("cusum.drift", [("ph", 0.2)]) == "T0856"
     assert suggest_technique("mspc.t2", []) is None
+
+
+def test_engine_refuses_two_detectors_of_one_name() -> None:
+    # Their statistics would share one alarm episode (both are named "scripted.x").
+    with pytest.raises(ValueError, match="two detectors in one engine are named 'scripted'"):
+        Engine([ScriptedDetector(), ScriptedDetector()], lambda f: None, clock=SimClock(T0))
