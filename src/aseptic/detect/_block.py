@@ -17,7 +17,7 @@ than a matrix-vector one (an ulp apart, measured), which could flip a flag sitti
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -106,6 +106,9 @@ class ScoreBlock:
     limits: FloatArray
     tags: tuple[str, ...] = ()
     contributions: FloatArray | None = field(default=None, compare=False)
+    # For a detector whose shares are not proportional to per-tag contributions (fixed splits, a
+    # set order): builds a row's shares as its ``score_one`` does. Used instead of ``contributions``.
+    explain: Callable[[int], tuple[tuple[str, float], ...]] | None = field(default=None, compare=False)
 
     def __len__(self) -> int:
         return int(self.values.shape[0])
@@ -119,7 +122,9 @@ class ScoreBlock:
     def score(self, row: int) -> Score:
         """The ``Score`` ``score_one`` would have returned for this row."""
         shares: tuple[tuple[str, float], ...] = ()
-        if self.contributions is not None:
+        if self.explain is not None:
+            shares = self.explain(row)
+        elif self.contributions is not None:
             shares = contribution_shares(self.tags, self.contributions[row])
         return Score(self.statistic, float(self.values[row]), float(self.limits[row]), shares)
 

@@ -200,7 +200,8 @@ class Engine:
         if twice:
             # Statistics are named <detector name>.<statistic> and alarm episodes are kept by
             # statistic: two detectors of one name would share (and corrupt) their episodes.
-            raise ValueError(f"two detectors in one engine are named {', '.join(map(repr, twice))}: rename one")
+            named = ", ".join(map(repr, twice))
+            raise ValueError(f"two detectors in one engine are named {named}: rename one")
         self._detectors = tuple(detectors)
         self._sink = sink
         self._clock = clock

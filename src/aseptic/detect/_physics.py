@@ -26,7 +26,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
+from aseptic.detect._block import SampleBlock, ScoreBlock, full, matmul_rows
 from aseptic.detect._detector import Batch, FloatArray, Sample, Score, batch_matrix, sample_vector
 from aseptic.detect._holds import noise_sd
 from aseptic.errors import InputError
@@ -145,64 +147,100 @@ class PhysicsDetector:
 
     def score_one(self, sample: Sample) -> tuple[Score, Score]:
         """The balance residual and the longest loop disagreement, each in limits (missing tags: 0)."""
+        blocks = self._score_rows(sample_vector(sample, self._tags)[np.newaxis])
+        return blocks[0].score(0), blocks[1].score(0)
+
+    def score_block(self, block: SampleBlock) -> tuple[ScoreBlock, ScoreBlock]:
+        """``score_one`` on every row of ``block`` in turn, vectorised (the same bits)."""
+        return self._score_rows(block.matrix(self._tags))
+
+    def _score_rows(self, x: FloatArray) -> tuple[ScoreBlock, ScoreBlock]:
+        """Rows x ``_tags`` of the batch's next samples: both statistics per row; keeps the state."""
         if not self._fitted:
             raise RuntimeError(f"detector {self._name!r} is not fitted: call fit(batches) first")
-        row = sample_vector(sample, self._tags)
-        self._history.append(row)
-        if len(self._history) > self._window + 1:
-            self._history.pop(0)
-        balance = self._balance_score()
-        cond = np.array([self._condition(i, row) for i in range(len(LOOPS))])
-        self._runs = np.where(cond, self._runs + 1, 0.0)
-        ratio = self._runs / self.loop_limit
-        i = int(np.argmax(ratio))
-        loop_shares: tuple[tuple[str, float], ...] = ()
-        if ratio[i] > 0:
-            loop_shares = ((LOOPS[i].measurement, 0.5), (LOOPS[i].actuator, 0.5))
-        return balance, Score(f"{self._name}.loop", float(ratio[i]), 1.0, loop_shares)
+        n, w = x.shape[0], self._window
+        # The balance over the window ending at each row, from the rows before it in the batch.
+        earlier = self._history[-w:]
+        rows = np.vstack([*earlier, x]) if earlier else x
+        feats, change = self._balance_terms(rows)
+        first = n - feats.shape[0]  # rows before the batch has a whole window: no balance yet
+        ratio = np.zeros((n, len(BALANCED)))
+        with np.errstate(invalid="ignore"):
+            raw = np.abs(change - matmul_rows(feats, self.coefficients.T)) / self.balance_limit
+        ratio[first:] = np.where(np.isfinite(raw), raw, 0.0)
+        k = np.argmax(ratio, axis=1)
+        balance = ratio[np.arange(n), k]
+        self._history = [*self._history, *x][-(w + 1) :]
+        # The loops: runs of each disagreement, carried over from the samples before.
+        cond = self._conditions(x)
+        runs = np.empty((n, len(LOOPS)))
+        run = self._runs
+        for r in range(n):
+            run = np.where(cond[r], run + 1, 0.0)
+            runs[r] = run
+        self._runs = run
+        loop_ratio = runs / self.loop_limit
+        i = np.argmax(loop_ratio, axis=1)
+        loop = loop_ratio[np.arange(n), i]
+
+        def balance_shares(r: int) -> tuple[tuple[str, float], ...]:
+            if balance[r] <= 0:
+                return ()
+            # The balanced sensor first; the metered flows running now share the rest.
+            tag = BALANCED[int(k[r])]
+            flows = [t for t in (*INFLOWS, DISCHARGE) if abs(x[r, self._col[t]]) > 0]  # NaN > 0 is False
+            return ((tag, 0.5), *((t, 0.5 / len(flows)) for t in flows)) if flows else ((tag, 1.0),)
+
+        def loop_shares(r: int) -> tuple[tuple[str, float], ...]:
+            if loop[r] <= 0:
+                return ()
+            lp = LOOPS[int(i[r])]
+            return ((lp.measurement, 0.5), (lp.actuator, 0.5))
+
+        ones = full(n, 1.0)
+        return (
+            ScoreBlock(f"{self._name}.balance", balance, ones, explain=balance_shares),
+            ScoreBlock(f"{self._name}.loop", loop, ones, explain=loop_shares),
+        )
 
     def _balance_terms(self, x: FloatArray) -> tuple[FloatArray, FloatArray]:
-        """Per window end: features (sum inflows h, sum discharge h, sum volume h) and changes."""
+        """Per window end: features (sum inflows h, sum discharge h, sum volume h) and changes.
+
+        The window's rows are summed one after the other, oldest first, for every window end at
+        once (the same order for one window as for many)."""
         w, n = self._window, x.shape[0]
         if n <= w:
             return np.zeros((0, 3)), np.zeros((0, len(BALANCED)))
         inflow = sum(x[:, self._col[t]] for t in INFLOWS)
         terms = np.stack([inflow, x[:, self._col[DISCHARGE]], x[:, self._col["volume_l"]]], axis=1) * self._h
-        window_sum = np.array([terms[e - w + 1 : e + 1].sum(axis=0) for e in range(w, n)])
+        window_sum = terms[1 : n - w + 1]
+        for lag in range(2, w + 1):
+            window_sum = window_sum + terms[lag : n - w + lag]
         bal = x[:, [self._col[t] for t in BALANCED]]
         return window_sum, bal[w:] - bal[:-w]
 
-    def _balance_score(self) -> Score:
-        statistic = f"{self._name}.balance"
-        if len(self._history) <= self._window:
-            return Score(statistic, 0.0, 1.0)
-        feats, change = self._balance_terms(np.asarray(self._history))
-        ratio = np.abs(change[-1] - self.coefficients @ feats[-1]) / self.balance_limit
-        ratio = np.where(np.isfinite(ratio), ratio, 0.0)
-        k = int(np.argmax(ratio))
-        if ratio[k] <= 0:
-            return Score(statistic, 0.0, 1.0)
-        # The balanced sensor first; the metered flows running now share the rest.
-        last = self._history[-1]
-        flows = [t for t in (*INFLOWS, DISCHARGE) if abs(last[self._col[t]]) > 0]  # NaN > 0 is False
-        shares = (
-            ((BALANCED[k], 0.5), *((t, 0.5 / len(flows)) for t in flows)) if flows else ((BALANCED[k], 1.0),)
-        )
-        return Score(statistic, float(ratio[k]), 1.0, shares)
-
-    def _condition(self, i: int, row: FloatArray) -> bool:
-        lp = LOOPS[i]
-        m, sp, u = row[self._col[lp.measurement]], row[self._col[lp.setpoint]], row[self._col[lp.actuator]]
-        if not (math.isfinite(m) and math.isfinite(sp) and math.isfinite(u)) or self.actuator_max[i] <= 0:
-            return False
-        off = lp.sign * (m - sp) > self.band[i]
-        if lp.saturated:
-            return bool(off and u >= SATURATED_FRACTION * self.actuator_max[i])
-        return bool(off and u <= SHUT_FRACTION * self.actuator_max[i])
+    def _conditions(self, x: FloatArray) -> npt.NDArray[np.bool_]:
+        """Rows x loops: the loop's measurement is off its band while its actuator is shut or
+        saturated (False where a value is missing)."""
+        out = np.zeros((x.shape[0], len(LOOPS)), dtype=bool)
+        for i, lp in enumerate(LOOPS):
+            m, sp, u = (x[:, self._col[t]] for t in (lp.measurement, lp.setpoint, lp.actuator))
+            if self.actuator_max[i] <= 0:
+                continue
+            known = np.isfinite(m) & np.isfinite(sp) & np.isfinite(u)
+            with np.errstate(invalid="ignore"):
+                off = lp.sign * (m - sp) > self.band[i]
+                at = (
+                    u >= SATURATED_FRACTION * self.actuator_max[i]
+                    if lp.saturated
+                    else u <= SHUT_FRACTION * self.actuator_max[i]
+                )
+            out[:, i] = known & off & at
+        return out
 
     def _longest(self, i: int, x: FloatArray) -> int:
         best = run = 0
-        for row in x:
-            run = run + 1 if self._condition(i, row) else 0
+        for flag in self._conditions(x)[:, i].tolist():
+            run = run + 1 if flag else 0
             best = max(best, run)
         return best
