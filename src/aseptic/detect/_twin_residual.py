@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from functools import reduce
 
 import numpy as np
 
@@ -164,7 +165,7 @@ class TwinResidualDetector:
         self._squares.append(sq)
         if len(self._squares) > self._window:
             self._squares.pop(0)
-        step = np.sum(self._squares, axis=0) / self.step_limit
+        step = reduce(np.add, self._squares) / self.step_limit  # oldest first, as score_block sums
         lv = np.where(np.isfinite(level_r), level_r / self.level_scale, 0.0)
         self._ewma = self._ewma + self._lambda * (lv - self._ewma)
         level = np.abs(self._ewma) / self.level_limit
