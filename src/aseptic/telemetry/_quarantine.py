@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from aseptic.clock import Clock, format_rfc3339, parse_rfc3339
 from aseptic.errors import BackendError, InputError
-from aseptic.telemetry._verify import Rejection
+from aseptic.telemetry._verify import CONTENT_REASONS, Rejection
 
 __all__ = ["Quarantine", "QuarantineEvent", "QuarantineStore"]
 
@@ -50,6 +50,13 @@ class QuarantineEvent:
     sequence: int | None
     digest: str | None
     authenticated: bool
+
+    @property
+    def in_chain(self) -> bool:
+        """Whether the rejected envelope was authentic and next in its source's chain, and refused
+        for its content alone: its source's chain moved past it, and this event stands in its place
+        in the ledger (where a restarted verifier resumes, see ``Ledger.chain_heads``)."""
+        return self.authenticated and self.reason in CONTENT_REASONS
 
     def to_bytes(self) -> bytes:
         """Canonical JSON (sorted keys, no white space, UTF-8), tagged with its type and version."""

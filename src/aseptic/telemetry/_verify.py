@@ -80,6 +80,10 @@ class Rejection:
 
 
 _AFTER_SIGNATURE = frozenset({RejectReason.REPLAY, RejectReason.GAP, RejectReason.CHAIN_MISMATCH})
+# Refusals of an authentic, in-order envelope for its content alone: the chain moves past them.
+CONTENT_REASONS = frozenset(
+    {RejectReason.CLOCK_SKEW, RejectReason.UNKNOWN_TAG, RejectReason.NON_FINITE, RejectReason.OUT_OF_RANGE}
+)
 
 
 class IngestVerifier:
