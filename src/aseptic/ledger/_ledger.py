@@ -17,7 +17,7 @@ from typing import Any
 
 from aseptic.clock import Clock
 from aseptic.crypto import PublicKey, SigningKey
-from aseptic.errors import BackendError, ConfigError, InputError, RollbackError
+from aseptic.errors import BackendError, ConfigError, InputError, IntegrityError, RollbackError
 from aseptic.ledger._checkpoint import Checkpoint
 from aseptic.ledger._entries import (
     JSON_KINDS,
@@ -345,9 +345,31 @@ class Ledger:
         return self._append_payload(LeafKind.KEY, encode_key_payload(name, public_key))
 
     def chain_heads(self) -> dict[str, tuple[int, bytes]]:
-        """Per source, the sequence and digest of its last logged envelope (where a restarted
-        collector and verifier resume; a rejected envelope is never a head)."""
-        return {source: (sequence, bytes(digest)) for source, sequence, digest in self._store.chain_heads()}
+        """Per source, the sequence and digest of its last envelope in the log (where a restarted
+        collector and verifier resume): the last logged envelope, or a later one refused for its
+        content alone, whose quarantine event stands in its place (``QuarantineEvent.in_chain``).
+        Any other rejected envelope is never a head.
+
+        Raises:
+            IntegrityError: a logged quarantine event does not parse (the log was altered).
+        """
+        heads = {source: (sequence, bytes(digest)) for source, sequence, digest in self._store.chain_heads()}
+        for leaf, payload in self._store.entries_containing(LeafKind.QUARANTINE, b'"authenticated":true'):
+            try:
+                event = QuarantineEvent.from_bytes(payload)
+                if not event.in_chain or event.source is None or event.sequence is None:
+                    continue
+                digest = bytes.fromhex(event.digest or "")
+                if len(digest) != 32:  # SHA-256
+                    raise ValueError(f"digest {event.digest!r} is not 32 bytes of hex")
+            except (InputError, ValueError) as exc:
+                raise IntegrityError(
+                    f"{self._store.where}: quarantine event at leaf {leaf} is not valid ({exc})",
+                    hint="run `aseptic ledger verify` for the details",
+                ) from None
+            if event.sequence > heads.get(event.source, (0, b""))[0]:
+                heads[event.source] = (event.sequence, digest)
+        return heads
 
     def logged_keys(self) -> dict[str, tuple[PublicKey, ...]]:
         """Per name, the public keys logged with ``append_key``, oldest first."""

@@ -146,6 +146,12 @@ def store_url_of(data_dir: Path) -> str | None:
         return None
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        # Never quote the bytes: the file may hold a password written there by mistake.
+        raise ConfigError(
+            f"{path} is not UTF-8 text (byte {exc.start})",
+            hint="it holds the one postgresql://USER@HOST:PORT/DB URL this data directory is bound to",
+        ) from None
     try:
         return check_store_url(text)
     except ConfigError as exc:

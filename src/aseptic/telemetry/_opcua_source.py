@@ -272,13 +272,16 @@ class OpcUaSource:
                 tag = self._by_handle.get(item.ClientHandle)
                 if tag is not None and (reading := self._reading(tag, item.Value, item.ClientHandle)):
                     batch.append(reading)
+        # Every data message uses a sequence number, even one that yields no reading; a keep-alive
+        # (no data) only announces the next number.
+        if message.NotificationData:
+            seq = int(message.SequenceNumber)
+            if self._last_seq is not None and seq > self._last_seq + 1:
+                self.stats.sequence_gaps += seq - self._last_seq - 1
+            self._last_seq = seq
         if not batch:
             return
         self.stats.messages += 1
-        seq = int(message.SequenceNumber)
-        if self._last_seq is not None and seq > self._last_seq + 1:
-            self.stats.sequence_gaps += seq - self._last_seq - 1
-        self._last_seq = seq
         self.stats.readings += len(batch)
         await self._queue.put(batch)  # blocks the publish loop while the consumer catches up
 

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from aseptic.clock import Clock, format_rfc3339, parse_rfc3339
 from aseptic.errors import BackendError, InputError
-from aseptic.telemetry._verify import Rejection
+from aseptic.telemetry._verify import CONTENT_REASONS, Rejection
 
 __all__ = ["Quarantine", "QuarantineEvent", "QuarantineStore"]
 
@@ -51,6 +51,13 @@ class QuarantineEvent:
     digest: str | None
     authenticated: bool
 
+    @property
+    def in_chain(self) -> bool:
+        """Whether the rejected envelope was authentic and next in its source's chain, and refused
+        for its content alone: its source's chain moved past it, and this event stands in its place
+        in the ledger (where a restarted verifier resumes, see ``Ledger.chain_heads``)."""
+        return self.authenticated and self.reason in CONTENT_REASONS
+
     def to_bytes(self) -> bytes:
         """Canonical JSON (sorted keys, no white space, UTF-8), tagged with its type and version."""
         fields: dict[str, Any] = asdict(self)
@@ -69,6 +76,7 @@ class QuarantineEvent:
             fields = json.loads(raw.decode("utf-8"))
             if not isinstance(fields, dict) or fields.pop("type", None) != EVENT_TYPE:
                 raise InputError(f"not a quarantine event (expected type {EVENT_TYPE!r})")
+            _check_fields(fields)
             fields["time"] = parse_rfc3339(fields["time"])
             event = cls(**fields)
         except InputError:
@@ -193,6 +201,45 @@ class Quarantine:
         except OSError as exc:
             temporary.unlink(missing_ok=True)
             raise BackendError(f"cannot write quarantine file {path}: {exc.strerror}") from None
+
+
+# What each field of a stored event must hold: a JSON type, and whether it may be null. Read back
+# from the ledger or a sidecar an attacker may have edited, an event of another shape is refused.
+_FIELD_TYPES: dict[str, tuple[type, bool]] = {
+    "time": (str, False),
+    "reason": (str, False),
+    "error_class": (str, False),
+    "message": (str, False),
+    "size": (int, False),
+    "sha256": (str, False),
+    "stored_size": (int, False),
+    "stored_sha256": (str, True),
+    "file": (str, True),
+    "source": (str, True),
+    "sequence": (int, True),
+    "digest": (str, True),
+    "authenticated": (bool, False),
+}
+_TYPE_NAMES = {str: "a string", int: "an integer of 0 or more", bool: "true or false"}
+
+
+def _check_fields(fields: dict[str, Any]) -> None:
+    if set(fields) != set(_FIELD_TYPES):
+        missing, extra = sorted(set(_FIELD_TYPES) - set(fields)), sorted(set(fields) - set(_FIELD_TYPES))
+        raise InputError(f"quarantine event is malformed: missing fields {missing}, unknown fields {extra}")
+    for name, (kind, nullable) in _FIELD_TYPES.items():
+        value = fields[name]
+        if value is None and nullable:
+            continue
+        # bool is an int in Python, not in JSON: true is no size and 1 is no verdict.
+        valid = type(value) is kind
+        if valid and isinstance(value, int) and kind is int:
+            valid = value >= (1 if name == "sequence" else 0)
+        if not valid:
+            expected = _TYPE_NAMES[kind] + (" or null" if nullable else "")
+            raise InputError(
+                f"quarantine event is malformed: field {name!r} is {repr(value)[:80]}, expected {expected}"
+            )
 
 
 def _sha256_hex(data: bytes) -> str:

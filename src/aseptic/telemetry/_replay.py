@@ -55,13 +55,31 @@ class TagHistoryReplay:
                 a tag is unknown or repeated, or a cell is not a number; the message names the line
                 and column.
         """
+        reader = None
         try:
             with self.path.open(newline="", encoding="utf-8") as handle:
-                yield from self._rows(csv.reader(handle))
+                reader = csv.reader(handle)
+                yield from self._rows(reader)
         except FileNotFoundError:
             raise InputError(f"tag history {self.path} does not exist") from None
-        except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        except UnicodeDecodeError:
+            # The codec's position counts from the start of its read chunk, not of the file.
+            raise InputError(f"{self.path}: {self._first_undecodable()}") from None
+        except csv.Error as exc:
+            where = "" if reader is None else f"line {reader.line_num}: "
+            raise InputError(f"{self.path}: {where}{exc}") from None
+        except OSError as exc:
             raise InputError(f"tag history {self.path} cannot be read: {exc}") from None
+
+    def _first_undecodable(self) -> str:
+        """Where the first bytes that are not UTF-8 are: ``line N, byte M: ...`` (1-based)."""
+        with self.path.open("rb") as handle:
+            for line, data in enumerate(handle, start=1):
+                try:
+                    data.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    return f"line {line}, byte {exc.start + 1}: not UTF-8 ({exc.reason})"
+        return "not UTF-8"
 
     def _rows(self, rows: Iterator[list[str]]) -> Iterator[Reading]:
         header = next(rows, None)
@@ -86,7 +104,13 @@ class TagHistoryReplay:
             time_h = self._number(row[0], line, 1)
             if time_h is None:
                 raise InputError(f"{self.path}: line {line}, column 1: time_h is missing")
-            when = self.start + timedelta(hours=time_h)
+            try:
+                when = self.start + timedelta(hours=time_h)
+            except OverflowError:
+                raise InputError(
+                    f"{self.path}: line {line}, column 1: time_h {row[0].strip()!r} puts the reading "
+                    f"outside years 1 to 9999 (start {self.start.isoformat()})"
+                ) from None
             for column, (tag, source, cell) in enumerate(zip(tags, sources, row[2:], strict=True), start=3):
                 value = self._number(cell, line, column)
                 if value is not None:

@@ -8,6 +8,7 @@ from aseptic.crypto import SigningKey
 from aseptic.errors import InputError
 from aseptic.telemetry._envelope import Envelope
 from aseptic.telemetry._reading import Reading
+from aseptic.telemetry._table import QUALITY_CODES, check_number
 from aseptic.telemetry._wire import DIGEST_SIZE, MAX_READINGS, ZERO_DIGEST, encode_text
 
 __all__ = ["Collector", "EdgeSigner"]
@@ -100,7 +101,8 @@ class Collector:
         """Queue ``reading``; the sealed envelope when its source's batch is full.
 
         Raises:
-            InputError: the reading routes to no signer, or cannot be encoded.
+            InputError: the reading routes to no signer, or cannot be encoded (a tag or source that
+                is not 1 to 255 bytes of UTF-8, a value that is not a number, a quality not 0-2).
         """
         if self._single is not None:
             source = self._single.source
@@ -111,7 +113,10 @@ class Collector:
                     f"reading of {reading.tag!r} routes to source {source!r}, which has no signer here",
                     hint=f"signers: {', '.join(sorted(self._signers))}",
                 )
-        # Check the strings now, so that a bad reading is refused alone and never costs its batch.
+        # Check the reading now, so that a bad one is refused alone and never costs its batch (once
+        # in the batch, a reading that cannot be sealed would fail every later seal of its source).
+        if type(reading.value) is not float or reading.quality not in QUALITY_CODES:
+            check_number(reading)
         for text, what in ((reading.tag, "tag"), (reading.source, "reading source")):
             if text not in self._encodable:
                 encode_text(text, what=what)

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import NamedTuple
 
+from aseptic.clock import format_rfc3339
 from aseptic.errors import InputError
 from aseptic.telemetry._reading import Quality, Reading
 from aseptic.telemetry._wire import (
@@ -26,6 +27,7 @@ from aseptic.telemetry._wire import (
 )
 
 QUALITIES = tuple(Quality)
+QUALITY_CODES = frozenset(int(q) for q in Quality)
 _sha256 = hashlib.sha256
 
 
@@ -63,6 +65,21 @@ def leaf_hashes(body: bytes, records_at: int, table: Table) -> list[bytes]:
     return leaves
 
 
+def check_number(reading: Reading) -> None:
+    """Check that ``reading`` has a value that converts to a float and a quality code 0-2.
+
+    Raises:
+        InputError: it has not; the message names the reading's tag and time.
+    """
+    where = f"reading of {reading.tag!r} at {format_rfc3339(reading.time)}"
+    try:
+        float(reading.value)
+    except (TypeError, ValueError):
+        raise InputError(f"{where}: value {reading.value!r} is not a number") from None
+    if isinstance(reading.quality, bool) or reading.quality not in QUALITY_CODES:
+        raise InputError(f"{where}: quality {reading.quality!r} is not 0 (GOOD), 1 (UNCERTAIN) or 2 (BAD)")
+
+
 def table_from_readings(readings: Sequence[Reading]) -> Table:
     if not 1 <= len(readings) <= MAX_READINGS:
         raise InputError(f"an envelope carries 1 to {MAX_READINGS} readings, got {len(readings)}")
@@ -87,9 +104,14 @@ def table_from_readings(readings: Sequence[Reading]) -> Table:
         if us is None:
             us = times[reading.time] = time_to_us(reading.time)
         times_us.append(us)
-        value = float(reading.value)
+        try:
+            value = float(reading.value)
+            quality = int(Quality(reading.quality))
+        except (TypeError, ValueError):
+            check_number(reading)  # raises the InputError that names the reading
+            raise
         values.append(CANONICAL_NAN if value != value else value)
-        qualities.append(int(Quality(reading.quality)))
+        qualities.append(quality)
     if len(strings) > MAX_DICTIONARY:
         raise InputError(f"an envelope names at most {MAX_DICTIONARY} distinct tags and sources")
     return Table(

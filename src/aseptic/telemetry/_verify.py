@@ -80,6 +80,10 @@ class Rejection:
 
 
 _AFTER_SIGNATURE = frozenset({RejectReason.REPLAY, RejectReason.GAP, RejectReason.CHAIN_MISMATCH})
+# Refusals of an authentic, in-order envelope for its content alone: the chain moves past them.
+CONTENT_REASONS = frozenset(
+    {RejectReason.CLOCK_SKEW, RejectReason.UNKNOWN_TAG, RejectReason.NON_FINITE, RejectReason.OUT_OF_RANGE}
+)
 
 
 class IngestVerifier:
@@ -100,7 +104,8 @@ class IngestVerifier:
         a restart, pass the heads of the last envelopes in the ledger.
 
         Raises:
-            ConfigError: no sources, or a source with no key (fail closed: never "trust anyone").
+            ConfigError: no sources, or a source with no key (fail closed: never "trust anyone"), or
+                a clock skew allowance that is not finite.
         """
         self._keys: dict[str, dict[str, PublicKey]] = {}
         for source, given in keys.items():
@@ -114,6 +119,14 @@ class IngestVerifier:
             )
         self._clock = clock
         self._settings = settings if settings is not None else TelemetrySettings()
+        skew = self._settings.max_clock_skew_s
+        if not isfinite(skew):
+            # An infinite allowance cannot be compared in microseconds: every check would fail.
+            raise ConfigError(
+                f"[telemetry].max_clock_skew_s is {skew}: the clock skew allowance is a finite number "
+                "of seconds",
+                hint="the default is 300",
+            )
         self._catalogue = catalogue
         self._heads: dict[str, ChainHead] = dict(heads or {})
         self._screened = 0
