@@ -5,6 +5,7 @@ SQLite, in-process hand-over).
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -74,6 +75,7 @@ class CustodyPipeline:
         self.collector = Collector(signer, readings_per_envelope=settings.telemetry.readings_per_envelope)
         self.findings = 0
         self.last_accepted_raw: bytes | None = None
+        self._unsent: deque[bytes] = deque()
         self._clock = clock
         self._origin = settings.site.id
         self._actor = f"service:custody/{collector_id}"
@@ -85,20 +87,50 @@ class CustodyPipeline:
         return self.ingestor.counters
 
     def add_reading(self, reading: Reading) -> None:
-        """Queue one reading at the edge; a full envelope is sealed and ingested."""
+        """Queue one reading at the edge; a full envelope is sealed and ingested.
+
+        Raises:
+            BackendError: the ledger or the quarantine failed; the sealed envelope stays at the
+                edge (``unsent``) and goes first, in order, with the next envelope or ``flush``.
+        """
         envelope = self.collector.add(reading)
         if envelope is not None:
-            self.ingest_raw(envelope.to_bytes())
+            self._send(envelope.to_bytes())
 
     def flush(self) -> None:
-        """Seal and ingest what the edge still holds (end of a batch or of the run)."""
+        """Seal and ingest what the edge still holds (end of a batch or of the run), after any
+        envelope a failure left unsent.
+
+        Raises:
+            BackendError: as ``add_reading``; what could not be ingested stays unsent.
+        """
         for envelope in self.collector.flush():
-            self.ingest_raw(envelope.to_bytes())
+            self._unsent.append(envelope.to_bytes())
+        self._send(None)
+
+    @property
+    def unsent(self) -> int:
+        """Sealed envelopes a ledger or quarantine failure left at the edge (retried in order)."""
+        return len(self._unsent)
+
+    def _send(self, raw: bytes | None) -> None:
+        # In chain order: a later envelope ingested before an unsent one would be refused as a gap.
+        if raw is not None:
+            self._unsent.append(raw)
+        while self._unsent:
+            self.ingest_raw(self._unsent[0])
+            self._unsent.popleft()
 
     def ingest_raw(self, raw: bytes) -> Envelope | QuarantineEvent:
-        """Verify raw bytes from across the conduit; log or quarantine them (never raises for bad input)."""
-        with self.ledger.batch():
-            result = self.ingestor.ingest(raw)
+        """Verify raw bytes from across the conduit; log or quarantine them (never raises for bad input).
+
+        Each outcome is committed by its own append before the verifier's chain moves, so a
+        failing commit leaves nothing counted or chained and the same bytes can be retried.
+
+        Raises:
+            BackendError: the ledger or the quarantine failed (not the input's fault).
+        """
+        result = self.ingestor.ingest(raw)
         leaf = self.ledger.size - 1
         if isinstance(result, Envelope):
             self.last_accepted_raw = raw

@@ -3,7 +3,9 @@
 Bad input never raises and never stops the pipeline: it is rejected with its reason, kept in the
 quarantine, counted, and its ``QuarantineEvent`` is appended to the ledger like any envelope. What
 does raise is a failing sink or quarantine (``BackendError``): then nothing is acknowledged and the
-verifier's state has not moved, so the same message can be retried.
+verifier's state has not moved, so the same message can be retried. This holds when the sink's
+append is durable when it returns (the ledger commits each append): inside a caller's transaction
+the chain would move before the commit that might still fail, so do not wrap ``ingest`` in one.
 """
 
 from __future__ import annotations

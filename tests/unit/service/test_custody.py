@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -10,6 +12,7 @@ import pytest
 from aseptic.clock import SimClock
 from aseptic.config import Settings, settings_from_mapping
 from aseptic.crypto import read_public_key
+from aseptic.errors import BackendError
 from aseptic.ledger import verify_ledger
 from aseptic.service import CustodyPipeline
 from aseptic.telemetry import Envelope, Quality, QuarantineEvent, Reading
@@ -95,3 +98,41 @@ def test_findings_of_the_pipeline_engine_are_logged_before_anyone_else_sees_them
     assert seen[0][1] == 1  # already in the ledger when the report heard of it
     report = verify_ledger(tmp_path, read_public_key(tmp_path / "site.pub"), require_signatures=True)
     assert report.size >= 2
+
+
+def test_a_failed_commit_loses_nothing_and_the_edge_retries_in_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ledger commit that fails (disk full, I/O error) must not move the chain or count the
+    envelope: before, the retry was refused as a replay and the readings never reached the log."""
+    clock = SimClock(T0 + timedelta(days=1))
+    pipeline = CustodyPipeline(tmp_path, settings(), clock, collector_id="collector-01")
+    store = pipeline.ledger._store
+    real = store.transaction
+
+    @contextmanager
+    def failing_commit() -> Iterator[None]:
+        with real():
+            yield
+            raise BackendError(f"{store.where}: disk I/O error (simulated at COMMIT)")
+
+    for r in readings(3):
+        pipeline.add_reading(r)
+    monkeypatch.setattr(store, "transaction", failing_commit)
+    with pytest.raises(BackendError, match="simulated at COMMIT"):
+        pipeline.add_reading(readings(1, start=3)[0])  # seals envelope 1; its commit fails
+    assert pipeline.unsent == 1
+    assert (pipeline.counters.envelopes, pipeline.counters.rejected, pipeline.ledger.size) == (0, 0, 1)
+    for r in readings(3, start=4):
+        pipeline.add_reading(r)  # still failing: nothing sealed yet, nothing sent
+    with pytest.raises(BackendError):
+        pipeline.add_reading(readings(1, start=7)[0])  # envelope 2 waits behind envelope 1
+    assert pipeline.unsent == 2
+    monkeypatch.setattr(store, "transaction", real)
+    for r in readings(2, start=8):
+        pipeline.add_reading(r)
+    pipeline.close()  # flush: envelope 1, then 2, then the 2 readings left
+    assert pipeline.unsent == 0
+    assert (pipeline.counters.envelopes, pipeline.counters.readings, pipeline.counters.rejected) == (3, 10, 0)
+    report = verify_ledger(tmp_path, read_public_key(tmp_path / "site.pub"), require_signatures=True)
+    assert report.readings == 10 and report.envelope_signatures == 3
