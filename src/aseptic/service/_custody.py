@@ -229,7 +229,10 @@ class CustodyPipeline:
         return Engine(detectors, sink, clock=self._clock, persistence=persistence)
 
     def close(self) -> None:
-        """Flush the edge, sign a checkpoint and close the ledger."""
-        self.flush()
-        self.ledger.checkpoint()
-        self.ledger.close()
+        """Flush the edge, sign a checkpoint and close the ledger (closed even when the flush fails:
+        then the ``BackendError`` says why, and ``unsent`` envelopes were not logged)."""
+        try:
+            self.flush()
+            self.ledger.checkpoint()
+        finally:
+            self.ledger.close()

@@ -27,7 +27,7 @@ from aseptic.errors import (
 )
 from aseptic.telemetry._envelope import Envelope
 from aseptic.telemetry._reading import Quality
-from aseptic.telemetry._wire import ZERO_DIGEST, time_to_us, us_to_time
+from aseptic.telemetry._wire import ZERO_DIGEST, has_control, time_to_us, us_to_time
 from aseptic.twin.tags import TAGS_BY_NAME, TagSpec
 
 __all__ = ["ChainHead", "IngestVerifier", "RejectReason", "Rejection"]
@@ -48,6 +48,7 @@ class RejectReason(StrEnum):
     UNKNOWN_TAG = "unknown_tag"
     NON_FINITE = "non_finite"
     OUT_OF_RANGE = "out_of_range"
+    CONTROL_TEXT = "control_text"
     INTERNAL_ERROR = "internal_error"
 
 
@@ -82,7 +83,13 @@ class Rejection:
 _AFTER_SIGNATURE = frozenset({RejectReason.REPLAY, RejectReason.GAP, RejectReason.CHAIN_MISMATCH})
 # Refusals of an authentic, in-order envelope for its content alone: the chain moves past them.
 CONTENT_REASONS = frozenset(
-    {RejectReason.CLOCK_SKEW, RejectReason.UNKNOWN_TAG, RejectReason.NON_FINITE, RejectReason.OUT_OF_RANGE}
+    {
+        RejectReason.CLOCK_SKEW,
+        RejectReason.CONTROL_TEXT,
+        RejectReason.UNKNOWN_TAG,
+        RejectReason.NON_FINITE,
+        RejectReason.OUT_OF_RANGE,
+    }
 )
 
 
@@ -277,6 +284,22 @@ class IngestVerifier:
                 hint="the collector's clock runs ahead; fix its time source ([telemetry].max_clock_skew_s)",
             )
             return Rejection(RejectReason.CLOCK_SKEW, error, envelope, in_chain=True)
+        for k, text in enumerate(table.strings):
+            if has_control(text):
+                # Signed and in order, so the chain moves past it; never logged: a store may not
+                # hold the character (PostgreSQL refuses U+0000) and a reader may not show it.
+                if k in table.tags:
+                    where = f"reading {table.tags.index(k)}: tag"
+                elif k in table.sources:
+                    where = f"reading {table.sources.index(k)}: reading source"
+                else:
+                    where = f"string {k}"
+                error = InputError(
+                    f"{what}: {where} {text!r} holds a control character",
+                    hint="tags and sources are names (no U+0000-U+001F, U+007F); a faulty or hostile "
+                    "collector",
+                )
+                return Rejection(RejectReason.CONTROL_TEXT, error, envelope, in_chain=True)
         specs = [self._catalogue.get(text) for text in table.strings]
         for tag in dict.fromkeys(table.tags):
             if specs[tag] is None:

@@ -8,6 +8,7 @@ expected there.
 
 from __future__ import annotations
 
+import re
 import struct
 from datetime import UTC, datetime, timedelta
 
@@ -56,6 +57,14 @@ def us_to_time(us: int) -> datetime:
     return EPOCH + timedelta(microseconds=us)
 
 
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+
+
+def has_control(text: str) -> bool:
+    """Whether ``text`` holds a C0 control character or DEL (never part of a tag or source name)."""
+    return _CONTROL.search(text) is not None
+
+
 def encode_text(text: str, *, what: str) -> bytes:
     """``u8 length || UTF-8``; 1 to 255 bytes.
 
@@ -66,6 +75,12 @@ def encode_text(text: str, *, what: str) -> bytes:
         data = text.encode("utf-8")
     except UnicodeEncodeError as exc:
         raise InputError(f"{what} {text!r} is not valid Unicode ({exc.reason})") from None
+    if has_control(text):
+        raise InputError(
+            f"{what} {text!r} holds a control character",
+            hint="tags and sources are names: U+0000-U+001F and U+007F cannot be stored by every "
+            "ledger store (PostgreSQL refuses U+0000) nor shown safely",
+        )
     if not 1 <= len(data) <= MAX_STRING_BYTES:
         raise InputError(f"{what} {text!r} is {len(data)} bytes in UTF-8; allowed 1 to {MAX_STRING_BYTES}")
     return bytes((len(data),)) + data

@@ -296,6 +296,44 @@ def test_unknown_tag_is_rejected(plant: Plant) -> None:
     assert "reading 3: tag 'valve_bypass' is not in the tag catalogue" in event.message
 
 
+@pytest.mark.parametrize("field", ["tag", "source"])
+def test_control_character_in_a_name_is_refused_and_the_chain_moves_past_it(
+    plant: Plant, field: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A hostile collector holding a trusted key signs a name with U+0000 (which PostgreSQL cannot
+    # store: every retry of the append would fail and stop the source).
+    readings = catalogue_readings(5)
+    r = readings[2]
+    readings[2] = Reading(
+        r.tag + "\x00" if field == "tag" else r.tag,
+        r.time,
+        r.value,
+        r.quality,
+        r.source + ("\x00" if field == "source" else ""),
+    )
+    monkeypatch.setattr(
+        "aseptic.telemetry._wire.has_control", lambda text: False
+    )  # its sealing skips the check
+    hostile = plant.next_envelope(readings)
+    monkeypatch.undo()
+    event = plant.rejected(hostile, RejectReason.CONTROL_TEXT)
+    what = "tag" if field == "tag" else "reading source"
+    assert f"reading 2: {what} " in event.message and "holds a control character" in event.message
+    assert event.in_chain and plant.sink.envelopes == []
+    plant.accepted(plant.next_envelope())  # authentic and in order: the chain moved past it
+
+
+def test_a_control_character_is_refused_at_sealing(plant: Plant) -> None:
+    r = catalogue_readings(1)[0]
+    for bad in (
+        Reading(r.tag, r.time, r.value, r.quality, "TIC\x00101"),
+        Reading("ph\x7f", r.time, 7.0, r.quality, r.source),
+    ):
+        with pytest.raises(InputError, match="holds a control character"):
+            plant.signer.seal([bad])
+    plant.accepted(plant.next_envelope())  # nothing was sealed: the chain is intact
+
+
 def test_future_clock_skew_is_rejected(plant: Plant) -> None:
     now = plant.clock.now()
     readings = catalogue_readings(5, start=now)
