@@ -40,6 +40,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from aseptic.detect._block import SampleBlock, ScoreBlock, full, matmul_rows
 from aseptic.detect._detector import Batch, FloatArray, Sample, Score, batch_matrix, sample_vector
 from aseptic.errors import InputError
 
@@ -186,7 +187,7 @@ class ControlLoopDetector:
         self._law_recent: list[FloatArray] = []
         self._step_recent: list[FloatArray] = []
         self._expected: dict[str, float] = {}
-        self._stuck = np.zeros((n, 2), dtype=bool)
+        self._block_expected = np.zeros((0, len(self._tags)))  # rows of the last block x tags
         self._departed: dict[str, float] = {}
 
     @property
@@ -265,76 +266,184 @@ class ControlLoopDetector:
         self._law_recent = []
         self._step_recent = []
         self._expected = {}
-        self._stuck = np.zeros((len(self.loops), 2), dtype=bool)
+        self._block_expected = np.zeros((0, len(self._tags)))
         self._departed = {}
 
     def score_one(self, sample: Sample) -> tuple[Score, Score]:
         """The law residual and the one-step response residual, each in limits, held over ``hold``."""
-        if not self._fitted:
-            raise RuntimeError(f"detector {self._name!r} is not fitted: call fit(batches) first")
-        row = sample_vector(sample, self._tags)
-        self._history.append(row)
-        if len(self._history) > _WARMUP + 1:
-            self._history.pop(0)
-        n = len(self.loops)
-        law = np.zeros((n, 2))
-        step = np.zeros(n)
-        self._expected = {}
-        self._stuck[:] = False
         t = sample.get("batch_time_h", math.nan)
         known = isinstance(t, float | int) and math.isfinite(t)
-        if known:
-            self._check_utilities(float(t), row)
-        if len(self._history) == _WARMUP + 1:
-            rows = np.asarray(self._history)
-            law = np.nan_to_num(self._law_residuals(rows)) / self.law_limit
-            for i, lp in enumerate(self.loops):
-                want = controller_law(lp, rows, self._col, self.h)
-                for j, out in enumerate((lp.primary, lp.secondary)):
-                    self._expected[out] = want[j]
-                    # Held at a value other than shut: a closed valve at its floor is the idle
-                    # branch of the split range, not a stuck actuator.
-                    value = rows[-1, self._col[out]]
-                    held = value == rows[-2, self._col[out]] and value > 2.0 * lp.floor
-                    self._stuck[i, j] = bool(held and law[i, j] > 1.0)
-                    if self._stuck[i, j] and known:
-                        self._departed[out] = float(t)
-        if len(self._history) >= 3 and known:
-            s = min(max(int(float(t) // SLICE_H), 0), self.step_limit.shape[0] - 1)
-            rows = np.asarray(self._history[-3:])
-            for i, (a, y) in enumerate(self._step_features(rows)):
-                predicted = float(a[-1] @ self.step_coef[i])
-                c = self._col[self.loops[i].measurement]
-                self._expected[self.loops[i].measurement] = float(rows[-2, c]) + predicted
-                r = abs(float(y[-1]) - predicted)
-                step[i] = r / self.step_limit[s, i] if math.isfinite(r) else 0.0
-        self._law_recent = [*self._law_recent[-(self._hold - 1) :], law] if self._hold > 1 else [law]
-        self._step_recent = [*self._step_recent[-(self._hold - 1) :], step] if self._hold > 1 else [step]
-        law_score = self._law_score(np.max(self._law_recent, axis=0), float(t) if known else math.nan)
-        step_score = self._step_score(np.max(self._step_recent, axis=0), float(t) if known else math.nan)
-        return law_score, step_score
+        law, step = self._score_rows(
+            np.array([float(t) if known else math.nan]), sample_vector(sample, self._tags)[np.newaxis]
+        )
+        return law.score(0), step.score(0)
+
+    def score_block(self, block: SampleBlock) -> tuple[ScoreBlock, ScoreBlock]:
+        """``score_one`` on every row of ``block`` in turn, vectorised (the same bits)."""
+        return self._score_rows(block.times, block.matrix(self._tags))
 
     def expected_values(self, tags: Sequence[str]) -> tuple[float, ...]:
         """For the last sample scored: the controller law's outputs, the one-step prediction of the
         measurements, and the clean envelope's edge for a departed utility (NaN otherwise)."""
         return tuple(self._expected.get(t, math.nan) for t in tags)
 
-    def _check_utilities(self, t: float, row: FloatArray) -> None:
-        k = round(t / self.h) - 1
-        lo, hi = max(k - RECIPE_SLACK, 0), min(k + RECIPE_SLACK + 1, self.utility_low.shape[0])
-        if lo >= hi:
-            return
-        low = self.utility_low[lo:hi].min(axis=0)
-        high = self.utility_high[lo:hi].max(axis=0)
-        for j, tag in enumerate(UTILITIES):
-            v = row[self._col[tag]]
-            if math.isfinite(v) and (v < low[j] or v > high[j]):
-                self._departed[tag] = t
-                self._expected[tag] = float(low[j] if v < low[j] else high[j])
+    def expected_rows(self, tags: Sequence[str]) -> FloatArray:
+        """``expected_values(tags)`` after each row of the last ``score_block``."""
+        rows = self._block_expected
+        out = np.full((rows.shape[0], len(tags)), np.nan)
+        for i, tag in enumerate(tags):
+            if tag in self._col:
+                out[:, i] = rows[:, self._col[tag]]
+        return out
 
-    def _recent_utility(self, t: float) -> str | None:
-        recent = [(when, tag) for tag, when in self._departed.items() if t - when <= self._recent_h]
-        return max(recent)[1] if recent else None
+    def _score_rows(self, t: FloatArray, x: FloatArray) -> tuple[ScoreBlock, ScoreBlock]:
+        """The batch's next samples (times, NaN if unknown; rows x ``tags``): both statistics per
+        row, each row as ``score_one`` on it would give; keeps the state after the last row."""
+        if not self._fitted:
+            raise RuntimeError(f"detector {self._name!r} is not fitted: call fit(batches) first")
+        n, loops, col = x.shape[0], self.loops, self._col
+        before = len(self._history)
+        rows = np.vstack([*self._history, x]) if self._history else x  # the batch's recent rows, then x
+        ahead = rows.shape[0] - n  # index of x's first row in ``rows``
+        known = np.isfinite(t)
+        expected = np.full((n, len(self._tags)), np.nan)
+        departed = np.zeros((n, len(self._tags)), dtype=bool)  # the tag departed at this row
+        # Utilities outside their clean envelope at this batch time.
+        low, high = self._utility_edges(t)
+        for j, tag in enumerate(UTILITIES):
+            v = x[:, col[tag]]
+            with np.errstate(invalid="ignore"):
+                under, over = v < low[:, j], v > high[:, j]
+            hit = known & np.isfinite(v) & (under | over)
+            departed[:, col[tag]] = hit
+            expected[:, col[tag]] = np.where(hit, np.where(under, low[:, j], high[:, j]), np.nan)
+        # The law: rows with the samples before them it needs (a history of _WARMUP + 1 rows).
+        law = np.zeros((n, len(loops), 2))
+        stuck = np.zeros((n, len(loops), 2), dtype=bool)
+        first_law = max(_WARMUP - before, 0)
+        if first_law < n:
+            r = np.arange(ahead + first_law, ahead + n)
+            cur, p1, p2, p3 = rows[r], rows[r - 1], rows[r - 2], rows[r - 3]
+            for i, lp in enumerate(loops):
+                want = _law_rows(lp, cur, p1, p2, p3, col, self.h)
+                for j, out in enumerate((lp.primary, lp.secondary)):
+                    residual = np.abs(cur[:, col[out]] - want[j])
+                    law[first_law:, i, j] = np.nan_to_num(residual) / self.law_limit[i, j]
+                    expected[first_law:, col[out]] = want[j]
+                    value = cur[:, col[out]]
+                    held = (value == p1[:, col[out]]) & (value > 2.0 * lp.floor)
+                    stuck[first_law:, i, j] = held & (law[first_law:, i, j] > 1.0)
+                    departed[first_law:, col[out]] |= stuck[first_law:, i, j] & known[first_law:]
+        # The one-step response: rows with two samples before them and a known batch time.
+        step = np.zeros((n, len(loops)))
+        first_step = max(2 - before, 0)
+        if first_step < n:
+            r = np.arange(ahead + first_step, ahead + n)
+            cur, p1, p2 = rows[r], rows[r - 1], rows[r - 2]
+            ok = known[first_step:]
+            with np.errstate(invalid="ignore"):
+                s = np.where(ok, t[first_step:] // SLICE_H, 0.0)
+            s = np.clip(s, 0, self.step_limit.shape[0] - 1).astype(np.int64)
+            for i, lp in enumerate(loops):
+                m, pc, sc = col[lp.measurement], col[lp.primary], col[lp.secondary]
+                a = np.column_stack(
+                    [
+                        p1[:, m] - p2[:, m],
+                        cur[:, pc] - p1[:, pc],
+                        cur[:, sc] - p1[:, sc],
+                        cur[:, pc],
+                        cur[:, sc],
+                        np.ones(r.size),
+                    ]
+                )
+                predicted = matmul_rows(a, self.step_coef[i][:, np.newaxis])[:, 0]
+                residual = np.abs(cur[:, m] - p1[:, m] - predicted)
+                ratio = np.where(np.isfinite(residual), residual / self.step_limit[s, i], 0.0)
+                step[first_step:, i] = np.where(ok, ratio, 0.0)
+                expected[first_step:, m] = np.where(ok, p1[:, m] + predicted, np.nan)
+        # Held over ``hold`` samples: the largest of this row's and the ones before it.
+        law_held = _held(law, self._law_recent, self._hold)
+        step_held = _held(step, self._step_recent, self._hold)
+        # When each tag last departed, as of each row (a departure needs a known batch time).
+        when = np.full((n, len(self._tags)), np.nan)
+        for tag, time in self._departed.items():
+            when[:, col[tag]] = time
+        idx = np.maximum.accumulate(np.where(departed, np.arange(n)[:, np.newaxis], -1), axis=0)
+        when = np.where(idx >= 0, t[np.maximum(idx, 0)], when)
+        names = self._tags
+
+        def recent_utility(row: int) -> str | None:
+            ago = t[row] - when[row]
+            recent = [(float(when[row, c]), names[c]) for c in range(len(names)) if ago[c] <= self._recent_h]
+            return max(recent)[1] if recent else None
+
+        def setpoint_moved(row: int, lp: LoopConfig) -> bool:
+            g = ahead + row  # the history at this row: it and the _WARMUP rows before it
+            return _setpoint_moved([float(v) for v in rows[max(g - _WARMUP, 0) : g + 1, col[lp.setpoint]]])
+
+        def law_shares(row: int) -> tuple[tuple[str, float], ...]:
+            ratio = law_held[row]
+            i, j = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
+            if ratio[i, j] <= 0:
+                return ()
+            lp = loops[int(i)]
+            out = (lp.primary, lp.secondary)[int(j)]
+            utility = recent_utility(row)
+            if stuck[row, i, j]:
+                # The output holds while its law asks for a change: the actuator is the suspect.
+                return ((out, 0.5), (lp.measurement, 0.25), (lp.setpoint, 0.25))
+            if utility is not None:
+                return ((utility, 0.5), (lp.measurement, 0.25), (out, 0.25))
+            if setpoint_moved(row, lp):
+                return ((lp.setpoint, 0.5), (lp.measurement, 0.25), (out, 0.25))
+            return ((lp.measurement, 0.5), (out, 0.25), (lp.setpoint, 0.25))
+
+        def step_shares(row: int) -> tuple[tuple[str, float], ...]:
+            i = int(np.argmax(step_held[row]))
+            if step_held[row, i] <= 0:
+                return ()
+            lp = loops[i]
+            utility = recent_utility(row)
+            if stuck[row, i].any():
+                out = lp.primary if stuck[row, i, 0] else lp.secondary
+                return ((out, 0.5), (lp.measurement, 0.5))
+            if utility is not None:
+                return ((utility, 0.5), (lp.measurement, 0.5))
+            return ((lp.measurement, 1.0),)
+
+        # The state after the last row.
+        self._history = list(rows[-(_WARMUP + 1) :])
+        self._law_recent = [*self._law_recent, *law][-self._hold :]
+        self._step_recent = [*self._step_recent, *step][-self._hold :]
+        for c in np.flatnonzero(idx[-1] >= 0) if n else ():
+            self._departed[names[c]] = float(when[-1, c])
+        self._expected = (
+            {names[c]: float(v) for c, v in enumerate(expected[-1]) if not math.isnan(v)}
+            if n
+            else self._expected
+        )
+        self._block_expected = expected
+        ones = full(n, 1.0)
+        law_values = law_held.reshape(n, -1).max(axis=1) if n else np.zeros(0)
+        step_values = step_held.max(axis=1) if n else np.zeros(0)
+        return (
+            ScoreBlock(f"{self._name}.law", np.maximum(law_values, 0.0), ones, explain=law_shares),
+            ScoreBlock(f"{self._name}.step", np.maximum(step_values, 0.0), ones, explain=step_shares),
+        )
+
+    def _utility_edges(self, t: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """Per row: the utilities' clean envelope within ``RECIPE_SLACK`` samples of its batch time
+        (rows x utilities; -inf / +inf where the batch time is unknown or past the envelope)."""
+        n, m = t.shape[0], self.utility_low.shape[0]
+        low, high = np.full((n, len(UTILITIES)), -np.inf), np.full((n, len(UTILITIES)), np.inf)
+        with np.errstate(invalid="ignore"):
+            k = np.where(np.isfinite(t), np.rint(t / self.h) - 1, np.nan)
+        for r in np.flatnonzero(np.isfinite(k)).tolist():
+            lo, hi = max(int(k[r]) - RECIPE_SLACK, 0), min(int(k[r]) + RECIPE_SLACK + 1, m)
+            if lo < hi:
+                low[r] = self.utility_low[lo:hi].min(axis=0)
+                high[r] = self.utility_high[lo:hi].max(axis=0)
+        return low, high
 
     def _step_features(self, x: FloatArray) -> list[tuple[FloatArray, FloatArray]]:
         """Per loop: rows ``[dy_(k-1), dp_k, ds_k, p_k, s_k, 1]`` and targets ``dy_k`` (k >= 2)."""
@@ -356,48 +465,67 @@ class ControlLoopDetector:
             out[i, 1] = abs(rows[-1, self._col[lp.secondary]] - want[1])
         return out
 
-    def _law_score(self, ratio: FloatArray, t: float) -> Score:
-        statistic = f"{self._name}.law"
-        i, j = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
-        value = float(ratio[i, j])
-        if value <= 0:
-            return Score(statistic, 0.0, 1.0)
-        lp = self.loops[int(i)]
-        out = (lp.primary, lp.secondary)[int(j)]
-        utility = self._recent_utility(t)
-        shares: tuple[tuple[str, float], ...]
-        if self._stuck[i, j]:
-            # The output holds while its law asks for a change: the actuator is the suspect.
-            shares = ((out, 0.5), (lp.measurement, 0.25), (lp.setpoint, 0.25))
-        elif utility is not None:
-            shares = ((utility, 0.5), (lp.measurement, 0.25), (out, 0.25))
-        elif self._setpoint_moved(lp):
-            shares = ((lp.setpoint, 0.5), (lp.measurement, 0.25), (out, 0.25))
-        else:
-            shares = ((lp.measurement, 0.5), (out, 0.25), (lp.setpoint, 0.25))
-        return Score(statistic, value, 1.0, shares)
 
-    def _setpoint_moved(self, lp: LoopConfig) -> bool:
-        """nanmax - nanmin > 0 over the history's setpoints (all NaN: no), in Python floats: the
-        same comparison without numpy's per-call overhead on four values."""
-        c = self._col[lp.setpoint]
-        sp = [float(r[c]) for r in self._history]
-        finite = [v for v in sp if not math.isnan(v)]
-        return bool(len(sp) >= 2 and finite and max(finite) - min(finite) > 0)
+def _setpoint_moved(setpoints: Sequence[float]) -> bool:
+    """nanmax - nanmin > 0 over a history's setpoints (all NaN: no), in Python floats: the same
+    comparison without numpy's per-call overhead on four values."""
+    finite = [v for v in setpoints if not math.isnan(v)]
+    return bool(len(setpoints) >= 2 and finite and max(finite) - min(finite) > 0)
 
-    def _step_score(self, ratio: FloatArray, t: float) -> Score:
-        statistic = f"{self._name}.step"
-        i = int(np.argmax(ratio))
-        if ratio[i] <= 0:
-            return Score(statistic, 0.0, 1.0)
-        lp = self.loops[i]
-        utility = self._recent_utility(t)
-        shares: tuple[tuple[str, float], ...]
-        if self._stuck[i].any():
-            out = lp.primary if self._stuck[i, 0] else lp.secondary
-            shares = ((out, 0.5), (lp.measurement, 0.5))
-        elif utility is not None:
-            shares = ((utility, 0.5), (lp.measurement, 0.5))
-        else:
-            shares = ((lp.measurement, 1.0),)
-        return Score(statistic, float(ratio[i]), 1.0, shares)
+
+def _pid_rows(
+    g: PidGains, u_prev: FloatArray, e_now: FloatArray, e_prev: FloatArray, y: Sequence[FloatArray], h: float
+) -> FloatArray:
+    """``_pid`` on arrays, the same operations in the same order."""
+    delta = e_now - e_prev
+    if g.ti_h > 1e-7:
+        delta = delta + e_now * h / g.ti_h
+    if g.td_h > 0.001:
+        delta = delta - (g.td_h / h) * (y[0] - 2.0 * y[1] + y[2])
+    out: FloatArray = np.minimum(np.maximum(u_prev + g.kp * delta, g.low), g.high)
+    return out
+
+
+def _law_rows(
+    loop: LoopConfig,
+    cur: FloatArray,
+    p1: FloatArray,
+    p2: FloatArray,
+    p3: FloatArray,
+    col: dict[str, int],
+    h: float,
+) -> tuple[FloatArray, FloatArray]:
+    """``controller_law`` for many rows at once: ``cur`` and the three rows before each."""
+    m = col[loop.measurement]
+    y = [p1[:, m], p2[:, m], p3[:, m]]
+    e_now = cur[:, col[loop.setpoint]] - y[0]
+    e_prev = p1[:, col[loop.setpoint]] - y[1]
+    p_prev, s_prev = p1[:, col[loop.primary]], p1[:, col[loop.secondary]]
+    active = e_now >= -loop.band if loop.direct > 0 else e_now <= loop.band
+    primary = _pid_rows(loop.primary_gains, p_prev, e_now, e_prev, y, h)
+    if loop.secondary_reverse:
+        secondary = _pid_rows(loop.secondary_gains, s_prev, -e_now, -e_prev, [-v for v in y], h)
+    else:
+        secondary = _pid_rows(loop.secondary_gains, s_prev, e_now, e_prev, y, h)
+    p_out = np.where(active, primary, loop.primary_idle * p_prev)
+    s_out = np.where(active, loop.secondary_idle * s_prev, secondary)
+    return np.maximum(p_out, loop.floor), np.maximum(s_out, loop.floor)
+
+
+def _held(values: FloatArray, recent: Sequence[FloatArray], hold: int) -> FloatArray:
+    """Per row, the elementwise largest of its values and the ``hold - 1`` rows before it (the
+    rows in ``recent`` first: the batch's samples before these)."""
+    stacked = (
+        np.concatenate([np.asarray(recent[-(hold - 1) :]).reshape(-1, *values.shape[1:]), values])
+        if hold > 1 and recent
+        else values
+    )
+    before = stacked.shape[0] - values.shape[0]
+    out = values.copy()
+    for lag in range(1, hold):
+        start = before - lag
+        if start >= 0:
+            out = np.maximum(out, stacked[start : start + values.shape[0]])
+        elif values.shape[0] + start > 0:
+            out[-start:] = np.maximum(out[-start:], stacked[: values.shape[0] + start])
+    return out

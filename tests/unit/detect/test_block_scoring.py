@@ -70,6 +70,10 @@ def attacked() -> list[Sample]:
         batch[i]["sugar_feed_l_per_h"] += 20.0
     for i in range(20, 35):  # a spoofed level (the volume balance)
         batch[i]["volume_l"] += 50.0 * (i - 19)
+    for i in range(105, 118):  # the cooling valve held while its law asks for a change (stuck)
+        batch[i]["cooling_water_l_per_h"] = batch[104]["cooling_water_l_per_h"] + 30.0
+    for i in range(180, 186):  # the temperature setpoint moved
+        batch[i]["temperature_sp_k"] += 0.5
     for i in range(25, 50):  # pH well under its setpoint with the base shut (the loop)
         batch[i]["ph"] -= 0.3
         batch[i]["base_flow_l_per_h"] = 0.0
@@ -94,6 +98,7 @@ def _factories(model: BatchModel, train: list[list[Sample]]) -> dict[str, Callab
         "replay": lambda: fitted(ReplayDetector()),
         "twin": lambda: fitted(TwinResidualDetector(seed=1)),
         "physics": lambda: fitted(PhysicsDetector()),
+        "control": lambda: fitted(ControlLoopDetector()),
         "redundancy": lambda: fitted(RedundancyDetector()),
         "redundancy-trend": lambda: fitted(RedundancyDetector(trend=True, trend_window_h=2.0, name="trend")),
     }
@@ -118,6 +123,7 @@ BLOCK_DETECTORS = [
     "redundancy",
     "redundancy-trend",
     "physics",
+    "control",
 ]
 
 
@@ -168,9 +174,6 @@ def _engine(detectors: list[Detector], sink: Callable[[Finding], None]) -> Engin
 
 def _all(model: BatchModel, train: list[list[Sample]]) -> list[Detector]:
     made = [f() for f in _factories(model, train).values()]
-    control = ControlLoopDetector()  # scored sample by sample
-    control.fit(train)
-    made.append(control)
     return made
 
 

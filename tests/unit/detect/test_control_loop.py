@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from aseptic.campaign import Bias, Geometric, InLoopPlant, SetpointChange, apply_attacks
 from aseptic.clock import SimClock
 from aseptic.detect import ControlLoopDetector, Engine, Finding
+from aseptic.detect._control import _setpoint_moved
 from aseptic.detect._explain import classify_cause
 from aseptic.errors import InputError
 from aseptic.twin import simulate_batches
@@ -189,15 +190,7 @@ def test_setpoint_moved_is_numpys_nan_range_over_the_history(setpoints: list[flo
     """The Python-float form of the check equals ``nanmax - nanmin > 0`` of the history (all NaN: no)."""
     import warnings
 
-    detector = ControlLoopDetector()
-    loop = detector.loops[0]
-    column = detector.tags.index(loop.setpoint)
-    detector._history = []
-    for value in setpoints:
-        row = np.zeros(len(detector.tags))
-        row[column] = value
-        detector._history.append(row)
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)
         expected = bool(len(setpoints) >= 2 and np.nanmax(setpoints) - np.nanmin(setpoints) > 0)
-    assert detector._setpoint_moved(loop) is expected
+    assert _setpoint_moved(setpoints) is expected
