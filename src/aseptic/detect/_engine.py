@@ -28,7 +28,7 @@ sink receives the block's Findings when the block is done. docs/adr/0290-batched
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -466,8 +466,8 @@ class Engine:
         tags = tuple(tag for tag, _ in top)
         if expect is None:
             expect = partial(expected_values, detector, sample)
-        expected = expect(tags)
-        observed = tuple(float(v) for v in sample_vector(sample, tags))
+        expected = _one_nan(expect(tags))
+        observed = _one_nan(float(v) for v in sample_vector(sample, tags))
         cause, fault = classify_cause(
             score.statistic,
             tags,
@@ -502,3 +502,10 @@ def _row_expectation(detector: ExpectsBlock, row: int) -> Callable[[Sequence[str
         return tuple(float(v) for v in detector.expected_rows(tags)[row])
 
     return expect
+
+
+def _one_nan(values: Iterable[float]) -> tuple[float, ...]:
+    """``values`` with every NaN the ``math.nan`` object: a Finding is compared field by field, and
+    two NaN compare equal inside a tuple only when they are one object (the same Finding from a
+    block and from a sample, from its payload and from the engine, must be equal)."""
+    return tuple(math.nan if v != v else v for v in values)
