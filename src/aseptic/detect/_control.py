@@ -39,6 +39,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from aseptic.detect._block import SampleBlock, ScoreBlock, full, matmul_rows
 from aseptic.detect._detector import Batch, FloatArray, Sample, Score, batch_matrix, sample_vector
@@ -270,13 +271,90 @@ class ControlLoopDetector:
         self._departed = {}
 
     def score_one(self, sample: Sample) -> tuple[Score, Score]:
-        """The law residual and the one-step response residual, each in limits, held over ``hold``."""
+        """The law residual and the one-step response residual, each in limits, held over ``hold``.
+
+        One sample in Python floats and small arrays (the live path); ``score_block`` computes the
+        same operations over many rows (tests/unit/detect/test_block_scoring.py: the same bits)."""
+        if not self._fitted:
+            raise RuntimeError(f"detector {self._name!r} is not fitted: call fit(batches) first")
+        row = sample_vector(sample, self._tags)
+        self._history.append(row)
+        if len(self._history) > _WARMUP + 1:
+            self._history.pop(0)
+        n = len(self.loops)
+        law = np.zeros((n, 2))
+        step = np.zeros(n)
+        stuck = np.zeros((n, 2), dtype=bool)
+        self._expected = {}
         t = sample.get("batch_time_h", math.nan)
         known = isinstance(t, float | int) and math.isfinite(t)
-        law, step = self._score_rows(
-            np.array([float(t) if known else math.nan]), sample_vector(sample, self._tags)[np.newaxis]
+        if known:
+            self._check_utilities(float(t), row)
+        if len(self._history) == _WARMUP + 1:
+            rows = np.asarray(self._history)
+            law = np.nan_to_num(self._law_residuals(rows)) / self.law_limit
+            for i, lp in enumerate(self.loops):
+                want = controller_law(lp, rows, self._col, self.h)
+                for j, out in enumerate((lp.primary, lp.secondary)):
+                    self._expected[out] = want[j]
+                    # Held at a value other than shut: a closed valve at its floor is the idle
+                    # branch of the split range, not a stuck actuator.
+                    value = rows[-1, self._col[out]]
+                    held = value == rows[-2, self._col[out]] and value > 2.0 * lp.floor
+                    stuck[i, j] = bool(held and law[i, j] > 1.0)
+                    if stuck[i, j] and known:
+                        self._departed[out] = float(t)
+        if len(self._history) >= 3 and known:
+            s = min(max(int(float(t) // SLICE_H), 0), self.step_limit.shape[0] - 1)
+            rows = np.asarray(self._history[-3:])
+            for i, (a, y) in enumerate(self._step_features(rows)):
+                predicted = float(matmul_rows(a[-1:], self.step_coef[i][:, np.newaxis])[0, 0])
+                c = self._col[self.loops[i].measurement]
+                self._expected[self.loops[i].measurement] = float(rows[-2, c]) + predicted
+                r = abs(float(y[-1]) - predicted)
+                step[i] = r / self.step_limit[s, i] if math.isfinite(r) else 0.0
+        self._law_recent = [*self._law_recent[-(self._hold - 1) :], law] if self._hold > 1 else [law]
+        self._step_recent = [*self._step_recent[-(self._hold - 1) :], step] if self._hold > 1 else [step]
+        utility = self._recent_utility(float(t) if known else math.nan)
+        law_ratio = np.max(self._law_recent, axis=0)
+        li, lj = (int(v) for v in np.unravel_index(int(np.argmax(law_ratio)), law_ratio.shape))
+        law_value = float(law_ratio[li, lj])
+        moved = _setpoint_moved([float(r[self._col[self.loops[li].setpoint]]) for r in self._history])
+        step_ratio = np.max(self._step_recent, axis=0)
+        k = int(np.argmax(step_ratio))
+        step_value = float(step_ratio[k])
+        return (
+            Score(
+                f"{self._name}.law",
+                law_value,
+                1.0,
+                _law_shares(law_value, self.loops[li], lj, bool(stuck[li, lj]), utility, moved),
+            ),
+            Score(
+                f"{self._name}.step",
+                step_value,
+                1.0,
+                _step_shares(step_value, self.loops[k], stuck[k], utility),
+            ),
         )
-        return law.score(0), step.score(0)
+
+    def _check_utilities(self, t: float, row: FloatArray) -> None:
+        k = round(t / self.h) - 1
+        lo, hi = max(k - RECIPE_SLACK, 0), min(k + RECIPE_SLACK + 1, self.utility_low.shape[0])
+        if lo >= hi:
+            return
+        low = self.utility_low[lo:hi].min(axis=0)
+        high = self.utility_high[lo:hi].max(axis=0)
+        for j, tag in enumerate(UTILITIES):
+            v = row[self._col[tag]]
+            if math.isfinite(v) and (v < low[j] or v > high[j]):
+                self._departed[tag] = t
+                self._expected[tag] = float(low[j] if v < low[j] else high[j])
+
+    def _recent_utility(self, t: float) -> str | None:
+        """The tag that departed last within ``recent_h`` of ``t`` (ties: the larger name)."""
+        recent = [(when, tag) for tag, when in self._departed.items() if t - when <= self._recent_h]
+        return max(recent)[1] if recent else None
 
     def score_block(self, block: SampleBlock) -> tuple[ScoreBlock, ScoreBlock]:
         """``score_one`` on every row of ``block`` in turn, vectorised (the same bits)."""
@@ -383,33 +461,14 @@ class ControlLoopDetector:
 
         def law_shares(row: int) -> tuple[tuple[str, float], ...]:
             ratio = law_held[row]
-            i, j = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
-            if ratio[i, j] <= 0:
-                return ()
-            lp = loops[int(i)]
-            out = (lp.primary, lp.secondary)[int(j)]
-            utility = recent_utility(row)
-            if stuck[row, i, j]:
-                # The output holds while its law asks for a change: the actuator is the suspect.
-                return ((out, 0.5), (lp.measurement, 0.25), (lp.setpoint, 0.25))
-            if utility is not None:
-                return ((utility, 0.5), (lp.measurement, 0.25), (out, 0.25))
-            if setpoint_moved(row, lp):
-                return ((lp.setpoint, 0.5), (lp.measurement, 0.25), (out, 0.25))
-            return ((lp.measurement, 0.5), (out, 0.25), (lp.setpoint, 0.25))
+            i, j = (int(v) for v in np.unravel_index(int(np.argmax(ratio)), ratio.shape))
+            lp = loops[i]
+            moved = setpoint_moved(row, lp)
+            return _law_shares(float(ratio[i, j]), lp, j, bool(stuck[row, i, j]), recent_utility(row), moved)
 
         def step_shares(row: int) -> tuple[tuple[str, float], ...]:
             i = int(np.argmax(step_held[row]))
-            if step_held[row, i] <= 0:
-                return ()
-            lp = loops[i]
-            utility = recent_utility(row)
-            if stuck[row, i].any():
-                out = lp.primary if stuck[row, i, 0] else lp.secondary
-                return ((out, 0.5), (lp.measurement, 0.5))
-            if utility is not None:
-                return ((utility, 0.5), (lp.measurement, 0.5))
-            return ((lp.measurement, 1.0),)
+            return _step_shares(float(step_held[row, i]), loops[i], stuck[row, i], recent_utility(row))
 
         # The state after the last row.
         self._history = list(rows[-(_WARMUP + 1) :])
@@ -464,6 +523,40 @@ class ControlLoopDetector:
             out[i, 0] = abs(rows[-1, self._col[lp.primary]] - want[0])
             out[i, 1] = abs(rows[-1, self._col[lp.secondary]] - want[1])
         return out
+
+
+def _law_shares(
+    value: float, lp: LoopConfig, j: int, stuck: bool, utility: str | None, moved: bool
+) -> tuple[tuple[str, float], ...]:
+    """Who the law statistic names when output ``j`` of ``lp`` breaks its law: the output itself
+    when it is stuck, a utility that departed recently, the setpoint when it moved, else the
+    measurement (none when nothing breaks)."""
+    if value <= 0:
+        return ()
+    out = (lp.primary, lp.secondary)[j]
+    if stuck:
+        # The output holds while its law asks for a change: the actuator is the suspect.
+        return ((out, 0.5), (lp.measurement, 0.25), (lp.setpoint, 0.25))
+    if utility is not None:
+        return ((utility, 0.5), (lp.measurement, 0.25), (out, 0.25))
+    if moved:
+        return ((lp.setpoint, 0.5), (lp.measurement, 0.25), (out, 0.25))
+    return ((lp.measurement, 0.5), (out, 0.25), (lp.setpoint, 0.25))
+
+
+def _step_shares(
+    value: float, lp: LoopConfig, stuck: npt.NDArray[np.bool_], utility: str | None
+) -> tuple[tuple[str, float], ...]:
+    """Who the step statistic names for ``lp``: a stuck output, a recent utility, else the
+    measurement (none when nothing steps)."""
+    if value <= 0:
+        return ()
+    if stuck.any():
+        out = lp.primary if stuck[0] else lp.secondary
+        return ((out, 0.5), (lp.measurement, 0.5))
+    if utility is not None:
+        return ((utility, 0.5), (lp.measurement, 0.5))
+    return ((lp.measurement, 1.0),)
 
 
 def _setpoint_moved(setpoints: Sequence[float]) -> bool:

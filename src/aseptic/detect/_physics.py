@@ -146,9 +146,35 @@ class PhysicsDetector:
         self._runs = np.zeros(len(LOOPS))
 
     def score_one(self, sample: Sample) -> tuple[Score, Score]:
-        """The balance residual and the longest loop disagreement, each in limits (missing tags: 0)."""
-        blocks = self._score_rows(sample_vector(sample, self._tags)[np.newaxis])
-        return blocks[0].score(0), blocks[1].score(0)
+        """The balance residual and the longest loop disagreement, each in limits (missing tags: 0).
+
+        One sample in Python floats and small arrays (the live path); ``score_block`` computes the
+        same operations over many rows (tests/unit/detect/test_block_scoring.py: the same bits)."""
+        if not self._fitted:
+            raise RuntimeError(f"detector {self._name!r} is not fitted: call fit(batches) first")
+        row = sample_vector(sample, self._tags)
+        self._history.append(row)
+        if len(self._history) > self._window + 1:
+            self._history.pop(0)
+        balance, k = 0.0, 0
+        if len(self._history) > self._window:
+            feats, change = self._balance_terms(np.asarray(self._history))
+            with np.errstate(invalid="ignore"):
+                ratio = (
+                    np.abs(change[-1] - matmul_rows(feats[-1:], self.coefficients.T)[0]) / self.balance_limit
+                )
+            ratio = np.where(np.isfinite(ratio), ratio, 0.0)
+            k = int(np.argmax(ratio))
+            balance = float(ratio[k])
+        cond = np.array([self._condition(i, row) for i in range(len(LOOPS))])
+        self._runs = np.where(cond, self._runs + 1, 0.0)
+        loop_ratio = self._runs / self.loop_limit
+        i = int(np.argmax(loop_ratio))
+        loop = float(loop_ratio[i])
+        return (
+            Score(f"{self._name}.balance", balance, 1.0, self._balance_shares(balance, k, row)),
+            Score(f"{self._name}.loop", loop, 1.0, _loop_shares(loop, i)),
+        )
 
     def score_block(self, block: SampleBlock) -> tuple[ScoreBlock, ScoreBlock]:
         """``score_one`` on every row of ``block`` in turn, vectorised (the same bits)."""
@@ -184,24 +210,35 @@ class PhysicsDetector:
         loop = loop_ratio[np.arange(n), i]
 
         def balance_shares(r: int) -> tuple[tuple[str, float], ...]:
-            if balance[r] <= 0:
-                return ()
-            # The balanced sensor first; the metered flows running now share the rest.
-            tag = BALANCED[int(k[r])]
-            flows = [t for t in (*INFLOWS, DISCHARGE) if abs(x[r, self._col[t]]) > 0]  # NaN > 0 is False
-            return ((tag, 0.5), *((t, 0.5 / len(flows)) for t in flows)) if flows else ((tag, 1.0),)
+            return self._balance_shares(float(balance[r]), int(k[r]), x[r])
 
         def loop_shares(r: int) -> tuple[tuple[str, float], ...]:
-            if loop[r] <= 0:
-                return ()
-            lp = LOOPS[int(i[r])]
-            return ((lp.measurement, 0.5), (lp.actuator, 0.5))
+            return _loop_shares(float(loop[r]), int(i[r]))
 
         ones = full(n, 1.0)
         return (
             ScoreBlock(f"{self._name}.balance", balance, ones, explain=balance_shares),
             ScoreBlock(f"{self._name}.loop", loop, ones, explain=loop_shares),
         )
+
+    def _balance_shares(self, value: float, k: int, row: FloatArray) -> tuple[tuple[str, float], ...]:
+        """The balanced sensor ``k`` first; the metered flows running in ``row`` share the rest."""
+        if value <= 0:
+            return ()
+        tag = BALANCED[k]
+        flows = [t for t in (*INFLOWS, DISCHARGE) if abs(row[self._col[t]]) > 0]  # NaN > 0 is False
+        return ((tag, 0.5), *((t, 0.5 / len(flows)) for t in flows)) if flows else ((tag, 1.0),)
+
+    def _condition(self, i: int, row: FloatArray) -> bool:
+        """One row of ``_conditions`` in Python floats (the same comparisons)."""
+        lp = LOOPS[i]
+        m, sp, u = row[self._col[lp.measurement]], row[self._col[lp.setpoint]], row[self._col[lp.actuator]]
+        if not (math.isfinite(m) and math.isfinite(sp) and math.isfinite(u)) or self.actuator_max[i] <= 0:
+            return False
+        off = lp.sign * (m - sp) > self.band[i]
+        if lp.saturated:
+            return bool(off and u >= SATURATED_FRACTION * self.actuator_max[i])
+        return bool(off and u <= SHUT_FRACTION * self.actuator_max[i])
 
     def _balance_terms(self, x: FloatArray) -> tuple[FloatArray, FloatArray]:
         """Per window end: features (sum inflows h, sum discharge h, sum volume h) and changes.
@@ -244,3 +281,10 @@ class PhysicsDetector:
             run = run + 1 if flag else 0
             best = max(best, run)
         return best
+
+
+def _loop_shares(value: float, i: int) -> tuple[tuple[str, float], ...]:
+    """Loop ``i``'s measurement and actuator, half each (none when no loop disagrees)."""
+    if value <= 0:
+        return ()
+    return ((LOOPS[i].measurement, 0.5), (LOOPS[i].actuator, 0.5))
