@@ -7,15 +7,18 @@ or deleting it costs time, never integrity.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from pathlib import Path
 
+from aseptic.errors import BackendError
 from aseptic.ledger._sqlite import sqlite_errors
 from aseptic.ledger._tree import HASH_SIZE, Frontier
 
 __all__ = ["FrontierCache"]
 
 _KEEP = 4  # frontiers kept: the latest few checkpoints
+log = logging.getLogger(__name__)
 
 
 class FrontierCache:
@@ -27,12 +30,41 @@ class FrontierCache:
 
     @classmethod
     def open(cls, path: Path) -> FrontierCache:
+        """Open (or create) the cache; a file SQLite cannot read as a database is moved aside to
+        ``state.db.damaged-<n>`` (kept for inspection) and a new cache is started: it is no
+        evidence, so a damaged one only costs a slower start.
+
+        Raises:
+            BackendError: SQLite failed otherwise (locked, no space, no permission).
+        """
+        try:
+            return cls._connect(path)
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError) or not path.exists():
+                with sqlite_errors(str(path)):
+                    raise
+            aside = _free_name(path)
+            try:
+                path.rename(aside)
+                for suffix in ("-wal", "-shm"):
+                    path.with_name(path.name + suffix).unlink(missing_ok=True)
+            except OSError as err:
+                raise BackendError(f"cannot move the damaged cache {path} aside: {err.strerror}") from None
+            log.warning("ledger cache %s is damaged (%s): moved to %s, starting a new one", path, exc, aside)
         with sqlite_errors(str(path)):
-            conn = sqlite3.connect(path, isolation_level=None, timeout=10.0)
+            return cls._connect(path)
+
+    @classmethod
+    def _connect(cls, path: Path) -> FrontierCache:
+        conn = sqlite3.connect(path, isolation_level=None, timeout=10.0)
+        try:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS ledger_frontier (size INTEGER PRIMARY KEY, nodes BLOB NOT NULL)"
             )
+        except BaseException:
+            conn.close()
+            raise
         return cls(conn, path)
 
     @classmethod
@@ -75,3 +107,11 @@ class FrontierCache:
                 )
         except sqlite3.Error:
             return  # losing a cache entry only makes the next start-up slower
+
+
+def _free_name(path: Path) -> Path:
+    """``<path>.damaged-<n>`` for the first ``n`` not taken."""
+    n = 1
+    while (aside := path.with_name(f"{path.name}.damaged-{n}")).exists():
+        n += 1
+    return aside

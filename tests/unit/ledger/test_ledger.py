@@ -97,6 +97,24 @@ def test_altered_frontier_cache_is_not_trusted(built: Site) -> None:
         assert ledger.root == root_of(stored_leaf_hashes(built))
 
 
+def test_damaged_frontier_cache_is_moved_aside_and_rebuilt(
+    built: Site, caplog: pytest.LogCaptureFixture
+) -> None:
+    # state.db is no evidence: a file SQLite cannot read (disk damage, a stray write) must not
+    # keep the ledger from opening. Before, Ledger.open failed with an IntegrityError.
+    state = built.data_dir / "state.db"
+    for suffix in ("-wal", "-shm"):
+        state.with_name(state.name + suffix).unlink(missing_ok=True)
+    state.write_bytes(b"this is not a database file" * 200)
+    with caplog.at_level("WARNING"), built.open() as ledger:
+        assert ledger.root == root_of(stored_leaf_hashes(built))
+        ledger.checkpoint()
+    assert (built.data_dir / "state.db.damaged-1").read_bytes().startswith(b"this is not a database")
+    assert "moved to" in caplog.text and "state.db.damaged-1" in caplog.text
+    with built.open() as ledger:  # the new cache works
+        assert ledger.root == root_of(stored_leaf_hashes(built))
+
+
 def test_truncated_log_refuses_to_open(built: Site) -> None:
     with built.db() as conn:
         conn.execute("DELETE FROM readings WHERE leaf = 6")
