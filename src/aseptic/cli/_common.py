@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from aseptic.config import Settings, load_settings
-from aseptic.errors import AsepticError
+from aseptic.errors import AsepticError, ConfigError
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -41,8 +41,16 @@ def settings_for(config: Path | None) -> Settings:
 
 
 def data_dir_for(data_dir: Path | None, settings: Settings) -> Path:
-    """The data directory: the option if given, else the configured one."""
-    return data_dir if data_dir is not None else settings.site.data_dir
+    """The data directory: the option if given, else the configured one.
+
+    Raises:
+        ConfigError: the path exists and is not a directory.
+    """
+    directory = data_dir if data_dir is not None else settings.site.data_dir
+    if directory.exists() and not directory.is_dir():
+        where = "--data-dir" if data_dir is not None else "[site].data_dir"
+        raise ConfigError(f"data directory {directory} is not a directory", hint=f"check {where}")
+    return directory
 
 
 def print_json(value: Any) -> None:

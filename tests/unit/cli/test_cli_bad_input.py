@@ -1,0 +1,69 @@
+"""Bad input on the command line: a clear error (what, why, where) and the right exit code, never a
+traceback (typer's CliRunner, in process; no command here creates keys or starts a server)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from aseptic.cli.main import app
+
+runner = CliRunner()
+
+
+def _run(*args: str) -> tuple[int, str, str]:
+    """Exit code, stdout and stderr (rich wraps long lines: whitespace collapsed) of one command."""
+    result: Result = runner.invoke(app, list(args))
+    # A traceback means a bug: any exception other than typer's exit is one.
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    return result.exit_code, result.stdout, " ".join(result.stderr.split())
+
+
+# Commands that open the trust state (keys, identities, grants) or the site key of the data directory.
+DATA_DIR_COMMANDS = [
+    ("user", "list"),
+    ("user", "disable", "someone"),
+    ("user", "unlock", "someone"),
+    ("device", "verify", "device.pem"),
+    ("device", "revoke", "someone"),
+    ("grant", "list"),
+    ("grant", "approve", "g-1"),
+    ("breakglass", "review", "g-1"),
+    ("access", "analyse"),
+    ("key", "rotate", "--why", "test"),
+    ("key", "migrate-ca", "--why", "test"),
+    ("record", "signer", "someone", "--full-name", "Some One"),
+    ("model", "verify", "model.bin"),
+    ("firmware", "verify", "image.bin"),
+    ("ledger", "status"),
+    ("ledger", "init"),
+]
+
+
+@pytest.mark.parametrize("command", DATA_DIR_COMMANDS, ids=" ".join)
+def test_data_dir_that_is_a_file_is_refused_by_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: tuple[str, ...]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in ("device.pem", "model.bin", "image.bin"):  # the arguments exist: D is what is wrong
+        (tmp_path / name).write_bytes(b"x")
+    not_a_dir = tmp_path / "dd"
+    not_a_dir.write_text("not a directory\n", encoding="utf-8")
+    code, _, err = _run(*command, "--data-dir", str(not_a_dir))
+    assert code == 2, err
+    assert f"data directory {not_a_dir} is not a directory" in err
+    assert "hint: check --data-dir" in err
+
+
+def test_configured_data_dir_that_is_a_file_names_the_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").write_text("", encoding="utf-8")
+    (tmp_path / "site.toml").write_text('[site]\ndata_dir = "data"\n', encoding="utf-8")
+    code, _, err = _run("user", "list", "--config", "site.toml")
+    assert code == 2, err
+    assert "data directory data is not a directory" in err
+    assert "hint: check [site].data_dir" in err
