@@ -320,7 +320,9 @@ def settings_from_mapping(data: dict[str, Any], *, source: str = "<settings>") -
         loc = [str(part) for part in first["loc"]]
         key = f"[{loc[0]}].{'.'.join(loc[1:])}" if len(loc) > 1 else loc[0] if loc else "?"
         value = first.get("input")
-        secret = tuple(loc) in _NEVER_ECHOED  # may hold a password by mistake: never in a message
+        # May hold a password by mistake: never in a message. An unknown key is one too: a guessed
+        # `password = "..."` or `pin = "..."` must not reach a terminal or a log.
+        secret = tuple(loc) in _NEVER_ECHOED or first["type"] == "extra_forbidden"
         shown = "" if isinstance(value, dict) or secret else f" (got {value!r})"
         more = f"; and {exc.error_count() - 1} more problem(s)" if exc.error_count() > 1 else ""
         raise ConfigError(

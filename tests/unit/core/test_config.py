@@ -88,3 +88,25 @@ def test_attestation_devices_name_a_manifest_and_their_kind() -> None:
 def test_bad_attestation_settings_are_refused(data: dict[str, object], fragment: str) -> None:
     with pytest.raises(ConfigError, match=fragment):
         settings_from_mapping({"attestation": data}, source="site.toml")
+
+
+@pytest.mark.parametrize(
+    ("data", "key"),
+    [
+        ({"ledger": {"password": "hunter2-s3cret"}}, r"\[ledger\]\.password"),
+        ({"crypto": {"pkcs11_pin": "hunter2-s3cret"}}, r"\[crypto\]\.pkcs11_pin"),
+        ({"ledger": {"stor": "postgresql://aseptic:hunter2-s3cret@db/aseptic"}}, r"\[ledger\]\.stor"),
+    ],
+)
+def test_unknown_key_is_named_but_its_value_never_echoed(data: dict[str, object], key: str) -> None:
+    # A guessed secret key (or a typo of `store` holding a URL with a password) is refused without
+    # repeating its value: error messages reach terminals and logs.
+    with pytest.raises(ConfigError, match=key) as info:
+        settings_from_mapping(data, source="site.toml")
+    assert "hunter2-s3cret" not in str(info.value)
+    assert "hunter2-s3cret" not in (info.value.hint or "")
+
+
+def test_wrong_type_still_shows_the_value() -> None:
+    with pytest.raises(ConfigError, match=r"\[opcua\]\.port: .*\(got 'x'\)"):
+        settings_from_mapping({"opcua": {"port": "x"}}, source="site.toml")
