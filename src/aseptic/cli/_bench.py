@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from aseptic.bench import run_batadal, run_tep
 from aseptic.cli._bench_twin import twin
@@ -36,7 +37,7 @@ def _check_out(out: Path) -> None:
 
 
 def _say(message: str) -> None:
-    stderr.print(f"[dim]{message}[/]", highlight=False)
+    stderr.print(f"[dim]{escape(message)}[/]", highlight=False, markup=True)
 
 
 @app.command("tep")

@@ -19,8 +19,10 @@ from aseptic.errors import AsepticError, ConfigError
 P = ParamSpec("P")
 R = TypeVar("R")
 
-# Diagnostics go to stderr; results go to stdout (plain print or --json).
-stderr = Console(stderr=True)
+# Diagnostics go to stderr; results go to stdout (plain print or --json). Plain text by default: a
+# path or name may hold "[...]", which rich markup would drop or choke on (a MarkupError traceback);
+# a styled line opts in with markup=True and escapes what it interpolates.
+stderr = Console(stderr=True, markup=False)
 
 DataDirOption = Annotated[
     Path | None,
@@ -63,7 +65,7 @@ def report_error(error: AsepticError) -> int:
     # The message and hint are text, not markup: "[gateway]" in a message must stay visible.
     stderr.print(f"[bold red]error:[/] {escape(error.message)}", highlight=False, markup=True)
     if error.hint:
-        stderr.print(f"[dim]hint: {escape(error.hint)}[/]", highlight=False)
+        stderr.print(f"[dim]hint: {escape(error.hint)}[/]", highlight=False, markup=True)
     return error.exit_code
 
 

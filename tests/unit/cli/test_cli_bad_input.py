@@ -67,3 +67,13 @@ def test_configured_data_dir_that_is_a_file_names_the_setting(
     assert code == 2, err
     assert "data directory data is not a directory" in err
     assert "hint: check [site].data_dir" in err
+
+
+def test_path_with_rich_markup_is_printed_as_given(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # "[/]" in a path made rich raise MarkupError after the witness was created (exit 1, traceback);
+    # "[red]" vanished from the path shown, so the printed instructions named a path that is not there.
+    monkeypatch.chdir(tmp_path)
+    for name in ("w[/]", "w[red]x"):
+        code, _, err = _run("witness", "init", "--witness-dir", name)
+        assert code == 0, err
+        assert f"trust anchor: {name}/witness.pub" in err
