@@ -48,7 +48,9 @@ DEFAULT_DATA_DIR = Path("aseptic-data")
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # TOML has inf and nan: no setting means "infinite" (inf passed every `ge`/`gt` bound and crashed
+    # or silently switched a check off, e.g. round(max_clock_skew_s * 1e6) at ingest).
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class SiteSettings(_Section):

@@ -110,3 +110,20 @@ def test_unknown_key_is_named_but_its_value_never_echoed(data: dict[str, object]
 def test_wrong_type_still_shows_the_value() -> None:
     with pytest.raises(ConfigError, match=r"\[opcua\]\.port: .*\(got 'x'\)"):
         settings_from_mapping({"opcua": {"port": "x"}}, source="site.toml")
+
+
+@pytest.mark.parametrize(
+    ("section", "key"),
+    [
+        ("telemetry", "max_clock_skew_s"),
+        ("detect", "cusum_arl0_h"),
+        ("access", "bulk_factor"),
+        ("twin", "paa_setpoint_mg_per_l"),
+    ],
+)
+def test_infinite_value_from_toml_is_refused(tmp_path: Path, section: str, key: str) -> None:
+    # TOML spells infinity `inf`; it passed every lower bound and switched the check off (or crashed it).
+    path = tmp_path / "site.toml"
+    path.write_text(f"[{section}]\n{key} = inf\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=rf"site.toml: \[{section}\]\.{key}: .*finite"):
+        load_settings(path)
