@@ -77,3 +77,22 @@ def test_path_with_rich_markup_is_printed_as_given(tmp_path: Path, monkeypatch: 
         code, _, err = _run("witness", "init", "--witness-dir", name)
         assert code == 0, err
         assert f"trust anchor: {name}/witness.pub" in err
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--window-s", "0", "--window-s 0 is outside (0, 86400] seconds"),
+        ("--window-s", "nan", "--window-s nan is outside (0, 86400] seconds"),
+        ("--training-h", "-1", "--training-h -1 is outside (0, 8760] hours"),
+        ("--denial-limit", "1", "--denial-limit 1 is below 2"),
+    ],
+)
+def test_access_analyse_impossible_option_is_a_usage_error(
+    tmp_path: Path, option: str, value: str, message: str
+) -> None:
+    # Was a ValueError traceback from AnalyticsConfig (or, for --training-h, after the login).
+    code, _, err = _run("access", "analyse", option, value, "--data-dir", str(tmp_path / "d"))
+    assert code == 2, err
+    assert message in err
+    assert not (tmp_path / "d").exists()  # refused before anything was opened or created
