@@ -28,7 +28,7 @@ FarOption = Annotated[
         "--false-alarm-rate", min=0.0001, max=0.2, help="Design false-alarm rate on held-out normal data."
     ),
 ]
-SeedOption = Annotated[int, typer.Option("--seed", help="Seed of every learned model.")]
+SeedOption = Annotated[int, typer.Option("--seed", min=0, help="Seed of every learned model.")]
 
 
 def _check_out(out: Path) -> None:

@@ -80,7 +80,7 @@ def serve(
     speed: Annotated[
         float | None, typer.Option("--speed", help="Simulated seconds per wall second (config default 3600).")
     ] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="Seed of batch 0 (batch i: seed + i).")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", min=0, help="Seed of batch 0 (batch i: seed + i).")] = None,
     fault: Annotated[
         list[str] | None, typer.Option("--fault", help="Fault to inject, number or name; repeatable.")
     ] = None,

@@ -96,3 +96,23 @@ def test_access_analyse_impossible_option_is_a_usage_error(
     assert code == 2, err
     assert message in err
     assert not (tmp_path / "d").exists()  # refused before anything was opened or created
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("twin", "run", "--seed", "-1", "--batches", "1", "--duration-h", "1", "--out", "out"),
+        # --port 0 after it: without the check the command still stops before serving anything.
+        ("twin", "serve", "--seed", "-1", "--port", "0"),
+        ("bench", "tep", "--seed", "-1", "--data", "missing", "--out", "out"),
+    ],
+    ids=lambda command: " ".join(command[:2]),
+)
+def test_negative_seed_is_a_usage_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: tuple[str, ...]
+) -> None:
+    # numpy refuses a negative seed: `twin run --seed -1` was a ValueError traceback (exit 1).
+    monkeypatch.chdir(tmp_path)
+    code, _, err = _run(*command)
+    assert code == 2, err
+    assert "Invalid value for '--seed': Input should be greater than or equal to 0" in err
