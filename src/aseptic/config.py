@@ -64,7 +64,8 @@ class SiteSettings(_Section):
 class OpcUaSettings(_Section):
     """The twin's OPC UA server (``aseptic twin serve``) and Aseptic's client to it."""
 
-    host: str = "127.0.0.1"
+    # Never empty: "" listens on every interface.
+    host: Annotated[str, Field(pattern=r"^\S+$")] = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 4840
     # Simulated seconds per wall-clock second.
     speed: Annotated[float, Field(gt=0, le=1_000_000)] = 3600.0

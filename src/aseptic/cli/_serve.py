@@ -73,6 +73,8 @@ def serve(
     HTTPS with a certificate from the site CA and optional client certificates (mutual TLS) by
     default; the write gateway to the plant when --twin-endpoint (or [gateway] endpoint) is set.
     """
+    if not host.strip():  # uvicorn binds "" to every interface: never by accident
+        raise ConfigError("--host is empty", hint="give an address: 127.0.0.1 (default), or 0.0.0.0 for all")
     settings = _with_overrides(settings_for(config), twin_endpoint, insecure_http)
     directory = data_dir_for(data_dir, settings)
     if not has_ledger(directory):

@@ -47,7 +47,9 @@ def run_summary(results: list[BatchResult]) -> dict[str, Any]:
 def run(
     out: Annotated[Path, typer.Option("--out", help="Directory for batch CSV files and summary.json.")],
     batches: Annotated[int, typer.Option("--batches", min=1, max=10_000, help="How many batches.")] = 1,
-    seed: Annotated[int | None, typer.Option("--seed", min=0, help="Seed of batch 0 (batch i: seed + i).")] = None,
+    seed: Annotated[
+        int | None, typer.Option("--seed", min=0, help="Seed of batch 0 (batch i: seed + i).")
+    ] = None,
     fault: Annotated[
         list[str] | None, typer.Option("--fault", help="Process fault 1-8 or its name; repeatable.")
     ] = None,

@@ -116,3 +116,20 @@ def test_negative_seed_is_a_usage_error(
     code, _, err = _run(*command)
     assert code == 2, err
     assert "Invalid value for '--seed': Input should be greater than or equal to 0" in err
+
+
+def test_serve_empty_host_is_refused_not_bound_to_every_interface(tmp_path: Path) -> None:
+    # uvicorn binds --host "" (an unset variable in a unit file) to 0.0.0.0 and [::], silently.
+    # The data directory is a file: were --host not checked first, serve stops there, not serving.
+    not_a_dir = tmp_path / "dd"
+    not_a_dir.write_text("", encoding="utf-8")
+    code, _, err = _run("serve", "--host", "", "--data-dir", str(not_a_dir))
+    assert code == 2, err
+    assert "error: --host is empty" in err and "127.0.0.1" in err
+
+
+def test_twin_serve_empty_host_is_refused_not_bound_to_every_interface() -> None:
+    # asyncua listens on every interface for "" too. --speed 0 stops the command if --host is not checked.
+    code, _, err = _run("twin", "serve", "--host", " ", "--speed", "0")
+    assert code == 2, err
+    assert "error: --host is empty" in err

@@ -44,6 +44,7 @@ def test_invalid_toml_names_the_file(tmp_path: Path) -> None:
         ({"twin": {"initial_volume_l": -5}}, r"\[twin\]\.initial_volume_l"),
         ({"telemetry": {"readings_per_envelope": 0}}, r"\[telemetry\]\.readings_per_envelope"),
         ({"site": {"id": "Bad Id!"}}, r"\[site\]\.id"),
+        ({"opcua": {"host": ""}}, r"\[opcua\]\.host"),  # "" listens on every interface
     ],
 )
 def test_impossible_value_names_the_key(data: dict[str, object], fragment: str) -> None:
