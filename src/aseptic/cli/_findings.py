@@ -21,7 +21,7 @@ from aseptic.cli._common import (
     stderr,
 )
 from aseptic.clock import format_rfc3339
-from aseptic.errors import ConfigError, InputError
+from aseptic.errors import BackendError, ConfigError, InputError
 from aseptic.ledger import Historian, LeafKind
 from aseptic.siem import Alert, SyslogForwarder, alerts_from_entries, format_cef, format_syslog, stix_bundle
 
@@ -86,12 +86,15 @@ def export(
     alerts = _alerts(data_dir_for(data_dir, settings), since_leaf)
     site = settings.site.name
     if fmt == "cef":
-        out.write_text("".join(format_cef(alert, site=site) + "\n" for alert in alerts), encoding="utf-8")
+        text = "".join(format_cef(alert, site=site) + "\n" for alert in alerts)
     elif fmt == "stix":
-        bundle = stix_bundle(alerts, site=site, now=datetime.now(UTC))
-        out.write_text(json.dumps(bundle, indent=2) + "\n", encoding="utf-8")
+        text = json.dumps(stix_bundle(alerts, site=site, now=datetime.now(UTC)), indent=2) + "\n"
     else:
         raise InputError(f"--format {fmt!r} is not cef or stix")
+    try:
+        out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise BackendError(f"cannot write {out}: {exc.strerror}") from None
     stderr.print(f"wrote {len(alerts)} findings to {out} ({fmt})", highlight=False)
 
 

@@ -133,3 +133,59 @@ def test_twin_serve_empty_host_is_refused_not_bound_to_every_interface() -> None
     code, _, err = _run("twin", "serve", "--host", " ", "--speed", "0")
     assert code == 2, err
     assert "error: --host is empty" in err
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An initialised data directory (keys sealed under the session's test passphrase)."""
+    directory = tmp_path_factory.mktemp("site") / "d"
+    code, _, err = _run("init", "--data-dir", str(directory))
+    assert code == 0, err
+    return directory
+
+
+def _unwritable_outputs(tmp_path: Path) -> list[Path]:
+    """--out paths that cannot be written: in a missing directory, under a file, a directory."""
+    (tmp_path / "file").write_text("", encoding="utf-8")
+    (tmp_path / "dir.md").mkdir()
+    return [tmp_path / "missing" / "out.md", tmp_path / "file" / "out.md", tmp_path / "dir.md"]
+
+
+def test_findings_export_to_an_unwritable_path_names_it(site: Path, tmp_path: Path) -> None:
+    for out in _unwritable_outputs(tmp_path):
+        code, _, err = _run("findings", "export", "--out", str(out), "--data-dir", str(site))
+        assert code == 3, err  # was a FileNotFoundError / NotADirectoryError / IsADirectoryError traceback
+        assert f"error: cannot write {out}: " in err
+
+
+def test_model_record_to_an_unwritable_path_names_it(site: Path, tmp_path: Path) -> None:
+    model = tmp_path / "model.bin"
+    model.write_bytes(b"weights")
+    code, _, err = _run("model", "sign", str(model), "--data-dir", str(site))
+    assert code == 0, err
+    for out in _unwritable_outputs(tmp_path):
+        code, _, err = _run("model", "record", str(model), "--out", str(out), "--data-dir", str(site))
+        assert code == 3, err  # was a traceback after the manifest was verified
+        assert f"error: cannot write {out}: " in err
+
+
+def test_twin_run_out_under_a_file_fails_before_simulating(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("", encoding="utf-8")
+    out = tmp_path / "file" / "run"
+    # 1000 h batches: were --out not checked first, the simulation would run before the traceback.
+    code, _, err = _run("twin", "run", "--out", str(out), "--duration-h", "1000")
+    assert code == 3, err
+    assert f"error: cannot create --out {out}: Not a directory" in err
+
+
+def test_validation_report_out_under_a_file_names_it(tmp_path: Path) -> None:
+    record = tmp_path / "run.json"
+    record.write_text(
+        '{"version": 1, "started": "s", "finished": "f", "python": "3", "platform": "p", "results": []}',
+        encoding="utf-8",
+    )
+    (tmp_path / "file").write_text("", encoding="utf-8")
+    out = tmp_path / "file" / "report"
+    code, _, err = _run("validation", "report", "--results", str(record), "--out", str(out))
+    assert code == 3, err
+    assert f"error: cannot write the report into {out}: Not a directory" in err
