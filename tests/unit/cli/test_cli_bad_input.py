@@ -189,3 +189,33 @@ def test_validation_report_out_under_a_file_names_it(tmp_path: Path) -> None:
     code, _, err = _run("validation", "report", "--results", str(record), "--out", str(out))
     assert code == 3, err
     assert f"error: cannot write the report into {out}: Not a directory" in err
+
+
+def test_device_enrol_out_dir_under_a_file_registers_nothing(site: Path, tmp_path: Path) -> None:
+    import pyotp
+
+    password = tmp_path / "root.pw"
+    password.write_text("root password 0123\n", encoding="utf-8")
+    token = site / "enrolment-token"
+    result = runner.invoke(
+        app, ["user", "enrol", "root", "--token-file", str(token), "--password-file", str(password),
+              "--data-dir", str(site)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    secret = next(line.split()[1] for line in result.stdout.splitlines() if line.strip().startswith("secret"))
+    session = tmp_path / "root.session"
+    result = runner.invoke(
+        app, ["user", "login", "root", "--out", str(session), "--password-file", str(password),
+              "--data-dir", str(site)], input=pyotp.TOTP(secret).now() + "\n",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    (tmp_path / "file").write_text("", encoding="utf-8")
+    out_dir = tmp_path / "file" / "keys"
+    enrol = ["device", "enrol", "at-201", "--role", "field_device", "--session-file", str(session)]
+    code, _, err = _run(*enrol, "--out-dir", str(out_dir), "--data-dir", str(site))
+    # Was a NotADirectoryError traceback after at-201 was registered (its private key lost).
+    assert code == 3, err
+    assert f"error: cannot create --out-dir {out_dir}: Not a directory" in err
+    code, _, err = _run(*enrol, "--out-dir", str(tmp_path / "keys"), "--data-dir", str(site))
+    assert code == 0, err  # not registered by the failed attempt, so the name is still free
+    assert (tmp_path / "keys" / "at-201.key.pem").is_file()
