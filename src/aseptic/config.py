@@ -43,7 +43,7 @@ __all__ = [
 
 DEFAULT_CONFIG_FILE = Path("aseptic.toml")
 # Keys whose rejected value is not repeated in the error (a URL with a password in it).
-_NEVER_ECHOED = {("ledger", "store")}
+_NEVER_ECHOED = {("ledger", "store"), ("gateway", "endpoint")}
 DEFAULT_DATA_DIR = Path("aseptic-data")
 
 
@@ -201,6 +201,17 @@ class GatewaySettings(_Section):
     # What the audit trail says about the host clock's synchronisation (Annex 11 §12.4: time
     # stamps must be trustworthy); "unknown" until a site states its time source.
     clock_sync: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:@/ -]{0,63}$")] = "unknown"
+
+    @field_validator("endpoint")
+    @classmethod
+    def _no_user_in_url(cls, url: str | None) -> str | None:
+        # asyncua turns opc.tcp://USER:PASSWORD@host into a user-name login: a password in argv
+        # (--twin-endpoint) and in serve's banner, where the writer's certificate should be.
+        if url is not None and urlsplit(url).netloc.rpartition("@")[1]:
+            raise ValueError(
+                "must not hold a user or password (the writer's X.509 certificate is its identity)"
+            )
+        return url
 
 
 class AttestationDevice(_Section):

@@ -219,3 +219,14 @@ def test_device_enrol_out_dir_under_a_file_registers_nothing(site: Path, tmp_pat
     code, _, err = _run(*enrol, "--out-dir", str(tmp_path / "keys"), "--data-dir", str(site))
     assert code == 0, err  # not registered by the failed attempt, so the name is still free
     assert (tmp_path / "keys" / "at-201.key.pem").is_file()
+
+
+def test_serve_twin_endpoint_with_a_password_is_refused_and_not_echoed(tmp_path: Path) -> None:
+    # asyncua would log in with it; it was in argv and then in serve's banner on stderr.
+    not_a_dir = tmp_path / "dd"
+    not_a_dir.write_text("", encoding="utf-8")
+    endpoint = "opc.tcp://writer:hunter2-s3cret@127.0.0.1:4840/aseptic/"
+    code, out, err = _run("serve", "--twin-endpoint", endpoint, "--data-dir", str(not_a_dir))
+    assert code == 2, err
+    assert "--twin-endpoint: [gateway].endpoint: Value error, must not hold a user or password" in err
+    assert "hunter2-s3cret" not in out + err

@@ -128,3 +128,20 @@ def test_infinite_value_from_toml_is_refused(tmp_path: Path, section: str, key: 
     path.write_text(f"[{section}]\n{key} = inf\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=rf"site.toml: \[{section}\]\.{key}: .*finite"):
         load_settings(path)
+
+
+@pytest.mark.parametrize(
+    "endpoint", ["opc.tcp://writer:hunter2-s3cret@plant:4840", "opc.tcp://writer@plant:4840/hunter2-s3cret"]
+)
+def test_gateway_endpoint_with_credentials_is_refused_and_not_echoed(endpoint: str) -> None:
+    # asyncua logs in with USER:PASSWORD from the URL; the gateway's identity is its certificate.
+    with pytest.raises(
+        ConfigError, match=r"\[gateway\]\.endpoint: .*must not hold a user or password"
+    ) as info:
+        settings_from_mapping({"gateway": {"endpoint": endpoint}}, source="site.toml")
+    assert "hunter2-s3cret" not in str(info.value)
+
+
+def test_gateway_endpoint_without_credentials_loads() -> None:
+    settings = settings_from_mapping({"gateway": {"endpoint": "opc.tcp://127.0.0.1:4840/aseptic/"}})
+    assert settings.gateway.endpoint == "opc.tcp://127.0.0.1:4840/aseptic/"
