@@ -27,12 +27,15 @@ from aseptic.siem import Alert, SyslogForwarder, alerts_from_entries, format_cef
 
 app = typer.Typer(help="Findings in the ledger: list them, export them for the SOC.", no_args_is_help=True)
 
+MAX_LEAF = 2**63 - 1  # the largest SQLite INTEGER
 SinceOption = Annotated[int, typer.Option("--since-leaf", help="Only findings at this ledger leaf or later.")]
 
 
 def _alerts(data_dir: Path, since_leaf: int) -> list[Alert]:
     if since_leaf < 0:
         raise InputError(f"--since-leaf {since_leaf} is negative")
+    if since_leaf > MAX_LEAF:  # SQLite cannot even compare it (OverflowError)
+        raise InputError(f"--since-leaf {since_leaf} is past any leaf (at most {MAX_LEAF})")
     with Historian.open(data_dir) as historian:
         return alerts_from_entries(historian.entries(LeafKind.FINDING, since_leaf))
 

@@ -230,3 +230,14 @@ def test_serve_twin_endpoint_with_a_password_is_refused_and_not_echoed(tmp_path:
     assert code == 2, err
     assert "--twin-endpoint: [gateway].endpoint: Value error, must not hold a user or password" in err
     assert "hunter2-s3cret" not in out + err
+
+
+def test_leaf_index_past_sqlite_integers_is_a_usage_error(site: Path) -> None:
+    # 2^63 does not fit an SQLite INTEGER: was an OverflowError traceback from the historian.
+    too_big = str(2**63)
+    code, _, err = _run("findings", "list", "--since-leaf", too_big, "--data-dir", str(site))
+    assert code == 2, err
+    assert f"error: --since-leaf {too_big} is past any leaf (at most {2**63 - 1})" in err
+    code, _, err = _run("batch", "assess", too_big, "--reason", "r", "--impact", "i", "--data-dir", str(site))
+    assert code == 2, err
+    assert "Invalid value for 'finding_leaf': Input should be less than or equal to" in err
