@@ -241,3 +241,80 @@ def test_leaf_index_past_sqlite_integers_is_a_usage_error(site: Path) -> None:
     code, _, err = _run("batch", "assess", too_big, "--reason", "r", "--impact", "i", "--data-dir", str(site))
     assert code == 2, err
     assert "Invalid value for 'finding_leaf': Input should be less than or equal to" in err
+
+
+@pytest.mark.parametrize(
+    ("data", "fragment"),
+    [
+        (b'[opcua]\nport = "four"\n', "[opcua].port: Input should be a valid integer"),
+        (b"[opcua]\nprot = 4841\n", "[opcua].prot: Extra inputs are not permitted"),
+        (
+            b"[attestation.devices.TIC-101]\ncontroller = true\n",
+            "[attestation].devices.TIC-101.manifest: Field required",
+        ),
+        (b"[site\n", "is not valid TOML"),
+        (b"\xff", "is not valid TOML"),
+    ],
+    ids=["wrong type", "unknown key", "missing required value", "invalid TOML", "not UTF-8"],
+)
+def test_bad_config_file_is_exit_2_naming_file_and_key_and_nothing_on_stdout(
+    tmp_path: Path, data: bytes, fragment: str
+) -> None:
+    config = tmp_path / "site.toml"
+    config.write_bytes(data)
+    code, out, err = _run("ledger", "status", "--config", str(config), "--json", "--data-dir", str(tmp_path))
+    assert code == 2, err
+    assert out == ""  # --json: stdout holds a result or nothing; the error is on stderr
+    assert err.startswith((f"error: {config}: ", f"error: config file {config} "))
+    assert fragment in err
+
+
+def test_config_that_is_a_directory_or_missing_is_named(tmp_path: Path) -> None:
+    code, _, err = _run("ledger", "status", "--config", str(tmp_path))
+    assert code == 2, err
+    assert f"error: config file {tmp_path} cannot be read: Is a directory" in err
+    code, _, err = _run("ledger", "status", "--config", str(tmp_path / "nope.toml"))
+    assert code == 2, err
+    assert f"error: config file {tmp_path / 'nope.toml'} does not exist" in err
+
+
+def _options() -> list[tuple[str, str]]:
+    import typer
+
+    def walk(command: object, path: str) -> list[tuple[str, str]]:
+        subcommands = getattr(command, "commands", None)
+        if subcommands is not None:
+            return [pair for name, sub in subcommands.items() for pair in walk(sub, f"{path} {name}")]
+        params = getattr(command, "params", [])
+        options = [p for p in params if p.param_type_name == "option" and not p.is_flag]
+        return [(path.strip(), opt) for p in options for opt in p.opts]
+
+    return walk(typer.main.get_command(app), "")
+
+
+def test_no_option_takes_a_secret_on_the_command_line() -> None:
+    # Secrets come from files, the environment or a prompt: an option that takes a value may name a
+    # secret's file only (flags such as --insecure-no-passphrase take none).
+    secret_words = ("password", "passphrase", "token", "pin", "secret", "totp", "otp", "key-material")
+    options = _options()
+    assert len(options) > 100  # the walk found the command tree
+    offending = [
+        (command, option)
+        for command, option in options
+        if any(word in option for word in secret_words)
+        and not option.endswith("-file")
+        and option != "--token-label"  # the PKCS#11 token's label, not its PIN
+    ]
+    assert offending == []
+
+
+def test_servers_listen_on_loopback_by_default() -> None:
+    import typer
+
+    from aseptic.config import Settings
+
+    command = typer.main.get_command(app)
+    serve = command.commands["serve"]  # type: ignore[attr-defined]  # a group has commands
+    host = next(p for p in serve.params if p.name == "host")
+    assert host.default == "127.0.0.1"
+    assert Settings().opcua.host == "127.0.0.1"  # twin serve's default (its --host defaults to None)
