@@ -46,12 +46,17 @@ def data_dir_for(data_dir: Path | None, settings: Settings) -> Path:
     """The data directory: the option if given, else the configured one.
 
     Raises:
-        ConfigError: the path exists and is not a directory.
+        ConfigError: the path exists and is not a directory, or is a link to nothing.
     """
     directory = data_dir if data_dir is not None else settings.site.data_dir
+    where = "--data-dir" if data_dir is not None else "[site].data_dir"
     if directory.exists() and not directory.is_dir():
-        where = "--data-dir" if data_dir is not None else "[site].data_dir"
         raise ConfigError(f"data directory {directory} is not a directory", hint=f"check {where}")
+    if directory.is_symlink() and not directory.exists():
+        raise ConfigError(
+            f"data directory {directory} is a symbolic link to {directory.readlink()}, which does not exist",
+            hint=f"check {where}, or create the target",
+        )
     return directory
 
 

@@ -318,3 +318,16 @@ def test_servers_listen_on_loopback_by_default() -> None:
     host = next(p for p in serve.params if p.name == "host")
     assert host.default == "127.0.0.1"
     assert Settings().opcua.host == "127.0.0.1"  # twin serve's default (its --host defaults to None)
+
+
+@pytest.mark.parametrize("command", [("ledger", "status"), ("user", "list"), ("init",)], ids=" ".join)
+def test_data_dir_that_is_a_dangling_link_is_named(tmp_path: Path, command: tuple[str, ...]) -> None:
+    # Was "cannot create key directory D/keys: File exists" (exit 3) or "D does not exist".
+    link = tmp_path / "dd"
+    link.symlink_to(tmp_path / "gone")
+    code, _, err = _run(*command, "--data-dir", str(link))
+    assert code == 2, err
+    assert (
+        f"error: data directory {link} is a symbolic link to {tmp_path / 'gone'}, which does not exist" in err
+    )
+    assert not (tmp_path / "gone").exists()
