@@ -113,6 +113,8 @@ def forward(
     """Send the ledger's findings as CEF over RFC 5424 syslog; prints the next --since-leaf to use."""
     settings = settings_for(config)
     host, _, port_text = target.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):  # [::1]:514, the usual way to write IPv6 HOST:PORT
+        host = host[1:-1]
     if not host or not port_text.isdigit():
         raise ConfigError(f"--syslog {target!r} is not HOST:PORT")
     if transport not in ("tcp", "udp"):

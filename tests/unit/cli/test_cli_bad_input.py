@@ -331,3 +331,20 @@ def test_data_dir_that_is_a_dangling_link_is_named(tmp_path: Path, command: tupl
         f"error: data directory {link} is a symbolic link to {tmp_path / 'gone'}, which does not exist" in err
     )
     assert not (tmp_path / "gone").exists()
+
+
+def test_findings_forward_accepts_a_bracketed_ipv6_collector(site: Path) -> None:
+    # "[::1]:514" was passed to the resolver with its brackets: "Name or service not known" (exit 3).
+    import socket
+
+    try:
+        listener = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        listener.bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    with listener:
+        listener.listen()
+        port = listener.getsockname()[1]
+        code, out, err = _run("findings", "forward", "--syslog", f"[::1]:{port}", "--data-dir", str(site))
+    assert code == 0, err
+    assert '"sent": ' in out
