@@ -43,12 +43,14 @@ __all__ = [
 
 DEFAULT_CONFIG_FILE = Path("aseptic.toml")
 # Keys whose rejected value is not repeated in the error (a URL with a password in it).
-_NEVER_ECHOED = {("ledger", "store")}
+_NEVER_ECHOED = {("ledger", "store"), ("gateway", "endpoint")}
 DEFAULT_DATA_DIR = Path("aseptic-data")
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # TOML has inf and nan: no setting means "infinite" (inf passed every `ge`/`gt` bound and crashed
+    # or silently switched a check off, e.g. round(max_clock_skew_s * 1e6) at ingest).
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class SiteSettings(_Section):
@@ -62,7 +64,8 @@ class SiteSettings(_Section):
 class OpcUaSettings(_Section):
     """The twin's OPC UA server (``aseptic twin serve``) and Aseptic's client to it."""
 
-    host: str = "127.0.0.1"
+    # Never empty: "" listens on every interface.
+    host: Annotated[str, Field(pattern=r"^\S+$")] = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 4840
     # Simulated seconds per wall-clock second.
     speed: Annotated[float, Field(gt=0, le=1_000_000)] = 3600.0
@@ -199,6 +202,17 @@ class GatewaySettings(_Section):
     # stamps must be trustworthy); "unknown" until a site states its time source.
     clock_sync: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:@/ -]{0,63}$")] = "unknown"
 
+    @field_validator("endpoint")
+    @classmethod
+    def _no_user_in_url(cls, url: str | None) -> str | None:
+        # asyncua turns opc.tcp://USER:PASSWORD@host into a user-name login: a password in argv
+        # (--twin-endpoint) and in serve's banner, where the writer's certificate should be.
+        if url is not None and urlsplit(url).netloc.rpartition("@")[1]:
+            raise ValueError(
+                "must not hold a user or password (the writer's X.509 certificate is its identity)"
+            )
+        return url
+
 
 class AttestationDevice(_Section):
     """One device whose firmware ``aseptic serve`` attests (docs/provenance.md, "Device attestation")."""
@@ -320,7 +334,9 @@ def settings_from_mapping(data: dict[str, Any], *, source: str = "<settings>") -
         loc = [str(part) for part in first["loc"]]
         key = f"[{loc[0]}].{'.'.join(loc[1:])}" if len(loc) > 1 else loc[0] if loc else "?"
         value = first.get("input")
-        secret = tuple(loc) in _NEVER_ECHOED  # may hold a password by mistake: never in a message
+        # May hold a password by mistake: never in a message. An unknown key is one too: a guessed
+        # `password = "..."` or `pin = "..."` must not reach a terminal or a log.
+        secret = tuple(loc) in _NEVER_ECHOED or first["type"] == "extra_forbidden"
         shown = "" if isinstance(value, dict) or secret else f" (got {value!r})"
         more = f"; and {exc.error_count() - 1} more problem(s)" if exc.error_count() > 1 else ""
         raise ConfigError(

@@ -14,6 +14,7 @@ import typer
 
 from aseptic.cli._common import ConfigOption, DataDirOption, JsonOption, handles_errors, print_json, stderr
 from aseptic.cli._trust import ActorOption, ActorPasswordFileOption, SessionFileOption, open_trust
+from aseptic.errors import ConfigError
 from aseptic.ledger import Ledger
 from aseptic.trust import AccessWatch, AnalyticsConfig
 
@@ -36,6 +37,13 @@ def analyse(
     json: JsonOption = False,
 ) -> None:
     """Find bulk or unusual reads and exports and repeated denials; log new findings (exit 1 if any)."""
+    # The ranges of [access] in the config; AnalyticsConfig and AccessWatch raise ValueError.
+    if not 0 < training_h <= 24 * 365:
+        raise ConfigError(f"--training-h {training_h:g} is outside (0, 8760] hours")
+    if not 0 < window_s <= 86_400:
+        raise ConfigError(f"--window-s {window_s:g} is outside (0, 86400] seconds")
+    if denial_limit < 2:
+        raise ConfigError(f"--denial-limit {denial_limit} is below 2 (one denial is not a burst)")
     settings = AnalyticsConfig(window_s=window_s, denial_limit=denial_limit)
     with open_trust(data_dir, config) as trust:
         actor = trust.authenticate(session_file, actor_name, actor_password_file)

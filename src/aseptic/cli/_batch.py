@@ -38,6 +38,7 @@ from aseptic.cli._common import (
     print_json,
     settings_for,
 )
+from aseptic.cli._findings import MAX_LEAF
 from aseptic.cli._record import open_signing, signing_credentials
 from aseptic.cli._trust import SessionFileOption, open_trust
 from aseptic.crypto import read_public_key
@@ -228,7 +229,9 @@ def release(
 @app.command("assess")
 @handles_errors
 def assess(
-    finding_leaf: Annotated[int, typer.Argument(help="The leaf of the finding to close.")],
+    finding_leaf: Annotated[
+        int, typer.Argument(min=0, max=MAX_LEAF, help="The leaf of the finding to close.")
+    ],
     reason: Annotated[str, typer.Option("--reason", help="Why the finding is closed (the investigation).")],
     impact: Annotated[str, typer.Option("--impact", help="The impact on product quality.")],
     signer: SignerOption = None,

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from aseptic.bench import run_batadal, run_tep
 from aseptic.cli._bench_twin import twin
@@ -27,7 +28,7 @@ FarOption = Annotated[
         "--false-alarm-rate", min=0.0001, max=0.2, help="Design false-alarm rate on held-out normal data."
     ),
 ]
-SeedOption = Annotated[int, typer.Option("--seed", help="Seed of every learned model.")]
+SeedOption = Annotated[int, typer.Option("--seed", min=0, help="Seed of every learned model.")]
 
 
 def _check_out(out: Path) -> None:
@@ -36,7 +37,7 @@ def _check_out(out: Path) -> None:
 
 
 def _say(message: str) -> None:
-    stderr.print(f"[dim]{message}[/]", highlight=False)
+    stderr.print(f"[dim]{escape(message)}[/]", highlight=False, markup=True)
 
 
 @app.command("tep")

@@ -14,13 +14,15 @@ from rich.console import Console
 from rich.markup import escape
 
 from aseptic.config import Settings, load_settings
-from aseptic.errors import AsepticError
+from aseptic.errors import AsepticError, ConfigError
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
-# Diagnostics go to stderr; results go to stdout (plain print or --json).
-stderr = Console(stderr=True)
+# Diagnostics go to stderr; results go to stdout (plain print or --json). Plain text by default: a
+# path or name may hold "[...]", which rich markup would drop or choke on (a MarkupError traceback);
+# a styled line opts in with markup=True and escapes what it interpolates.
+stderr = Console(stderr=True, markup=False)
 
 DataDirOption = Annotated[
     Path | None,
@@ -41,8 +43,21 @@ def settings_for(config: Path | None) -> Settings:
 
 
 def data_dir_for(data_dir: Path | None, settings: Settings) -> Path:
-    """The data directory: the option if given, else the configured one."""
-    return data_dir if data_dir is not None else settings.site.data_dir
+    """The data directory: the option if given, else the configured one.
+
+    Raises:
+        ConfigError: the path exists and is not a directory, or is a link to nothing.
+    """
+    directory = data_dir if data_dir is not None else settings.site.data_dir
+    where = "--data-dir" if data_dir is not None else "[site].data_dir"
+    if directory.exists() and not directory.is_dir():
+        raise ConfigError(f"data directory {directory} is not a directory", hint=f"check {where}")
+    if directory.is_symlink() and not directory.exists():
+        raise ConfigError(
+            f"data directory {directory} is a symbolic link to {directory.readlink()}, which does not exist",
+            hint=f"check {where}, or create the target",
+        )
+    return directory
 
 
 def print_json(value: Any) -> None:
@@ -55,7 +70,7 @@ def report_error(error: AsepticError) -> int:
     # The message and hint are text, not markup: "[gateway]" in a message must stay visible.
     stderr.print(f"[bold red]error:[/] {escape(error.message)}", highlight=False, markup=True)
     if error.hint:
-        stderr.print(f"[dim]hint: {escape(error.hint)}[/]", highlight=False)
+        stderr.print(f"[dim]hint: {escape(error.hint)}[/]", highlight=False, markup=True)
     return error.exit_code
 
 

@@ -56,13 +56,19 @@ def enrol(
         key_path = out_dir / f"{name}.key.pem"
         if key_path.exists():
             raise ConfigError(f"{key_path} exists already; not overwriting a key")
+        try:  # before the device is registered: a key that cannot be written is never issued
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise BackendError(f"cannot create --out-dir {out_dir}: {exc.strerror}") from None
         cert_pem, key_pem, fingerprint = trust.site_ca().issue(_KINDS[kind], name, trust.now())
         trust.identities.add_machine(
             _KINDS[kind], name, tuple(role), actor=actor.name, now=trust.now(), fingerprint=fingerprint
         )
-        out_dir.mkdir(parents=True, exist_ok=True)
         _write_private(key_path, key_pem)
-    (out_dir / f"{name}.crt.pem").write_bytes(cert_pem)
+    try:
+        (out_dir / f"{name}.crt.pem").write_bytes(cert_pem)
+    except OSError as exc:
+        raise BackendError(f"cannot write {out_dir / f'{name}.crt.pem'}: {exc.strerror}") from None
     typer.echo(f"certificate  {out_dir / f'{name}.crt.pem'} (sha256 {fingerprint})")
     typer.echo(
         f"private key  {out_dir / f'{name}.key.pem'} (mode 0600: install it on the device, then delete it)"

@@ -21,18 +21,21 @@ from aseptic.cli._common import (
     stderr,
 )
 from aseptic.clock import format_rfc3339
-from aseptic.errors import ConfigError, InputError
+from aseptic.errors import BackendError, ConfigError, InputError
 from aseptic.ledger import Historian, LeafKind
 from aseptic.siem import Alert, SyslogForwarder, alerts_from_entries, format_cef, format_syslog, stix_bundle
 
 app = typer.Typer(help="Findings in the ledger: list them, export them for the SOC.", no_args_is_help=True)
 
+MAX_LEAF = 2**63 - 1  # the largest SQLite INTEGER
 SinceOption = Annotated[int, typer.Option("--since-leaf", help="Only findings at this ledger leaf or later.")]
 
 
 def _alerts(data_dir: Path, since_leaf: int) -> list[Alert]:
     if since_leaf < 0:
         raise InputError(f"--since-leaf {since_leaf} is negative")
+    if since_leaf > MAX_LEAF:  # SQLite cannot even compare it (OverflowError)
+        raise InputError(f"--since-leaf {since_leaf} is past any leaf (at most {MAX_LEAF})")
     with Historian.open(data_dir) as historian:
         return alerts_from_entries(historian.entries(LeafKind.FINDING, since_leaf))
 
@@ -86,12 +89,15 @@ def export(
     alerts = _alerts(data_dir_for(data_dir, settings), since_leaf)
     site = settings.site.name
     if fmt == "cef":
-        out.write_text("".join(format_cef(alert, site=site) + "\n" for alert in alerts), encoding="utf-8")
+        text = "".join(format_cef(alert, site=site) + "\n" for alert in alerts)
     elif fmt == "stix":
-        bundle = stix_bundle(alerts, site=site, now=datetime.now(UTC))
-        out.write_text(json.dumps(bundle, indent=2) + "\n", encoding="utf-8")
+        text = json.dumps(stix_bundle(alerts, site=site, now=datetime.now(UTC)), indent=2) + "\n"
     else:
         raise InputError(f"--format {fmt!r} is not cef or stix")
+    try:
+        out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise BackendError(f"cannot write {out}: {exc.strerror}") from None
     stderr.print(f"wrote {len(alerts)} findings to {out} ({fmt})", highlight=False)
 
 
@@ -107,6 +113,8 @@ def forward(
     """Send the ledger's findings as CEF over RFC 5424 syslog; prints the next --since-leaf to use."""
     settings = settings_for(config)
     host, _, port_text = target.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):  # [::1]:514, the usual way to write IPv6 HOST:PORT
+        host = host[1:-1]
     if not host or not port_text.isdigit():
         raise ConfigError(f"--syslog {target!r} is not HOST:PORT")
     if transport not in ("tcp", "udp"):

@@ -22,7 +22,7 @@ from aseptic.cli._common import (
 )
 from aseptic.clock import WallClock, parse_rfc3339
 from aseptic.crypto import SITE_KEY, KeyStore, read_public_key
-from aseptic.errors import AccessDenied, ConfigError, InputError
+from aseptic.errors import AccessDenied, BackendError, ConfigError, InputError
 from aseptic.ledger import LeafKind, Ledger, has_ledger
 from aseptic.provenance import (
     AcceptanceCriterion,
@@ -395,7 +395,10 @@ def record(
         explanation=explanation,
     )
     text = render_markdown(model_record) if out.suffix.lower() == ".md" else render_html(model_record)
-    out.write_text(text, encoding="utf-8")
+    try:
+        out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise BackendError(f"cannot write {out}: {exc.strerror}") from None
     typer.echo(
         f"wrote {out}: {len(model_record.history)} ledger events, {len(model_record.gaps)} open gap(s)"
     )

@@ -16,6 +16,7 @@ import ipaddress
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from aseptic.cli._common import (
     ConfigOption,
@@ -72,6 +73,8 @@ def serve(
     HTTPS with a certificate from the site CA and optional client certificates (mutual TLS) by
     default; the write gateway to the plant when --twin-endpoint (or [gateway] endpoint) is set.
     """
+    if not host.strip():  # uvicorn binds "" to every interface: never by accident
+        raise ConfigError("--host is empty", hint="give an address: 127.0.0.1 (default), or 0.0.0.0 for all")
     settings = _with_overrides(settings_for(config), twin_endpoint, insecure_http)
     directory = data_dir_for(data_dir, settings)
     if not has_ledger(directory):
@@ -107,8 +110,9 @@ def serve(
     if settings.tls.insecure_http:
         if not _is_loopback(host):
             stderr.print(
-                f"[yellow]warning:[/] --insecure-http on {host}: plain HTTP beyond loopback",
+                f"[yellow]warning:[/] --insecure-http on {escape(host)}: plain HTTP beyond loopback",
                 highlight=False,
+                markup=True,
                 soft_wrap=True,
             )
     else:
@@ -122,9 +126,10 @@ def serve(
         context = server_ssl_context(cert, key, directory / "site-ca.pem")
         if not is_ecdsa_ca(directory):
             stderr.print(
-                f"[yellow]warning:[/] the site CA of {directory} is Ed25519: browsers refuse its"
-                " certificates; run `aseptic key migrate-ca --why ...` (docs/trust.md, ADR 0380)",
+                f"[yellow]warning:[/] the site CA of {escape(str(directory))} is Ed25519: browsers refuse"
+                " its certificates; run `aseptic key migrate-ca --why ...` (docs/trust.md, ADR 0380)",
                 highlight=False,
+                markup=True,
                 soft_wrap=True,
             )
         options = {"ssl_context_factory": lambda config, default: context, "http": PeerCertificateH11}

@@ -11,7 +11,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from aseptic.cli._common import ConfigOption, JsonOption, handles_errors, print_json, settings_for, stderr
-from aseptic.errors import ConfigError
+from aseptic.errors import BackendError, ConfigError
 from aseptic.twin import TAGS, BatchResult, Phase, parse_faults, simulate_batches
 
 app = typer.Typer(
@@ -47,7 +47,9 @@ def run_summary(results: list[BatchResult]) -> dict[str, Any]:
 def run(
     out: Annotated[Path, typer.Option("--out", help="Directory for batch CSV files and summary.json.")],
     batches: Annotated[int, typer.Option("--batches", min=1, max=10_000, help="How many batches.")] = 1,
-    seed: Annotated[int | None, typer.Option("--seed", help="Seed of batch 0 (batch i: seed + i).")] = None,
+    seed: Annotated[
+        int | None, typer.Option("--seed", min=0, help="Seed of batch 0 (batch i: seed + i).")
+    ] = None,
     fault: Annotated[
         list[str] | None, typer.Option("--fault", help="Process fault 1-8 or its name; repeatable.")
     ] = None,
@@ -67,6 +69,10 @@ def run(
         raise ConfigError(f"--paa-control {paa_control!r}: choose softsensor, true or recipe")
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} exists and is not a directory")
+    try:  # before the simulation, not after it
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BackendError(f"cannot create --out {out}: {exc.strerror}") from None
     first_seed = settings.seed if seed is None else seed
     with Progress(
         TextColumn("[bold]twin run[/]"),
@@ -90,11 +96,13 @@ def run(
             paa_control=paa_control,  # type: ignore[arg-type]  # checked against the Literal above
             progress=report,
         )
-    out.mkdir(parents=True, exist_ok=True)
-    for result in results:
-        (out / f"batch-{result.id:03d}.csv").write_text(batch_csv(result), encoding="utf-8")
     summary = run_summary(results)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    try:
+        for result in results:
+            (out / f"batch-{result.id:03d}.csv").write_text(batch_csv(result), encoding="utf-8")
+        (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise BackendError(f"cannot write into --out {out}: {exc.strerror}") from None
     if as_json:
         print_json(summary)
         return

@@ -80,7 +80,9 @@ def serve(
     speed: Annotated[
         float | None, typer.Option("--speed", help="Simulated seconds per wall second (config default 3600).")
     ] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="Seed of batch 0 (batch i: seed + i).")] = None,
+    seed: Annotated[
+        int | None, typer.Option("--seed", min=0, help="Seed of batch 0 (batch i: seed + i).")
+    ] = None,
     fault: Annotated[
         list[str] | None, typer.Option("--fault", help="Fault to inject, number or name; repeatable.")
     ] = None,
@@ -97,6 +99,8 @@ def serve(
 
     Trust your own client with `aseptic twin trust CERT.der`. See docs/opcua.md.
     """
+    if host is not None and not host.strip():  # "" would listen on every interface: never by accident
+        raise ConfigError("--host is empty", hint="give an address: 127.0.0.1 (default), or 0.0.0.0 for all")
     settings = settings_for(config)
     opc = settings.opcua
     speed_x = opc.speed if speed is None else speed

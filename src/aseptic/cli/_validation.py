@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from aseptic.cli._common import JsonOption, handles_errors, print_json, stderr
-from aseptic.errors import InputError
+from aseptic.errors import BackendError, InputError
 from aseptic.validation import load_run, render_html, render_markdown, requirements, trace
 
 app = typer.Typer(help="The validation pack: requirements traced to tests.", no_args_is_help=True)
@@ -37,9 +37,12 @@ def report(
     matrix = trace(requirements(), load_run(results))
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} exists and is not a directory")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "validation.html").write_text(render_html(matrix), encoding="utf-8")
-    (out / "validation.md").write_text(render_markdown(matrix), encoding="utf-8")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "validation.html").write_text(render_html(matrix), encoding="utf-8")
+        (out / "validation.md").write_text(render_markdown(matrix), encoding="utf-8")
+    except OSError as exc:
+        raise BackendError(f"cannot write the report into {out}: {exc.strerror}") from None
     summary = {status: matrix.count(status) for status in ("verified", "failing", "not run", "not covered")}
     if as_json:
         print_json({**summary, "unknown_ids": sorted(matrix.unknown), "acceptable": matrix.acceptable})

@@ -44,6 +44,7 @@ def test_invalid_toml_names_the_file(tmp_path: Path) -> None:
         ({"twin": {"initial_volume_l": -5}}, r"\[twin\]\.initial_volume_l"),
         ({"telemetry": {"readings_per_envelope": 0}}, r"\[telemetry\]\.readings_per_envelope"),
         ({"site": {"id": "Bad Id!"}}, r"\[site\]\.id"),
+        ({"opcua": {"host": ""}}, r"\[opcua\]\.host"),  # "" listens on every interface
     ],
 )
 def test_impossible_value_names_the_key(data: dict[str, object], fragment: str) -> None:
@@ -88,3 +89,59 @@ def test_attestation_devices_name_a_manifest_and_their_kind() -> None:
 def test_bad_attestation_settings_are_refused(data: dict[str, object], fragment: str) -> None:
     with pytest.raises(ConfigError, match=fragment):
         settings_from_mapping({"attestation": data}, source="site.toml")
+
+
+@pytest.mark.parametrize(
+    ("data", "key"),
+    [
+        ({"ledger": {"password": "hunter2-s3cret"}}, r"\[ledger\]\.password"),
+        ({"crypto": {"pkcs11_pin": "hunter2-s3cret"}}, r"\[crypto\]\.pkcs11_pin"),
+        ({"ledger": {"stor": "postgresql://aseptic:hunter2-s3cret@db/aseptic"}}, r"\[ledger\]\.stor"),
+    ],
+)
+def test_unknown_key_is_named_but_its_value_never_echoed(data: dict[str, object], key: str) -> None:
+    # A guessed secret key (or a typo of `store` holding a URL with a password) is refused without
+    # repeating its value: error messages reach terminals and logs.
+    with pytest.raises(ConfigError, match=key) as info:
+        settings_from_mapping(data, source="site.toml")
+    assert "hunter2-s3cret" not in str(info.value)
+    assert "hunter2-s3cret" not in (info.value.hint or "")
+
+
+def test_wrong_type_still_shows_the_value() -> None:
+    with pytest.raises(ConfigError, match=r"\[opcua\]\.port: .*\(got 'x'\)"):
+        settings_from_mapping({"opcua": {"port": "x"}}, source="site.toml")
+
+
+@pytest.mark.parametrize(
+    ("section", "key"),
+    [
+        ("telemetry", "max_clock_skew_s"),
+        ("detect", "cusum_arl0_h"),
+        ("access", "bulk_factor"),
+        ("twin", "paa_setpoint_mg_per_l"),
+    ],
+)
+def test_infinite_value_from_toml_is_refused(tmp_path: Path, section: str, key: str) -> None:
+    # TOML spells infinity `inf`; it passed every lower bound and switched the check off (or crashed it).
+    path = tmp_path / "site.toml"
+    path.write_text(f"[{section}]\n{key} = inf\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=rf"site.toml: \[{section}\]\.{key}: .*finite"):
+        load_settings(path)
+
+
+@pytest.mark.parametrize(
+    "endpoint", ["opc.tcp://writer:hunter2-s3cret@plant:4840", "opc.tcp://writer@plant:4840/hunter2-s3cret"]
+)
+def test_gateway_endpoint_with_credentials_is_refused_and_not_echoed(endpoint: str) -> None:
+    # asyncua logs in with USER:PASSWORD from the URL; the gateway's identity is its certificate.
+    with pytest.raises(
+        ConfigError, match=r"\[gateway\]\.endpoint: .*must not hold a user or password"
+    ) as info:
+        settings_from_mapping({"gateway": {"endpoint": endpoint}}, source="site.toml")
+    assert "hunter2-s3cret" not in str(info.value)
+
+
+def test_gateway_endpoint_without_credentials_loads() -> None:
+    settings = settings_from_mapping({"gateway": {"endpoint": "opc.tcp://127.0.0.1:4840/aseptic/"}})
+    assert settings.gateway.endpoint == "opc.tcp://127.0.0.1:4840/aseptic/"
