@@ -52,7 +52,7 @@ def read_public_key(path: Path) -> PublicKey:
     """Read a public key file written by the key store (``<algorithm> <hex>``).
 
     Raises:
-        ConfigError: the file is missing or malformed.
+        ConfigError: the file is missing, unreadable (a directory) or malformed.
     """
     try:
         text = path.read_text(encoding="ascii").strip()
@@ -60,6 +60,8 @@ def read_public_key(path: Path) -> PublicKey:
         return PublicKey.from_raw(algorithm, bytes.fromhex(hex_raw))
     except FileNotFoundError:
         raise ConfigError(f"public key file {path} does not exist") from None
+    except OSError as exc:  # a directory, no permission, an I/O error
+        raise ConfigError(f"cannot read public key file {path}: {exc.strerror or exc}") from None
     except (ValueError, UnicodeDecodeError):
         raise ConfigError(
             f"public key file {path} is malformed",

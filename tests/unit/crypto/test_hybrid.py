@@ -315,3 +315,9 @@ def test_truncated_hybrid_signature_is_refused_at_every_length(length: int) -> N
 def test_garbage_signature_is_a_signature_error_never_a_crash(garbage: bytes) -> None:
     with pytest.raises(SignatureError):
         VECTOR_PUBLIC.verify(garbage, VECTOR_MESSAGE, what="vector")
+
+
+def test_a_public_key_path_that_is_a_directory_is_a_config_error(tmp_path: Path) -> None:
+    # e.g. `aseptic ledger verify --site-key DIR`: before, an IsADirectoryError traceback.
+    with pytest.raises(ConfigError, match=f"cannot read public key file {tmp_path}"):
+        read_public_key(tmp_path)
