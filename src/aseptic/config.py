@@ -45,6 +45,7 @@ DEFAULT_CONFIG_FILE = Path("aseptic.toml")
 # Keys whose rejected value is not repeated in the error (a URL with a password in it).
 _NEVER_ECHOED = {("ledger", "store"), ("gateway", "endpoint")}
 DEFAULT_DATA_DIR = Path("aseptic-data")
+_READING_RECORD_BYTES = 21  # one reading in an envelope (aseptic.telemetry's RECORD_SIZE; a test pins it)
 
 
 class _Section(BaseModel):
@@ -92,6 +93,19 @@ class TelemetrySettings(_Section):
     readings_per_envelope: Annotated[int, Field(ge=1, le=100_000)] = 250
     max_envelope_bytes: Annotated[int, Field(ge=1024, le=64 * 1024 * 1024)] = 1024 * 1024
     max_clock_skew_s: Annotated[float, Field(ge=0)] = 300.0
+
+    @model_validator(mode="after")
+    def _full_envelope_fits(self) -> TelemetrySettings:
+        # A full envelope's reading records alone take _READING_RECORD_BYTES each (the wire format,
+        # docs/telemetry.md): over the size limit, ingest would refuse every full envelope.
+        least = self.readings_per_envelope * _READING_RECORD_BYTES
+        if least > self.max_envelope_bytes:
+            raise ValueError(
+                f"readings_per_envelope {self.readings_per_envelope} makes envelopes of at least {least} "
+                f"bytes, over max_envelope_bytes {self.max_envelope_bytes}: ingest would refuse every "
+                "full envelope"
+            )
+        return self
 
 
 class DetectSettings(_Section):

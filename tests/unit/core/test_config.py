@@ -145,3 +145,19 @@ def test_gateway_endpoint_with_credentials_is_refused_and_not_echoed(endpoint: s
 def test_gateway_endpoint_without_credentials_loads() -> None:
     settings = settings_from_mapping({"gateway": {"endpoint": "opc.tcp://127.0.0.1:4840/aseptic/"}})
     assert settings.gateway.endpoint == "opc.tcp://127.0.0.1:4840/aseptic/"
+
+
+def test_envelopes_that_could_never_fit_their_size_limit_are_refused() -> None:
+    # 60,000 readings of 21 bytes each are over the default 1 MiB: every full envelope would be
+    # refused at ingest as oversize (found by review; both settings were accepted).
+    with pytest.raises(ConfigError, match="ingest would refuse every full envelope"):
+        settings_from_mapping({"telemetry": {"readings_per_envelope": 60_000}})
+    ok = settings_from_mapping({"telemetry": {"readings_per_envelope": 60_000, "max_envelope_bytes": 2**21}})
+    assert ok.telemetry.readings_per_envelope == 60_000
+
+
+def test_the_reading_record_size_is_the_wire_formats() -> None:
+    from aseptic.config import _READING_RECORD_BYTES
+    from aseptic.telemetry._wire import RECORD_SIZE
+
+    assert _READING_RECORD_BYTES == RECORD_SIZE

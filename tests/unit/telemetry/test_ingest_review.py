@@ -82,10 +82,12 @@ def test_an_envelope_relabelled_to_another_source_is_rejected(tmp_path: Path) ->
 def test_the_size_limit_is_inclusive(tmp_path: Path) -> None:
     envelope = EdgeSigner(SOURCE, fixed_key(1)).seal(catalogue_readings(60))
     size = len(envelope.to_bytes())
-    over, _ = pipeline(tmp_path / "over", TelemetrySettings(max_envelope_bytes=size - 1))
+    over, _ = pipeline(
+        tmp_path / "over", TelemetrySettings(readings_per_envelope=60, max_envelope_bytes=size - 1)
+    )
     event = refused(over.ingest(envelope.to_bytes()), "oversize")
     assert f"{size} bytes exceed the limit of {size - 1} bytes" in event.message
-    at, _ = pipeline(tmp_path / "at", TelemetrySettings(max_envelope_bytes=size))
+    at, _ = pipeline(tmp_path / "at", TelemetrySettings(readings_per_envelope=60, max_envelope_bytes=size))
     assert isinstance(at.ingest(envelope.to_bytes()), Envelope)
 
 

@@ -18,8 +18,13 @@ pytestmark = pytest.mark.requirement("ASE-CUSTODY")
 
 
 def test_an_infinite_clock_skew_is_refused_when_the_verifier_is_built() -> None:
-    """TOML has ``inf``; the settings accept it (>= 0), and every envelope then crashed the check."""
-    settings = settings_from_mapping({"telemetry": {"max_clock_skew_s": math.inf}}).telemetry
+    """TOML has ``inf``: the settings file refuses it, and settings built in code without validation
+    are refused by the verifier too (before, every envelope crashed the skew check)."""
+    with pytest.raises(
+        ConfigError, match=r"\[telemetry\]\.max_clock_skew_s: Input should be a finite number"
+    ):
+        settings_from_mapping({"telemetry": {"max_clock_skew_s": math.inf}})
+    settings = TelemetrySettings.model_construct(max_clock_skew_s=math.inf)
     with pytest.raises(ConfigError, match=r"\[telemetry\].max_clock_skew_s is inf"):
         IngestVerifier({SOURCE: fixed_key(1).public}, clock=SimClock(START), settings=settings)
 
