@@ -32,17 +32,9 @@ from aseptic.detect._cusum import ResidualCusum
 from aseptic.detect._detector import ONLINE_KINDS, Batch, Detector, Score, online_tags
 from aseptic.detect._detector_file import FileDetector, load_detector, save_detector
 from aseptic.detect._dpca import DynamicPcaDetector
-from aseptic.detect._engine import (
-    AlarmState,
-    BlockVerdict,
-    Engine,
-    FindingSink,
-    Verdict,
-    alarm_episodes,
-    confirm_alarms,
-    count_episodes,
-)
+from aseptic.detect._engine import BlockVerdict, Engine, FindingSink, Verdict
 from aseptic.detect._ensemble import Decision, Ensemble, Explanation
+from aseptic.detect._episodes import AlarmState, alarm_episodes, confirm_alarms, count_episodes
 from aseptic.detect._ewma import EwmaResidualDetector
 from aseptic.detect._finding import CAUSES, TECHNIQUES, Finding, suggest_technique
 from aseptic.detect._frozen import FrozenValueDetector

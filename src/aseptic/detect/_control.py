@@ -36,12 +36,21 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
-import numpy.typing as npt
 
 from aseptic.detect._block import SampleBlock, ScoreBlock, full, matmul_rows
+from aseptic.detect._control_law import (
+    LOOPS,
+    LoopConfig,
+    PidGains,
+    controller_law,
+    held_max,
+    law_rows,
+    law_shares,
+    setpoint_moved,
+    step_shares,
+)
 from aseptic.detect._detector import Batch, FloatArray, Sample, Score, batch_matrix, sample_vector
 from aseptic.errors import InputError
 
@@ -58,95 +67,6 @@ RECIPE_TOLERANCE = 0.05  # of the utility's largest clean value (head pressure i
 # Utilities a published process fault forces (faults 1-3); the loops' outputs cover faults 4-5.
 UTILITIES = ("aeration_m3_per_min", "head_pressure_bar", "sugar_feed_l_per_h")
 _WARMUP = 3  # samples before the law has its history
-
-
-@dataclass(frozen=True)
-class PidGains:
-    """One velocity-form PID: gain, integral and derivative times (h), output range."""
-
-    kp: float
-    ti_h: float
-    td_h: float
-    low: float
-    high: float
-
-
-@dataclass(frozen=True)
-class LoopConfig:
-    """A split-range loop: ``primary`` acts at or on one side of the setpoint band, ``secondary`` on
-    the other. ``direct`` +1: the primary acts when the error ``sp - y`` is >= ``-band`` (base: pH
-    low); -1: when the error is <= ``band`` (cooling: temperature high). The idle branch decays by
-    its factor per sample; the secondary's PID runs on ``-e`` when ``secondary_reverse``."""
-
-    measurement: str
-    setpoint: str
-    primary: str
-    secondary: str
-    primary_gains: PidGains
-    secondary_gains: PidGains
-    direct: int
-    band: float
-    primary_idle: float
-    secondary_idle: float  # factor on the previous output; 0: shut
-    secondary_reverse: bool
-    floor: float  # minimum output of both (0: none)
-
-
-TEMPERATURE = LoopConfig(
-    "temperature_k",
-    "temperature_sp_k",
-    "cooling_water_l_per_h",
-    "heating_water_l_per_h",
-    PidGains(-300.0, 1.6, 0.005, 0.0, 1500.0),
-    PidGains(50.0, 0.05, 1.0, 0.0, 1500.0),
-    direct=-1,
-    band=0.05,
-    primary_idle=0.3,
-    secondary_idle=0.1,
-    secondary_reverse=False,
-    floor=1e-4,
-)
-PH = LoopConfig(
-    "ph",
-    "ph_sp",
-    "base_flow_l_per_h",
-    "acid_flow_l_per_h",
-    PidGains(0.08, 4e-5, 8.0, 0.0, 225.0),
-    PidGains(0.08, 12.5, 0.125, 0.0, 225.0),
-    direct=+1,
-    band=0.05,
-    primary_idle=0.5,
-    secondary_idle=0.0,
-    secondary_reverse=True,
-    floor=0.0,
-)
-LOOPS = (TEMPERATURE, PH)
-
-
-def _pid(g: PidGains, u_prev: float, e_now: float, e_prev: float, y: Sequence[float], h: float) -> float:
-    delta = e_now - e_prev
-    if g.ti_h > 1e-7:
-        delta += e_now * h / g.ti_h
-    if g.td_h > 0.001:
-        delta -= (g.td_h / h) * (y[0] - 2.0 * y[1] + y[2])
-    return min(max(u_prev + g.kp * delta, g.low), g.high)
-
-
-def controller_law(loop: LoopConfig, rows: FloatArray, col: dict[str, int], h: float) -> tuple[float, float]:
-    """What the loop's outputs must be at the last of ``rows`` (4 consecutive samples)."""
-    y = [rows[-2, col[loop.measurement]], rows[-3, col[loop.measurement]], rows[-4, col[loop.measurement]]]
-    e_now = rows[-1, col[loop.setpoint]] - y[0]
-    e_prev = rows[-2, col[loop.setpoint]] - y[1]
-    p_prev, s_prev = rows[-2, col[loop.primary]], rows[-2, col[loop.secondary]]
-    active = e_now >= -loop.band if loop.direct > 0 else e_now <= loop.band
-    primary = _pid(loop.primary_gains, p_prev, e_now, e_prev, y, h)
-    if loop.secondary_reverse:
-        secondary = _pid(loop.secondary_gains, s_prev, -e_now, -e_prev, [-v for v in y], h)
-    else:
-        secondary = _pid(loop.secondary_gains, s_prev, e_now, e_prev, y, h)
-    p_out = primary if active else loop.primary_idle * p_prev
-    s_out = loop.secondary_idle * s_prev if active else secondary
-    return max(p_out, loop.floor), max(s_out, loop.floor)
 
 
 class ControlLoopDetector:
@@ -319,7 +239,7 @@ class ControlLoopDetector:
         law_ratio = np.max(self._law_recent, axis=0)
         li, lj = (int(v) for v in np.unravel_index(int(np.argmax(law_ratio)), law_ratio.shape))
         law_value = float(law_ratio[li, lj])
-        moved = _setpoint_moved([float(r[self._col[self.loops[li].setpoint]]) for r in self._history])
+        moved = setpoint_moved([float(r[self._col[self.loops[li].setpoint]]) for r in self._history])
         step_ratio = np.max(self._step_recent, axis=0)
         k = int(np.argmax(step_ratio))
         step_value = float(step_ratio[k])
@@ -328,13 +248,13 @@ class ControlLoopDetector:
                 f"{self._name}.law",
                 law_value,
                 1.0,
-                _law_shares(law_value, self.loops[li], lj, bool(stuck[li, lj]), utility, moved),
+                law_shares(law_value, self.loops[li], lj, bool(stuck[li, lj]), utility, moved),
             ),
             Score(
                 f"{self._name}.step",
                 step_value,
                 1.0,
-                _step_shares(step_value, self.loops[k], stuck[k], utility),
+                step_shares(step_value, self.loops[k], stuck[k], utility),
             ),
         )
 
@@ -403,7 +323,7 @@ class ControlLoopDetector:
             r = np.arange(ahead + first_law, ahead + n)
             cur, p1, p2, p3 = rows[r], rows[r - 1], rows[r - 2], rows[r - 3]
             for i, lp in enumerate(loops):
-                want = _law_rows(lp, cur, p1, p2, p3, col, self.h)
+                want = law_rows(lp, cur, p1, p2, p3, col, self.h)
                 for j, out in enumerate((lp.primary, lp.secondary)):
                     residual = np.abs(cur[:, col[out]] - want[j])
                     law[first_law:, i, j] = np.nan_to_num(residual) / self.law_limit[i, j]
@@ -440,8 +360,8 @@ class ControlLoopDetector:
                 step[first_step:, i] = np.where(ok, ratio, 0.0)
                 expected[first_step:, m] = np.where(ok, p1[:, m] + predicted, np.nan)
         # Held over ``hold`` samples: the largest of this row's and the ones before it.
-        law_held = _held(law, self._law_recent, self._hold)
-        step_held = _held(step, self._step_recent, self._hold)
+        law_held = held_max(law, self._law_recent, self._hold)
+        step_held = held_max(step, self._step_recent, self._hold)
         # When each tag last departed, as of each row (a departure needs a known batch time).
         when = np.full((n, len(self._tags)), np.nan)
         for tag, time in self._departed.items():
@@ -455,20 +375,20 @@ class ControlLoopDetector:
             recent = [(float(when[row, c]), names[c]) for c in range(len(names)) if ago[c] <= self._recent_h]
             return max(recent)[1] if recent else None
 
-        def setpoint_moved(row: int, lp: LoopConfig) -> bool:
+        def moved_at(row: int, lp: LoopConfig) -> bool:
             g = ahead + row  # the history at this row: it and the _WARMUP rows before it
-            return _setpoint_moved([float(v) for v in rows[max(g - _WARMUP, 0) : g + 1, col[lp.setpoint]]])
+            return setpoint_moved([float(v) for v in rows[max(g - _WARMUP, 0) : g + 1, col[lp.setpoint]]])
 
-        def law_shares(row: int) -> tuple[tuple[str, float], ...]:
+        def law_explain(row: int) -> tuple[tuple[str, float], ...]:
             ratio = law_held[row]
             i, j = (int(v) for v in np.unravel_index(int(np.argmax(ratio)), ratio.shape))
             lp = loops[i]
-            moved = setpoint_moved(row, lp)
-            return _law_shares(float(ratio[i, j]), lp, j, bool(stuck[row, i, j]), recent_utility(row), moved)
+            moved = moved_at(row, lp)
+            return law_shares(float(ratio[i, j]), lp, j, bool(stuck[row, i, j]), recent_utility(row), moved)
 
-        def step_shares(row: int) -> tuple[tuple[str, float], ...]:
+        def step_explain(row: int) -> tuple[tuple[str, float], ...]:
             i = int(np.argmax(step_held[row]))
-            return _step_shares(float(step_held[row, i]), loops[i], stuck[row, i], recent_utility(row))
+            return step_shares(float(step_held[row, i]), loops[i], stuck[row, i], recent_utility(row))
 
         # The state after the last row.
         self._history = list(rows[-(_WARMUP + 1) :])
@@ -486,8 +406,8 @@ class ControlLoopDetector:
         law_values = law_held.reshape(n, -1).max(axis=1) if n else np.zeros(0)
         step_values = step_held.max(axis=1) if n else np.zeros(0)
         return (
-            ScoreBlock(f"{self._name}.law", np.maximum(law_values, 0.0), ones, explain=law_shares),
-            ScoreBlock(f"{self._name}.step", np.maximum(step_values, 0.0), ones, explain=step_shares),
+            ScoreBlock(f"{self._name}.law", np.maximum(law_values, 0.0), ones, explain=law_explain),
+            ScoreBlock(f"{self._name}.step", np.maximum(step_values, 0.0), ones, explain=step_explain),
         )
 
     def _utility_edges(self, t: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -523,102 +443,3 @@ class ControlLoopDetector:
             out[i, 0] = abs(rows[-1, self._col[lp.primary]] - want[0])
             out[i, 1] = abs(rows[-1, self._col[lp.secondary]] - want[1])
         return out
-
-
-def _law_shares(
-    value: float, lp: LoopConfig, j: int, stuck: bool, utility: str | None, moved: bool
-) -> tuple[tuple[str, float], ...]:
-    """Who the law statistic names when output ``j`` of ``lp`` breaks its law: the output itself
-    when it is stuck, a utility that departed recently, the setpoint when it moved, else the
-    measurement (none when nothing breaks)."""
-    if value <= 0:
-        return ()
-    out = (lp.primary, lp.secondary)[j]
-    if stuck:
-        # The output holds while its law asks for a change: the actuator is the suspect.
-        return ((out, 0.5), (lp.measurement, 0.25), (lp.setpoint, 0.25))
-    if utility is not None:
-        return ((utility, 0.5), (lp.measurement, 0.25), (out, 0.25))
-    if moved:
-        return ((lp.setpoint, 0.5), (lp.measurement, 0.25), (out, 0.25))
-    return ((lp.measurement, 0.5), (out, 0.25), (lp.setpoint, 0.25))
-
-
-def _step_shares(
-    value: float, lp: LoopConfig, stuck: npt.NDArray[np.bool_], utility: str | None
-) -> tuple[tuple[str, float], ...]:
-    """Who the step statistic names for ``lp``: a stuck output, a recent utility, else the
-    measurement (none when nothing steps)."""
-    if value <= 0:
-        return ()
-    if stuck.any():
-        out = lp.primary if stuck[0] else lp.secondary
-        return ((out, 0.5), (lp.measurement, 0.5))
-    if utility is not None:
-        return ((utility, 0.5), (lp.measurement, 0.5))
-    return ((lp.measurement, 1.0),)
-
-
-def _setpoint_moved(setpoints: Sequence[float]) -> bool:
-    """nanmax - nanmin > 0 over a history's setpoints (all NaN: no), in Python floats: the same
-    comparison without numpy's per-call overhead on four values."""
-    finite = [v for v in setpoints if not math.isnan(v)]
-    return bool(len(setpoints) >= 2 and finite and max(finite) - min(finite) > 0)
-
-
-def _pid_rows(
-    g: PidGains, u_prev: FloatArray, e_now: FloatArray, e_prev: FloatArray, y: Sequence[FloatArray], h: float
-) -> FloatArray:
-    """``_pid`` on arrays, the same operations in the same order."""
-    delta = e_now - e_prev
-    if g.ti_h > 1e-7:
-        delta = delta + e_now * h / g.ti_h
-    if g.td_h > 0.001:
-        delta = delta - (g.td_h / h) * (y[0] - 2.0 * y[1] + y[2])
-    out: FloatArray = np.minimum(np.maximum(u_prev + g.kp * delta, g.low), g.high)
-    return out
-
-
-def _law_rows(
-    loop: LoopConfig,
-    cur: FloatArray,
-    p1: FloatArray,
-    p2: FloatArray,
-    p3: FloatArray,
-    col: dict[str, int],
-    h: float,
-) -> tuple[FloatArray, FloatArray]:
-    """``controller_law`` for many rows at once: ``cur`` and the three rows before each."""
-    m = col[loop.measurement]
-    y = [p1[:, m], p2[:, m], p3[:, m]]
-    e_now = cur[:, col[loop.setpoint]] - y[0]
-    e_prev = p1[:, col[loop.setpoint]] - y[1]
-    p_prev, s_prev = p1[:, col[loop.primary]], p1[:, col[loop.secondary]]
-    active = e_now >= -loop.band if loop.direct > 0 else e_now <= loop.band
-    primary = _pid_rows(loop.primary_gains, p_prev, e_now, e_prev, y, h)
-    if loop.secondary_reverse:
-        secondary = _pid_rows(loop.secondary_gains, s_prev, -e_now, -e_prev, [-v for v in y], h)
-    else:
-        secondary = _pid_rows(loop.secondary_gains, s_prev, e_now, e_prev, y, h)
-    p_out = np.where(active, primary, loop.primary_idle * p_prev)
-    s_out = np.where(active, loop.secondary_idle * s_prev, secondary)
-    return np.maximum(p_out, loop.floor), np.maximum(s_out, loop.floor)
-
-
-def _held(values: FloatArray, recent: Sequence[FloatArray], hold: int) -> FloatArray:
-    """Per row, the elementwise largest of its values and the ``hold - 1`` rows before it (the
-    rows in ``recent`` first: the batch's samples before these)."""
-    stacked = (
-        np.concatenate([np.asarray(recent[-(hold - 1) :]).reshape(-1, *values.shape[1:]), values])
-        if hold > 1 and recent
-        else values
-    )
-    before = stacked.shape[0] - values.shape[0]
-    out = values.copy()
-    for lag in range(1, hold):
-        start = before - lag
-        if start >= 0:
-            out = np.maximum(out, stacked[start : start + values.shape[0]])
-        elif values.shape[0] + start > 0:
-            out[-start:] = np.maximum(out[-start:], stacked[: values.shape[0] + start])
-    return out

@@ -40,21 +40,13 @@ import numpy.typing as npt
 from aseptic.clock import Clock, ensure_utc, format_rfc3339
 from aseptic.detect._block import BlockDetector, ExpectsBlock, SampleBlock, ScoreBlock
 from aseptic.detect._detector import Detector, FloatArray, Score, sample_batch_time, sample_vector
+from aseptic.detect._episodes import AlarmState
 from aseptic.detect._explain import Expects, classify_cause, expected_values
 from aseptic.detect._finding import Finding, suggest_technique
 from aseptic.errors import InputError
 from aseptic.telemetry import Quality, Reading
 
-__all__ = [
-    "AlarmState",
-    "BlockVerdict",
-    "Engine",
-    "FindingSink",
-    "Verdict",
-    "alarm_episodes",
-    "confirm_alarms",
-    "count_episodes",
-]
+__all__ = ["BlockVerdict", "Engine", "FindingSink", "Verdict"]
 
 FindingSink = Callable[[Finding], None]
 
@@ -64,62 +56,6 @@ class SuggestsTechnique(Protocol):
     """A detector with its own ATT&CK suggestion for the score it just gave (the tabular ensemble)."""
 
     def technique_of(self, score: Score) -> str | None: ...
-
-
-@dataclass
-class AlarmState:
-    """Streaming persistence rule for one statistic."""
-
-    persistence: int
-    run: int = 0
-
-    def __post_init__(self) -> None:
-        if self.persistence < 1:
-            raise ValueError(f"persistence must be at least 1 sample (got {self.persistence})")
-
-    @property
-    def confirmed(self) -> bool:
-        """Whether the alarm is currently confirmed (an episode is open)."""
-        return self.run >= self.persistence
-
-    def update(self, exceeds: bool) -> bool:
-        """Feed one sample's exceedance; True exactly when this sample opens an episode."""
-        self.run = self.run + 1 if exceeds else 0
-        return self.run == self.persistence
-
-    def reset(self) -> None:
-        """Close any open episode (a new batch starts)."""
-        self.run = 0
-
-
-def confirm_alarms(exceeds: Sequence[bool], persistence: int) -> list[bool]:
-    """Per-sample confirmed alarms under the persistence rule (what the engine would flag)."""
-    state = AlarmState(persistence)
-    out = []
-    for e in exceeds:
-        state.update(bool(e))
-        out.append(state.confirmed)
-    return out
-
-
-def alarm_episodes(flags: Sequence[bool]) -> list[tuple[int, int]]:
-    """Runs of consecutive True flags as ``(first index, last index + 1)`` pairs, in order."""
-    episodes: list[tuple[int, int]] = []
-    start: int | None = None
-    for i, flag in enumerate(flags):
-        if flag and start is None:
-            start = i
-        elif not flag and start is not None:
-            episodes.append((start, i))
-            start = None
-    if start is not None:
-        episodes.append((start, len(flags)))
-    return episodes
-
-
-def count_episodes(flags: Sequence[bool]) -> int:
-    """The number of alarm episodes (runs of consecutive True flags)."""
-    return len(alarm_episodes(flags))
 
 
 @dataclass(frozen=True)

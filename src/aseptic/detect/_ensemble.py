@@ -27,7 +27,7 @@ from datetime import datetime
 import numpy as np
 
 from aseptic.detect._detector import FloatArray
-from aseptic.detect._engine import confirm_alarms
+from aseptic.detect._episodes import confirm_alarms
 from aseptic.detect._finding import Finding, suggest_technique
 from aseptic.detect._predictor import blocked_folds
 from aseptic.detect._tabular import TabularDetector, check_columns, check_matrix, shares

@@ -1,11 +1,12 @@
 """A GLR test for the onset of a growing offset, on a Kalman filter's innovations (ADR 0401).
 
-The redundancy detector's filter (``_redundancy._Filter``) follows the check element's slow wander,
-so it also follows part of a slow attack: a step or a slowly growing offset added to the difference
-leaves in the innovations only a *signature* that fades as the filter absorbs it. Willsky and Jones
-(1976): for a fault of known shape starting at sample ``theta``, that signature is computed exactly
-from the filter's own gains, and the generalised likelihood ratio (GLR) of "fault of unknown size
-since ``theta``" against "no fault" is a regression of the standardised innovations on it.
+The redundancy detector's filter (``_redundancy_model.DifferenceFilter``) follows the check
+element's slow wander, so it also follows part of a slow attack: a step or a slowly growing offset
+added to the difference leaves in the innovations only a *signature* that fades as the filter
+absorbs it. Willsky and Jones (1976): for a fault of known shape starting at sample ``theta``, that
+signature is computed exactly from the filter's own gains, and the generalised likelihood ratio
+(GLR) of "fault of unknown size since ``theta``" against "no fault" is a regression of the
+standardised innovations on it.
 
 Here the fault is a ramp ``b (t - t_theta)`` on the difference, of unknown slope and sign (a slowly
 growing offset: a ramp attack, the first hours of a geometric one, a drifting element; a step is

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from aseptic.campaign import Bias, Geometric, InLoopPlant, SetpointChange, apply_attacks
 from aseptic.clock import SimClock
 from aseptic.detect import ControlLoopDetector, Engine, Finding
-from aseptic.detect._control import _setpoint_moved
+from aseptic.detect._control_law import setpoint_moved
 from aseptic.detect._explain import classify_cause
 from aseptic.errors import InputError
 from aseptic.twin import simulate_batches
@@ -193,4 +193,4 @@ def test_setpoint_moved_is_numpys_nan_range_over_the_history(setpoints: list[flo
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)
         expected = bool(len(setpoints) >= 2 and np.nanmax(setpoints) - np.nanmin(setpoints) > 0)
-    assert _setpoint_moved(setpoints) is expected
+    assert setpoint_moved(setpoints) is expected

@@ -22,7 +22,7 @@ from aseptic.detect import (
     save_detector,
 )
 from aseptic.detect._detector_file import decode_detector, encode_detector
-from aseptic.detect._redundancy import siegmund_limit
+from aseptic.detect._redundancy_model import siegmund_limit
 from aseptic.errors import InputError
 
 pytestmark = pytest.mark.requirement("ASE-DETECT")

@@ -16,7 +16,7 @@ import pytest
 
 from aseptic.detect import RedundancyDetector, load_detector, save_detector
 from aseptic.detect._detector_file import decode_detector, encode_detector
-from aseptic.detect._redundancy import _Filter
+from aseptic.detect._redundancy_model import DifferenceFilter
 from aseptic.detect._trend import TrendGlr, trend_limit
 
 pytestmark = pytest.mark.requirement("ASE-DETECT")
@@ -77,7 +77,7 @@ def _first_crossings(
 def test_the_signature_is_the_filters_own_response_to_a_ramp() -> None:
     """Willsky-Jones: fed a noise-free ramp, the innovations are exactly slope x signature, so the
     GLR at the true onset estimates the slope exactly and equals slope^2 x sum g^2."""
-    flt = _Filter(0.014, 0.001, 0.05, 0.0007, STEP_H)
+    flt = DifferenceFilter(0.014, 0.001, 0.05, 0.0007, STEP_H)
     glr = TrendGlr(window=40)
     onset, slope = 10.0, 0.003
     for i in range(80):  # the window (8 h) still holds the onset at the end (15.8 h)
@@ -98,7 +98,7 @@ def test_the_signature_is_the_filters_own_response_to_a_ramp() -> None:
 
 
 def test_the_limit_is_crossed_at_about_the_nominal_rate_on_white_innovations() -> None:
-    flt = _Filter(0.014, 0.001, 0.05, 0.0007, STEP_H)
+    flt = DifferenceFilter(0.014, 0.001, 0.05, 0.0007, STEP_H)
     gains, variances, times = [], [], []
     for i in range(300):
         t = i * STEP_H
