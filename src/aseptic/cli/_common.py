@@ -16,6 +16,7 @@ from rich.markup import escape
 from aseptic.config import Settings, load_settings
 from aseptic.errors import AsepticError, ConfigError
 
+INTERRUPTED = 130  # 128 + SIGINT, the shells' convention; never 1 (verification failed)
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -75,7 +76,9 @@ def report_error(error: AsepticError) -> int:
 
 
 def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
-    """Turn an ``AsepticError`` into a message on stderr and its exit code (never a traceback)."""
+    """Turn an ``AsepticError`` into a message on stderr and its exit code (never a traceback), and
+    Ctrl-C into ``INTERRUPTED`` (130): an interrupted ``ledger verify`` must not exit 1, which means
+    tamper evidence."""
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -83,5 +86,8 @@ def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
             return func(*args, **kwargs)
         except AsepticError as error:
             raise typer.Exit(report_error(error)) from None
+        except KeyboardInterrupt:
+            stderr.print("interrupted: the command did not finish", highlight=False)
+            raise typer.Exit(INTERRUPTED) from None
 
     return wrapper

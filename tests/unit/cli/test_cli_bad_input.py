@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from aseptic.cli.main import app
+from aseptic.crypto import SigningKey
 
 runner = CliRunner()
 
@@ -348,3 +349,19 @@ def test_findings_forward_accepts_a_bracketed_ipv6_collector(site: Path) -> None
         code, out, err = _run("findings", "forward", "--syslog", f"[::1]:{port}", "--data-dir", str(site))
     assert code == 0, err
     assert '"sent": ' in out
+
+
+def test_ctrl_c_exits_130_not_the_tamper_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # An interrupted `ledger verify` exited 1 (click's "Aborted!"), which reads as tamper evidence.
+    data = tmp_path / "d"
+    data.mkdir()
+    key = SigningKey.generate()
+    (data / "site.pub").write_text(f"{key.public.algorithm} {key.public.raw.hex()}\n", encoding="ascii")
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("aseptic.cli._ledger.verify_ledger", interrupted)
+    code, _, err = _run("ledger", "verify", "--data-dir", str(data))
+    assert code == 130, err
+    assert "interrupted: the command did not finish" in err
