@@ -77,10 +77,12 @@ def child(data_dir: Path, seed: int) -> None:
         group = rng.randint(1, 8)
         sealed: list[Envelope] = []
         now = clock.now()
+        added = 0
         while len(sealed) < group:
+            added += 1  # one instant per reading: two values of one tag at one instant are refused
             reading = Reading(
                 "temperature_k",
-                now - timedelta(microseconds=len(sealed) * PER_ENVELOPE + len(sealed)),
+                now - timedelta(microseconds=added),
                 298.0 + rng.random(),
                 Quality.GOOD,
                 "fermenter-01/TIC-101",

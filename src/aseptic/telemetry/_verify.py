@@ -12,7 +12,7 @@ import hmac
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from math import isfinite
+from math import isfinite, isnan
 
 from aseptic.clock import Clock, format_rfc3339
 from aseptic.config import TelemetrySettings
@@ -49,6 +49,7 @@ class RejectReason(StrEnum):
     NON_FINITE = "non_finite"
     OUT_OF_RANGE = "out_of_range"
     CONTROL_TEXT = "control_text"
+    CONFLICTING = "conflicting"
     INTERNAL_ERROR = "internal_error"
 
 
@@ -86,6 +87,7 @@ CONTENT_REASONS = frozenset(
     {
         RejectReason.CLOCK_SKEW,
         RejectReason.CONTROL_TEXT,
+        RejectReason.CONFLICTING,
         RejectReason.UNKNOWN_TAG,
         RejectReason.NON_FINITE,
         RejectReason.OUT_OF_RANGE,
@@ -284,7 +286,7 @@ class IngestVerifier:
                 hint="the collector's clock runs ahead; fix its time source ([telemetry].max_clock_skew_s)",
             )
             return Rejection(RejectReason.CLOCK_SKEW, error, envelope, in_chain=True)
-        for k, text in enumerate(table.strings):
+        for k, text in enumerate(table.strings if has_control("".join(table.strings)) else ()):
             if has_control(text):
                 # Signed and in order, so the chain moves past it; never logged: a store may not
                 # hold the character (PostgreSQL refuses U+0000) and a reader may not show it.
@@ -309,6 +311,10 @@ class IngestVerifier:
                     hint="see aseptic.twin.tags for the known tags",
                 )
                 return Rejection(RejectReason.UNKNOWN_TAG, error, envelope, in_chain=True)
+        if len(set(zip(table.tags, table.sources, table.times_us, strict=True))) != len(table.tags):
+            conflict = self._conflict(envelope, what)
+            if conflict is not None:
+                return conflict
         lows = [spec.low if spec is not None else 0.0 for spec in specs]
         highs = [spec.high if spec is not None else 0.0 for spec in specs]
         suspects = [
@@ -317,6 +323,29 @@ class IngestVerifier:
             if not lows[tag] <= value <= highs[tag]
         ]
         return self._judge_values(envelope, what, specs, suspects) if suspects else None
+
+    def _conflict(self, envelope: Envelope, what: str) -> Rejection | None:
+        """Two readings of one tag from one source at one instant with different values or
+        qualities: contradictory data, refused (an exact repeat is harmless and accepted)."""
+        table = envelope._table
+        first: dict[tuple[int, int, int], int] = {}
+        for i, key in enumerate(zip(table.tags, table.sources, table.times_us, strict=True)):
+            j = first.setdefault(key, i)
+            if j == i:
+                continue
+            a, b = table.values[j], table.values[i]
+            same_value = a == b or (isnan(a) and isnan(b))
+            if same_value and table.qualities[j] == table.qualities[i]:
+                continue
+            tag, source = table.strings[key[0]], table.strings[key[1]]
+            was, now = Quality(table.qualities[j]).name, Quality(table.qualities[i]).name
+            error = InputError(
+                f"{what}: reading {i} ({tag!r} from {source!r} at {format_rfc3339(us_to_time(key[2]))}) "
+                f"repeats reading {j} with another value or quality ({a!r} {was}, then {b!r} {now})",
+                hint="one instrument has one value at one instant: a faulty or hostile collector",
+            )
+            return Rejection(RejectReason.CONFLICTING, error, envelope, in_chain=True)
+        return None
 
     def _judge_values(
         self, envelope: Envelope, what: str, specs: list[TagSpec | None], suspects: list[int]

@@ -334,6 +334,31 @@ def test_a_control_character_is_refused_at_sealing(plant: Plant) -> None:
     plant.accepted(plant.next_envelope())  # nothing was sealed: the chain is intact
 
 
+def test_two_values_for_one_instrument_at_one_instant_are_refused(plant: Plant) -> None:
+    # A collector (faulty or hostile) claims two different pH values at the same instant: the
+    # historian would return both and the engine cannot score them. Before, both were logged.
+    readings = catalogue_readings(6)
+    r = readings[1]
+    readings[4] = Reading(r.tag, r.time, r.value + 0.5, r.quality, r.source)
+    event = plant.rejected(plant.next_envelope(readings), RejectReason.CONFLICTING)
+    assert f"reading 4 ({r.tag!r} from {r.source!r} at " in event.message
+    assert "repeats reading 1 with another value or quality" in event.message
+    assert event.in_chain and plant.sink.envelopes == []
+    plant.accepted(plant.next_envelope())  # authentic and in order: the chain moved past it
+
+
+def test_other_quality_at_one_instant_conflicts_but_an_exact_repeat_is_accepted(plant: Plant) -> None:
+    readings = catalogue_readings(6)
+    r = readings[2]
+    other = Quality.UNCERTAIN if r.quality is not Quality.UNCERTAIN else Quality.GOOD
+    readings[5] = Reading(r.tag, r.time, r.value, other, r.source)
+    plant.rejected(plant.next_envelope(readings), RejectReason.CONFLICTING)
+    readings[5] = r  # the same reading twice: harmless
+    plant.accepted(plant.next_envelope(readings))
+    readings[5] = Reading(r.tag, r.time, r.value + 1.0, r.quality, "another-device")  # another source
+    plant.accepted(plant.next_envelope(readings))
+
+
 def test_future_clock_skew_is_rejected(plant: Plant) -> None:
     now = plant.clock.now()
     readings = catalogue_readings(5, start=now)
