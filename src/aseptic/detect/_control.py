@@ -258,13 +258,20 @@ class ControlLoopDetector:
             ),
         )
 
-    def _check_utilities(self, t: float, row: FloatArray) -> None:
+    def _envelope_at(self, t: float) -> tuple[FloatArray, FloatArray] | None:
+        """The utilities' clean envelope within ``RECIPE_SLACK`` samples of batch time ``t`` (low,
+        high per utility); None past the training's batches."""
         k = round(t / self.h) - 1
         lo, hi = max(k - RECIPE_SLACK, 0), min(k + RECIPE_SLACK + 1, self.utility_low.shape[0])
         if lo >= hi:
+            return None
+        return self.utility_low[lo:hi].min(axis=0), self.utility_high[lo:hi].max(axis=0)
+
+    def _check_utilities(self, t: float, row: FloatArray) -> None:
+        envelope = self._envelope_at(t)
+        if envelope is None:
             return
-        low = self.utility_low[lo:hi].min(axis=0)
-        high = self.utility_high[lo:hi].max(axis=0)
+        low, high = envelope
         for j, tag in enumerate(UTILITIES):
             v = row[self._col[tag]]
             if math.isfinite(v) and (v < low[j] or v > high[j]):
@@ -411,17 +418,16 @@ class ControlLoopDetector:
         )
 
     def _utility_edges(self, t: FloatArray) -> tuple[FloatArray, FloatArray]:
-        """Per row: the utilities' clean envelope within ``RECIPE_SLACK`` samples of its batch time
-        (rows x utilities; -inf / +inf where the batch time is unknown or past the envelope)."""
-        n, m = t.shape[0], self.utility_low.shape[0]
-        low, high = np.full((n, len(UTILITIES)), -np.inf), np.full((n, len(UTILITIES)), np.inf)
-        with np.errstate(invalid="ignore"):
-            k = np.where(np.isfinite(t), np.rint(t / self.h) - 1, np.nan)
-        for r in np.flatnonzero(np.isfinite(k)).tolist():
-            lo, hi = max(int(k[r]) - RECIPE_SLACK, 0), min(int(k[r]) + RECIPE_SLACK + 1, m)
-            if lo < hi:
-                low[r] = self.utility_low[lo:hi].min(axis=0)
-                high[r] = self.utility_high[lo:hi].max(axis=0)
+        """Per row: ``_envelope_at`` its batch time (rows x utilities; -inf / +inf where the batch
+        time is unknown or past the envelope)."""
+        low, high = (
+            np.full((t.shape[0], len(UTILITIES)), -np.inf),
+            np.full((t.shape[0], len(UTILITIES)), np.inf),
+        )
+        for r in np.flatnonzero(np.isfinite(t)).tolist():
+            envelope = self._envelope_at(float(t[r]))
+            if envelope is not None:
+                low[r], high[r] = envelope
         return low, high
 
     def _step_features(self, x: FloatArray) -> list[tuple[FloatArray, FloatArray]]:

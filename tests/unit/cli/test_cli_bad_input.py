@@ -3,6 +3,7 @@ traceback (typer's CliRunner, in process; no command here creates keys or starts
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -334,20 +335,25 @@ def test_data_dir_that_is_a_dangling_link_is_named(tmp_path: Path, command: tupl
     assert not (tmp_path / "gone").exists()
 
 
-def test_findings_forward_accepts_a_bracketed_ipv6_collector(site: Path) -> None:
+def test_findings_forward_accepts_a_bracketed_ipv6_collector(
+    site: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # "[::1]:514" was passed to the resolver with its brackets: "Name or service not known" (exit 3).
-    import socket
+    # The forwarder is recorded rather than connected, so the test needs no IPv6 on the machine
+    # (sending over a socket is the siem package's own test).
+    opened: list[tuple[str, int, str]] = []
 
-    try:
-        listener = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-        listener.bind(("::1", 0))
-    except OSError:
-        pytest.skip("no IPv6 loopback here")
-    with listener:
-        listener.listen()
-        port = listener.getsockname()[1]
-        code, out, err = _run("findings", "forward", "--syslog", f"[::1]:{port}", "--data-dir", str(site))
+    class Recorder:
+        def __init__(self, host: str, port: int, *, transport: str) -> None:
+            opened.append((host, port, transport))
+
+        def send(self, messages: Iterable[str]) -> int:
+            return len(list(messages))
+
+    monkeypatch.setattr("aseptic.cli._findings.SyslogForwarder", Recorder)
+    code, out, err = _run("findings", "forward", "--syslog", "[::1]:6514", "--data-dir", str(site))
     assert code == 0, err
+    assert opened == [("::1", 6514, "tcp")]
     assert '"sent": ' in out
 
 

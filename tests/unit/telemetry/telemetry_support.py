@@ -8,12 +8,15 @@ from datetime import UTC, datetime, timedelta
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from aseptic.config import TelemetrySettings
 from aseptic.crypto import SigningKey
 from aseptic.telemetry import Envelope, Quality, QuarantineEvent, Reading
 from aseptic.twin.tags import TAGS
 
 START = datetime(2026, 1, 1, 6, 0, tzinfo=UTC)
 SOURCE = "collector-01"
+# Ingest settings of the ingest tests: a 64 KiB envelope limit (the default is 1 MiB), 300 s skew.
+SETTINGS = TelemetrySettings(max_envelope_bytes=64 * 1024, max_clock_skew_s=300.0)
 
 
 def fixed_key(seed: int) -> SigningKey:

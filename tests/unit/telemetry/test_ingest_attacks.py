@@ -9,10 +9,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from telemetry_support import SOURCE, START, FakeSink, catalogue_readings, fixed_key
+from telemetry_support import SETTINGS, SOURCE, START, FakeSink, catalogue_readings, fixed_key
 
 from aseptic.clock import SimClock
-from aseptic.config import TelemetrySettings
 from aseptic.crypto import SigningKey
 from aseptic.errors import ConfigError, InputError, IntegrityError, RollbackError, SignatureError
 from aseptic.telemetry import (
@@ -29,8 +28,6 @@ from aseptic.telemetry import (
 )
 
 pytestmark = pytest.mark.requirement("ASE-CUSTODY", "A11-5", "P11-11.10h", "P11-11.10a")
-
-SETTINGS = TelemetrySettings(max_envelope_bytes=64 * 1024, max_clock_skew_s=300.0)
 
 
 @dataclass

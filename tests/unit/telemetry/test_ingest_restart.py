@@ -12,10 +12,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from telemetry_support import SOURCE, START, catalogue_readings, fixed_key
+from telemetry_support import SETTINGS, SOURCE, START, catalogue_readings, fixed_key
 
 from aseptic.clock import SimClock
-from aseptic.config import TelemetrySettings
 from aseptic.crypto import SigningKey
 from aseptic.ledger import Ledger
 from aseptic.telemetry import (
@@ -31,8 +30,6 @@ from aseptic.telemetry import (
 )
 
 pytestmark = pytest.mark.requirement("ASE-CUSTODY", "A11-5")
-
-SETTINGS = TelemetrySettings(max_envelope_bytes=64 * 1024, max_clock_skew_s=300.0)
 
 
 @dataclass

@@ -10,7 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from telemetry_support import SOURCE, START, FakeSink, catalogue_readings, fixed_key
+from telemetry_support import SETTINGS, SOURCE, START, FakeSink, catalogue_readings, fixed_key
 
 from aseptic.clock import SimClock
 from aseptic.config import TelemetrySettings
@@ -32,7 +32,6 @@ from aseptic.telemetry import (
 pytestmark = pytest.mark.requirement("ASE-CUSTODY", "A11-5")
 
 OTHER = "collector-02"
-SETTINGS = TelemetrySettings(max_envelope_bytes=64 * 1024, max_clock_skew_s=300.0)
 NOW = START + timedelta(days=30)
 
 
