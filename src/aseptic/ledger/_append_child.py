@@ -183,6 +183,10 @@ def _serve(frames: _Frames, conn: Connection, wake_fd: int) -> None:
             frames.fill(None)  # sleep until a group starts (or a request comes)
             deadline = time.monotonic() + max_delay_s
             _drain_wake(wake_fd)
+            # Read again after draining: the owner writes a request whole before its wake-up byte,
+            # so a byte drained here may belong to a request written after the read above; unread,
+            # it would wait out the whole window (60 s in CI, test_a_full_pipe_ends_the_group_window).
+            frames.fill(0)
             if not handle_read():
                 return
             if count:  # a group is open: sleep out its window unless a request ends it
